@@ -1,0 +1,207 @@
+#include "core/chunk.h"
+
+#include <cassert>
+#include <cstring>
+#include <mutex>
+#include <new>
+#include <unordered_map>
+#include <vector>
+
+namespace tickdb {
+
+namespace {
+
+std::size_t round_up(std::size_t n, std::size_t a) { return (n + a - 1) / a * a; }
+
+// Freed chunk blocks by size. A mutex is fine here: it is on the write/free path only.
+class ChunkPool {
+ public:
+  static ChunkPool& instance() {
+    static ChunkPool* p = new ChunkPool();  // never destroyed: chunks may die at exit
+    return *p;
+  }
+  void* take(std::size_t bytes) {
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      auto it = free_.find(bytes);
+      if (it != free_.end() && !it->second.empty()) {
+        void* p = it->second.back();
+        it->second.pop_back();
+        pooled_ -= bytes;
+        return p;
+      }
+    }
+    return ::operator new(bytes, std::align_val_t(kCacheLine));  // may throw bad_alloc
+  }
+  void give(void* p, std::size_t bytes) {
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      if (pooled_ + bytes <= limit_) {
+        free_[bytes].push_back(p);
+        pooled_ += bytes;
+        return;
+      }
+    }
+    ::operator delete(p, std::align_val_t(kCacheLine));
+  }
+  void set_limit(std::size_t l) {
+    std::vector<std::pair<void*, std::size_t>> drop;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      limit_ = l;
+      for (auto& [sz, v] : free_)
+        while (pooled_ > limit_ && !v.empty()) {
+          drop.emplace_back(v.back(), sz);
+          v.pop_back();
+          pooled_ -= sz;
+        }
+    }
+    for (auto& [p, sz] : drop) ::operator delete(p, std::align_val_t(kCacheLine));
+  }
+  std::size_t limit() {
+    std::lock_guard<std::mutex> g(mu_);
+    return limit_;
+  }
+  std::size_t pooled() {
+    std::lock_guard<std::mutex> g(mu_);
+    return pooled_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<std::size_t, std::vector<void*>> free_;
+  std::size_t pooled_ = 0;
+  std::size_t limit_ = std::size_t{512} << 20;
+};
+
+}  // namespace
+
+std::size_t chunk_pool_limit() { return ChunkPool::instance().limit(); }
+void set_chunk_pool_limit(std::size_t bytes) { ChunkPool::instance().set_limit(bytes); }
+std::size_t chunk_pool_bytes() { return ChunkPool::instance().pooled(); }
+
+std::uint32_t records_per_chunk(std::uint32_t record_size) {
+  std::size_t rs = record_size == 0 ? 1 : record_size;
+  std::uint32_t n = 1;
+  while (std::size_t{n} * 2 * rs <= kChunkTargetBytes) n *= 2;
+  return n;
+}
+
+Result<std::shared_ptr<Chunk>> Chunk::make(std::uint32_t record_size, std::uint32_t capacity,
+                                           std::uint64_t owner) {
+  std::size_t rec_bytes = round_up(std::size_t{record_size} * capacity, kCacheLine);
+  std::size_t id_bytes = round_up(std::size_t{capacity} * sizeof(std::uint64_t), kCacheLine);
+  std::size_t total = rec_bytes + id_bytes + round_up(capacity, kCacheLine);
+  if (total == 0) total = kCacheLine;
+  try {
+    std::shared_ptr<Chunk> c(new Chunk());
+    c->mem_ = static_cast<std::byte*>(ChunkPool::instance().take(total));
+    c->bytes_ = total;
+    c->ids_ = reinterpret_cast<std::uint64_t*>(c->mem_ + rec_bytes);
+    c->alive_ = reinterpret_cast<std::uint8_t*>(c->mem_ + rec_bytes + id_bytes);
+    c->capacity_ = capacity;
+    c->record_size_ = record_size;
+    c->owner_ = owner;
+    return c;
+  } catch (const std::bad_alloc&) {
+    return make_error(Errc::resource_exhausted,
+                      "out of memory allocating a chunk of " + std::to_string(total) + " bytes");
+  }
+}
+
+Result<std::shared_ptr<Chunk>> Chunk::copy_of(const Chunk& src, std::uint32_t used,
+                                              std::uint64_t owner) {
+  assert(used <= src.capacity_);
+  auto c = make(src.record_size_, src.capacity_, owner);
+  if (!c) return c;
+  Chunk& d = **c;
+  if (used) {
+    std::memcpy(d.mem_, src.mem_, std::size_t{src.record_size_} * used);
+    std::memcpy(d.ids_, src.ids_, sizeof(std::uint64_t) * used);
+    std::memcpy(d.alive_, src.alive_, used);
+    std::uint32_t dead = 0;
+    for (std::uint32_t i = 0; i < used; ++i) dead += src.alive_[i] == 0;
+    d.dead_ = dead;
+  }
+  d.frontier_.store(used, std::memory_order_relaxed);
+  return c;
+}
+
+Chunk::~Chunk() {
+  if (mem_) ChunkPool::instance().give(mem_, bytes_);
+}
+
+void* ChunkTree::slot(std::size_t i) const {
+  assert(i < size_);
+  const Node* n = root_.get();
+  for (unsigned level = depth_ - 1; level > 0; --level)
+    n = static_cast<const Node*>(n->slot[(i >> (kShift * level)) & (kFan - 1)].get());
+  return n->slot[i & (kFan - 1)].get();
+}
+
+std::shared_ptr<Chunk> ChunkTree::get_shared(std::size_t i) const {
+  assert(i < size_);
+  const Node* n = root_.get();
+  for (unsigned level = depth_ - 1; level > 0; --level)
+    n = static_cast<const Node*>(n->slot[(i >> (kShift * level)) & (kFan - 1)].get());
+  return std::static_pointer_cast<Chunk>(n->slot[i & (kFan - 1)]);
+}
+
+std::shared_ptr<void>& ChunkTree::slot_ref(std::size_t i, std::uint64_t owner) {
+  auto own = [owner](std::shared_ptr<Node>& n) {
+    if (!n) {
+      n = std::make_shared<Node>();
+      n->owner = owner;
+    } else if (n->owner != owner) {
+      auto copy = std::make_shared<Node>(*n);
+      copy->owner = owner;
+      n = std::move(copy);
+    }
+  };
+  own(root_);
+  Node* n = root_.get();
+  for (unsigned level = depth_ - 1; level > 0; --level) {
+    auto& s = n->slot[(i >> (kShift * level)) & (kFan - 1)];
+    auto child = std::static_pointer_cast<Node>(s);
+    own(child);
+    s = child;
+    n = child.get();
+  }
+  return n->slot[i & (kFan - 1)];
+}
+
+void ChunkTree::set(std::size_t i, std::shared_ptr<Chunk> c, std::uint64_t owner) {
+  assert(i < size_);
+  slot_ref(i, owner) = std::move(c);
+}
+
+void ChunkTree::push_back(std::shared_ptr<Chunk> c, std::uint64_t owner) {
+  std::size_t cap = depth_ == 0 ? 0 : std::size_t{1} << (kShift * depth_);
+  if (size_ == cap) {
+    auto r = std::make_shared<Node>();
+    r->owner = owner;
+    if (root_) r->slot[0] = root_;
+    root_ = std::move(r);
+    ++depth_;
+  }
+  ++size_;
+  slot_ref(size_ - 1, owner) = std::move(c);
+}
+
+void ChunkTree::truncate(std::size_t n, std::uint64_t owner) {
+  while (size_ > n) {
+    slot_ref(size_ - 1, owner).reset();
+    --size_;
+  }
+  if (size_ == 0) {
+    root_.reset();
+    depth_ = 0;
+    return;
+  }
+  while (depth_ > 1 && size_ <= (std::size_t{1} << (kShift * (depth_ - 1)))) {
+    root_ = std::static_pointer_cast<Node>(root_->slot[0]);
+    --depth_;
+  }
+}
+
+}  // namespace tickdb

@@ -1,0 +1,118 @@
+// Chunks: the contiguous blocks that hold a table's packed records, and ChunkTree, the
+// persistent (path-copying) vector of chunk pointers that a TableVersion keeps.
+//
+// A chunk holds up to `capacity` records back to back (records() is 64-byte aligned, so a
+// chunk starts on a cache line), their ids (ids()) and a live flag per slot (alive()). A
+// chunk reachable from a published version is never written again in the slots that version
+// can see. Two things may still be written, both outside every published view:
+//  - slots at or past the chunk's frontier: a writer whose version ends exactly at the
+//    frontier claims the next slot with a CAS and appends in place, so appends copy nothing;
+//  - everything, by the transaction that created the chunk (owner) before it commits.
+// Freed chunk memory goes back to a process-wide pool (first touch of fresh memory is slow
+// on these machines), bounded by chunk_pool_limit().
+//
+// Thread-safety: const access is safe from many threads; a chunk or node is mutated only by
+// its owner transaction (single thread) before publication, or via the frontier CAS.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "core/status.h"
+
+namespace tickdb {
+
+inline constexpr std::size_t kCacheLine = 64;
+// Target bytes of records per chunk. Records per chunk is the largest power of two that fits
+// (at least 1): small enough that copying a chunk on write is cheap, large enough that the
+// per-chunk overhead of a scan vanishes.
+inline constexpr std::size_t kChunkTargetBytes = 16384;
+
+// Records per chunk for a record size (a power of two).
+std::uint32_t records_per_chunk(std::uint32_t record_size);
+
+class Chunk {
+ public:
+  // Allocates a chunk (memory from the pool when possible). resource_exhausted on failure.
+  static Result<std::shared_ptr<Chunk>> make(std::uint32_t record_size, std::uint32_t capacity,
+                                             std::uint64_t owner);
+  // A copy of the first `used` slots of `src`, owned by `owner`.
+  static Result<std::shared_ptr<Chunk>> copy_of(const Chunk& src, std::uint32_t used,
+                                                std::uint64_t owner);
+  ~Chunk();
+  Chunk(const Chunk&) = delete;
+  Chunk& operator=(const Chunk&) = delete;
+
+  std::byte* records() { return mem_; }
+  const std::byte* records() const { return mem_; }
+  std::uint64_t* ids() { return ids_; }
+  const std::uint64_t* ids() const { return ids_; }
+  std::uint8_t* alive() { return alive_; }
+  const std::uint8_t* alive() const { return alive_; }
+  std::uint32_t capacity() const { return capacity_; }
+  std::uint32_t record_size() const { return record_size_; }
+  std::uint64_t owner() const { return owner_; }
+  // Dead slots in this chunk (fixed once the chunk is published).
+  std::uint32_t dead() const { return dead_; }
+  void add_dead() { ++dead_; }
+
+  // Claims slot `expected` for an in-place append; true when this writer may write it.
+  bool claim(std::uint32_t expected) {
+    return frontier_.compare_exchange_strong(expected, expected + 1, std::memory_order_acq_rel);
+  }
+  std::uint32_t frontier() const { return frontier_.load(std::memory_order_acquire); }
+  // The owner writes freely; it moves the frontier with what it wrote.
+  void set_frontier(std::uint32_t f) { frontier_.store(f, std::memory_order_release); }
+  std::size_t bytes() const { return bytes_; }
+
+ private:
+  Chunk() = default;
+  std::byte* mem_ = nullptr;
+  std::uint64_t* ids_ = nullptr;
+  std::uint8_t* alive_ = nullptr;
+  std::size_t bytes_ = 0;
+  std::uint32_t capacity_ = 0;
+  std::uint32_t record_size_ = 0;
+  std::uint32_t dead_ = 0;
+  std::uint64_t owner_ = 0;
+  std::atomic<std::uint32_t> frontier_{0};
+};
+
+// Pool of freed chunk memory, shared by all tables.
+std::size_t chunk_pool_limit();
+void set_chunk_pool_limit(std::size_t bytes);
+std::size_t chunk_pool_bytes();
+
+// A persistent vector of chunks with fanout 64. Copying a ChunkTree is O(1); set/push_back
+// copy only the nodes on the path that `owner` does not own yet.
+class ChunkTree {
+ public:
+  static constexpr unsigned kShift = 6;
+  static constexpr std::size_t kFan = std::size_t{1} << kShift;
+
+  std::size_t size() const { return size_; }
+  const Chunk* get(std::size_t i) const { return static_cast<const Chunk*>(slot(i)); }
+  Chunk* get_mut(std::size_t i) const { return static_cast<Chunk*>(slot(i)); }
+  std::shared_ptr<Chunk> get_shared(std::size_t i) const;
+  void set(std::size_t i, std::shared_ptr<Chunk> c, std::uint64_t owner);
+  void push_back(std::shared_ptr<Chunk> c, std::uint64_t owner);
+  // Drops the chunks at [n, size()).
+  void truncate(std::size_t n, std::uint64_t owner);
+
+ private:
+  struct Node {
+    std::array<std::shared_ptr<void>, kFan> slot;
+    std::uint64_t owner = 0;
+  };
+  void* slot(std::size_t i) const;
+  std::shared_ptr<void>& slot_ref(std::size_t i, std::uint64_t owner);
+
+  std::shared_ptr<Node> root_;
+  unsigned depth_ = 0;  // node levels; 0 when empty
+  std::size_t size_ = 0;
+};
+
+}  // namespace tickdb

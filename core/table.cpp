@@ -1,0 +1,232 @@
+#include "core/table.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <limits>
+
+namespace tickdb {
+
+namespace {
+// Total physical memory: a reservation beyond it can never be satisfied.
+std::uint64_t physical_memory_bytes() {
+  long pages = ::sysconf(_SC_PHYS_PAGES);
+  long page = ::sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page <= 0) return std::numeric_limits<std::uint64_t>::max();
+  return static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page);
+}
+}  // namespace
+
+TableVersion::TableVersion(std::shared_ptr<const TableSchema> schema, std::uint64_t owner)
+    : schema_(std::move(schema)), owner_(owner) {
+  rpc_ = ::tickdb::records_per_chunk(schema_->record_size());
+  shift_ = static_cast<unsigned>(std::countr_zero(rpc_));
+}
+
+ChunkSpan TableVersion::chunk_span(std::size_t k) const {
+  const Chunk* c = tree_.get(k);
+  ChunkSpan s;
+  s.records = c->records();
+  s.ids = c->ids();
+  std::uint64_t first = std::uint64_t{k} * rpc_;
+  s.count = first >= slots_ ? 0 : static_cast<std::uint32_t>(std::min<std::uint64_t>(rpc_, slots_ - first));
+  s.alive = c->dead() ? c->alive() : nullptr;
+  s.record_size = schema_->record_size();
+  return s;
+}
+
+std::optional<std::uint64_t> TableVersion::find_slot(std::uint64_t id) const {
+  if (id == 0 || slots_ == 0) return std::nullopt;
+  auto id_at = [&](std::uint64_t slot) { return tree_.get(slot >> shift_)->ids()[slot & (rpc_ - 1)]; };
+  std::uint64_t hit = slots_;
+  // Dense ids (the common case): id n sits in slot n-1.
+  if (id - 1 < slots_ && id_at(id - 1) == id) {
+    hit = id - 1;
+  } else {
+    std::uint64_t lo = 0, hi = slots_;
+    while (lo < hi) {
+      std::uint64_t mid = lo + (hi - lo) / 2;
+      if (id_at(mid) < id) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo < slots_ && id_at(lo) == id) hit = lo;
+  }
+  if (hit == slots_ || !slot_alive(hit)) return std::nullopt;
+  return hit;
+}
+
+std::optional<RecordView> TableVersion::get(std::uint64_t id) const {
+  auto s = find_slot(id);
+  if (!s) return std::nullopt;
+  return slot_unchecked(*s);
+}
+
+Result<RecordView> TableVersion::at_slot(std::uint64_t slot) const {
+  if (slot >= slots_)
+    return make_error(Errc::not_found, "record index " + std::to_string(slot) +
+                                           " is out of range: table '" + name() + "' has " +
+                                           std::to_string(slots_) + " slots");
+  if (!slot_alive(slot))
+    return make_error(Errc::not_found, "record index " + std::to_string(slot) + " of table '" +
+                                           name() + "' holds a deleted record");
+  return slot_unchecked(slot);
+}
+
+TableVersion::iterator::iterator(const TableVersion* t, std::size_t chunk) : t_(t), chunk_(chunk) {
+  load_chunk();
+}
+
+void TableVersion::iterator::load_chunk() {
+  // Skips empty chunks; at the end becomes equal to end().
+  while (t_ && chunk_ < t_->used_chunk_count()) {
+    ChunkSpan s = t_->chunk_span(chunk_);
+    if (s.count) {
+      rec_ = s.records;
+      ids_ = s.ids;
+      alive_ = s.alive;
+      n_ = s.count;
+      rs_ = s.record_size;
+      i_ = 0;
+      if (alive_ && !alive_[0]) skip_dead();
+      return;
+    }
+    ++chunk_;
+  }
+  *this = iterator();
+}
+
+void TableVersion::iterator::skip_dead() {
+  while (i_ < n_ && !alive_[i_]) {
+    ++i_;
+    rec_ += rs_;
+  }
+  if (i_ == n_) {
+    ++chunk_;
+    load_chunk();
+  }
+}
+
+std::shared_ptr<TableVersion> TableVersion::writable_copy(std::uint64_t owner) const {
+  auto t = std::make_shared<TableVersion>(*this);
+  t->owner_ = owner;
+  return t;
+}
+
+Result<Chunk*> TableVersion::own_chunk(std::size_t k) {
+  Chunk* c = tree_.get_mut(k);
+  if (c->owner() == owner_) return c;
+  std::uint64_t first = std::uint64_t{k} * rpc_;
+  auto used = static_cast<std::uint32_t>(first >= slots_ ? 0 : std::min<std::uint64_t>(rpc_, slots_ - first));
+  auto copy = Chunk::copy_of(*c, used, owner_);
+  if (!copy) return copy.error();
+  Chunk* raw = copy->get();
+  tree_.set(k, std::move(*copy), owner_);
+  return raw;
+}
+
+Status TableVersion::append(std::span<const std::byte> record, std::uint64_t id) {
+  const std::uint32_t rs = schema_->record_size();
+  if (record.size() != rs)
+    return make_error(Errc::invalid_argument, "record has " + std::to_string(record.size()) +
+                                                  " bytes, table '" + name() + "' needs " +
+                                                  std::to_string(rs));
+  if (id < next_id_ || id == 0 || id == std::numeric_limits<std::uint64_t>::max())
+    return make_error(Errc::already_exists, "id " + std::to_string(id) + " is not free in table '" + name() + "'");
+  std::size_t k = static_cast<std::size_t>(slots_ >> shift_);
+  auto i = static_cast<std::uint32_t>(slots_ & (rpc_ - 1));
+  Chunk* c = nullptr;
+  if (k == tree_.size()) {
+    auto fresh = Chunk::make(rs, rpc_, owner_);
+    if (!fresh) return fresh.error();
+    c = fresh->get();
+    tree_.push_back(std::move(*fresh), owner_);
+  } else {
+    c = tree_.get_mut(k);
+    if (c->owner() != owner_ && !c->claim(i)) {
+      // Another writer appended past our view of this chunk: take a copy of our part.
+      auto own = own_chunk(k);
+      if (!own) return own.error();
+      c = *own;
+    }
+  }
+  if (rs) std::memcpy(c->records() + std::size_t{i} * rs, record.data(), rs);
+  c->ids()[i] = id;
+  c->alive()[i] = 1;
+  if (c->owner() == owner_) c->set_frontier(i + 1);
+  ++slots_;
+  ++live_;
+  next_id_ = id + 1;
+  return {};
+}
+
+Result<std::byte*> TableVersion::mutable_slot(std::uint64_t slot) {
+  if (slot >= slots_) return make_error(Errc::internal, "slot out of range");
+  auto c = own_chunk(static_cast<std::size_t>(slot >> shift_));
+  if (!c) return c.error();
+  return (*c)->records() + std::size_t{slot & (rpc_ - 1)} * schema_->record_size();
+}
+
+Status TableVersion::kill_slot(std::uint64_t slot) {
+  if (slot >= slots_ || !slot_alive(slot)) return make_error(Errc::internal, "slot is not live");
+  auto c = own_chunk(static_cast<std::size_t>(slot >> shift_));
+  if (!c) return c.error();
+  (*c)->alive()[slot & (rpc_ - 1)] = 0;
+  (*c)->add_dead();
+  --live_;
+  return {};
+}
+
+Result<MutableChunkSpan> TableVersion::mutable_chunk_span(std::size_t k) {
+  if (k >= used_chunk_count()) return make_error(Errc::internal, "chunk out of range");
+  auto c = own_chunk(k);
+  if (!c) return c.error();
+  ChunkSpan s = chunk_span(k);
+  return MutableChunkSpan{(*c)->records(), s.ids, s.alive, s.count, s.record_size};
+}
+
+Status TableVersion::reserve(std::uint64_t records) {
+  if (records <= capacity()) return {};
+  std::uint64_t chunks = records / rpc_ + (records % rpc_ != 0);
+  std::uint64_t per_chunk = std::uint64_t{schema_->record_size()} * rpc_ + 9ull * rpc_;
+  std::uint64_t limit = physical_memory_bytes();
+  if (chunks > limit / std::max<std::uint64_t>(per_chunk, 1))
+    return make_error(Errc::resource_exhausted,
+                      "cannot reserve " + std::to_string(records) + " records of " +
+                          std::to_string(schema_->record_size()) + " bytes in table '" + name() +
+                          "': more than this machine's memory");
+  std::size_t before = tree_.size();
+  while (tree_.size() < chunks) {
+    auto c = Chunk::make(schema_->record_size(), rpc_, owner_);
+    if (!c) {
+      tree_.truncate(before, owner_);
+      return c.error();
+    }
+    tree_.push_back(std::move(*c), owner_);
+  }
+  return {};
+}
+
+void TableVersion::shrink_to_fit() { tree_.truncate(used_chunk_count(), owner_); }
+
+Result<std::shared_ptr<TableVersion>> TableVersion::relayout(std::shared_ptr<const TableSchema> schema,
+                                                             std::uint64_t owner) const {
+  auto out = std::make_shared<TableVersion>(schema, owner);
+  // Copy plan: for each field of the new schema kept from the old one, (from, to, size).
+  struct Move { std::uint32_t from, to, size; };
+  std::vector<Move> moves;
+  for (const auto& nf : schema->fields())
+    for (const auto& of : schema_->fields())
+      if (of.name == nf.name && of.type == nf.type) moves.push_back({of.offset, nf.offset, nf.type.size});
+  TICKDB_TRY(out->reserve(live_));
+  std::vector<std::byte> rec(schema->default_record().begin(), schema->default_record().end());
+  for (const RecordView r : *this) {
+    std::memcpy(rec.data(), schema->default_record().data(), rec.size());
+    for (const auto& m : moves) std::memcpy(rec.data() + m.to, r.data() + m.from, m.size);
+    TICKDB_TRY(out->append(rec, r.id()));
+  }
+  out->next_id_ = next_id_;
+  return out;
+}
+
+}  // namespace tickdb

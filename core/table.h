@@ -1,0 +1,164 @@
+// TableVersion: one table's records at one version, in chunked copy-on-write storage.
+//
+// Records live in chunks (see chunk.h) in id order: slot i of the table is slot i % rpc of
+// chunk i / rpc, with rpc (records per chunk) a power of two. A delete leaves a dead slot
+// (its id stays, so the ids stay sorted and a lookup is a binary search with an O(1) guess
+// for dense ids); dead slots are dropped when the table is re-laid out (schema change) or
+// reloaded.
+//
+// A published TableVersion is immutable: readers use the const API from any thread for as
+// long as they hold it. The mutating methods belong to the one Transaction that made this
+// copy (its `owner` id): they copy a chunk the first time they touch it (or append in place
+// past the chunk's frontier), so a write costs the same whatever the table's size and an
+// append copies nothing that is already there.
+#pragma once
+
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <span>
+
+#include "core/chunk.h"
+#include "core/record.h"
+
+namespace tickdb {
+
+// A chunk's used slots, for plain loops over contiguous bytes.
+struct ChunkSpan {
+  const std::byte* records = nullptr;
+  const std::uint64_t* ids = nullptr;
+  const std::uint8_t* alive = nullptr;  // nullptr when every slot is live
+  std::uint32_t count = 0;               // used slots
+  std::uint32_t record_size = 0;
+};
+
+// A chunk's used slots for a writer (a chunk the writer owns).
+struct MutableChunkSpan {
+  std::byte* records = nullptr;
+  const std::uint64_t* ids = nullptr;
+  const std::uint8_t* alive = nullptr;
+  std::uint32_t count = 0;
+  std::uint32_t record_size = 0;
+};
+
+class TableVersion {
+ public:
+  // An empty table owned by `owner` (the creating transaction).
+  TableVersion(std::shared_ptr<const TableSchema> schema, std::uint64_t owner);
+
+  const std::shared_ptr<const TableSchema>& schema() const { return schema_; }
+  const std::string& name() const { return schema_->name(); }
+  std::uint32_t record_size() const { return schema_->record_size(); }
+  std::uint64_t count() const { return live_; }    // live records
+  std::uint64_t slots() const { return slots_; }   // used slots, live or dead
+  std::uint64_t capacity() const { return std::uint64_t{tree_.size()} * rpc_; }
+  std::uint64_t next_id() const { return next_id_; }
+  std::uint32_t records_per_chunk() const { return rpc_; }
+  std::size_t chunk_count() const { return tree_.size(); }
+  // Chunks that hold used slots.
+  std::size_t used_chunk_count() const { return static_cast<std::size_t>((slots_ + rpc_ - 1) / rpc_); }
+  const Chunk* chunk(std::size_t k) const { return tree_.get(k); }
+  ChunkSpan chunk_span(std::size_t k) const;
+  std::uint64_t data_bytes() const { return live_ * schema_->record_size(); }
+
+  // Slot of a live record with this id.
+  std::optional<std::uint64_t> find_slot(std::uint64_t id) const;
+  std::optional<RecordView> get(std::uint64_t id) const;
+  bool contains(std::uint64_t id) const { return find_slot(id).has_value(); }
+  // Bounds-checked access by slot: not_found for a slot out of range or dead.
+  Result<RecordView> at_slot(std::uint64_t slot) const;
+  // Slot access without checks (hot loops, behind an already-checked range).
+  RecordView slot_unchecked(std::uint64_t slot) const {
+    const Chunk* c = tree_.get(slot >> shift_);
+    auto i = static_cast<std::uint32_t>(slot & (rpc_ - 1));
+    return RecordView(c->records() + std::size_t{i} * schema_->record_size(), c->ids()[i], schema_.get());
+  }
+  bool slot_alive(std::uint64_t slot) const {
+    return tree_.get(slot >> shift_)->alive()[slot & (rpc_ - 1)] != 0;
+  }
+
+  // Iterates live records in id order, yielding RecordViews (no allocation).
+  class iterator {
+   public:
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = RecordView;
+    using difference_type = std::ptrdiff_t;
+    using pointer = void;
+    using reference = RecordView;
+    iterator() = default;
+    RecordView operator*() const {
+      return RecordView(rec_, ids_[i_], t_->schema_.get());
+    }
+    iterator& operator++() {
+      advance();
+      return *this;
+    }
+    iterator operator++(int) {
+      auto c = *this;
+      advance();
+      return c;
+    }
+    bool operator==(const iterator& o) const { return rec_ == o.rec_ && i_ == o.i_; }
+
+   private:
+    friend class TableVersion;
+    iterator(const TableVersion* t, std::size_t chunk);
+    void load_chunk();
+    void advance() {
+      ++i_;
+      rec_ += rs_;
+      if (i_ == n_) {
+        ++chunk_;
+        load_chunk();
+        return;
+      }
+      if (alive_ && !alive_[i_]) skip_dead();
+    }
+    void skip_dead();
+    const TableVersion* t_ = nullptr;
+    std::size_t chunk_ = 0;
+    const std::byte* rec_ = nullptr;
+    const std::uint64_t* ids_ = nullptr;
+    const std::uint8_t* alive_ = nullptr;
+    std::uint32_t i_ = 0, n_ = 0, rs_ = 0;
+  };
+  iterator begin() const { return iterator(this, 0); }
+  iterator end() const { return iterator(); }
+
+  // ---- writer API: only the transaction that owns this copy calls these ----
+
+  // A mutable copy of a published version for transaction `owner`.
+  std::shared_ptr<TableVersion> writable_copy(std::uint64_t owner) const;
+  // Appends a record (record_size bytes) with the given id, which must be >= next_id().
+  Status append(std::span<const std::byte> record, std::uint64_t id);
+  // A writable pointer to the record in `slot` (copies its chunk once per transaction).
+  Result<std::byte*> mutable_slot(std::uint64_t slot);
+  // Marks the record in `slot` dead.
+  Status kill_slot(std::uint64_t slot);
+  // Capacity management: room for at least `records` slots / release unused chunks.
+  Status reserve(std::uint64_t records);
+  void shrink_to_fit();
+  // The same live records under a new schema: fields kept by name get their values, new
+  // fields their default. Dead slots are dropped. Ids and next_id are kept.
+  Result<std::shared_ptr<TableVersion>> relayout(std::shared_ptr<const TableSchema> schema,
+                                                 std::uint64_t owner) const;
+  // Mutable spans over chunk k's used slots (copies the chunk once per transaction).
+  Result<MutableChunkSpan> mutable_chunk_span(std::size_t k);
+  void set_next_id(std::uint64_t id) { next_id_ = id; }
+  void rename(std::shared_ptr<const TableSchema> schema) { schema_ = std::move(schema); }
+  std::uint64_t owner() const { return owner_; }
+
+ private:
+  Result<Chunk*> own_chunk(std::size_t k);
+
+  std::shared_ptr<const TableSchema> schema_;
+  ChunkTree tree_;
+  std::uint64_t slots_ = 0;
+  std::uint64_t live_ = 0;
+  std::uint64_t next_id_ = 1;
+  std::uint32_t rpc_ = 1;
+  unsigned shift_ = 0;
+  std::uint64_t owner_ = 0;
+};
+
+}  // namespace tickdb

@@ -1,0 +1,394 @@
+#include "core/transaction.h"
+
+#include <atomic>
+#include <limits>
+#include <unordered_set>
+
+namespace tickdb {
+
+std::uint64_t new_owner_id() {
+  static std::atomic<std::uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+namespace {
+std::string rec_name(std::string_view table, std::uint64_t id) {
+  return "record " + std::to_string(id) + " of table '" + std::string(table) + "'";
+}
+}  // namespace
+
+Transaction::Transaction(std::shared_ptr<const DbVersion> base)
+    : base_(std::move(base)),
+      owner_(new_owner_id()),
+      tables_(base_->tables_),
+      types_(base_->types_),
+      relations_(base_->relations_),
+      next_relation_id_(base_->next_relation_id_) {}
+
+Status Transaction::check_open() const {
+  if (committed_) return make_error(Errc::internal, "transaction already committed");
+  if (poisoned_) return *poisoned_;
+  return {};
+}
+
+Status Transaction::poison(Status s) {
+  if (!s.is_ok()) poisoned_ = s.error();
+  return s;
+}
+
+const TableVersion* Transaction::table(std::string_view name) const {
+  auto it = tables_.find(name);
+  return it == tables_.end() ? nullptr : it->second.get();
+}
+
+Result<const TableVersion*> Transaction::find_table(std::string_view name) const {
+  if (auto* t = table(name)) return t;
+  return make_error(Errc::not_found, "table '" + std::string(name.substr(0, 80)) + "' does not exist");
+}
+
+std::optional<RecordView> Transaction::get(std::string_view t, std::uint64_t id) const {
+  auto* tv = table(t);
+  if (!tv) return std::nullopt;
+  return tv->get(id);
+}
+
+Result<TableVersion*> Transaction::writer(std::string_view name) {
+  auto w = writers_.find(name);
+  if (w != writers_.end()) return w->second.get();
+  auto it = tables_.find(name);
+  if (it == tables_.end())
+    return make_error(Errc::not_found, "table '" + std::string(name.substr(0, 80)) + "' does not exist");
+  auto copy = it->second->writable_copy(owner_);
+  it->second = copy;
+  TableVersion* raw = copy.get();
+  writers_.emplace(std::string(name), std::move(copy));
+  return raw;
+}
+
+Result<TableVersion*> Transaction::writable_table(std::string_view table) {
+  TICKDB_TRY(check_open());
+  auto w = writer(table);
+  if (w) changed_ = true;
+  return w;
+}
+
+// ---------------- schema ----------------
+
+Status Transaction::create_table(const std::string& name, const std::vector<FieldSpec>& fields,
+                                 std::uint64_t capacity) {
+  TICKDB_TRY(check_open());
+  TICKDB_TRY(check_name(name, "table name"));
+  if (tables_.count(name)) return make_error(Errc::already_exists, "table '" + name + "' already exists");
+  auto schema = TableSchema::build(name, fields, *types_);
+  if (!schema) return schema.error();
+  auto t = std::make_shared<TableVersion>(*schema, owner_);
+  TICKDB_TRY(t->reserve(capacity));
+  tables_[name] = t;
+  writers_[name] = t;
+  changed_ = true;
+  return {};
+}
+
+Status Transaction::drop_table(std::string_view name) {
+  TICKDB_TRY(check_open());
+  auto it = tables_.find(name);
+  if (it == tables_.end())
+    return make_error(Errc::not_found, "table '" + std::string(name.substr(0, 80)) + "' does not exist");
+  for (const auto& [id, r] : *relations_)
+    if (r.from_table == name || r.to_table == name)
+      return make_error(Errc::conflict, "table '" + std::string(name) + "' is used by relation " +
+                                            std::to_string(id) + " (" + r.from_table + "." +
+                                            r.from_field + " -> " + r.to_table + ")");
+  tables_.erase(it);
+  if (auto w = writers_.find(name); w != writers_.end()) writers_.erase(w);
+  changed_ = true;
+  return {};
+}
+
+Status Transaction::add_field(std::string_view table, const FieldSpec& field) {
+  TICKDB_TRY(check_open());
+  auto t = find_table(table);
+  if (!t) return t.error();
+  auto schema = (*t)->schema()->with_field(field, *types_);
+  if (!schema) return schema.error();
+  auto relaid = (*t)->relayout(*schema, owner_);
+  if (!relaid) return relaid.error();
+  tables_[std::string(table)] = *relaid;
+  writers_[std::string(table)] = *relaid;
+  changed_ = true;
+  return {};
+}
+
+Status Transaction::remove_field(std::string_view table, std::string_view field) {
+  TICKDB_TRY(check_open());
+  auto t = find_table(table);
+  if (!t) return t.error();
+  for (const auto& [id, r] : *relations_)
+    if (r.from_table == table && r.from_field == field)
+      return make_error(Errc::conflict, "field '" + std::string(field) + "' of table '" +
+                                            std::string(table) + "' is used by relation " +
+                                            std::to_string(id));
+  auto schema = (*t)->schema()->without_field(field);
+  if (!schema) return schema.error();
+  auto relaid = (*t)->relayout(*schema, owner_);
+  if (!relaid) return relaid.error();
+  tables_[std::string(table)] = *relaid;
+  writers_[std::string(table)] = *relaid;
+  changed_ = true;
+  return {};
+}
+
+Result<std::shared_ptr<const CompositeType>> Transaction::create_type(
+    const std::string& name, const std::vector<FieldSpec>& fields) {
+  TICKDB_TRY(check_open());
+  auto reg = std::make_shared<TypeRegistry>(*types_);
+  auto c = reg->create(name, fields);
+  if (!c) return c.error();
+  types_ = std::move(reg);
+  changed_ = true;
+  return c;
+}
+
+Status Transaction::drop_type(std::string_view name) {
+  TICKDB_TRY(check_open());
+  if (!types_->find(name))
+    return make_error(Errc::not_found, "type '" + std::string(name.substr(0, 80)) + "' does not exist");
+  for (const auto& [tname, t] : tables_)
+    if (t->schema()->uses_type(name))
+      return make_error(Errc::conflict, "type '" + std::string(name) + "' is used by table '" + tname + "'");
+  auto reg = std::make_shared<TypeRegistry>(*types_);
+  TICKDB_TRY(reg->drop(name));
+  types_ = std::move(reg);
+  changed_ = true;
+  return {};
+}
+
+Result<Relation> Transaction::create_relation(const std::string& from_table,
+                                              const std::string& from_field,
+                                              const std::string& to_table, OnDelete on_delete) {
+  TICKDB_TRY(check_open());
+  auto from = find_table(from_table);
+  if (!from) return from.error();
+  auto to = find_table(to_table);
+  if (!to) return to.error();
+  auto idx = (*from)->schema()->index_of(from_field);
+  if (!idx) return idx.error();
+  const Field& f = (*from)->schema()->fields()[*idx];
+  if (f.type.kind != Kind::U64)
+    return make_error(Errc::invalid_argument, "relation field '" + from_field + "' must be u64, it is " + f.type.name());
+  for (const auto& [id, r] : *relations_)
+    if (r.from_table == from_table && r.from_field == from_field && r.to_table == to_table)
+      return make_error(Errc::already_exists, "relation " + std::to_string(id) + " already links " +
+                                                  from_table + "." + from_field + " to " + to_table);
+  auto acc = FieldAccessor<std::uint64_t>::resolve(*(*from)->schema(), from_field);
+  for (const RecordView rec : **from) {
+    std::uint64_t v = acc->get(rec.data());
+    if (v != 0 && !(*to)->contains(v))
+      return make_error(Errc::foreign_key_violation,
+                        rec_name(from_table, rec.id()) + " has " + from_field + " = " +
+                            std::to_string(v) + ", which is no record of table '" + to_table + "'");
+  }
+  Relation r{next_relation_id_, from_table, from_field, to_table, on_delete};
+  auto rels = std::make_shared<RelationMap>(*relations_);
+  rels->emplace(r.id, r);
+  relations_ = std::move(rels);
+  ++next_relation_id_;
+  changed_ = true;
+  return r;
+}
+
+Status Transaction::delete_relation(std::uint64_t id) {
+  TICKDB_TRY(check_open());
+  if (!relations_->count(id))
+    return make_error(Errc::not_found, "relation " + std::to_string(id) + " does not exist");
+  auto rels = std::make_shared<RelationMap>(*relations_);
+  rels->erase(id);
+  relations_ = std::move(rels);
+  changed_ = true;
+  return {};
+}
+
+Status Transaction::reserve(std::string_view table, std::uint64_t records) {
+  TICKDB_TRY(check_open());
+  auto w = writer(table);
+  if (!w) return w.error();
+  TICKDB_TRY((*w)->reserve(records));  // leaves the table as it was on failure
+  changed_ = true;
+  return {};
+}
+
+Status Transaction::shrink_to_fit(std::string_view table) {
+  TICKDB_TRY(check_open());
+  auto w = writer(table);
+  if (!w) return w.error();
+  (*w)->shrink_to_fit();
+  changed_ = true;
+  return {};
+}
+
+// ---------------- records ----------------
+
+Status Transaction::check_references(const TableVersion& t, std::span<const std::byte> record) const {
+  for (const auto& [id, r] : *relations_) {
+    if (r.from_table != t.name()) continue;
+    auto loc = t.schema()->locate(r.from_field);
+    if (!loc) return make_error(Errc::internal, "relation field vanished");
+    auto v = load<std::uint64_t>(record.data() + loc->offset);
+    if (v == 0) continue;
+    const TableVersion* to = table(r.to_table);
+    if (!to || !to->contains(v))
+      return make_error(Errc::foreign_key_violation,
+                        "field '" + r.from_field + "' = " + std::to_string(v) +
+                            " names no record of table '" + r.to_table + "' (relation " +
+                            std::to_string(id) + ")");
+  }
+  return {};
+}
+
+Result<std::uint64_t> Transaction::insert(std::string_view table, std::span<const std::byte> record,
+                                          std::optional<std::uint64_t> id) {
+  TICKDB_TRY(check_open());
+  auto t = find_table(table);
+  if (!t) return t.error();
+  const TableVersion& tv = **t;
+  if (record.size() != tv.record_size())
+    return make_error(Errc::invalid_argument, "record has " + std::to_string(record.size()) +
+                                                  " bytes, table '" + std::string(table) +
+                                                  "' needs " + std::to_string(tv.record_size()));
+  TICKDB_TRY(validate_record_bytes(tv.schema()->fields(), record));
+  std::uint64_t new_id = tv.next_id();
+  if (id) {
+    if (*id == 0) return make_error(Errc::invalid_argument, "id 0 means no record; ids start at 1");
+    if (*id == std::numeric_limits<std::uint64_t>::max())
+      return make_error(Errc::invalid_argument, "id 18446744073709551615 is reserved");
+    if (tv.contains(*id)) return make_error(Errc::already_exists, rec_name(table, *id) + " already exists");
+    if (*id < tv.next_id())
+      return make_error(Errc::already_exists,
+                        "id " + std::to_string(*id) + " of table '" + std::string(table) +
+                            "' is below its next id " + std::to_string(tv.next_id()) +
+                            ": ids are never reused and rise within a table");
+    new_id = *id;
+  } else if (new_id == std::numeric_limits<std::uint64_t>::max()) {
+    return make_error(Errc::resource_exhausted, "table '" + std::string(table) + "' has used every id");
+  }
+  TICKDB_TRY(check_references(tv, record));
+  auto w = writer(table);
+  if (!w) return w.error();
+  auto s = (*w)->append(record, new_id);
+  if (!s) return poison(s).error();
+  changed_ = true;
+  return new_id;
+}
+
+Status Transaction::update(std::string_view table, std::uint64_t id, std::span<const std::byte> record) {
+  TICKDB_TRY(check_open());
+  auto t = find_table(table);
+  if (!t) return t.error();
+  const TableVersion& tv = **t;
+  auto slot = tv.find_slot(id);
+  if (!slot) return make_error(Errc::not_found, rec_name(table, id) + " does not exist");
+  if (record.size() != tv.record_size())
+    return make_error(Errc::invalid_argument, "record has " + std::to_string(record.size()) +
+                                                  " bytes, table '" + std::string(table) +
+                                                  "' needs " + std::to_string(tv.record_size()));
+  TICKDB_TRY(validate_record_bytes(tv.schema()->fields(), record));
+  TICKDB_TRY(check_references(tv, record));
+  auto w = writer(table);
+  if (!w) return w.error();
+  auto p = (*w)->mutable_slot(*slot);
+  if (!p) return poison(p.status());
+  if (!record.empty()) std::memcpy(*p, record.data(), record.size());
+  changed_ = true;
+  return {};
+}
+
+Status Transaction::erase(std::string_view table, std::uint64_t id) {
+  TICKDB_TRY(check_open());
+  auto t = find_table(table);
+  if (!t) return t.error();
+  if (!(*t)->contains(id)) return make_error(Errc::not_found, rec_name(table, id) + " does not exist");
+
+  // 1. The closure of cascades: every record this delete removes, by table.
+  std::map<std::string, std::unordered_set<std::uint64_t>, std::less<>> doomed;
+  doomed[std::string(table)].insert(id);
+  std::map<std::uint64_t, std::size_t> scanned;  // relation id -> doomed[to].size() at last scan
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (const auto& [rid, r] : *relations_) {
+      if (r.on_delete != OnDelete::cascade) continue;
+      auto d = doomed.find(r.to_table);
+      if (d == doomed.end() || d->second.empty()) continue;
+      if (scanned[rid] == d->second.size()) continue;
+      scanned[rid] = d->second.size();
+      const TableVersion* from = this->table(r.from_table);
+      auto acc = FieldAccessor<std::uint64_t>::resolve(*from->schema(), r.from_field);
+      auto& from_set = doomed[r.from_table];
+      for (const RecordView rec : *from) {
+        std::uint64_t v = acc->get(rec.data());
+        if (v && d->second.count(v) && from_set.insert(rec.id()).second) grew = true;
+      }
+    }
+  }
+
+  // 2. Restrict and set_zero against the records that stay.
+  struct Zero { std::string table; std::uint64_t slot; std::uint32_t offset; };
+  std::vector<Zero> zeros;
+  for (const auto& [rid, r] : *relations_) {
+    if (r.on_delete == OnDelete::cascade) continue;
+    auto d = doomed.find(r.to_table);
+    if (d == doomed.end() || d->second.empty()) continue;
+    const TableVersion* from = this->table(r.from_table);
+    auto acc = FieldAccessor<std::uint64_t>::resolve(*from->schema(), r.from_field);
+    auto fd = doomed.find(r.from_table);
+    for (std::uint64_t s = 0; s < from->slots(); ++s) {
+      if (!from->slot_alive(s)) continue;
+      RecordView rec = from->slot_unchecked(s);
+      std::uint64_t v = acc->get(rec.data());
+      if (!v || !d->second.count(v)) continue;
+      if (fd != doomed.end() && fd->second.count(rec.id())) continue;
+      if (r.on_delete == OnDelete::restrict)
+        return make_error(Errc::foreign_key_violation,
+                          rec_name(r.to_table, v) + " is referenced by " +
+                              rec_name(r.from_table, rec.id()) + " (relation " +
+                              std::to_string(rid) + ", on_delete restrict)");
+      zeros.push_back({r.from_table, s, acc->offset()});
+    }
+  }
+
+  // 3. Apply: nothing above changed anything; from here on only memory can fail.
+  for (const auto& z : zeros) {
+    auto w = writer(z.table);
+    if (!w) return poison(w.status());
+    auto p = (*w)->mutable_slot(z.slot);
+    if (!p) return poison(p.status());
+    store<std::uint64_t>(*p + z.offset, 0);
+  }
+  for (const auto& [tname, ids] : doomed) {
+    if (ids.empty()) continue;
+    auto w = writer(tname);
+    if (!w) return poison(w.status());
+    for (std::uint64_t rid : ids) {
+      auto slot = (*w)->find_slot(rid);
+      if (!slot) continue;
+      TICKDB_TRY(poison((*w)->kill_slot(*slot)));
+    }
+  }
+  changed_ = true;
+  return {};
+}
+
+Result<std::shared_ptr<const DbVersion>> Transaction::commit() {
+  TICKDB_TRY(check_open());
+  committed_ = true;
+  if (!changed_) return base_;
+  auto v = std::make_shared<DbVersion>();
+  v->version_ = base_->version_ + 1;
+  v->types_ = types_;
+  v->tables_ = std::move(tables_);
+  v->relations_ = relations_;
+  v->next_relation_id_ = next_relation_id_;
+  writers_.clear();
+  return std::shared_ptr<const DbVersion>(std::move(v));
+}
+
+}  // namespace tickdb
