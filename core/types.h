@@ -73,6 +73,9 @@ struct CompositeType {
 
 // What a caller asks for: a name, a type name, a size for str, an optional default as bytes.
 struct FieldSpec {
+  FieldSpec() = default;
+  FieldSpec(std::string n, std::string t, std::uint32_t sz = 0, std::vector<std::byte> dflt = {})
+      : name(std::move(n)), type(std::move(t)), size(sz), default_value(std::move(dflt)) {}
   std::string name;
   std::string type;
   std::uint32_t size = 0;                  // str only: 1..4096

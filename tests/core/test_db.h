@@ -1,0 +1,47 @@
+// Helpers shared by the core tests: build a database through a transaction in one line.
+#pragma once
+
+#include <catch2/catch.hpp>
+
+#include "core/json_codec.h"
+#include "core/transaction.h"
+
+namespace tickdb::test {
+
+// Commits `fn(txn)` over `base` and returns the new version; fails the test on any error.
+template <class Fn>
+std::shared_ptr<const DbVersion> commit(std::shared_ptr<const DbVersion> base, Fn&& fn) {
+  Transaction txn(std::move(base));
+  fn(txn);
+  auto v = txn.commit();
+  REQUIRE(v.is_ok());
+  return *v;
+}
+
+inline void ok(const Status& s) {
+  INFO(s.message());
+  REQUIRE(s.is_ok());
+}
+template <class T>
+T ok(Result<T> r) {
+  INFO((r.is_ok() ? std::string() : r.message()));
+  REQUIRE(r.is_ok());
+  return std::move(r).value();
+}
+
+// vec3 {x,y,z f32} and a 32-byte `things` table: hp i32, pos vec3, owner u64, tag u32,
+// speed f32 -> 4+12+8+4+4 = 32 bytes.
+inline std::shared_ptr<const DbVersion> things_db(std::uint64_t n = 0) {
+  return commit(DbVersion::empty(), [&](Transaction& t) {
+    ok(t.create_type("vec3", {{"x", "f32"}, {"y", "f32"}, {"z", "f32"}}));
+    ok(t.create_table("things", {{"hp", "i32"}, {"pos", "vec3"}, {"owner", "u64"}, {"tag", "u32"}, {"speed", "f32"}}));
+    auto hp = FieldAccessor<std::int32_t>::resolve(*t.table("things")->schema(), "hp").value();
+    for (std::uint64_t i = 0; i < n; ++i) {
+      RecordBuffer rec(*t.table("things")->schema());
+      hp.set(rec.data(), static_cast<std::int32_t>(i));
+      ok(t.insert("things", rec.bytes()));
+    }
+  });
+}
+
+}  // namespace tickdb::test
