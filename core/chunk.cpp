@@ -94,7 +94,7 @@ Result<std::shared_ptr<Chunk>> Chunk::make(std::uint32_t record_size, std::uint3
   std::size_t total = rec_bytes + id_bytes + round_up(capacity, kCacheLine);
   if (total == 0) total = kCacheLine;
   try {
-    std::shared_ptr<Chunk> c(new Chunk());
+    auto c = std::make_shared<Chunk>(Key{});
     c->mem_ = static_cast<std::byte*>(ChunkPool::instance().take(total));
     c->bytes_ = total;
     c->ids_ = reinterpret_cast<std::uint64_t*>(c->mem_ + rec_bytes);
@@ -153,6 +153,11 @@ std::shared_ptr<void>& ChunkTree::slot_ref(std::size_t i, std::uint64_t owner) {
       n = std::make_shared<Node>();
       n->owner = owner;
     } else if (n->owner != owner) {
+      // The copy bumps every child's reference count. The children are cold in a large
+      // table; touching them all first lets the misses overlap instead of serializing
+      // behind each locked increment.
+      for (const auto& c : n->slot)
+        if (c) __builtin_prefetch(static_cast<const char*>(c.get()) - 16, 1);
       auto copy = std::make_shared<Node>(*n);
       copy->owner = owner;
       n = std::move(copy);

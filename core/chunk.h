@@ -29,7 +29,10 @@ inline constexpr std::size_t kCacheLine = 64;
 // Target bytes of records per chunk. Records per chunk is the largest power of two that fits
 // (at least 1): small enough that copying a chunk on write is cheap, large enough that the
 // per-chunk overhead of a scan vanishes.
-inline constexpr std::size_t kChunkTargetBytes = 16384;
+#ifndef TICKDB_CHUNK_BYTES
+#define TICKDB_CHUNK_BYTES 16384
+#endif
+inline constexpr std::size_t kChunkTargetBytes = TICKDB_CHUNK_BYTES;
 
 // Records per chunk for a record size (a power of two).
 std::uint32_t records_per_chunk(std::uint32_t record_size);
@@ -42,6 +45,12 @@ class Chunk {
   // A copy of the first `used` slots of `src`, owned by `owner`.
   static Result<std::shared_ptr<Chunk>> copy_of(const Chunk& src, std::uint32_t used,
                                                 std::uint64_t owner);
+  struct Key {  // lets make_shared build a Chunk (one allocation with its control block)
+   private:
+    friend class Chunk;
+    Key() = default;
+  };
+  explicit Chunk(Key) {}
   ~Chunk();
   Chunk(const Chunk&) = delete;
   Chunk& operator=(const Chunk&) = delete;
@@ -69,7 +78,6 @@ class Chunk {
   std::size_t bytes() const { return bytes_; }
 
  private:
-  Chunk() = default;
   std::byte* mem_ = nullptr;
   std::uint64_t* ids_ = nullptr;
   std::uint8_t* alive_ = nullptr;
@@ -90,7 +98,10 @@ std::size_t chunk_pool_bytes();
 // copy only the nodes on the path that `owner` does not own yet.
 class ChunkTree {
  public:
-  static constexpr unsigned kShift = 6;
+#ifndef TICKDB_TREE_SHIFT
+#define TICKDB_TREE_SHIFT 6
+#endif
+  static constexpr unsigned kShift = TICKDB_TREE_SHIFT;
   static constexpr std::size_t kFan = std::size_t{1} << kShift;
 
   std::size_t size() const { return size_; }

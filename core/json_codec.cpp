@@ -40,8 +40,10 @@ Status put_int(const json& j, std::byte* out, const std::string& path) {
   }
   if (j.is_number_float()) {
     double d = j.get<double>();
+    if (std::isfinite(d) && d == std::trunc(d) && std::fabs(d) < 1.8e19)
+      return bad(path, "expected an integer, got a floating-point number (" + j.dump() + ")");
     if (std::isfinite(d) && d == std::trunc(d))
-      return bad(path, "out of range for " + std::string(kind_name(kind_of<T>())));
+      return bad(path, j.dump() + " is out of range for " + std::string(kind_name(kind_of<T>())));
     return bad(path, "expected an integer, got a fraction");
   }
   return bad(path, std::string("expected an integer, got ") + j.type_name());
@@ -324,7 +326,8 @@ Result<FieldSpec> field_spec_from_json(const json& j, const TypeRegistry& types,
     return make_error(Errc::invalid_argument, "field '" + s.name + "': type " + s.type + " has size " +
                                                   std::to_string(t->size) + ", not " + std::to_string(*size));
   if (j.contains("default") && !j["default"].is_null()) {
-    s.default_value.assign(t->size, std::byte{0});
+    // A partial composite default keeps the type's own defaults for the sub-fields it omits.
+    s.default_value = type_default_bytes(*t);
     TICKDB_TRY(value_from_json(*t, j["default"], s.default_value.data(), s.name));
   }
   if (j.contains("offset")) {
@@ -462,7 +465,8 @@ Result<std::uint64_t> get_u64(const json& j, const char* key, const std::string&
 
 Result<std::shared_ptr<const DbVersion>> CatalogLoader::load(const json& j) {
   if (!j.is_object()) return inconsistent("expected a JSON object");
-  if (j.value("format", "") != "tickdb-catalog") return inconsistent("'format' is not tickdb-catalog");
+  if (!j.contains("format") || !j["format"].is_string() || j["format"] != "tickdb-catalog")
+    return inconsistent("'format' is not tickdb-catalog");
   auto fv = get_u64(j, "format_version", "catalog");
   if (!fv) return fv.error();
   if (*fv != 1) return inconsistent("unknown format_version " + std::to_string(*fv) + " (this build reads 1)");
@@ -472,6 +476,7 @@ Result<std::shared_ptr<const DbVersion>> CatalogLoader::load(const json& j) {
   if (!version) return version.error();
   auto next_rel = get_u64(j, "next_relation_id", "catalog");
   if (!next_rel) return next_rel.error();
+  if (*next_rel == 0) return inconsistent("next_relation_id must be at least 1");
 
   Transaction txn(DbVersion::empty());
   for (const auto& tj : j["types"]) {
@@ -567,7 +572,10 @@ Result<json> parse_json(std::string_view text, std::size_t max_depth) {
   }
   try {
     return json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::out_of_range& e) {
+    // Valid syntax, but a number no double can hold (1e400).
+    return make_error(Errc::invalid_argument, e.what());
+  } catch (const json::exception& e) {
     return make_error(Errc::bad_json, e.what());
   }
 }

@@ -17,6 +17,12 @@ void write_defaults(const std::vector<Field>& fields, std::byte* base) {
 }
 }  // namespace
 
+std::vector<std::byte> type_default_bytes(const FieldType& t) {
+  std::vector<std::byte> out(t.size, std::byte{0});
+  if (t.kind == Kind::Composite) write_defaults(t.composite->fields, out.data());
+  return out;
+}
+
 Result<std::shared_ptr<const TableSchema>> TableSchema::build(std::string name,
                                                               const std::vector<FieldSpec>& specs,
                                                               const TypeRegistry& types) {

@@ -63,6 +63,9 @@ class TableSchema {
   std::vector<std::byte> default_record_;
 };
 
+// The bytes a value of type `t` starts with: zero, or a composite's own field defaults.
+std::vector<std::byte> type_default_bytes(const FieldType& t);
+
 // Checks that `record` (record_size bytes of `fields`) holds only valid values: bools are
 // 0 or 1, floats are finite, strings are valid UTF-8 followed only by zero padding.
 Status validate_record_bytes(const std::vector<Field>& fields, std::span<const std::byte> record);

@@ -86,9 +86,7 @@ class TableVersion {
     using pointer = void;
     using reference = RecordView;
     iterator() = default;
-    RecordView operator*() const {
-      return RecordView(rec_, ids_[i_], t_->schema_.get());
-    }
+    RecordView operator*() const { return RecordView(rec_, ids_[i_], schema_); }
     iterator& operator++() {
       advance();
       return *this;
@@ -107,15 +105,18 @@ class TableVersion {
     void advance() {
       ++i_;
       rec_ += rs_;
-      if (i_ == n_) {
+      if (i_ == n_) [[unlikely]] {
         ++chunk_;
         load_chunk();
         return;
       }
-      if (alive_ && !alive_[i_]) skip_dead();
+      if (alive_) [[unlikely]] {
+        if (!alive_[i_]) skip_dead();
+      }
     }
     void skip_dead();
     const TableVersion* t_ = nullptr;
+    const TableSchema* schema_ = nullptr;
     std::size_t chunk_ = 0;
     const std::byte* rec_ = nullptr;
     const std::uint64_t* ids_ = nullptr;

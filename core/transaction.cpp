@@ -171,6 +171,9 @@ Result<Relation> Transaction::create_relation(const std::string& from_table,
   if (!from) return from.error();
   auto to = find_table(to_table);
   if (!to) return to.error();
+  if (from_field.find('.') != std::string::npos)
+    return make_error(Errc::invalid_argument, "relation field '" + from_field +
+                                                  "' must be a top-level u64 field, not a path into a composite");
   auto idx = (*from)->schema()->index_of(from_field);
   if (!idx) return idx.error();
   const Field& f = (*from)->schema()->fields()[*idx];

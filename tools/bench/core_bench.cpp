@@ -1,0 +1,167 @@
+// tickdb-bench-core: the storage engine's named workloads (Google Benchmark).
+//
+//   build/tools/bench/tickdb-bench-core [--benchmark_format=json]
+//
+// All workloads use one 32-byte record: hp i32, pos vec3 (3 x f32), owner u64, tag u32,
+// speed f32 (4 + 12 + 8 + 4 + 4). The names are stable so results compare across versions;
+// docs/benchmarks.md has the bars and the latest figures.
+#include <benchmark/benchmark.h>
+
+#include <atomic>
+#include <memory>
+#include <random>
+#include <thread>
+
+#include "core/transaction.h"
+#include "core/version_cell.h"
+
+using namespace tickdb;
+
+namespace {
+
+constexpr std::uint32_t kRecordSize = 32;
+constexpr std::uint32_t kTagOffset = 24;
+
+std::shared_ptr<const DbVersion> make_db(std::uint64_t n) {
+  Transaction t(DbVersion::empty());
+  (void)t.create_type("vec3", {{"x", "f32"}, {"y", "f32"}, {"z", "f32"}});
+  (void)t.create_table("things", {{"hp", "i32"}, {"pos", "vec3"}, {"owner", "u64"}, {"tag", "u32"}, {"speed", "f32"}}, n);
+  std::byte rec[kRecordSize]{};
+  for (std::uint64_t i = 0; i < n; ++i) {
+    store<std::uint32_t>(rec + kTagOffset, static_cast<std::uint32_t>(i));
+    store<std::int32_t>(rec, static_cast<std::int32_t>(i & 0xffff));
+    (void)t.insert("things", rec);
+  }
+  return t.commit().value();
+}
+
+// One shared 10M-record database for the scans (built once, warm after the first pass).
+const std::shared_ptr<const DbVersion>& big_db(std::uint64_t n) {
+  static std::map<std::uint64_t, std::shared_ptr<const DbVersion>> cache;
+  auto& db = cache[n];
+  if (!db) db = make_db(n);
+  return db;
+}
+
+void BM_ScanRaw(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  auto buf = std::unique_ptr<std::byte[]>(new (std::align_val_t(64)) std::byte[n * kRecordSize]);
+  for (std::size_t i = 0; i < n; ++i) {
+    std::memset(buf.get() + i * kRecordSize, 0, kRecordSize);
+    store<std::uint32_t>(buf.get() + i * kRecordSize + kTagOffset, static_cast<std::uint32_t>(i));
+  }
+  for (auto _ : state) {
+    std::uint64_t sum = 0;
+    const std::byte* p = buf.get() + kTagOffset;
+    for (std::size_t i = 0; i < n; ++i, p += kRecordSize) sum += load<std::uint32_t>(p);
+    benchmark::DoNotOptimize(sum);
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * n * kRecordSize));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
+}
+
+void BM_ScanAccessor(benchmark::State& state) {
+  const auto n = static_cast<std::uint64_t>(state.range(0));
+  VersionCell<DbVersion> cell(big_db(n));
+  for (auto _ : state) {
+    auto v = cell.load();  // a published version, loaded as a reader does
+    const TableVersion& t = *v->table("things");
+    auto tag = FieldAccessor<std::uint32_t>::resolve(*t.schema(), "tag").value();
+    std::uint64_t sum = 0;
+    for (RecordView r : t) sum += tag.get(r.data());
+    benchmark::DoNotOptimize(sum);
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * n * kRecordSize));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
+}
+
+void BM_UpdateOne(benchmark::State& state) {
+  const auto n = static_cast<std::uint64_t>(state.range(0));
+  // Its own database: once a version is replaced nothing pins its chunks, so they go back
+  // to the pool as they would in a running node.
+  VersionCell<DbVersion> cell(make_db(n));
+  std::mt19937_64 rng(42);
+  std::uniform_int_distribution<std::uint64_t> pick(1, n);
+  const auto hp = FieldAccessor<std::int32_t>::resolve(*cell.load()->table("things")->schema(), "hp").value();
+  for (auto _ : state) {
+    auto cur = cell.load();
+    Transaction txn(cur);
+    const std::uint64_t id = pick(rng);
+    RecordBuffer rec(*txn.get("things", id));
+    hp.set(rec.data(), hp.get(rec.data()) + 1);
+    if (!txn.update("things", id, rec.bytes()).is_ok()) state.SkipWithError("update failed");
+    cell.publish(txn.commit().value());
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+
+void BM_Append(benchmark::State& state) {
+  const auto n = static_cast<std::uint64_t>(state.range(0));
+  constexpr std::uint64_t kBatch = 1000;
+  set_chunk_pool_limit(std::size_t{2} << 30);  // keep freed chunks warm between iterations
+  std::byte rec[kRecordSize]{};
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto cell = std::make_unique<VersionCell<DbVersion>>(make_db(0));
+    state.ResumeTiming();
+    for (std::uint64_t done = 0; done < n; done += kBatch) {
+      auto cur = cell->load();
+      Transaction txn(cur);
+      for (std::uint64_t i = 0; i < kBatch; ++i) {
+        store<std::uint32_t>(rec + kTagOffset, static_cast<std::uint32_t>(done + i));
+        if (!txn.insert("things", rec).is_ok()) state.SkipWithError("insert failed");
+      }
+      cell->publish(txn.commit().value());
+    }
+    state.PauseTiming();
+    if (cell->load()->table("things")->count() != n) state.SkipWithError("lost records");
+    cell.reset();  // frees 10M records into the pool, outside the timing
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
+}
+
+void BM_LoadVersion(benchmark::State& state) {
+  const bool with_writer = state.range(0) != 0;
+  VersionCell<DbVersion> cell(make_db(100000));
+  const auto hp = FieldAccessor<std::int32_t>::resolve(*cell.load()->table("things")->schema(), "hp").value();
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> published{0};
+  std::thread writer;
+  if (with_writer) {
+    writer = std::thread([&] {
+      std::uint64_t id = 1;
+      while (!stop.load(std::memory_order_relaxed)) {
+        auto cur = cell.load();
+        Transaction txn(cur);
+        RecordBuffer rec(*txn.get("things", id));
+        hp.set(rec.data(), hp.get(rec.data()) + 1);
+        (void)txn.update("things", id, rec.bytes());
+        cell.publish(txn.commit().value());
+        id = id % 100000 + 1;
+        published.fetch_add(1, std::memory_order_relaxed);
+      }
+    });
+  }
+  std::uint64_t id = 1;
+  for (auto _ : state) {
+    auto v = cell.load();
+    auto r = v->table("things")->get(id);
+    benchmark::DoNotOptimize(hp.get(r->data()));
+    id = id % 100000 + 1;
+  }
+  stop.store(true);
+  if (writer.joinable()) writer.join();
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+  state.counters["versions_published"] = static_cast<double>(published.load());
+}
+
+}  // namespace
+
+BENCHMARK(BM_ScanRaw)->Arg(10'000'000)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ScanAccessor)->Arg(10'000'000)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_UpdateOne)->Arg(10'000)->Arg(10'000'000)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_Append)->Arg(10'000'000)->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK(BM_LoadVersion)->Arg(0)->Arg(1)->UseRealTime();
+
+BENCHMARK_MAIN();
