@@ -73,45 +73,59 @@ Result<RecordView> TableVersion::at_slot(std::uint64_t slot) const {
   return slot_unchecked(slot);
 }
 
-TableVersion::iterator::iterator(const TableVersion* t, std::size_t chunk)
-    : t_(t), schema_(t->schema_.get()), chunk_(chunk) {
-  load_chunk();
+TableVersion::iterator TableVersion::begin() const {
+  iterator::State s;
+  s.t = this;
+  s.schema = schema_.get();
+  return iterator(iterator::load_chunk(s));
 }
 
-void TableVersion::iterator::load_chunk() {
+TableVersion::iterator::State TableVersion::iterator::load_chunk(State s) {
   // Skips empty chunks; at the end becomes equal to end().
-  while (t_ && chunk_ < t_->used_chunk_count()) {
-    ChunkSpan s = t_->chunk_span(chunk_);
-    if (s.count) {
-      rec_ = s.records;
-      ids_ = s.ids;
-      alive_ = s.alive;
-      n_ = s.count;
-      rs_ = s.record_size;
-      i_ = 0;
+  const TableVersion* t = s.t;
+  while (s.chunk < t->used_chunk_count()) {
+    ChunkSpan c = t->chunk_span(s.chunk);
+    if (c.count) {
+      s.rec = c.records;
+      s.ids = c.ids;
+      s.alive = c.alive;
+      s.n = c.count;
+      s.rs = c.record_size;
+      s.i = 0;
       // Chunks are separate blocks and the hardware prefetcher stops at each block's end:
-      // start the next chunk's stream now, so a scan runs at memory speed across chunks.
-      if (chunk_ + 1 < t_->used_chunk_count()) {
-        const std::byte* next = t_->chunk(chunk_ + 1)->records();
-        for (std::size_t off = 0; off < 4096; off += kCacheLine) __builtin_prefetch(next + off);
+      // start the next chunk's stream now.
+      if (s.chunk + 1 < t->used_chunk_count()) {
+        const std::byte* nxt = t->chunk(s.chunk + 1)->records();
+        for (std::size_t off = 0; off < 4096; off += kCacheLine) __builtin_prefetch(nxt + off);
       }
-      if (alive_ && !alive_[0]) skip_dead();
-      return;
+      s.stop = 0;  // let next() find the first live slot and the first stop
+      return next(s);
     }
-    ++chunk_;
+    ++s.chunk;
   }
-  *this = iterator();
+  return State{};
 }
 
-void TableVersion::iterator::skip_dead() {
-  while (i_ < n_ && !alive_[i_]) {
-    ++i_;
-    rec_ += rs_;
+TableVersion::iterator::State TableVersion::iterator::next(State s) {
+  if (s.alive) {
+    while (s.i < s.n && !s.alive[s.i]) {
+      ++s.i;
+      s.rec += s.rs;
+    }
   }
-  if (i_ == n_) {
-    ++chunk_;
-    load_chunk();
+  if (s.i >= s.n) {
+    ++s.chunk;
+    return load_chunk(s);
   }
+  // Run freely up to the next dead slot (or the chunk's end).
+  std::uint32_t stop = s.i + 1;
+  if (s.alive) {
+    while (stop < s.n && s.alive[stop]) ++stop;
+  } else {
+    stop = s.n;
+  }
+  s.stop = stop;
+  return s;
 }
 
 std::shared_ptr<TableVersion> TableVersion::writable_copy(std::uint64_t owner) const {

@@ -77,7 +77,9 @@ class TableVersion {
     return tree_.get(slot >> shift_)->alive()[slot & (rpc_ - 1)] != 0;
   }
 
-  // Iterates live records in id order, yielding RecordViews (no allocation).
+  // Iterates live records in id order, yielding RecordViews (no allocation). The state is a
+  // plain struct the slow paths take and return by value, so the compiler keeps it in
+  // registers in the per-record fast path.
   class iterator {
    public:
     using iterator_category = std::forward_iterator_tag;
@@ -86,44 +88,37 @@ class TableVersion {
     using pointer = void;
     using reference = RecordView;
     iterator() = default;
-    RecordView operator*() const { return RecordView(rec_, ids_[i_], schema_); }
+    RecordView operator*() const { return RecordView(s_.rec, s_.ids[s_.i], s_.schema); }
     iterator& operator++() {
-      advance();
+      s_.rec += s_.rs;
+      if (++s_.i == s_.stop) [[unlikely]] s_ = next(s_);
       return *this;
     }
     iterator operator++(int) {
       auto c = *this;
-      advance();
+      ++*this;
       return c;
     }
-    bool operator==(const iterator& o) const { return rec_ == o.rec_ && i_ == o.i_; }
+    bool operator==(const iterator& o) const { return s_.rec == o.s_.rec && s_.i == o.s_.i; }
 
    private:
     friend class TableVersion;
-    iterator(const TableVersion* t, std::size_t chunk);
-    void load_chunk();
-    void advance() {
-      ++i_;
-      rec_ += rs_;
-      if (i_ == n_) [[unlikely]] {
-        ++chunk_;
-        load_chunk();
-        return;
-      }
-      if (alive_) [[unlikely]] {
-        if (!alive_[i_]) skip_dead();
-      }
-    }
-    void skip_dead();
-    const TableVersion* t_ = nullptr;
-    const TableSchema* schema_ = nullptr;
-    std::size_t chunk_ = 0;
-    const std::byte* rec_ = nullptr;
-    const std::uint64_t* ids_ = nullptr;
-    const std::uint8_t* alive_ = nullptr;
-    std::uint32_t i_ = 0, n_ = 0, rs_ = 0;
+    // The fast path runs i up to `stop`: the next dead slot or the chunk's end.
+    struct State {
+      const std::byte* rec = nullptr;
+      std::uint32_t i = 0, stop = 0, rs = 0, n = 0;
+      const std::uint64_t* ids = nullptr;
+      const std::uint8_t* alive = nullptr;
+      std::size_t chunk = 0;
+      const TableVersion* t = nullptr;
+      const TableSchema* schema = nullptr;
+    };
+    explicit iterator(State s) : s_(s) {}
+    static State load_chunk(State s);
+    static State next(State s);  // at `stop`: skip dead slots, or go to the next chunk
+    State s_;
   };
-  iterator begin() const { return iterator(this, 0); }
+  iterator begin() const;
   iterator end() const { return iterator(); }
 
   // ---- writer API: only the transaction that owns this copy calls these ----

@@ -7,9 +7,11 @@ namespace tickdb::detail {
 namespace {
 
 // Hazard records: a lock-free list that only grows; a thread takes one record for its life
-// and gives it back when it exits. A record protects one box at a time: load() never nests.
-struct HazardRecord {
-  std::atomic<const void*> ptr{nullptr};
+// and gives it back when it exits. A record has a few slots, so a thread may hold a few pins
+// at once (e.g. two cells); which slots are in use is the owning thread's private mask.
+constexpr int kSlots = 4;
+struct alignas(64) HazardRecord {  // one cache line each: a reader writes only its own
+  std::atomic<const void*> ptr[kSlots] = {};
   std::atomic<bool> taken{false};
   HazardRecord* next = nullptr;
 };
@@ -34,18 +36,38 @@ HazardRecord* acquire_record() {
 
 struct ThreadHazard {
   HazardRecord* rec = acquire_record();
+  HazardRecord* spare = nullptr;  // for load() when every slot of rec holds a pin
+  unsigned used = 0;              // bit i: slot i of rec holds a pin
   ~ThreadHazard() {
-    rec->ptr.store(nullptr, std::memory_order_release);
-    rec->taken.store(false, std::memory_order_release);
+    for (HazardRecord* r : {rec, spare}) {
+      if (!r) continue;
+      for (auto& p : r->ptr) p.store(nullptr, std::memory_order_release);
+      r->taken.store(false, std::memory_order_release);
+    }
+  }
+  int free_slot() const {
+    for (int i = 0; i < kSlots; ++i)
+      if (!(used & (1u << i))) return i;
+    return -1;
   }
 };
 
-HazardRecord* my_record() {
+ThreadHazard& my_hazard() {
   thread_local ThreadHazard h;
-  return h.rec;
+  return h;
 }
 
 }  // namespace
+
+ErasedVersionCell::Box* ErasedVersionCell::protect(std::atomic<const void*>& h) const {
+  Box* b = cur_.load(std::memory_order_acquire);
+  while (true) {
+    h.store(b, std::memory_order_seq_cst);
+    Box* again = cur_.load(std::memory_order_seq_cst);
+    if (again == b) return b;  // published in h before the writer's scan could miss it
+    b = again;
+  }
+}
 
 ErasedVersionCell::ErasedVersionCell(std::shared_ptr<const void> initial)
     : cur_(new Box{std::move(initial)}) {}
@@ -56,17 +78,35 @@ ErasedVersionCell::~ErasedVersionCell() {
   for (Box* b : retired_) delete b;
 }
 
-std::shared_ptr<const void> ErasedVersionCell::load() const {
-  HazardRecord* h = my_record();
-  Box* b = cur_.load(std::memory_order_acquire);
-  while (true) {
-    h->ptr.store(b, std::memory_order_seq_cst);
-    Box* again = cur_.load(std::memory_order_seq_cst);
-    if (again == b) break;
-    b = again;
+ErasedVersionCell::Pinned ErasedVersionCell::pin() const {
+  ThreadHazard& th = my_hazard();
+  Pinned p;
+  p.slot = th.free_slot();
+  if (p.slot < 0) {  // every slot busy: hold a reference instead
+    p.held = load();
+    p.value = p.held.get();
+    return p;
   }
+  Box* b = protect(th.rec->ptr[p.slot]);
+  th.used |= 1u << p.slot;
+  p.value = b->v.get();  // alive while the hazard names the box that holds it
+  return p;
+}
+
+void ErasedVersionCell::unpin(int slot) {
+  ThreadHazard& th = my_hazard();
+  th.rec->ptr[slot].store(nullptr, std::memory_order_release);
+  th.used &= ~(1u << slot);
+}
+
+std::shared_ptr<const void> ErasedVersionCell::load() const {
+  ThreadHazard& th = my_hazard();
+  int slot = th.free_slot();
+  if (slot < 0 && !th.spare) th.spare = acquire_record();
+  std::atomic<const void*>& h = slot >= 0 ? th.rec->ptr[slot] : th.spare->ptr[0];
+  Box* b = protect(h);
   std::shared_ptr<const void> v = b->v;  // the box cannot be freed while h names it
-  h->ptr.store(nullptr, std::memory_order_release);
+  h.store(nullptr, std::memory_order_release);
   return v;
 }
 
@@ -95,7 +135,8 @@ void ErasedVersionCell::retire_locked(Box* old) {
 void ErasedVersionCell::scan_locked() {
   std::vector<const void*> held;
   for (HazardRecord* r = g_hazards.load(std::memory_order_acquire); r; r = r->next)
-    if (const void* p = r->ptr.load(std::memory_order_seq_cst)) held.push_back(p);
+    for (const auto& slot : r->ptr)
+      if (const void* p = slot.load(std::memory_order_seq_cst)) held.push_back(p);
   std::vector<Box*> keep;
   for (Box* b : retired_) {
     if (std::find(held.begin(), held.end(), b) != held.end()) keep.push_back(b);
