@@ -47,7 +47,7 @@ Status RecordBuffer::set_str(std::string_view field, std::string_view v) {
 
 Status RecordBuffer::write_raw(std::size_t offset, std::span<const std::byte> src) {
   TICKDB_TRY(check_range(offset, src.size(), bytes_.size()));
-  std::memcpy(bytes_.data() + offset, src.data(), src.size());
+  if (!src.empty()) std::memcpy(bytes_.data() + offset, src.data(), src.size());
   return {};
 }
 

@@ -242,7 +242,7 @@ Result<std::shared_ptr<TableVersion>> TableVersion::relayout(std::shared_ptr<con
   TICKDB_TRY(out->reserve(live_));
   std::vector<std::byte> rec(schema->default_record().begin(), schema->default_record().end());
   for (const RecordView r : *this) {
-    std::memcpy(rec.data(), schema->default_record().data(), rec.size());
+    if (!rec.empty()) std::memcpy(rec.data(), schema->default_record().data(), rec.size());
     for (const auto& m : moves) std::memcpy(rec.data() + m.to, r.data() + m.from, m.size);
     TICKDB_TRY(out->append(rec, r.id()));
   }

@@ -11,7 +11,18 @@
 using namespace tickdb;
 using namespace tickdb::test;
 
-// Counts heap allocations, to prove the read path allocates nothing per record.
+// Counts heap allocations, to prove the read path allocates nothing per record. The
+// sanitizers bring their own operator new, so the count is taken in plain builds only (the
+// release test run covers it). The replacement new takes its memory from malloc, so the
+// matching delete frees it with free: GCC cannot see that pairing, hence the pragma.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kCountsAllocations = false;
+namespace {
+std::atomic<std::size_t> g_allocs{0};
+}
+#else
+constexpr bool kCountsAllocations = true;
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 namespace {
 std::atomic<std::size_t> g_allocs{0};
 }
@@ -20,8 +31,12 @@ void* operator new(std::size_t n) {
   if (void* p = std::malloc(n ? n : 1)) return p;
   throw std::bad_alloc();
 }
+void* operator new[](std::size_t n) { return operator new(n); }
 void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+#endif
 
 namespace {
 
@@ -148,7 +163,7 @@ TEST_CASE("an accessor is resolved once and applied to many records with no allo
     ++n;
   }
   const std::size_t after = g_allocs.load();
-  CHECK(after == before);
+  if (kCountsAllocations) CHECK(after == before);
   CHECK(n == 20000);
   CHECK(sum == 20000ll * 19999 / 2);
   CHECK(fx == 0.0f);

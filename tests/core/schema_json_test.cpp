@@ -218,7 +218,7 @@ TEST_CASE("schema-json: a saved catalog loads back identical", "[schema-json]") 
     auto da = t->schema()->default_record();
     auto db2 = l->schema()->default_record();
     REQUIRE(da.size() == db2.size());
-    CHECK(std::memcmp(da.data(), db2.data(), da.size()) == 0);
+    CHECK(std::equal(da.begin(), da.end(), db2.begin()));
   }
   CHECK(loaded->table("teams")->next_id() == 4);
   CHECK(loaded->table("players")->next_id() == 6);
