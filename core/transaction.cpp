@@ -111,12 +111,7 @@ Status Transaction::add_field(std::string_view table, const FieldSpec& field) {
   if (!t) return t.error();
   auto schema = (*t)->schema()->with_field(field, *types_);
   if (!schema) return schema.error();
-  auto relaid = (*t)->relayout(*schema, owner_);
-  if (!relaid) return relaid.error();
-  tables_[std::string(table)] = *relaid;
-  writers_[std::string(table)] = *relaid;
-  changed_ = true;
-  return {};
+  return relayout(**t, *schema);
 }
 
 Status Transaction::remove_field(std::string_view table, std::string_view field) {
@@ -130,10 +125,15 @@ Status Transaction::remove_field(std::string_view table, std::string_view field)
                                             std::to_string(id));
   auto schema = (*t)->schema()->without_field(field);
   if (!schema) return schema.error();
-  auto relaid = (*t)->relayout(*schema, owner_);
+  return relayout(**t, *schema);
+}
+
+Status Transaction::relayout(const TableVersion& t, std::shared_ptr<const TableSchema> schema) {
+  auto relaid = t.relayout(std::move(schema), owner_);
   if (!relaid) return relaid.error();
-  tables_[std::string(table)] = *relaid;
-  writers_[std::string(table)] = *relaid;
+  const std::string name = t.name();
+  tables_[name] = *relaid;
+  writers_[name] = *relaid;
   changed_ = true;
   return {};
 }

@@ -77,6 +77,8 @@ class Transaction {
   Status check_open() const;
   Status check_references(const TableVersion& t, std::span<const std::byte> record) const;
   Status poison(Status s);
+  // Replaces a table by its records re-laid out under `schema`.
+  Status relayout(const TableVersion& t, std::shared_ptr<const TableSchema> schema);
 
   std::shared_ptr<const DbVersion> base_;
   std::uint64_t owner_;

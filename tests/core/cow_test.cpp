@@ -11,11 +11,6 @@ std::vector<const Chunk*> chunks_of(const TableVersion& t) {
   for (std::size_t k = 0; k < t.chunk_count(); ++k) out.push_back(t.chunk(k));
   return out;
 }
-std::vector<std::byte> rec32(std::int32_t hp) {
-  std::vector<std::byte> r(32, std::byte{0});
-  store<std::int32_t>(r.data(), hp);
-  return r;
-}
 }  // namespace
 
 TEST_CASE("an update copies only the chunk it touches", "[cow]") {

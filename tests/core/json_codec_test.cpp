@@ -1,7 +1,7 @@
 // Records <-> JSON exactly as API.md says: ranges of every type, floats, strings (bytes,
 // UTF-8, escaping), composites, "id", atomicity of failed writes, and parse_json's limits.
-// Self-contained: helpers live in an anonymous namespace here.
-#include <catch2/catch.hpp>
+//
+#include "test_db.h"
 
 #include <cfloat>
 #include <cmath>
@@ -14,20 +14,10 @@
 #include "core/json_codec.h"
 
 using namespace tickdb;
+using tickdb::test::ok;
 using Catch::Matchers::Contains;
 
 namespace {
-
-void ok(const Status& s) {
-  INFO(s.message());
-  REQUIRE(s.is_ok());
-}
-template <class T>
-T ok(Result<T> r) {
-  INFO((r.is_ok() ? std::string() : r.message()));
-  REQUIRE(r.is_ok());
-  return std::move(r).value();
-}
 
 // vec {x i32 = 7, y i32 = 8}; outer {v vec, w i32 = 9};
 // all {b, i8..i64, u8..u64, f32, f64, s3 str(3), s str(64), p vec, o outer}.

@@ -1,7 +1,7 @@
 // Relations: creating and deleting them, and the rules they enforce on insert, update and
 // delete (restrict, cascade, set_zero), atomically, through Transaction and the committed
-// DbVersion. Self-contained: helpers live in an anonymous namespace here.
-#include <catch2/catch.hpp>
+// DbVersion.
+#include "test_db.h"
 
 #include <cstring>
 #include <map>
@@ -12,27 +12,11 @@
 #include "core/transaction.h"
 
 using namespace tickdb;
+using tickdb::test::ok;
+constexpr auto build = [](auto base, auto&& fn) { return tickdb::test::commit(std::move(base), fn); };
 
 namespace {
 
-void ok(const Status& s) {
-  INFO(s.message());
-  REQUIRE(s.is_ok());
-}
-template <class T>
-T ok(Result<T> r) {
-  INFO((r.is_ok() ? std::string() : r.message()));
-  REQUIRE(r.is_ok());
-  return std::move(r).value();
-}
-
-// Commits fn(txn) over base and returns the new version.
-template <class Fn>
-std::shared_ptr<const DbVersion> build(std::shared_ptr<const DbVersion> base, Fn&& fn) {
-  Transaction txn(std::move(base));
-  fn(txn);
-  return ok(txn.commit());
-}
 
 // A record of `table` with the given u64 fields set (others keep their default).
 std::vector<std::byte> rec(const Transaction& t, std::string_view table,

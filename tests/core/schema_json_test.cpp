@@ -1,7 +1,7 @@
 // The catalog as JSON: save_catalog_file / load_catalog_file / catalog_from_json keep types,
 // tables, defaults, layouts, relations and id counters exactly, and malformed catalogs are
-// clear errors. Self-contained: helpers live in an anonymous namespace here.
-#include <catch2/catch.hpp>
+// clear errors.
+#include "test_db.h"
 
 #include <unistd.h>
 
@@ -16,20 +16,10 @@
 #include "core/json_codec.h"
 
 using namespace tickdb;
+using tickdb::test::ok;
 using Catch::Matchers::Contains;
 
 namespace {
-
-void ok(const Status& s) {
-  INFO(s.message());
-  REQUIRE(s.is_ok());
-}
-template <class T>
-T ok(Result<T> r) {
-  INFO((r.is_ok() ? std::string() : r.message()));
-  REQUIRE(r.is_ok());
-  return std::move(r).value();
-}
 
 // A unique file in the temp directory, removed when the guard goes.
 struct TempFile {

@@ -4,13 +4,6 @@
 using namespace tickdb;
 using namespace tickdb::test;
 
-namespace {
-std::vector<std::byte> rec32(std::int32_t hp) {
-  std::vector<std::byte> r(32, std::byte{0});
-  store<std::int32_t>(r.data(), hp);
-  return r;
-}
-}  // namespace
 
 TEST_CASE("a table is created with a capacity of 0, 1 or many records", "[storage]") {
   for (std::uint64_t cap : {0ull, 1ull, 1000ull, 100000ull}) {

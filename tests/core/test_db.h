@@ -29,6 +29,13 @@ T ok(Result<T> r) {
   return std::move(r).value();
 }
 
+// A 32-byte `things` record (see things_db) with the given hp and every other field zero.
+inline std::vector<std::byte> rec32(std::int32_t hp) {
+  std::vector<std::byte> r(32, std::byte{0});
+  store<std::int32_t>(r.data(), hp);
+  return r;
+}
+
 // vec3 {x,y,z f32} and a 32-byte `things` table: hp i32, pos vec3, owner u64, tag u32,
 // speed f32 -> 4+12+8+4+4 = 32 bytes.
 inline std::shared_ptr<const DbVersion> things_db(std::uint64_t n = 0) {
