@@ -33,6 +33,7 @@ ChunkSpan TableVersion::chunk_span(std::size_t k) const {
   s.count = first >= slots_ ? 0 : static_cast<std::uint32_t>(std::min<std::uint64_t>(rpc_, slots_ - first));
   s.alive = c->dead() ? c->alive() : nullptr;
   s.record_size = schema_->record_size();
+  s.schema = schema_.get();
   return s;
 }
 

@@ -23,13 +23,59 @@
 
 namespace tickdb {
 
-// A chunk's used slots, for plain loops over contiguous bytes.
+// A chunk's used slots, for plain loops over contiguous bytes. Iterating it yields the
+// live records as RecordViews: a loop per chunk is the fastest way through a table.
 struct ChunkSpan {
   const std::byte* records = nullptr;
   const std::uint64_t* ids = nullptr;
   const std::uint8_t* alive = nullptr;  // nullptr when every slot is live
   std::uint32_t count = 0;               // used slots
   std::uint32_t record_size = 0;
+  const TableSchema* schema = nullptr;
+
+  class iterator {
+   public:
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = RecordView;
+    using difference_type = std::ptrdiff_t;
+    using pointer = void;
+    using reference = RecordView;
+    iterator() = default;
+    RecordView operator*() const { return RecordView(rec_, ids_[i_], schema_); }
+    iterator& operator++() {
+      ++i_;
+      rec_ += rs_;
+      if (alive_) [[unlikely]] skip_dead();  // only chunks with deleted records
+      return *this;
+    }
+    iterator operator++(int) {
+      auto c = *this;
+      ++*this;
+      return c;
+    }
+    bool operator==(const iterator& o) const { return i_ == o.i_; }  // of the same span
+
+   private:
+    friend struct ChunkSpan;
+    iterator(const ChunkSpan& s, std::uint32_t i)
+        : rec_(s.records + std::size_t{i} * s.record_size), ids_(s.ids), alive_(s.alive),
+          schema_(s.schema), i_(i), n_(s.count), rs_(s.record_size) {
+      if (alive_) skip_dead();
+    }
+    void skip_dead() {
+      while (i_ < n_ && !alive_[i_]) {
+        ++i_;
+        rec_ += rs_;
+      }
+    }
+    const std::byte* rec_ = nullptr;
+    const std::uint64_t* ids_ = nullptr;
+    const std::uint8_t* alive_ = nullptr;
+    const TableSchema* schema_ = nullptr;
+    std::uint32_t i_ = 0, n_ = 0, rs_ = 0;
+  };
+  iterator begin() const { return iterator(*this, 0); }
+  iterator end() const { return iterator(*this, count); }
 };
 
 // A chunk's used slots for a writer (a chunk the writer owns).
@@ -59,6 +105,43 @@ class TableVersion {
   std::size_t used_chunk_count() const { return static_cast<std::size_t>((slots_ + rpc_ - 1) / rpc_); }
   const Chunk* chunk(std::size_t k) const { return tree_.get(k); }
   ChunkSpan chunk_span(std::size_t k) const;
+  // The chunks that hold used slots, as ChunkSpans: for (ChunkSpan c : t.chunks())
+  //   for (RecordView r : c) ...   -- the fastest iteration (a plain loop per chunk).
+  class ChunkRange {
+   public:
+    class iterator {
+     public:
+      using iterator_category = std::forward_iterator_tag;
+      using value_type = ChunkSpan;
+      using difference_type = std::ptrdiff_t;
+      using pointer = void;
+      using reference = ChunkSpan;
+      iterator() = default;
+      iterator(const TableVersion* t, std::size_t k) : t_(t), k_(k) {}
+      ChunkSpan operator*() const { return t_->chunk_span(k_); }
+      iterator& operator++() {
+        ++k_;
+        return *this;
+      }
+      iterator operator++(int) {
+        auto c = *this;
+        ++k_;
+        return c;
+      }
+      bool operator==(const iterator& o) const { return k_ == o.k_; }
+
+     private:
+      const TableVersion* t_ = nullptr;
+      std::size_t k_ = 0;
+    };
+    explicit ChunkRange(const TableVersion* t) : t_(t) {}
+    iterator begin() const { return iterator(t_, 0); }
+    iterator end() const { return iterator(t_, t_->used_chunk_count()); }
+
+   private:
+    const TableVersion* t_;
+  };
+  ChunkRange chunks() const { return ChunkRange(this); }
   std::uint64_t data_bytes() const { return live_ * schema_->record_size(); }
 
   // Slot of a live record with this id.
