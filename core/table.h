@@ -118,7 +118,10 @@ class TableVersion {
       using reference = ChunkSpan;
       iterator() = default;
       iterator(const TableVersion* t, std::size_t k) : t_(t), k_(k) {}
-      ChunkSpan operator*() const { return t_->chunk_span(k_); }
+      ChunkSpan operator*() const {
+        t_->prefetch_ahead(k_);
+        return t_->chunk_span(k_);
+      }
       iterator& operator++() {
         ++k_;
         return *this;
@@ -142,6 +145,9 @@ class TableVersion {
     const TableVersion* t_;
   };
   ChunkRange chunks() const { return ChunkRange(this); }
+  // Scans call this at chunk k: starts loading chunk k+1's records and chunk k+2's header,
+  // so the next chunk's stream is under way before the loop gets there.
+  void prefetch_ahead(std::size_t k) const;
   std::uint64_t data_bytes() const { return live_ * schema_->record_size(); }
 
   // Slot of a live record with this id.
