@@ -195,8 +195,10 @@ void ChunkTree::push_back(std::shared_ptr<Chunk> c, std::uint64_t owner) {
     root_ = std::move(r);
     ++depth_;
   }
+  // slot_ref may throw bad_alloc: grow size_ only once the slot exists, so the tree stays
+  // whole (an extra empty root level is harmless).
+  slot_ref(size_, owner) = std::move(c);
   ++size_;
-  slot_ref(size_ - 1, owner) = std::move(c);
 }
 
 void ChunkTree::truncate(std::size_t n, std::uint64_t owner) {

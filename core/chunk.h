@@ -110,6 +110,8 @@ class ChunkTree {
   const Chunk* get(std::size_t i) const { return static_cast<const Chunk*>(slot(i)); }
   Chunk* get_mut(std::size_t i) const { return static_cast<Chunk*>(slot(i)); }
   std::shared_ptr<Chunk> get_shared(std::size_t i) const;
+  // set/push_back/truncate allocate tree nodes and may throw std::bad_alloc; the tree is
+  // left whole (TableVersion turns it into resource_exhausted).
   void set(std::size_t i, std::shared_ptr<Chunk> c, std::uint64_t owner);
   void push_back(std::shared_ptr<Chunk> c, std::uint64_t owner);
   // Drops the chunks at [n, size()).

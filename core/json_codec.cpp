@@ -123,9 +123,11 @@ Status value_from_json(const FieldType& t, const json& j, std::byte* out, const 
       double d = j.get<double>();
       if (!std::isfinite(d)) return bad(path, "not a finite number");
       if (t.kind == Kind::F32) {
-        float f = static_cast<float>(d);
-        if (!std::isfinite(f)) return bad(path, "out of range for f32");
-        store<float>(out, f);
+        // Numbers that round to FLT_MAX are in range (FLT_MAX prints as 3.4028235e+38, a
+        // little above it); from FLT_MAX + half an ulp on they would round to infinity.
+        constexpr double kF32Limit = 3.4028235677973366e38;  // FLT_MAX + 2^103
+        if (std::fabs(d) >= kF32Limit) return bad(path, j.dump() + " is out of range for f32");
+        store<float>(out, static_cast<float>(d));
       } else {
         store<double>(out, d);
       }

@@ -41,7 +41,7 @@ Status RecordBuffer::set_str(std::string_view field, std::string_view v) {
     return make_error(Errc::invalid_argument, "field '" + std::string(field) + "': not valid UTF-8");
   std::byte* p = bytes_.data() + loc->offset;
   std::memset(p, 0, loc->type.size);
-  std::memcpy(p, v.data(), v.size());
+  if (!v.empty()) std::memcpy(p, v.data(), v.size());
   return {};
 }
 

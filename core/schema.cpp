@@ -127,66 +127,6 @@ bool TableSchema::uses_type(std::string_view type_name) const {
   return false;
 }
 
-bool is_valid_utf8(std::string_view s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  std::size_t n = s.size(), i = 0;
-  while (i < n) {
-    unsigned c = p[i];
-    if (c < 0x80) { ++i; continue; }
-    std::size_t len;
-    std::uint32_t cp;
-    if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; }
-    else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; }
-    else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; }
-    else return false;
-    if (i + len > n) return false;
-    for (std::size_t k = 1; k < len; ++k) {
-      if ((p[i + k] & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (p[i + k] & 0x3F);
-    }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000)) return false;
-    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += len;
-  }
-  return true;
-}
-
-Status validate_value_bytes(const FieldType& t, const std::byte* p, std::string_view name) {
-  auto bad = [&](const std::string& what) {
-    return make_error(Errc::invalid_argument, "field '" + std::string(name) + "': " + what);
-  };
-  switch (t.kind) {
-    case Kind::Bool: {
-      auto b = std::to_integer<unsigned>(*p);
-      if (b > 1) return bad("a bool must be 0 or 1, got " + std::to_string(b));
-      return {};
-    }
-    case Kind::F32:
-      if (!std::isfinite(load<float>(p))) return bad("not a finite number");
-      return {};
-    case Kind::F64:
-      if (!std::isfinite(load<double>(p))) return bad("not a finite number");
-      return {};
-    case Kind::Str: {
-      std::string_view sv(reinterpret_cast<const char*>(p), t.size);
-      auto end = sv.find('\0');
-      if (end != std::string_view::npos) {
-        for (std::size_t i = end; i < sv.size(); ++i)
-          if (sv[i] != '\0') return bad("a string must be followed only by zero padding");
-        sv = sv.substr(0, end);
-      }
-      if (!is_valid_utf8(sv)) return bad("not valid UTF-8");
-      return {};
-    }
-    case Kind::Composite:
-      for (const auto& f : t.composite->fields)
-        TICKDB_TRY(validate_value_bytes(f.type, p + f.offset, f.name));
-      return {};
-    default:
-      return {};
-  }
-}
-
 Status validate_record_bytes(const std::vector<Field>& fields, std::span<const std::byte> record) {
   for (const auto& f : fields) {
     if (std::size_t{f.offset} + f.type.size > record.size())

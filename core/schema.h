@@ -69,10 +69,5 @@ std::vector<std::byte> type_default_bytes(const FieldType& t);
 // Checks that `record` (record_size bytes of `fields`) holds only valid values: bools are
 // 0 or 1, floats are finite, strings are valid UTF-8 followed only by zero padding.
 Status validate_record_bytes(const std::vector<Field>& fields, std::span<const std::byte> record);
-// Checks one value of type `t` at `p`.
-Status validate_value_bytes(const FieldType& t, const std::byte* p, std::string_view field_name);
-
-// True when `s` is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
-bool is_valid_utf8(std::string_view s);
 
 }  // namespace tickdb

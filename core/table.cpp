@@ -9,6 +9,17 @@
 namespace tickdb {
 
 namespace {
+// Runs a mutation; an allocation failure inside it (tree nodes, copies) becomes an error
+// value instead of an exception crossing the core API.
+template <class F>
+auto guard_alloc(F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const std::bad_alloc&) {
+    return make_error(Errc::resource_exhausted, "out of memory");
+  }
+}
+
 // Total physical memory: a reservation beyond it can never be satisfied.
 std::uint64_t physical_memory_bytes() {
   long pages = ::sysconf(_SC_PHYS_PAGES);
@@ -92,11 +103,13 @@ TableVersion::iterator TableVersion::begin() const {
   iterator::State s;
   s.t = this;
   s.schema = schema_.get();
-  return iterator(iterator::load_chunk(s));
+  s = iterator::load_chunk(s);
+  return iterator(s.t ? iterator::next(s) : s);
 }
 
 TableVersion::iterator::State TableVersion::iterator::load_chunk(State s) {
-  // Skips empty chunks; at the end becomes equal to end().
+  // Enters chunk s.chunk (or the first non-empty one after it) at slot 0; at the end
+  // becomes equal to end().
   const TableVersion* t = s.t;
   while (s.chunk < t->used_chunk_count()) {
     ChunkSpan c = t->chunk_span(s.chunk);
@@ -108,8 +121,7 @@ TableVersion::iterator::State TableVersion::iterator::load_chunk(State s) {
       s.rs = c.record_size;
       s.i = 0;
       t->prefetch_ahead(s.chunk);
-      s.stop = 0;  // let next() find the first live slot and the first stop
-      return next(s);
+      return s;
     }
     ++s.chunk;
   }
@@ -117,22 +129,23 @@ TableVersion::iterator::State TableVersion::iterator::load_chunk(State s) {
 }
 
 TableVersion::iterator::State TableVersion::iterator::next(State s) {
-  if (s.alive) {
-    while (s.i < s.n && !s.alive[s.i]) {
-      ++s.i;
-      s.rec += s.rs;
-    }
-  }
-  if (s.i >= s.n) {
+  // One loop, however many chunks in a row hold only deleted records (no recursion).
+  while (true) {
+    if (s.alive)
+      while (s.i < s.n && !s.alive[s.i]) {
+        ++s.i;
+        s.rec += s.rs;
+      }
+    if (s.i < s.n) break;
     ++s.chunk;
-    return load_chunk(s);
+    s = load_chunk(s);
+    if (!s.t) return s;  // the end
   }
   // Run freely up to the next dead slot (or the chunk's end).
-  std::uint32_t stop = s.i + 1;
+  std::uint32_t stop = s.n;
   if (s.alive) {
+    stop = s.i + 1;
     while (stop < s.n && s.alive[stop]) ++stop;
-  } else {
-    stop = s.n;
   }
   s.stop = stop;
   return s;
@@ -157,107 +170,119 @@ Result<Chunk*> TableVersion::own_chunk(std::size_t k) {
 }
 
 Status TableVersion::append(std::span<const std::byte> record, std::uint64_t id) {
-  const std::uint32_t rs = schema_->record_size();
-  if (record.size() != rs)
-    return make_error(Errc::invalid_argument, "record has " + std::to_string(record.size()) +
-                                                  " bytes, table '" + name() + "' needs " +
-                                                  std::to_string(rs));
-  if (id < next_id_ || id == 0 || id == std::numeric_limits<std::uint64_t>::max())
-    return make_error(Errc::already_exists, "id " + std::to_string(id) + " is not free in table '" + name() + "'");
-  std::size_t k = static_cast<std::size_t>(slots_ >> shift_);
-  auto i = static_cast<std::uint32_t>(slots_ & (rpc_ - 1));
-  Chunk* c = nullptr;
-  if (k == tree_.size()) {
-    auto fresh = Chunk::make(rs, rpc_, owner_);
-    if (!fresh) return fresh.error();
-    c = fresh->get();
-    tree_.push_back(std::move(*fresh), owner_);
-  } else {
-    c = tree_.get_mut(k);
-    if (c->owner() != owner_ && !c->claim(i)) {
-      // Another writer appended past our view of this chunk: take a copy of our part.
-      auto own = own_chunk(k);
-      if (!own) return own.error();
-      c = *own;
+  return guard_alloc([&]() -> Status {
+    const std::uint32_t rs = schema_->record_size();
+    if (record.size() != rs)
+      return make_error(Errc::invalid_argument, "record has " + std::to_string(record.size()) +
+                                                    " bytes, table '" + name() + "' needs " +
+                                                    std::to_string(rs));
+    if (id < next_id_ || id == 0 || id == std::numeric_limits<std::uint64_t>::max())
+      return make_error(Errc::already_exists, "id " + std::to_string(id) + " is not free in table '" + name() + "'");
+    std::size_t k = static_cast<std::size_t>(slots_ >> shift_);
+    auto i = static_cast<std::uint32_t>(slots_ & (rpc_ - 1));
+    Chunk* c = nullptr;
+    if (k == tree_.size()) {
+      auto fresh = Chunk::make(rs, rpc_, owner_);
+      if (!fresh) return fresh.error();
+      c = fresh->get();
+      tree_.push_back(std::move(*fresh), owner_);
+    } else {
+      c = tree_.get_mut(k);
+      if (c->owner() != owner_ && !c->claim(i)) {
+        // Another writer appended past our view of this chunk: take a copy of our part.
+        auto own = own_chunk(k);
+        if (!own) return own.error();
+        c = *own;
+      }
     }
-  }
-  if (rs) std::memcpy(c->records() + std::size_t{i} * rs, record.data(), rs);
-  c->ids()[i] = id;
-  c->alive()[i] = 1;
-  if (c->owner() == owner_) c->set_frontier(i + 1);
-  ++slots_;
-  ++live_;
-  next_id_ = id + 1;
-  return {};
+    if (rs) std::memcpy(c->records() + std::size_t{i} * rs, record.data(), rs);
+    c->ids()[i] = id;
+    c->alive()[i] = 1;
+    if (c->owner() == owner_) c->set_frontier(i + 1);
+    ++slots_;
+    ++live_;
+    next_id_ = id + 1;
+    return {};
+  });
 }
 
 Result<std::byte*> TableVersion::mutable_slot(std::uint64_t slot) {
-  if (slot >= slots_) return make_error(Errc::internal, "slot out of range");
-  auto c = own_chunk(static_cast<std::size_t>(slot >> shift_));
-  if (!c) return c.error();
-  return (*c)->records() + std::size_t{slot & (rpc_ - 1)} * schema_->record_size();
+  return guard_alloc([&]() -> Result<std::byte*> {
+    if (slot >= slots_) return make_error(Errc::internal, "slot out of range");
+    auto c = own_chunk(static_cast<std::size_t>(slot >> shift_));
+    if (!c) return c.error();
+    return (*c)->records() + std::size_t{slot & (rpc_ - 1)} * schema_->record_size();
+  });
 }
 
 Status TableVersion::kill_slot(std::uint64_t slot) {
-  if (slot >= slots_ || !slot_alive(slot)) return make_error(Errc::internal, "slot is not live");
-  auto c = own_chunk(static_cast<std::size_t>(slot >> shift_));
-  if (!c) return c.error();
-  (*c)->alive()[slot & (rpc_ - 1)] = 0;
-  (*c)->add_dead();
-  --live_;
-  return {};
+  return guard_alloc([&]() -> Status {
+    if (slot >= slots_ || !slot_alive(slot)) return make_error(Errc::internal, "slot is not live");
+    auto c = own_chunk(static_cast<std::size_t>(slot >> shift_));
+    if (!c) return c.error();
+    (*c)->alive()[slot & (rpc_ - 1)] = 0;
+    (*c)->add_dead();
+    --live_;
+    return {};
+  });
 }
 
 Result<MutableChunkSpan> TableVersion::mutable_chunk_span(std::size_t k) {
-  if (k >= used_chunk_count()) return make_error(Errc::internal, "chunk out of range");
-  auto c = own_chunk(k);
-  if (!c) return c.error();
-  ChunkSpan s = chunk_span(k);
-  return MutableChunkSpan{(*c)->records(), s.ids, s.alive, s.count, s.record_size};
+  return guard_alloc([&]() -> Result<MutableChunkSpan> {
+    if (k >= used_chunk_count()) return make_error(Errc::internal, "chunk out of range");
+    auto c = own_chunk(k);
+    if (!c) return c.error();
+    ChunkSpan s = chunk_span(k);
+    return MutableChunkSpan{(*c)->records(), s.ids, s.alive, s.count, s.record_size};
+  });
 }
 
 Status TableVersion::reserve(std::uint64_t records) {
-  if (records <= capacity()) return {};
-  std::uint64_t chunks = records / rpc_ + (records % rpc_ != 0);
-  std::uint64_t per_chunk = std::uint64_t{schema_->record_size()} * rpc_ + 9ull * rpc_;
-  std::uint64_t limit = physical_memory_bytes();
-  if (chunks > limit / std::max<std::uint64_t>(per_chunk, 1))
-    return make_error(Errc::resource_exhausted,
-                      "cannot reserve " + std::to_string(records) + " records of " +
-                          std::to_string(schema_->record_size()) + " bytes in table '" + name() +
-                          "': more than this machine's memory");
-  std::size_t before = tree_.size();
-  while (tree_.size() < chunks) {
-    auto c = Chunk::make(schema_->record_size(), rpc_, owner_);
-    if (!c) {
-      tree_.truncate(before, owner_);
-      return c.error();
+  return guard_alloc([&]() -> Status {
+    if (records <= capacity()) return {};
+    std::uint64_t chunks = records / rpc_ + (records % rpc_ != 0);
+    std::uint64_t per_chunk = std::uint64_t{schema_->record_size()} * rpc_ + 9ull * rpc_;
+    std::uint64_t limit = physical_memory_bytes();
+    if (chunks > limit / std::max<std::uint64_t>(per_chunk, 1))
+      return make_error(Errc::resource_exhausted,
+                        "cannot reserve " + std::to_string(records) + " records of " +
+                            std::to_string(schema_->record_size()) + " bytes in table '" + name() +
+                            "': more than this machine's memory");
+    std::size_t before = tree_.size();
+    while (tree_.size() < chunks) {
+      auto c = Chunk::make(schema_->record_size(), rpc_, owner_);
+      if (!c) {
+        tree_.truncate(before, owner_);
+        return c.error();
+      }
+      tree_.push_back(std::move(*c), owner_);
     }
-    tree_.push_back(std::move(*c), owner_);
-  }
-  return {};
+    return {};
+  });
 }
 
 void TableVersion::shrink_to_fit() { tree_.truncate(used_chunk_count(), owner_); }
 
 Result<std::shared_ptr<TableVersion>> TableVersion::relayout(std::shared_ptr<const TableSchema> schema,
                                                              std::uint64_t owner) const {
-  auto out = std::make_shared<TableVersion>(schema, owner);
-  // Copy plan: for each field of the new schema kept from the old one, (from, to, size).
-  struct Move { std::uint32_t from, to, size; };
-  std::vector<Move> moves;
-  for (const auto& nf : schema->fields())
-    for (const auto& of : schema_->fields())
-      if (of.name == nf.name && of.type == nf.type) moves.push_back({of.offset, nf.offset, nf.type.size});
-  TICKDB_TRY(out->reserve(live_));
-  std::vector<std::byte> rec(schema->default_record().begin(), schema->default_record().end());
-  for (const RecordView r : *this) {
-    if (!rec.empty()) std::memcpy(rec.data(), schema->default_record().data(), rec.size());
-    for (const auto& m : moves) std::memcpy(rec.data() + m.to, r.data() + m.from, m.size);
-    TICKDB_TRY(out->append(rec, r.id()));
-  }
-  out->next_id_ = next_id_;
-  return out;
+  return guard_alloc([&]() -> Result<std::shared_ptr<TableVersion>> {
+    auto out = std::make_shared<TableVersion>(schema, owner);
+    // Copy plan: for each field of the new schema kept from the old one, (from, to, size).
+    struct Move { std::uint32_t from, to, size; };
+    std::vector<Move> moves;
+    for (const auto& nf : schema->fields())
+      for (const auto& of : schema_->fields())
+        if (of.name == nf.name && of.type == nf.type) moves.push_back({of.offset, nf.offset, nf.type.size});
+    TICKDB_TRY(out->reserve(live_));
+    std::vector<std::byte> rec(schema->default_record().begin(), schema->default_record().end());
+    for (const RecordView r : *this) {
+      if (!rec.empty()) std::memcpy(rec.data(), schema->default_record().data(), rec.size());
+      for (const auto& m : moves) std::memcpy(rec.data() + m.to, r.data() + m.from, m.size);
+      TICKDB_TRY(out->append(rec, r.id()));
+    }
+    out->next_id_ = next_id_;
+    return out;
+  });
 }
 
 }  // namespace tickdb

@@ -23,6 +23,16 @@
 
 namespace tickdb {
 
+// The standard typedefs of a forward iterator that yields T by value.
+template <class T>
+struct ValueIterator {
+  using iterator_category = std::forward_iterator_tag;
+  using value_type = T;
+  using difference_type = std::ptrdiff_t;
+  using pointer = void;
+  using reference = T;
+};
+
 // A chunk's used slots, for plain loops over contiguous bytes. Iterating it yields the
 // live records as RecordViews: a loop per chunk is the fastest way through a table.
 struct ChunkSpan {
@@ -33,13 +43,8 @@ struct ChunkSpan {
   std::uint32_t record_size = 0;
   const TableSchema* schema = nullptr;
 
-  class iterator {
+  class iterator : public ValueIterator<RecordView> {
    public:
-    using iterator_category = std::forward_iterator_tag;
-    using value_type = RecordView;
-    using difference_type = std::ptrdiff_t;
-    using pointer = void;
-    using reference = RecordView;
     iterator() = default;
     RecordView operator*() const { return RecordView(rec_, ids_[i_], schema_); }
     iterator& operator++() {
@@ -109,13 +114,8 @@ class TableVersion {
   //   for (RecordView r : c) ...   -- the fastest iteration (a plain loop per chunk).
   class ChunkRange {
    public:
-    class iterator {
+    class iterator : public ValueIterator<ChunkSpan> {
      public:
-      using iterator_category = std::forward_iterator_tag;
-      using value_type = ChunkSpan;
-      using difference_type = std::ptrdiff_t;
-      using pointer = void;
-      using reference = ChunkSpan;
       iterator() = default;
       iterator(const TableVersion* t, std::size_t k) : t_(t), k_(k) {}
       ChunkSpan operator*() const {
@@ -169,13 +169,8 @@ class TableVersion {
   // Iterates live records in id order, yielding RecordViews (no allocation). The state is a
   // plain struct the slow paths take and return by value, so the compiler keeps it in
   // registers in the per-record fast path.
-  class iterator {
+  class iterator : public ValueIterator<RecordView> {
    public:
-    using iterator_category = std::forward_iterator_tag;
-    using value_type = RecordView;
-    using difference_type = std::ptrdiff_t;
-    using pointer = void;
-    using reference = RecordView;
     iterator() = default;
     RecordView operator*() const { return RecordView(s_.rec, s_.ids[s_.i], s_.schema); }
     iterator& operator++() {
@@ -227,7 +222,9 @@ class TableVersion {
   // fields their default. Dead slots are dropped. Ids and next_id are kept.
   Result<std::shared_ptr<TableVersion>> relayout(std::shared_ptr<const TableSchema> schema,
                                                  std::uint64_t owner) const;
-  // Mutable spans over chunk k's used slots (copies the chunk once per transaction).
+  // Mutable spans over chunk k's used slots (copies the chunk once per transaction). Not
+  // thread-safe: it may path-copy the tree. Take every span on one thread, then hand the
+  // spans (disjoint memory) to workers.
   Result<MutableChunkSpan> mutable_chunk_span(std::size_t k);
   void set_next_id(std::uint64_t id) { next_id_ = id; }
   void rename(std::shared_ptr<const TableSchema> schema) { schema_ = std::move(schema); }

@@ -111,6 +111,13 @@ class TypeRegistry {
   std::vector<std::shared_ptr<const CompositeType>> order_;
 };
 
+// Checks one value of type `t` at `p`: bools are 0 or 1, floats finite, strings valid UTF-8
+// followed only by zero padding (recursively for composites).
+Status validate_value_bytes(const FieldType& t, const std::byte* p, std::string_view field_name);
+
+// True when `s` is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
+bool is_valid_utf8(std::string_view s);
+
 // True when `t` is `name` or contains it at any depth.
 bool type_uses(const FieldType& t, std::string_view name);
 

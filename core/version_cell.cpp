@@ -1,6 +1,7 @@
 #include "core/version_cell.h"
 
 #include <algorithm>
+#include <cassert>
 
 namespace tickdb::detail {
 
@@ -95,6 +96,7 @@ ErasedVersionCell::Pinned ErasedVersionCell::pin() const {
 
 void ErasedVersionCell::unpin(int slot) {
   ThreadHazard& th = my_hazard();
+  assert((th.used & (1u << slot)) && "a Pin must be released on the thread that took it");
   th.rec->ptr[slot].store(nullptr, std::memory_order_release);
   th.used &= ~(1u << slot);
 }

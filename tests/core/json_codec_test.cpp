@@ -224,6 +224,12 @@ TEST_CASE("json: floats are finite and within their type's range", "[json]") {
     expect_rejected(txn, "f32", json(-1e39));
     expect_rejected(txn, "f32", json(3.5e38));
     expect_rejected(txn, "f32", json(1e308));
+    // FLT_MAX's shortest text (3.4028235e+38) lies a little above FLT_MAX: it must round
+    // back to FLT_MAX, while FLT_MAX + half an ulp already rounds to infinity.
+    id = ok(insert_json(txn, "all", ok(parse_json(R"({"f32": 3.4028235e+38})"))));
+    CHECK(read<float>(txn, id, "f32") == FLT_MAX);
+    expect_rejected(txn, "f32", json(3.4028235677973366e38));
+    expect_rejected(txn, "f32", json(-3.4028235677973366e38));
   }
   SECTION("f64 range") {
     auto id = ok(insert_json(txn, "all", {{"f64", 1e308}}));

@@ -1,5 +1,6 @@
 // Table schemas: names, fields, offsets, the reserved id, defaults.
 #include "test_db.h"
+#include <limits>
 
 using namespace tickdb;
 using namespace tickdb::test;
@@ -65,4 +66,30 @@ TEST_CASE("tables are created once and dropped once", "[schema][catalog]") {
   auto v = t.commit().value();
   CHECK(v->table("things")->record_size() == 1);
   CHECK(db->table("things")->record_size() == 32);
+}
+
+TEST_CASE("defaults given as bytes obey the rules values obey", "[schema][catalog][bounds]") {
+  auto db = things_db(1);
+  Transaction t(db);
+  CHECK(t.add_field("things", {"flag", "bool", 0, {std::byte{7}}}).code() == Errc::invalid_argument);
+  CHECK(t.add_field("things", {"name", "str", 2, {std::byte{0xff}, std::byte{0}}}).code() == Errc::invalid_argument);
+  CHECK(t.add_field("things", {"name", "str", 2, {std::byte{0}, std::byte{'a'}}}).code() == Errc::invalid_argument);
+  std::vector<std::byte> nan(4);
+  store<float>(nan.data(), std::numeric_limits<float>::quiet_NaN());
+  CHECK(t.add_field("things", {"f", "f32", 0, nan}).code() == Errc::invalid_argument);
+  CHECK(t.create_type("v1", {{"f", "f32", 0, nan}}).code() == Errc::invalid_argument);
+  CHECK(t.create_table("x", {{"flag", "bool", 0, {std::byte{2}}}}).code() == Errc::invalid_argument);
+  CHECK_FALSE(t.changed());
+  // and a valid byte default is applied to the existing record
+  ok(t.add_field("things", {"flag", "bool", 0, {std::byte{1}}}));
+  CHECK(t.get("things", 1)->get<bool>("flag").value() == true);
+}
+
+TEST_CASE("an empty string can be set", "[types][bounds]") {
+  auto db = things_db();
+  auto s = TableSchema::build("t", {{"name", "str", 8}}, TypeRegistry{}).value();
+  RecordBuffer b(*s);
+  ok(b.set_str("name", "abc"));
+  ok(b.set_str("name", std::string_view{}));
+  CHECK(RecordView(b.bytes().data(), 1, s.get()).get<std::string_view>("name").value().empty());
 }

@@ -1,5 +1,6 @@
 // Record storage: capacity management, appends across chunks, deletes, slot bounds.
 #include "test_db.h"
+#include <pthread.h>
 
 using namespace tickdb;
 using namespace tickdb::test;
@@ -145,4 +146,39 @@ TEST_CASE("a table with no fields stores ids only", "[storage]") {
   std::uint64_t n = 0;
   for (RecordView r : *db->table("empty")) CHECK(r.id() == ++n);
   CHECK(n == 3);
+}
+
+TEST_CASE("iterating past thousands of all-deleted chunks needs no stack", "[storage][bounds]") {
+  // Records over 8 KiB: one record per chunk, so every deleted record is an all-dead chunk.
+  auto db = commit(DbVersion::empty(), [](Transaction& t) {
+    ok(t.create_table("big", {{"a", "str", 4096}, {"b", "str", 4096}, {"x", "u8"}}));
+  });
+  REQUIRE(db->table("big")->records_per_chunk() == 1);
+  constexpr std::uint64_t kDead = 4000;
+  db = commit(db, [](Transaction& t) {
+    std::vector<std::byte> rec(8193);
+    for (std::uint64_t i = 0; i <= kDead; ++i) ok(t.insert("big", rec).status());
+    for (std::uint64_t id = 1; id <= kDead; ++id) ok(t.erase("big", id));
+  });
+  // Walk the table on a thread with a 256 KiB stack: a walk that recursed per dead chunk
+  // would overflow it.
+  struct Arg {
+    const TableVersion* t;
+    std::vector<std::uint64_t> ids;
+  } arg{db->table("big"), {}};
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 256 * 1024);
+  pthread_t th;
+  auto walk = [](void* p) -> void* {
+    auto* a = static_cast<Arg*>(p);
+    for (RecordView r : *a->t) a->ids.push_back(r.id());
+    for (ChunkSpan c : a->t->chunks())
+      for (RecordView r : c) a->ids.push_back(r.id());
+    return nullptr;
+  };
+  REQUIRE(pthread_create(&th, &attr, walk, &arg) == 0);
+  pthread_join(th, nullptr);
+  pthread_attr_destroy(&attr);
+  CHECK(arg.ids == std::vector<std::uint64_t>{kDead + 1, kDead + 1});
 }
