@@ -30,4 +30,31 @@ Result<const TableVersion*> DbVersion::find_table(std::string_view name) const {
   return make_error(Errc::not_found, "table '" + std::string(name.substr(0, 80)) + "' does not exist");
 }
 
+Result<std::shared_ptr<const DbVersion>> DbVersion::rebase(const DbVersion& base, const DbVersion& mine,
+                                                          const DbVersion& current,
+                                                          const TouchSet& touched) {
+  auto conflict = [](const std::string& what) {
+    return make_error(Errc::conflict, "concurrent change: " + what);
+  };
+  if (touched.all) return conflict("the transaction looked at every table");
+  if (base.types_ != current.types_) return conflict("types changed");
+  if (base.relations_ != current.relations_) return conflict("relations changed");
+  for (const auto& name : touched.tables)
+    if (base.table_shared(name) != current.table_shared(name)) return conflict("table '" + name + "' changed");
+  auto v = std::make_shared<DbVersion>();
+  v->version_ = current.version_ + 1;
+  v->types_ = mine.types_;
+  v->relations_ = mine.relations_;
+  v->next_relation_id_ = mine.next_relation_id_;
+  v->tables_ = current.tables_;
+  for (const auto& name : touched.tables) {
+    auto m = mine.tables_.find(name);
+    if (m == mine.tables_.end())
+      v->tables_.erase(name);
+    else
+      v->tables_.insert_or_assign(name, m->second);
+  }
+  return std::shared_ptr<const DbVersion>(std::move(v));
+}
+
 }  // namespace tickdb

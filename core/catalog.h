@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/table.h"
 
@@ -26,6 +27,24 @@ struct Relation {
   std::string from_field;
   std::string to_table;
   OnDelete on_delete = OnDelete::restrict;
+};
+
+// The tables a transaction read or wrote, by name; `all` when it looked at every table.
+struct TouchSet {
+  std::vector<std::string> tables;
+  bool all = false;
+  bool contains(std::string_view name) const {
+    for (const auto& t : tables)
+      if (t == name) return true;
+    return false;
+  }
+  void add(std::string_view name) {
+    if (!all && !contains(name)) tables.emplace_back(name);
+  }
+  void merge(const TouchSet& o) {
+    all = all || o.all;
+    for (const auto& t : o.tables) add(t);
+  }
 };
 
 using TableMap = std::map<std::string, std::shared_ptr<const TableVersion>, std::less<>>;
@@ -52,6 +71,15 @@ class DbVersion {
   }
   // not_found with the API's message when the table does not exist.
   Result<const TableVersion*> find_table(std::string_view name) const;
+
+  // Optimistic concurrency: `mine` was committed over `base`, but `current` has been
+  // published since. When nothing `mine`'s transaction touched differs between base and
+  // current (each touched table the same object, the same types and relations), returns
+  // current with the touched tables taken from mine: the same result as running the
+  // transaction over current. Else `conflict`: run the transaction again over current.
+  static Result<std::shared_ptr<const DbVersion>> rebase(const DbVersion& base, const DbVersion& mine,
+                                                         const DbVersion& current,
+                                                         const TouchSet& touched);
 
  private:
   friend class Transaction;

@@ -120,17 +120,21 @@ Result<std::shared_ptr<Chunk>> Chunk::copy_of(const Chunk& src, std::uint32_t us
     __builtin_prefetch(reinterpret_cast<const std::byte*>(src.ids_) + off);
   auto c = make(src.record_size_, src.capacity_, owner);
   if (!c) return c;
-  Chunk& d = **c;
+  (*c)->copy_from(src, used);
+  return c;
+}
+
+void Chunk::copy_from(const Chunk& src, std::uint32_t used) {
+  assert(used <= src.capacity_ && src.record_size_ == record_size_ && src.capacity_ == capacity_);
   if (used) {
-    std::memcpy(d.mem_, src.mem_, rec_bytes);
-    std::memcpy(d.ids_, src.ids_, sizeof(std::uint64_t) * used);
-    std::memcpy(d.alive_, src.alive_, used);
+    std::memcpy(mem_, src.mem_, std::size_t{src.record_size_} * used);
+    std::memcpy(ids_, src.ids_, sizeof(std::uint64_t) * used);
+    std::memcpy(alive_, src.alive_, used);
     // Dead slots only arise inside the view of the transaction that owned the chunk, and
     // every later view is at least that long: the source's count is exact for `used`.
-    d.dead_ = src.dead_;
+    dead_ = src.dead_;
   }
-  d.frontier_.store(used, std::memory_order_relaxed);
-  return c;
+  frontier_.store(used, std::memory_order_relaxed);
 }
 
 Chunk::~Chunk() {

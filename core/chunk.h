@@ -45,6 +45,9 @@ class Chunk {
   // A copy of the first `used` slots of `src`, owned by `owner`.
   static Result<std::shared_ptr<Chunk>> copy_of(const Chunk& src, std::uint32_t used,
                                                 std::uint64_t owner);
+  // Makes this chunk (same record size and capacity, owned by the caller) a copy of the
+  // first `used` slots of `src`: records, ids, live flags, dead count and frontier.
+  void copy_from(const Chunk& src, std::uint32_t used);
   struct Key {  // lets make_shared build a Chunk (one allocation with its control block)
    private:
     friend class Chunk;

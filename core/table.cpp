@@ -227,13 +227,42 @@ Status TableVersion::kill_slot(std::uint64_t slot) {
   });
 }
 
+Result<std::vector<ChunkWork>> TableVersion::begin_parallel_update() {
+  return guard_alloc([&]() -> Result<std::vector<ChunkWork>> {
+    const std::size_t n = used_chunk_count();
+    std::vector<ChunkWork> work(n);
+    // Allocate every replacement first, so running out of memory leaves the tree as it was.
+    std::vector<std::shared_ptr<Chunk>> fresh(n);
+    for (std::size_t k = 0; k < n; ++k) {
+      const Chunk* c = tree_.get(k);
+      std::uint64_t first = std::uint64_t{k} * rpc_;
+      work[k].src = c;
+      work[k].count = static_cast<std::uint32_t>(std::min<std::uint64_t>(rpc_, slots_ - first));
+      work[k].record_size = schema_->record_size();
+      if (c->owner() == owner_) continue;
+      auto made = Chunk::make(c->record_size(), c->capacity(), owner_);
+      if (!made) return made.error();
+      fresh[k] = std::move(*made);
+    }
+    for (std::size_t k = 0; k < n; ++k) {
+      if (!fresh[k]) {
+        work[k].dst = tree_.get_mut(k);
+        continue;
+      }
+      work[k].dst = fresh[k].get();
+      tree_.set(k, std::move(fresh[k]), owner_);
+    }
+    return work;
+  });
+}
+
 Result<MutableChunkSpan> TableVersion::mutable_chunk_span(std::size_t k) {
   return guard_alloc([&]() -> Result<MutableChunkSpan> {
     if (k >= used_chunk_count()) return make_error(Errc::internal, "chunk out of range");
     auto c = own_chunk(k);
     if (!c) return c.error();
     ChunkSpan s = chunk_span(k);
-    return MutableChunkSpan{(*c)->records(), s.ids, s.alive, s.count, s.record_size};
+    return MutableChunkSpan{(*c)->records(), (*c)->ids(), (*c)->alive(), s.count, s.record_size};
   });
 }
 

@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <vector>
 
 #include "core/chunk.h"
 #include "core/record.h"
@@ -87,9 +88,27 @@ struct ChunkSpan {
 struct MutableChunkSpan {
   std::byte* records = nullptr;
   const std::uint64_t* ids = nullptr;
-  const std::uint8_t* alive = nullptr;
+  const std::uint8_t* alive = nullptr;  // never nullptr here: alive[i] != 0 for live slots
   std::uint32_t count = 0;
   std::uint32_t record_size = 0;
+};
+
+// One chunk of a parallel update (see TableVersion::begin_parallel_update): the version's
+// chunk `src` and the writer's chunk `dst` that replaces it (src == dst when the writer
+// already owned it).
+struct ChunkWork {
+  const Chunk* src = nullptr;
+  Chunk* dst = nullptr;
+  std::uint32_t count = 0;  // used slots
+  std::uint32_t record_size = 0;
+  // Phase 2, on any thread, once per ChunkWork: copies src's used slots into dst when they
+  // differ (records, ids, live flags). Only then may dst be read or written.
+  void fill() const {
+    if (src != dst) dst->copy_from(*src, count);
+  }
+  MutableChunkSpan span() const {
+    return MutableChunkSpan{dst->records(), dst->ids(), dst->alive(), count, record_size};
+  }
 };
 
 class TableVersion {
@@ -226,6 +245,12 @@ class TableVersion {
   // thread-safe: it may path-copy the tree. Take every span on one thread, then hand the
   // spans (disjoint memory) to workers.
   Result<MutableChunkSpan> mutable_chunk_span(std::size_t k);
+  // Parallel updates, phase 1 (one thread): makes every used chunk writable by this writer
+  // without copying it yet. A chunk this writer owns is its own dst; any other is replaced
+  // by a fresh chunk whose contents are undefined until its ChunkWork::fill() has run.
+  // Until every fill() has run the table must not be read or written. On failure
+  // (resource_exhausted) some chunks may already be replaced: discard this writer.
+  Result<std::vector<ChunkWork>> begin_parallel_update();
   void set_next_id(std::uint64_t id) { next_id_ = id; }
   void rename(std::shared_ptr<const TableSchema> schema) { schema_ = std::move(schema); }
   std::uint64_t owner() const { return owner_; }

@@ -37,6 +37,7 @@ Status Transaction::poison(Status s) {
 }
 
 const TableVersion* Transaction::table(std::string_view name) const {
+  touch(name);
   auto it = tables_.find(name);
   return it == tables_.end() ? nullptr : it->second.get();
 }
@@ -53,6 +54,7 @@ std::optional<RecordView> Transaction::get(std::string_view t, std::uint64_t id)
 }
 
 Result<TableVersion*> Transaction::writer(std::string_view name) {
+  touch(name);
   auto w = writers_.find(name);
   if (w != writers_.end()) return w->second.get();
   auto it = tables_.find(name);
@@ -72,12 +74,21 @@ Result<TableVersion*> Transaction::writable_table(std::string_view table) {
   return w;
 }
 
+Result<std::vector<ChunkWork>> Transaction::begin_parallel_update(std::string_view table) {
+  auto w = writable_table(table);
+  if (!w) return w.error();
+  auto work = (*w)->begin_parallel_update();
+  if (!work) (void)poison(work.error());
+  return work;
+}
+
 // ---------------- schema ----------------
 
 Status Transaction::create_table(const std::string& name, const std::vector<FieldSpec>& fields,
                                  std::uint64_t capacity) {
   TICKDB_TRY(check_open());
   TICKDB_TRY(check_name(name, "table name"));
+  touch(name);
   if (tables_.count(name)) return make_error(Errc::already_exists, "table '" + name + "' already exists");
   auto schema = TableSchema::build(name, fields, *types_);
   if (!schema) return schema.error();
@@ -91,6 +102,7 @@ Status Transaction::create_table(const std::string& name, const std::vector<Fiel
 
 Status Transaction::drop_table(std::string_view name) {
   TICKDB_TRY(check_open());
+  touch(name);
   auto it = tables_.find(name);
   if (it == tables_.end())
     return make_error(Errc::not_found, "table '" + std::string(name.substr(0, 80)) + "' does not exist");
@@ -153,6 +165,7 @@ Status Transaction::drop_type(std::string_view name) {
   TICKDB_TRY(check_open());
   if (!types_->find(name))
     return make_error(Errc::not_found, "type '" + std::string(name.substr(0, 80)) + "' does not exist");
+  touched_.all = true;
   for (const auto& [tname, t] : tables_)
     if (t->schema()->uses_type(name))
       return make_error(Errc::conflict, "type '" + std::string(name) + "' is used by table '" + tname + "'");

@@ -58,15 +58,26 @@ class Transaction {
   // Direct writable access to a table's chunks for bulk work (parallel procedures): the
   // caller must keep every value valid and every relation intact.
   Result<TableVersion*> writable_table(std::string_view table);
+  // Phase 1 of a parallel update of `table` (see TableVersion::begin_parallel_update); a
+  // failure poisons the transaction.
+  Result<std::vector<ChunkWork>> begin_parallel_update(std::string_view table);
 
   // ---- reads of this transaction's own state ----
   const TableVersion* table(std::string_view name) const;
   Result<const TableVersion*> find_table(std::string_view name) const;
-  const TableMap& tables() const { return tables_; }
+  const TableMap& tables() const {
+    touched_.all = true;
+    return tables_;
+  }
   const TypeRegistry& types() const { return *types_; }
   const RelationMap& relations() const { return *relations_; }
   std::optional<RecordView> get(std::string_view table, std::uint64_t id) const;
   bool changed() const { return changed_; }
+  // Marks the transaction failed when `s` is an error (commit() then refuses); returns s.
+  // For bulk work that leaves a half-done change behind when it fails.
+  Status poison(Status s);
+  // Every table this transaction has looked at or written, by name (see DbVersion::rebase).
+  const TouchSet& touched() const { return touched_; }
 
   // The new version (not yet published; the caller publishes it). The base itself when
   // nothing changed. The transaction cannot be used afterwards.
@@ -74,9 +85,9 @@ class Transaction {
 
  private:
   Result<TableVersion*> writer(std::string_view table);
+  void touch(std::string_view table) const { touched_.add(table); }
   Status check_open() const;
   Status check_references(const TableVersion& t, std::span<const std::byte> record) const;
-  Status poison(Status s);
   // Replaces a table by its records re-laid out under `schema`.
   Status relayout(const TableVersion& t, std::shared_ptr<const TableSchema> schema);
 
@@ -90,6 +101,7 @@ class Transaction {
   bool changed_ = false;
   bool committed_ = false;
   std::optional<Error> poisoned_;
+  mutable TouchSet touched_;
 };
 
 // A fresh owner id for a writer (transactions and loaders): never 0, never reused.

@@ -1,0 +1,73 @@
+// Database: what every actor of one node shares: the published version (VersionCell), the
+// registry of callables, the parallel runner, and the commit path with its counters.
+//
+// Writers commit optimistically: a transaction runs over the version it loaded (`base`) and
+// publish() swaps in its result only if `base` is still current; if another writer
+// published in between, the result is rebased onto the newer version when the transaction
+// touched nothing that changed (DbVersion::rebase), and otherwise publish() says conflict and
+// the caller runs the transaction again. Readers never wait for any of it.
+//
+// Thread-safety: every method is safe from any thread.
+#pragma once
+
+#include <atomic>
+
+#include "actors/messages_fwd.h"
+#include "actors/procedures.h"
+#include "core/version_cell.h"
+
+namespace tickdb {
+
+class Database {
+ public:
+  Database(std::shared_ptr<const DbVersion> initial, const Registry& reg, ParallelRunner& runner)
+      : cell_(std::move(initial)), reg_(&reg), runner_(&runner) {}
+
+  VersionCell<DbVersion>& cell() { return cell_; }
+  std::shared_ptr<const DbVersion> current() const { return cell_.load(); }
+  const Registry& registry() const { return *reg_; }
+  ParallelRunner& runner() { return *runner_; }
+
+  // Publishes `mine`, committed over `base` by transactions that touched `touched`; rebases
+  // it onto newer versions when it can. false on a conflict: nothing was published.
+  bool publish(const std::shared_ptr<const DbVersion>& base, const std::shared_ptr<const DbVersion>& mine,
+               const TouchSet& touched);
+
+  struct Counters {
+    std::uint64_t versions = 0;   // versions published
+    std::uint64_t rebases = 0;    // of them, rebased onto a newer version
+    std::uint64_t conflicts = 0;  // commits that had to run again
+    std::uint64_t calls = 0;      // write calls answered by the commit path
+  };
+  Counters counters() const;
+  void count_calls(std::uint64_t n) { calls_.fetch_add(n, std::memory_order_relaxed); }
+  void count_conflict() { conflicts_.fetch_add(1, std::memory_order_relaxed); }
+
+ private:
+  VersionCell<DbVersion> cell_;
+  const Registry* reg_;
+  ParallelRunner* runner_;
+  alignas(64) std::atomic<std::uint64_t> versions_{0};
+  std::atomic<std::uint64_t> rebases_{0};
+  std::atomic<std::uint64_t> conflicts_{0};
+  std::atomic<std::uint64_t> calls_{0};
+};
+
+// One call waiting in a batch, and its answer once the batch has run.
+struct PendingCall {
+  CallRequest req;
+  CallResult result;
+};
+
+enum class BatchMode {
+  shared,   // every call in one transaction (a table actor: built-in one-statement writes)
+  chained,  // a transaction per call, each over the one before (the executor: procedures)
+};
+
+// The commit path: runs every call of `batch` over the current version and publishes the
+// result once (group commit); each call gets its own answer in `result`, a failed call
+// changes nothing. false on a conflict (nothing published; run the batch again). `touched`
+// receives every table the batch touched.
+bool run_batch(Database& db, std::vector<PendingCall>& batch, BatchMode mode, TouchSet& touched);
+
+}  // namespace tickdb

@@ -1,0 +1,39 @@
+// The messages the actors of one node exchange, and their typed interfaces.
+//
+// Calls travel as CallRequest (messages_fwd.h). These are in-process messages
+// (CAF_ALLOW_UNSAFE_MESSAGE_TYPE): they never cross nodes.
+#pragma once
+
+#include <caf/all.hpp>
+#include <functional>
+#include <latch>
+#include <memory>
+
+#include "actors/messages_fwd.h"
+
+namespace tickdb {
+
+using call_atom = caf::atom_constant<caf::atom("call")>;
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
+using hold_atom = caf::atom_constant<caf::atom("hold")>;
+using release_atom = caf::atom_constant<caf::atom("release")>;
+using work_atom = caf::atom_constant<caf::atom("work")>;
+using rate_atom = caf::atom_constant<caf::atom("rate")>;
+using stop_atom = caf::atom_constant<caf::atom("stop")>;
+
+// Counted down by each table actor once it holds (see txn_actor.h).
+using HoldLatch = std::shared_ptr<std::latch>;
+
+// One table's write path (table_actor.h).
+// stop_atom: answer what is queued, then quit.
+using table_actor = caf::typed_actor<caf::reacts_to<call_atom, CallRequest>, caf::reacts_to<flush_atom>,
+                                     caf::reacts_to<hold_atom, HoldLatch>, caf::reacts_to<release_atom>,
+                                     caf::reacts_to<stop_atom>>;
+// The transaction executor (txn_actor.h).
+using txn_actor = caf::typed_actor<caf::reacts_to<call_atom, CallRequest>, caf::reacts_to<flush_atom>,
+                                   caf::reacts_to<stop_atom>>;
+
+}  // namespace tickdb
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tickdb::CallRequest)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tickdb::HoldLatch)

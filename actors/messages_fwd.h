@@ -1,0 +1,44 @@
+// CallRequest without CAF: what the commit path (database.h) and the actors share.
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include "actors/procedures.h"
+
+namespace tickdb {
+
+// The way back to a caller: send() hands it its answer, once. A request that dies unanswered
+// (the node stopped with it still in a mailbox) answers node_unavailable, so no caller ever
+// waits forever.
+class ReplyTo {
+ public:
+  explicit ReplyTo(std::function<void(CallResult)> fn) : fn_(std::move(fn)) {}
+  ReplyTo(const ReplyTo&) = delete;
+  ReplyTo& operator=(const ReplyTo&) = delete;
+  ~ReplyTo() {
+    if (fn_) fn_(CallResult::fail(make_error(Errc::node_unavailable, "the node stopped before answering")));
+  }
+  void send(CallResult r) {
+    if (!fn_) return;
+    auto fn = std::move(fn_);
+    fn_ = nullptr;
+    fn(std::move(r));
+  }
+
+ private:
+  std::function<void(CallResult)> fn_;
+};
+
+// A call on its way to the actor that runs it: the callable (a pointer into the node's
+// Registry, which outlives every actor), its params, the tick it runs in (0 outside the tick
+// loop), and where the answer goes (called on the actor's thread).
+struct CallRequest {
+  const Callable* callable = nullptr;
+  json params;
+  std::uint64_t tick = 0;
+  double tick_dt = 0.0;
+  std::shared_ptr<ReplyTo> reply;
+};
+
+}  // namespace tickdb

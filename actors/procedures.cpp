@@ -1,0 +1,295 @@
+#include "actors/procedures.h"
+
+#include <cmath>
+
+namespace tickdb {
+
+Status SerialRunner::run(std::size_t n, const std::function<Status(std::size_t)>& task) {
+  for (std::size_t i = 0; i < n; ++i) {
+    try {
+      TICKDB_TRY(task(i));
+    } catch (const std::exception& e) {
+      return make_error(Errc::internal, std::string("parallel task threw: ") + e.what());
+    }
+  }
+  return {};
+}
+
+std::string_view route_name(Route r) {
+  switch (r) {
+    case Route::read: return "read";
+    case Route::table: return "table";
+    case Route::serial: return "serial";
+  }
+  return "serial";
+}
+
+// ---------------- CallContext ----------------
+
+CallContext::CallContext(Transaction& txn, const Registry& reg, ParallelRunner& runner)
+    : txn_(&txn), reg_(&reg), runner_(&runner) {}
+
+CallContext::CallContext(std::shared_ptr<const DbVersion> view, const Registry& reg, ParallelRunner& runner)
+    : view_(std::move(view)), reg_(&reg), runner_(&runner) {}
+
+Result<Transaction*> CallContext::txn() {
+  if (!txn_) return make_error(Errc::internal, "a read-only call cannot write");
+  return txn_;
+}
+
+Result<const TableVersion*> CallContext::find_table(std::string_view name) const {
+  return txn_ ? txn_->find_table(name) : view_->find_table(name);
+}
+
+std::optional<RecordView> CallContext::get(std::string_view table, std::uint64_t id) const {
+  auto t = find_table(table);
+  if (!t) return std::nullopt;
+  return (*t)->get(id);
+}
+
+const TypeRegistry& CallContext::types() const { return txn_ ? txn_->types() : view_->types(); }
+const RelationMap& CallContext::relations() const { return txn_ ? txn_->relations() : view_->relations(); }
+
+std::size_t CallContext::part_count(std::size_t chunks) const {
+  return std::min(chunks, std::max<std::size_t>(1, runner_->workers()));
+}
+
+Result<json> CallContext::call(std::string_view name, const json& params) {
+  const Callable* c = reg_->find(name);
+  if (!c) return make_error(Errc::not_found, "method '" + std::string(name.substr(0, 128)) + "' does not exist");
+  if (!c->in_transaction)
+    return make_error(Errc::invalid_argument, "method '" + c->name + "' cannot run inside another call");
+  if (c->route != Route::read && !txn_)
+    return make_error(Errc::invalid_argument, "method '" + c->name + "' writes: it cannot run in a read-only call");
+  if (depth_ >= 8) return make_error(Errc::invalid_argument, "calls nested deeper than 8");
+  ++depth_;
+  CallResult r = invoke(*c, *this, params);
+  --depth_;
+  if (r.is_ok()) return std::move(r.value);
+  // A built-in op is one statement: it failed whole. A procedure may have written half of
+  // what it meant to: nothing of the enclosing transaction may commit then.
+  if (!c->builtin && txn_) (void)txn_->poison(*r.error);
+  return *r.error;
+}
+
+Status CallContext::parallel_update_chunks(
+    std::string_view table, const std::function<Status(const MutableChunkSpan&, UpdateScope&)>& fn) {
+  auto tx = txn();
+  if (!tx) return tx.error();
+  Transaction& t = **tx;
+  auto found = t.find_table(table);
+  if (!found) return found.error();
+
+  // The relation fields of this table: values written there must name existing records.
+  struct Ref {
+    std::uint32_t offset;
+    std::string to_table;
+    std::uint64_t relation;
+    std::string field;
+  };
+  std::vector<Ref> refs;
+  for (const auto& [id, r] : t.relations()) {
+    if (r.from_table != table) continue;
+    auto loc = (*found)->schema()->locate(r.from_field);
+    if (!loc) return make_error(Errc::internal, "relation field vanished");
+    refs.push_back({loc->offset, r.to_table, id, r.from_field});
+  }
+
+  auto work = t.begin_parallel_update(table);
+  if (!work) return work.error();
+  const std::vector<ChunkWork>& w = *work;
+  const std::size_t n = w.size();
+  const std::size_t parts = part_count(n);
+  struct alignas(64) Part {
+    UpdateScope scope;
+  };
+  std::vector<Part> part(parts);
+  Status s = runner_->run(parts, [&](std::size_t p) -> Status {
+    auto [b, e] = part_range(n, parts, p);
+    UpdateScope& scope = part[p].scope;
+    std::vector<std::uint64_t> before;
+    for (std::size_t k = b; k < e; ++k) {
+      const ChunkWork& cw = w[k];
+      cw.fill();
+      const MutableChunkSpan span = cw.span();
+      const bool in_place = cw.src == cw.dst;
+      if (!refs.empty() && in_place) {
+        before.clear();
+        for (std::uint32_t i = 0; i < span.count; ++i)
+          for (const Ref& r : refs)
+            before.push_back(load<std::uint64_t>(span.records + std::size_t{i} * span.record_size + r.offset));
+      }
+      TICKDB_TRY(fn(span, scope));
+      if (refs.empty()) continue;
+      const std::byte* old_recs = cw.src->records();
+      for (std::uint32_t i = 0; i < span.count; ++i) {
+        if (!span.alive[i]) continue;
+        for (std::size_t ri = 0; ri < refs.size(); ++ri) {
+          const std::size_t at = std::size_t{i} * span.record_size + refs[ri].offset;
+          auto v = load<std::uint64_t>(span.records + at);
+          auto old = in_place ? before[std::size_t{i} * refs.size() + ri] : load<std::uint64_t>(old_recs + at);
+          if (v != old && v != 0) scope.refs().emplace_back(ri, v);
+        }
+      }
+    }
+    return {};
+  });
+  if (!s) return t.poison(s);
+  for (auto& p : part)
+    for (auto [ri, v] : p.scope.refs()) {
+      const TableVersion* to = t.table(refs[ri].to_table);
+      if (!to || !to->contains(v))
+        return t.poison(make_error(Errc::foreign_key_violation,
+                                   "field '" + refs[ri].field + "' = " + std::to_string(v) +
+                                       " names no record of table '" + refs[ri].to_table +
+                                       "' (relation " + std::to_string(refs[ri].relation) + ")"));
+    }
+  for (auto& p : part)
+    for (std::uint64_t id : p.scope.doomed()) {
+      Status e = t.erase(table, id);
+      // Deleted already (named twice, or by a cascade of an earlier delete): nothing to do.
+      if (!e && e.code() != Errc::not_found) return t.poison(e);
+    }
+  return {};
+}
+
+// ---------------- Registry ----------------
+
+namespace {
+bool valid_part(std::string_view p) {
+  if (p.empty() || p.size() > 63) return false;
+  auto c0 = static_cast<unsigned char>(p[0]);
+  if (!(std::isalpha(c0) || c0 == '_')) return false;
+  for (char ch : p) {
+    auto c = static_cast<unsigned char>(ch);
+    if (!(std::isalnum(c) || c == '_')) return false;
+  }
+  return true;
+}
+}  // namespace
+
+bool valid_callable_name(std::string_view name) {
+  if (name.empty() || name.size() > 128) return false;
+  std::size_t start = 0;
+  while (true) {
+    auto dot = name.find('.', start);
+    if (!valid_part(name.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start)))
+      return false;
+    if (dot == std::string_view::npos) return true;
+    start = dot + 1;
+  }
+}
+
+Status Registry::add(Callable c) {
+  if (!valid_callable_name(c.name))
+    return make_error(Errc::invalid_argument,
+                      "callable name '" + c.name.substr(0, 128) +
+                          "' is not valid: parts of [A-Za-z_][A-Za-z0-9_]* joined by dots, at most 128 characters");
+  if (!c.fn) return make_error(Errc::invalid_argument, "callable '" + c.name + "' has no function");
+  if (!c.builtin && c.name.rfind("db.", 0) == 0)
+    return make_error(Errc::invalid_argument, "callable name '" + c.name + "': the prefix 'db.' is kept for built-ins");
+  if (!c.builtin && c.route == Route::table)
+    return make_error(Errc::invalid_argument, "callable '" + c.name +
+                                                  "': only built-ins run on a table actor; a procedure is serial (or read)");
+  if (by_name_.count(c.name)) return make_error(Errc::already_exists, "callable '" + c.name + "' is already registered");
+  order_.push_back(std::move(c));
+  by_name_.emplace(order_.back().name, &order_.back());
+  return {};
+}
+
+const Callable* Registry::find(std::string_view name) const {
+  auto it = by_name_.find(name);
+  return it == by_name_.end() ? nullptr : it->second;
+}
+
+json Registry::list() const {
+  json out = json::array();
+  for (const auto& c : order_) {
+    json e = {{"name", c.name}, {"description", c.description}};
+    if (!c.params.is_null()) e["params"] = c.params;
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+CallResult invoke(const Callable& c, CallContext& ctx, const json& params) {
+  Error err;
+  try {
+    auto r = c.fn(ctx, params);
+    if (r) return CallResult::ok(std::move(*r));
+    err = r.error();
+  } catch (const std::bad_alloc&) {
+    err = make_error(Errc::resource_exhausted, "out of memory");
+  } catch (const std::exception& e) {
+    err = make_error(Errc::internal, std::string("threw: ") + e.what());
+  } catch (...) {
+    err = make_error(Errc::internal, "threw a non-standard exception");
+  }
+  if (!c.builtin && err.code != Errc::procedure_failed)
+    err = make_error(Errc::procedure_failed, "procedure '" + c.name + "' failed: " +
+                                                 std::string(errc_name(err.code)) + ": " + err.message);
+  return CallResult::fail(std::move(err));
+}
+
+// ---------------- params ----------------
+
+namespace {
+Error bad_param(std::string_view method, std::string_view key, std::string_view want) {
+  return make_error(Errc::invalid_argument, std::string(method) + ": param '" + std::string(key) +
+                                                "' must be " + std::string(want));
+}
+const json* member(const json& params, std::string_view key) {
+  if (!params.is_object()) return nullptr;
+  auto it = params.find(key);
+  return it == params.end() ? nullptr : &*it;
+}
+}  // namespace
+
+Status check_params(const json& params, std::initializer_list<std::string_view> allowed, std::string_view method) {
+  if (params.is_null()) return {};
+  if (!params.is_object())
+    return make_error(Errc::invalid_argument, std::string(method) + ": params must be an object");
+  for (const auto& [k, v] : params.items()) {
+    bool ok = false;
+    for (auto a : allowed) ok = ok || a == k;
+    if (!ok)
+      return make_error(Errc::invalid_argument,
+                        std::string(method) + ": unknown param '" + k.substr(0, 64) + "'");
+  }
+  return {};
+}
+
+Result<std::string> param_string(const json& params, std::string_view key, std::string_view method) {
+  const json* v = member(params, key);
+  if (!v || !v->is_string()) return bad_param(method, key, "a string");
+  return v->get<std::string>();
+}
+
+Result<std::uint64_t> param_u64(const json& params, std::string_view key, std::string_view method) {
+  const json* v = member(params, key);
+  if (!v) return bad_param(method, key, "given (an unsigned integer)");
+  if (v->is_number_unsigned()) return v->get<std::uint64_t>();
+  if (v->is_number_integer() && v->get<std::int64_t>() >= 0) return static_cast<std::uint64_t>(v->get<std::int64_t>());
+  return bad_param(method, key, "an unsigned integer");
+}
+
+Result<double> param_number(const json& params, std::string_view key, std::string_view method) {
+  const json* v = member(params, key);
+  if (!v || !v->is_number()) return bad_param(method, key, "a number");
+  double d = v->get<double>();
+  if (!std::isfinite(d)) return bad_param(method, key, "a finite number");
+  return d;
+}
+
+Result<std::uint64_t> param_u64_or(const json& params, std::string_view key, std::uint64_t fallback,
+                                   std::string_view method) {
+  if (!member(params, key)) return fallback;
+  return param_u64(params, key, method);
+}
+
+Result<double> param_number_or(const json& params, std::string_view key, double fallback, std::string_view method) {
+  if (!member(params, key)) return fallback;
+  return param_number(params, key, method);
+}
+
+}  // namespace tickdb

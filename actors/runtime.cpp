@@ -1,0 +1,179 @@
+#include "actors/runtime.h"
+
+#include <atomic>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "actors/builtins.h"
+#include "actors/database.h"
+#include "actors/modules.h"
+#include "actors/scheduler_actor.h"
+#include "actors/table_actor.h"
+#include "actors/txn_actor.h"
+#include "actors/worker_pool.h"
+
+namespace tickdb {
+
+struct Runtime::Impl {
+  RuntimeConfig cfg;
+  // Declared first, destroyed last: callables point into the modules' code.
+  ModuleSet modules;
+  Registry registry;
+  caf::actor_system_config caf_cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  std::unique_ptr<WorkerPool> pool;
+  std::unique_ptr<Database> db;
+  std::unique_ptr<TableDirectory> dir;
+  txn_actor executor;
+  caf::actor scheduler;
+  TickStats stats;
+  std::atomic<std::uint64_t> ticks{0};
+  std::atomic<double> rate{60};
+  std::atomic<bool> stopping{false};
+  std::mutex stop_mu;
+  bool stopped = false;
+};
+
+Runtime::Runtime() : impl_(std::make_unique<Impl>()) {}
+
+Runtime::~Runtime() { stop(); }
+
+Result<std::unique_ptr<Runtime>> Runtime::start(RuntimeConfig cfg, std::shared_ptr<const DbVersion> initial) {
+  auto bad = [](std::string m) { return make_error(Errc::invalid_argument, std::move(m)); };
+  if (!valid_tick_rate(cfg.tick_rate_hz))
+    return bad("tick.rate_hz must be 15..120, it is " + json(cfg.tick_rate_hz).dump());
+  if (cfg.workers == 0) cfg.workers = std::max(1u, std::thread::hardware_concurrency());
+  if (cfg.workers > 256) return bad("workers.count must be 1..256 (0: one per core), it is " + std::to_string(cfg.workers));
+
+  std::unique_ptr<Runtime> rt(new Runtime());
+  Impl& m = *rt->impl_;
+  m.cfg = cfg;
+  m.rate = cfg.tick_rate_hz;
+  TICKDB_TRY(register_builtins(m.registry));
+  if (cfg.register_procedures) TICKDB_TRY(cfg.register_procedures(m.registry));
+  for (const auto& path : cfg.modules) TICKDB_TRY(m.modules.load(path, m.registry));
+
+  SchedulerSetup setup;
+  for (const auto& tp : cfg.tick_procedures) {
+    const Callable* c = m.registry.find(tp.name);
+    if (!c) return bad("tick.procedures: '" + tp.name.substr(0, 128) + "' is not a registered procedure");
+    if (tp.every == 0) return bad("tick.procedures: 'every' of '" + tp.name + "' must be at least 1");
+    if (!tp.params.is_object()) return bad("tick.procedures: 'params' of '" + tp.name + "' must be an object");
+    setup.procedures.push_back({c, tp});
+  }
+
+  // Worker actors run on the scheduler's threads, one each, plus one so table actors keep a
+  // thread while a parallel procedure runs; the executor and the tick loop have their own.
+  m.caf_cfg.set("scheduler.max-threads", cfg.workers + 1);
+  m.sys = std::make_unique<caf::actor_system>(m.caf_cfg);
+  m.pool = std::make_unique<WorkerPool>(*m.sys, cfg.workers);
+  m.db = std::make_unique<Database>(std::move(initial), m.registry, *m.pool);
+  m.dir = std::make_unique<TableDirectory>(*m.sys, *m.db);
+  m.executor = spawn_txn_actor(*m.sys, *m.db, *m.dir);
+  if (cfg.start_ticks) {
+    setup.rate_hz = cfg.tick_rate_hz;
+    setup.executor = m.executor;
+    setup.stats = &m.stats;
+    setup.ticks = &m.ticks;
+    m.scheduler = spawn_scheduler(*m.sys, std::move(setup));
+  }
+  return rt;
+}
+
+void Runtime::stop() {
+  Impl& m = *impl_;
+  std::lock_guard lock(m.stop_mu);
+  if (m.stopped || !m.sys) return;
+  m.stopping = true;
+  {
+    caf::scoped_actor self{*m.sys};
+    if (m.scheduler) {
+      self->send(m.scheduler, stop_atom::value);
+      self->wait_for(m.scheduler);
+    }
+    self->send(m.executor, stop_atom::value);
+    self->wait_for(m.executor);
+    for (const auto& a : m.dir->all()) {
+      self->send(a, stop_atom::value);
+      self->wait_for(a);
+    }
+  }
+  m.scheduler = nullptr;
+  m.executor = nullptr;
+  m.dir.reset();
+  m.pool.reset();
+  m.sys.reset();  // waits for the last actors (the workers) to finish
+  m.stopped = true;
+}
+
+void Runtime::call_async(std::string_view method, json params, std::function<void(CallResult)> done) {
+  Impl& m = *impl_;
+  const Callable* c = m.registry.find(method);
+  if (!c) {
+    done(CallResult::fail(make_error(Errc::not_found, "method '" + std::string(method.substr(0, 128)) + "' does not exist")));
+    return;
+  }
+  if (m.stopping.load()) {
+    done(CallResult::fail(make_error(Errc::node_unavailable, "the node is stopping")));
+    return;
+  }
+  switch (c->route) {
+    case Route::read: {
+      CallContext ctx(m.db->current(), m.registry, *m.pool);
+      done(invoke(*c, ctx, params));
+      return;
+    }
+    case Route::table: {
+      auto t = param_string(params, "table", c->name);
+      if (!t) {
+        done(CallResult::fail(t.error()));
+        return;
+      }
+      if (!m.db->current()->table(*t)) {
+        done(CallResult::fail(make_error(Errc::not_found, "table '" + t->substr(0, 80) + "' does not exist")));
+        return;
+      }
+      CallRequest req{c, std::move(params), 0, 0.0, std::make_shared<ReplyTo>(std::move(done))};
+      caf::anon_send(m.dir->get(*t), call_atom::value, std::move(req));
+      return;
+    }
+    case Route::serial: {
+      CallRequest req{c, std::move(params), 0, 0.0, std::make_shared<ReplyTo>(std::move(done))};
+      caf::anon_send(m.executor, call_atom::value, std::move(req));
+      return;
+    }
+  }
+}
+
+CallResult Runtime::call(std::string_view method, json params) {
+  std::promise<CallResult> p;
+  auto f = p.get_future();
+  call_async(method, std::move(params), [&p](CallResult r) { p.set_value(std::move(r)); });
+  return f.get();
+}
+
+std::shared_ptr<const DbVersion> Runtime::current() const { return impl_->db->current(); }
+VersionCell<DbVersion>& Runtime::versions() { return impl_->db->cell(); }
+const Registry& Runtime::registry() const { return impl_->registry; }
+ParallelRunner& Runtime::workers() { return *impl_->pool; }
+caf::actor_system& Runtime::system() { return *impl_->sys; }
+
+Status Runtime::set_tick_rate(double hz) {
+  if (!valid_tick_rate(hz))
+    return make_error(Errc::invalid_argument, "tick rate must be 15..120 Hz, it is " + json(hz).dump());
+  impl_->rate = hz;
+  if (impl_->scheduler) caf::anon_send(impl_->scheduler, rate_atom::value, hz);
+  return {};
+}
+
+double Runtime::tick_rate() const { return impl_->rate.load(); }
+std::uint64_t Runtime::ticks() const { return impl_->ticks.load(std::memory_order_relaxed); }
+TickStats::Snapshot Runtime::tick_stats() const { return impl_->stats.snapshot(); }
+
+Runtime::CommitStats Runtime::commit_stats() const {
+  auto c = impl_->db->counters();
+  return {c.versions, c.rebases, c.conflicts, c.calls, impl_->dir ? impl_->dir->size() : 0};
+}
+
+}  // namespace tickdb

@@ -1,0 +1,79 @@
+// Runtime: the actor side of one node, started from its config: the actor system, the
+// shared Database, one actor per table (spawned on first write), the transaction executor,
+// the worker pool, the tick scheduler, and the registry of callables (built-ins, then every
+// module's procedures).
+//
+// call() / call_async() are the one entry for every callable, by name (what the HTTP layer
+// uses): a read runs on the caller's thread over the current version (no lock, no message);
+// a write to one table goes to that table's actor; everything else to the executor.
+//
+// No CAF in this header (pimpl): the HTTP layer includes it.
+//
+// Thread-safety: every method is safe from any thread. call() blocks until the answer is
+// there: never call it from an actor or a Beast I/O thread (use call_async there).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "actors/procedures.h"
+#include "actors/scheduler_actor_fwd.h"
+#include "actors/tick_stats.h"
+#include "core/version_cell.h"
+
+namespace caf {
+class actor_system;
+}
+
+namespace tickdb {
+
+struct RuntimeConfig {
+  double tick_rate_hz = 60;                   // tick.rate_hz: 15..120
+  std::vector<TickProcedure> tick_procedures;  // tick.procedures
+  std::size_t workers = 0;                    // workers.count: 0 = one per core
+  std::vector<std::string> modules;           // procedures.modules: shared libraries
+  bool start_ticks = true;                    // tests may drive without the tick loop
+  // Registers callables compiled into the program (a server embedding tickdb, tests), after
+  // the built-ins and before the modules.
+  std::function<Status(Registry&)> register_procedures;
+};
+
+class Runtime {
+ public:
+  // Loads the modules, checks the tick procedures, spawns the actors and starts ticking.
+  // invalid_argument naming what is wrong (a bad rate, a module file, an unknown procedure).
+  static Result<std::unique_ptr<Runtime>> start(RuntimeConfig cfg,
+                                                std::shared_ptr<const DbVersion> initial = DbVersion::empty());
+  ~Runtime();  // stop()s
+  // Stops the tick loop and every actor (calls still queued are answered first).
+  void stop();
+
+  CallResult call(std::string_view method, json params);
+  void call_async(std::string_view method, json params, std::function<void(CallResult)> done);
+
+  std::shared_ptr<const DbVersion> current() const;
+  VersionCell<DbVersion>& versions();
+  const Registry& registry() const;
+  ParallelRunner& workers();
+
+  // Tick loop.
+  Status set_tick_rate(double hz);
+  double tick_rate() const;
+  std::uint64_t ticks() const;
+  TickStats::Snapshot tick_stats() const;
+
+  struct CommitStats {
+    std::uint64_t versions, rebases, conflicts, calls, table_actors;
+  };
+  CommitStats commit_stats() const;
+  caf::actor_system& system();
+
+ private:
+  Runtime();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tickdb

@@ -1,0 +1,151 @@
+// Table actors: writes queued at one table's actor are committed together, each sender gets
+// its own answer, and writes to different tables do not wait for each other.
+#include <atomic>
+#include <future>
+#include <set>
+
+#include "runtime_util.h"
+
+using namespace tickdb;
+using namespace tickdb::test;
+
+namespace {
+// Sends `n` calls without waiting and collects every answer.
+std::vector<CallResult> send_all(Runtime& rt, const std::string& method, const std::vector<json>& params) {
+  std::vector<std::promise<CallResult>> ps(params.size());
+  std::vector<std::future<CallResult>> fs;
+  for (auto& p : ps) fs.push_back(p.get_future());
+  for (std::size_t i = 0; i < params.size(); ++i)
+    rt.call_async(method, params[i], [&ps, i](CallResult r) { ps[i].set_value(std::move(r)); });
+  std::vector<CallResult> out;
+  for (auto& f : fs) out.push_back(f.get());
+  return out;
+}
+}  // namespace
+
+TEST_CASE("queued writes to one table are published as one version each batch", "[group-commit]") {
+  auto rt = start_runtime(no_ticks());
+  make_table(*rt, "t");
+  auto before = rt->commit_stats();
+  std::vector<json> params;
+  for (int i = 0; i < 2000; ++i) params.push_back({{"table", "t"}, {"values", {{"v", i}}}});
+  auto res = send_all(*rt, "db.insert", params);
+  std::set<std::uint64_t> ids;
+  for (auto& r : res) ids.insert(ok(r)["id"].get<std::uint64_t>());
+  CHECK(ids.size() == 2000);
+  CHECK(*ids.begin() == 1);
+  CHECK(*ids.rbegin() == 2000);
+  auto after = rt->commit_stats();
+  INFO("versions published for 2000 inserts: " << after.versions - before.versions);
+  CHECK(after.calls - before.calls == 2000);
+  CHECK(after.versions - before.versions < 2000);
+  CHECK(after.versions - before.versions >= 1);
+  CHECK(rt->current()->table("t")->count() == 2000);
+}
+
+TEST_CASE("one bad write in a batch fails alone", "[group-commit]") {
+  auto rt = start_runtime(no_ticks());
+  make_table(*rt, "t", {{{"name", "v"}, {"type", "i8"}}});
+  std::vector<json> params;
+  for (int i = 0; i < 500; ++i)
+    params.push_back({{"table", "t"}, {"values", {{"v", i % 10 == 3 ? 1000 : i % 100}}}});  // 1000 is out of range for i8
+  auto res = send_all(*rt, "db.insert", params);
+  int good = 0;
+  for (int i = 0; i < 500; ++i) {
+    if (i % 10 == 3) {
+      CHECK(code_of(res[i]) == Errc::invalid_argument);
+    } else {
+      CHECK(ok(res[i])["v"] == i % 100);
+      ++good;
+    }
+  }
+  auto t = rt->current()->table("t");
+  CHECK(t->count() == static_cast<std::uint64_t>(good));
+  // Every stored record is one of the good ones: the failed ones left nothing behind.
+  for (RecordView r : *t) CHECK(r.get<std::int8_t>("v").value() != static_cast<std::int8_t>(1000 % 256));
+}
+
+TEST_CASE("updates and deletes in one batch each get their own answer", "[group-commit]") {
+  auto rt = start_runtime(no_ticks());
+  make_table(*rt, "t");
+  for (int i = 0; i < 10; ++i) ok(rt->call("db.insert", {{"table", "t"}, {"values", {{"v", i}}}}));
+  std::vector<std::promise<CallResult>> ps(4);
+  rt->call_async("db.update", {{"table", "t"}, {"id", 1}, {"values", {{"v", 100}}}}, [&](CallResult r) { ps[0].set_value(r); });
+  rt->call_async("db.delete", {{"table", "t"}, {"id", 2}}, [&](CallResult r) { ps[1].set_value(r); });
+  rt->call_async("db.delete", {{"table", "t"}, {"id", 2}}, [&](CallResult r) { ps[2].set_value(r); });
+  rt->call_async("db.update", {{"table", "t"}, {"id", 99}, {"values", {{"v", 1}}}}, [&](CallResult r) { ps[3].set_value(r); });
+  CHECK(ok(ps[0].get_future().get())["v"] == 100);
+  CHECK(ok(ps[1].get_future().get()) == true);
+  CHECK(code_of(ps[2].get_future().get()) == Errc::not_found);  // the second delete of the same record
+  CHECK(code_of(ps[3].get_future().get()) == Errc::not_found);
+  CHECK(rt->current()->table("t")->count() == 9);
+}
+
+TEST_CASE("writes to different tables do not wait for each other", "[group-commit]") {
+  // A built-in-like table write that takes 400 ms holds table `slow`'s actor; writes to
+  // table `fast` must all be answered meanwhile.
+  std::atomic<bool> slow_running{false};
+  RuntimeConfig cfg = no_ticks(2);
+  cfg.register_procedures = [&](Registry& reg) {
+    Callable c = procedure("test.slow_insert", [&](CallContext& ctx, const json& p) -> Result<json> {
+      slow_running = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(400));
+      return ctx.registry().find("db.insert")->fn(ctx, p);
+    });
+    c.route = Route::table;
+    c.builtin = true;  // one statement: may batch on a table actor
+    return reg.add(std::move(c));
+  };
+  auto rt = start_runtime(cfg);
+  make_table(*rt, "slow");
+  make_table(*rt, "fast");
+  std::promise<CallResult> slow;
+  rt->call_async("test.slow_insert", {{"table", "slow"}, {"values", {{"v", 1}}}}, [&](CallResult r) { slow.set_value(r); });
+  REQUIRE(wait_until([&] { return slow_running.load(); }));
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 200; ++i) ok(rt->call("db.insert", {{"table", "fast"}, {"values", {{"v", i}}}}));
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  auto f = slow.get_future();
+  INFO("200 inserts into `fast` took " << ms << " ms while `slow` was busy");
+  CHECK(f.wait_for(std::chrono::seconds(0)) != std::future_status::ready);  // `slow` still busy: no waiting on it
+  CHECK(ok(f.get())["id"] == 1);
+  CHECK(rt->current()->table("fast")->count() == 200);
+  CHECK(rt->current()->table("slow")->count() == 1);
+}
+
+TEST_CASE("concurrent senders each get their own answer", "[group-commit]") {
+  auto rt = start_runtime(no_ticks());
+  make_table(*rt, "t");
+  std::vector<std::thread> threads;
+  std::vector<std::vector<std::uint64_t>> got(4);
+  for (int s = 0; s < 4; ++s)
+    threads.emplace_back([&, s] {
+      for (int i = 0; i < 500; ++i) {
+        auto r = rt->call("db.insert", {{"table", "t"}, {"values", {{"v", s * 1000 + i}}}});
+        if (r.is_ok() && r.value["v"] == s * 1000 + i) got[s].push_back(r.value["id"]);
+      }
+    });
+  for (auto& t : threads) t.join();
+  std::set<std::uint64_t> all;
+  for (auto& g : got) {
+    CHECK(g.size() == 500);
+    CHECK(std::is_sorted(g.begin(), g.end()));  // one sender's writes keep their order
+    all.insert(g.begin(), g.end());
+  }
+  CHECK(all.size() == 2000);
+}
+
+TEST_CASE("stopping answers every call still queued", "[group-commit]") {
+  auto rt = start_runtime(no_ticks());
+  make_table(*rt, "t");
+  std::atomic<int> answered{0}, succeeded{0};
+  for (int i = 0; i < 1000; ++i)
+    rt->call_async("db.insert", {{"table", "t"}, {"values", {{"v", i}}}}, [&](CallResult r) {
+      if (r.is_ok()) ++succeeded;
+      ++answered;
+    });
+  rt->stop();
+  CHECK(answered == 1000);
+  CHECK(succeeded == 1000);
+  CHECK(code_of(rt->call("db.insert", {{"table", "t"}, {"values", {{"v", 1}}}})) == Errc::node_unavailable);
+}
