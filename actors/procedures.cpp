@@ -97,7 +97,7 @@ Status CallContext::parallel_update_chunks(
 
   auto work = t.begin_parallel_update(table);
   if (!work) return work.error();
-  const std::vector<ChunkWork>& w = *work;
+  std::vector<ChunkWork>& w = *work;
   const std::size_t n = w.size();
   const std::size_t parts = part_count(n);
   struct alignas(64) Part {
@@ -108,9 +108,10 @@ Status CallContext::parallel_update_chunks(
     auto [b, e] = part_range(n, parts, p);
     UpdateScope& scope = part[p].scope;
     std::vector<std::uint64_t> before;
+    TICKDB_TRY(ChunkWork::allocate(std::span<ChunkWork>(w.data() + b, e - b)));
     for (std::size_t k = b; k < e; ++k) {
-      const ChunkWork& cw = w[k];
-      cw.fill();
+      ChunkWork& cw = w[k];
+      TICKDB_TRY(cw.fill());
       const MutableChunkSpan span = cw.span();
       const bool in_place = cw.src == cw.dst;
       if (!refs.empty() && in_place) {
@@ -121,20 +122,24 @@ Status CallContext::parallel_update_chunks(
       }
       TICKDB_TRY(fn(span, scope));
       if (refs.empty()) continue;
+      // Values written into relation fields: a tight compare per field, the slow path only
+      // for changed values (dead slots may compare too: their changes are harmless to check).
       const std::byte* old_recs = cw.src->records();
-      for (std::uint32_t i = 0; i < span.count; ++i) {
-        if (!span.alive[i]) continue;
-        for (std::size_t ri = 0; ri < refs.size(); ++ri) {
-          const std::size_t at = std::size_t{i} * span.record_size + refs[ri].offset;
-          auto v = load<std::uint64_t>(span.records + at);
-          auto old = in_place ? before[std::size_t{i} * refs.size() + ri] : load<std::uint64_t>(old_recs + at);
-          if (v != old && v != 0) scope.refs().emplace_back(ri, v);
+      for (std::size_t ri = 0; ri < refs.size(); ++ri) {
+        const std::byte* now = span.records + refs[ri].offset;
+        const std::byte* was = old_recs + refs[ri].offset;
+        for (std::uint32_t i = 0; i < span.count; ++i, now += span.record_size, was += span.record_size) {
+          auto v = load<std::uint64_t>(now);
+          auto old = in_place ? before[std::size_t{i} * refs.size() + ri] : load<std::uint64_t>(was);
+          if (v != old && v != 0 && span.alive[i]) [[unlikely]]
+            scope.refs().emplace_back(ri, v);
         }
       }
     }
     return {};
   });
-  if (!s) return t.poison(s);
+  if (!s) return t.poison(s);  // chunks the writer owned may be half-changed: nothing commits
+  TICKDB_TRY(t.finish_parallel_update(table, w));
   for (auto& p : part)
     for (auto [ri, v] : p.scope.refs()) {
       const TableVersion* to = t.table(refs[ri].to_table);

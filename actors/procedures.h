@@ -141,9 +141,16 @@ class CallContext {
   template <class Fn>
   Status parallel_update(std::string_view table, Fn fn) {
     return parallel_update_chunks(table, [&fn](const MutableChunkSpan& c, UpdateScope& scope) -> Status {
+      // A local copy: records are bytes, which may alias anything the closure holds, so
+      // only a copy whose address never escapes keeps its captures in registers.
+      Fn f = fn;
       std::byte* rec = c.records;
-      for (std::uint32_t i = 0; i < c.count; ++i, rec += c.record_size)
-        if (c.alive[i]) fn(rec, c.ids[i], scope);
+      if (c.all_alive) {
+        for (std::uint32_t i = 0; i < c.count; ++i, rec += c.record_size) f(rec, c.ids[i], scope);
+      } else {
+        for (std::uint32_t i = 0; i < c.count; ++i, rec += c.record_size)
+          if (c.alive[i]) f(rec, c.ids[i], scope);
+      }
       return {};
     });
   }

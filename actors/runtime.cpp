@@ -170,6 +170,7 @@ Status Runtime::set_tick_rate(double hz) {
 double Runtime::tick_rate() const { return impl_->rate.load(); }
 std::uint64_t Runtime::ticks() const { return impl_->ticks.load(std::memory_order_relaxed); }
 TickStats::Snapshot Runtime::tick_stats() const { return impl_->stats.snapshot(); }
+std::vector<std::int64_t> Runtime::tick_lateness_samples() const { return impl_->stats.lateness_samples(); }
 
 Runtime::CommitStats Runtime::commit_stats() const {
   auto c = impl_->db->counters();

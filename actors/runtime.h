@@ -63,6 +63,7 @@ class Runtime {
   double tick_rate() const;
   std::uint64_t ticks() const;
   TickStats::Snapshot tick_stats() const;
+  std::vector<std::int64_t> tick_lateness_samples() const;  // ns, the last TickStats::kWindow ticks
 
   struct CommitStats {
     std::uint64_t versions, rebases, conflicts, calls, table_actors;

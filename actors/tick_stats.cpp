@@ -64,6 +64,12 @@ TickStats::Snapshot TickStats::snapshot() const {
   return s;
 }
 
+std::vector<std::int64_t> TickStats::lateness_samples() const {
+  std::lock_guard lock(mu_);
+  auto n = static_cast<std::ptrdiff_t>(std::min<std::uint64_t>(ticks_, kWindow));
+  return std::vector<std::int64_t>(lateness_.begin(), lateness_.begin() + n);
+}
+
 nlohmann::json TickStats::Snapshot::to_json() const {
   auto pj = [](const Percentiles& p) {
     return nlohmann::json{{"p50_us", p.p50_us}, {"p99_us", p.p99_us}, {"max_us", p.max_us}};

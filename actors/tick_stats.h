@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <vector>
 #include <nlohmann/json.hpp>
 
 namespace tickdb {
@@ -39,6 +40,8 @@ class TickStats {
   void record(std::int64_t lateness_ns, std::int64_t duration_ns, bool overrun, std::uint64_t skipped);
   void record_error(std::string message);
   Snapshot snapshot() const;
+  // The lateness of the ticks in the window, in nanoseconds (benchmarks).
+  std::vector<std::int64_t> lateness_samples() const;
 
  private:
   mutable std::mutex mu_;

@@ -33,6 +33,26 @@ class ChunkPool {
     }
     return ::operator new(bytes, std::align_val_t(kCacheLine));  // may throw bad_alloc
   }
+  // n blocks under one lock (parallel updates take thousands at once).
+  void take_many(std::size_t bytes, std::size_t n, std::vector<void*>& out) {
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      auto it = free_.find(bytes);
+      if (it != free_.end())
+        while (out.size() < n && !it->second.empty()) {
+          out.push_back(it->second.back());
+          it->second.pop_back();
+          pooled_ -= bytes;
+        }
+    }
+    try {
+      while (out.size() < n) out.push_back(::operator new(bytes, std::align_val_t(kCacheLine)));
+    } catch (...) {
+      for (void* p : out) give(p, bytes);
+      out.clear();
+      throw;
+    }
+  }
   void give(void* p, std::size_t bytes) {
     {
       std::lock_guard<std::mutex> g(mu_);
@@ -87,25 +107,64 @@ std::uint32_t records_per_chunk(std::uint32_t record_size) {
   return n;
 }
 
+namespace {
+struct ChunkLayout {
+  std::size_t rec_bytes, id_bytes, total;
+  ChunkLayout(std::uint32_t record_size, std::uint32_t capacity)
+      : rec_bytes(round_up(std::size_t{record_size} * capacity, kCacheLine)),
+        id_bytes(round_up(std::size_t{capacity} * sizeof(std::uint64_t), kCacheLine)),
+        total(std::max(kCacheLine, rec_bytes + id_bytes + round_up(capacity, kCacheLine))) {}
+};
+}  // namespace
+
+void Chunk::init(std::byte* mem, std::size_t bytes, std::size_t rec_bytes, std::size_t id_bytes,
+                 std::uint32_t record_size, std::uint32_t capacity, std::uint64_t owner) {
+  mem_ = mem;
+  bytes_ = bytes;
+  ids_ = reinterpret_cast<std::uint64_t*>(mem_ + rec_bytes);
+  alive_ = reinterpret_cast<std::uint8_t*>(mem_ + rec_bytes + id_bytes);
+  capacity_ = capacity;
+  record_size_ = record_size;
+  owner_ = owner;
+}
+
 Result<std::shared_ptr<Chunk>> Chunk::make(std::uint32_t record_size, std::uint32_t capacity,
                                            std::uint64_t owner) {
-  std::size_t rec_bytes = round_up(std::size_t{record_size} * capacity, kCacheLine);
-  std::size_t id_bytes = round_up(std::size_t{capacity} * sizeof(std::uint64_t), kCacheLine);
-  std::size_t total = rec_bytes + id_bytes + round_up(capacity, kCacheLine);
-  if (total == 0) total = kCacheLine;
+  const ChunkLayout l(record_size, capacity);
   try {
     auto c = std::make_shared<Chunk>(Key{});
-    c->mem_ = static_cast<std::byte*>(ChunkPool::instance().take(total));
-    c->bytes_ = total;
-    c->ids_ = reinterpret_cast<std::uint64_t*>(c->mem_ + rec_bytes);
-    c->alive_ = reinterpret_cast<std::uint8_t*>(c->mem_ + rec_bytes + id_bytes);
-    c->capacity_ = capacity;
-    c->record_size_ = record_size;
-    c->owner_ = owner;
+    c->init(static_cast<std::byte*>(ChunkPool::instance().take(l.total)), l.total, l.rec_bytes, l.id_bytes,
+            record_size, capacity, owner);
     return c;
   } catch (const std::bad_alloc&) {
     return make_error(Errc::resource_exhausted,
-                      "out of memory allocating a chunk of " + std::to_string(total) + " bytes");
+                      "out of memory allocating a chunk of " + std::to_string(l.total) + " bytes");
+  }
+}
+
+Status Chunk::make_many(std::uint32_t record_size, std::uint32_t capacity, std::uint64_t owner,
+                        std::size_t n, std::vector<std::shared_ptr<Chunk>>& out) {
+  const ChunkLayout l(record_size, capacity);
+  std::vector<void*> mem;
+  try {
+    mem.reserve(n);
+    out.reserve(out.size() + n);
+    ChunkPool::instance().take_many(l.total, n, mem);
+    std::size_t i = 0;
+    try {
+      for (; i < n; ++i) {
+        auto c = std::make_shared<Chunk>(Key{});
+        c->init(static_cast<std::byte*>(mem[i]), l.total, l.rec_bytes, l.id_bytes, record_size, capacity, owner);
+        out.push_back(std::move(c));
+      }
+    } catch (...) {
+      for (; i < n; ++i) ChunkPool::instance().give(mem[i], l.total);
+      throw;
+    }
+    return {};
+  } catch (const std::bad_alloc&) {
+    return make_error(Errc::resource_exhausted,
+                      "out of memory allocating " + std::to_string(n) + " chunks of " + std::to_string(l.total) + " bytes");
   }
 }
 

@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "core/status.h"
 
@@ -42,6 +43,9 @@ class Chunk {
   // Allocates a chunk (memory from the pool when possible). resource_exhausted on failure.
   static Result<std::shared_ptr<Chunk>> make(std::uint32_t record_size, std::uint32_t capacity,
                                              std::uint64_t owner);
+  // n chunks at once (one trip to the pool), appended to `out`; on failure `out` is as it was.
+  static Status make_many(std::uint32_t record_size, std::uint32_t capacity, std::uint64_t owner,
+                          std::size_t n, std::vector<std::shared_ptr<Chunk>>& out);
   // A copy of the first `used` slots of `src`, owned by `owner`.
   static Result<std::shared_ptr<Chunk>> copy_of(const Chunk& src, std::uint32_t used,
                                                 std::uint64_t owner);
@@ -81,6 +85,8 @@ class Chunk {
   std::size_t bytes() const { return bytes_; }
 
  private:
+  void init(std::byte* mem, std::size_t bytes, std::size_t rec_bytes, std::size_t id_bytes,
+            std::uint32_t record_size, std::uint32_t capacity, std::uint64_t owner);
   std::byte* mem_ = nullptr;
   std::uint64_t* ids_ = nullptr;
   std::uint8_t* alive_ = nullptr;

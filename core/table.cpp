@@ -227,32 +227,59 @@ Status TableVersion::kill_slot(std::uint64_t slot) {
   });
 }
 
-Result<std::vector<ChunkWork>> TableVersion::begin_parallel_update() {
-  return guard_alloc([&]() -> Result<std::vector<ChunkWork>> {
-    const std::size_t n = used_chunk_count();
-    std::vector<ChunkWork> work(n);
-    // Allocate every replacement first, so running out of memory leaves the tree as it was.
-    std::vector<std::shared_ptr<Chunk>> fresh(n);
-    for (std::size_t k = 0; k < n; ++k) {
-      const Chunk* c = tree_.get(k);
-      std::uint64_t first = std::uint64_t{k} * rpc_;
-      work[k].src = c;
-      work[k].count = static_cast<std::uint32_t>(std::min<std::uint64_t>(rpc_, slots_ - first));
-      work[k].record_size = schema_->record_size();
-      if (c->owner() == owner_) continue;
-      auto made = Chunk::make(c->record_size(), c->capacity(), owner_);
-      if (!made) return made.error();
-      fresh[k] = std::move(*made);
+Status ChunkWork::allocate(std::span<ChunkWork> works) {
+  std::size_t need = 0;
+  for (const auto& w : works) need += !w.dst && !w.fresh;
+  if (need == 0) return {};
+  const ChunkWork* first = nullptr;
+  for (const auto& w : works)
+    if (!w.dst && !w.fresh) {
+      first = &w;
+      break;
     }
-    for (std::size_t k = 0; k < n; ++k) {
-      if (!fresh[k]) {
-        work[k].dst = tree_.get_mut(k);
-        continue;
-      }
-      work[k].dst = fresh[k].get();
-      tree_.set(k, std::move(fresh[k]), owner_);
+  std::vector<std::shared_ptr<Chunk>> made;
+  TICKDB_TRY(Chunk::make_many(first->src->record_size(), first->src->capacity(), first->owner, need, made));
+  std::size_t i = 0;
+  for (auto& w : works)
+    if (!w.dst && !w.fresh) w.fresh = std::move(made[i++]);
+  return {};
+}
+
+Status ChunkWork::fill() {
+  if (dst) return {};
+  if (!fresh) {
+    auto made = Chunk::make(src->record_size(), src->capacity(), owner);
+    if (!made) return made.error();
+    fresh = std::move(*made);
+  }
+  fresh->copy_from(*src, count);
+  dst = fresh.get();
+  return {};
+}
+
+std::vector<ChunkWork> TableVersion::begin_parallel_update() const {
+  const std::size_t n = used_chunk_count();
+  std::vector<ChunkWork> work(n);
+  for (std::size_t k = 0; k < n; ++k) {
+    const Chunk* c = tree_.get(k);
+    std::uint64_t first = std::uint64_t{k} * rpc_;
+    work[k].src = c;
+    work[k].dst = c->owner() == owner_ ? tree_.get_mut(k) : nullptr;
+    work[k].count = static_cast<std::uint32_t>(std::min<std::uint64_t>(rpc_, slots_ - first));
+    work[k].record_size = schema_->record_size();
+    work[k].owner = owner_;
+  }
+  return work;
+}
+
+Status TableVersion::finish_parallel_update(std::vector<ChunkWork>& work) {
+  return guard_alloc([&]() -> Status {
+    if (work.size() != used_chunk_count()) return make_error(Errc::internal, "parallel update of another table");
+    for (std::size_t k = 0; k < work.size(); ++k) {
+      if (!work[k].dst) return make_error(Errc::internal, "chunk " + std::to_string(k) + " was not filled");
+      if (work[k].fresh) tree_.set(k, std::move(work[k].fresh), owner_);
     }
-    return work;
+    return {};
   });
 }
 
@@ -262,7 +289,7 @@ Result<MutableChunkSpan> TableVersion::mutable_chunk_span(std::size_t k) {
     auto c = own_chunk(k);
     if (!c) return c.error();
     ChunkSpan s = chunk_span(k);
-    return MutableChunkSpan{(*c)->records(), (*c)->ids(), (*c)->alive(), s.count, s.record_size};
+    return MutableChunkSpan{(*c)->records(), (*c)->ids(), (*c)->alive(), s.count, s.record_size, (*c)->dead() == 0};
   });
 }
 

@@ -91,6 +91,7 @@ struct MutableChunkSpan {
   const std::uint8_t* alive = nullptr;  // never nullptr here: alive[i] != 0 for live slots
   std::uint32_t count = 0;
   std::uint32_t record_size = 0;
+  bool all_alive = false;  // no dead slot among the first `count`: loops may skip the checks
 };
 
 // One chunk of a parallel update (see TableVersion::begin_parallel_update): the version's
@@ -101,13 +102,17 @@ struct ChunkWork {
   Chunk* dst = nullptr;
   std::uint32_t count = 0;  // used slots
   std::uint32_t record_size = 0;
-  // Phase 2, on any thread, once per ChunkWork: copies src's used slots into dst when they
-  // differ (records, ids, live flags). Only then may dst be read or written.
-  void fill() const {
-    if (src != dst) dst->copy_from(*src, count);
-  }
+  std::uint64_t owner = 0;
+  std::shared_ptr<Chunk> fresh;  // the replacement made by fill(), installed by finish
+
+  // Phase 2, on any thread, once per ChunkWork: unless the writer owns src already, makes a
+  // fresh chunk and copies src's used slots into it (records, ids, live flags). Only then may
+  // dst be read or written. resource_exhausted when memory runs out.
+  Status fill();
+  // Makes the fresh chunks of a run of works in one trip to the pool (fill() then copies).
+  static Status allocate(std::span<ChunkWork> works);
   MutableChunkSpan span() const {
-    return MutableChunkSpan{dst->records(), dst->ids(), dst->alive(), count, record_size};
+    return MutableChunkSpan{dst->records(), dst->ids(), dst->alive(), count, record_size, dst->dead() == 0};
   }
 };
 
@@ -245,12 +250,14 @@ class TableVersion {
   // thread-safe: it may path-copy the tree. Take every span on one thread, then hand the
   // spans (disjoint memory) to workers.
   Result<MutableChunkSpan> mutable_chunk_span(std::size_t k);
-  // Parallel updates, phase 1 (one thread): makes every used chunk writable by this writer
-  // without copying it yet. A chunk this writer owns is its own dst; any other is replaced
-  // by a fresh chunk whose contents are undefined until its ChunkWork::fill() has run.
-  // Until every fill() has run the table must not be read or written. On failure
-  // (resource_exhausted) some chunks may already be replaced: discard this writer.
-  Result<std::vector<ChunkWork>> begin_parallel_update();
+  // Parallel updates. Phase 1 (one thread): one ChunkWork per used chunk. Phase 2 (workers):
+  // ChunkWork::fill() on each, then the work on its span(). Phase 3 (one thread):
+  // finish_parallel_update() puts the fresh chunks into the table. Nothing of the table
+  // changes before phase 3, so dropping the work at any point leaves it as it was (but the
+  // chunks this writer already owned, which phase 2 changed in place: on failure, discard
+  // the writer).
+  std::vector<ChunkWork> begin_parallel_update() const;
+  Status finish_parallel_update(std::vector<ChunkWork>& work);
   void set_next_id(std::uint64_t id) { next_id_ = id; }
   void rename(std::shared_ptr<const TableSchema> schema) { schema_ = std::move(schema); }
   std::uint64_t owner() const { return owner_; }

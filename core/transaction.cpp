@@ -77,9 +77,13 @@ Result<TableVersion*> Transaction::writable_table(std::string_view table) {
 Result<std::vector<ChunkWork>> Transaction::begin_parallel_update(std::string_view table) {
   auto w = writable_table(table);
   if (!w) return w.error();
-  auto work = (*w)->begin_parallel_update();
-  if (!work) (void)poison(work.error());
-  return work;
+  return (*w)->begin_parallel_update();
+}
+
+Status Transaction::finish_parallel_update(std::string_view table, std::vector<ChunkWork>& work) {
+  auto w = writable_table(table);
+  if (!w) return w.error();
+  return poison((*w)->finish_parallel_update(work));
 }
 
 // ---------------- schema ----------------

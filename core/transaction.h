@@ -58,9 +58,10 @@ class Transaction {
   // Direct writable access to a table's chunks for bulk work (parallel procedures): the
   // caller must keep every value valid and every relation intact.
   Result<TableVersion*> writable_table(std::string_view table);
-  // Phase 1 of a parallel update of `table` (see TableVersion::begin_parallel_update); a
-  // failure poisons the transaction.
+  // A parallel update of `table` (see TableVersion::begin_parallel_update): phase 1, and
+  // phase 3, whose failure poisons the transaction.
   Result<std::vector<ChunkWork>> begin_parallel_update(std::string_view table);
+  Status finish_parallel_update(std::string_view table, std::vector<ChunkWork>& work);
 
   // ---- reads of this transaction's own state ----
   const TableVersion* table(std::string_view name) const;

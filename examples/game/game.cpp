@@ -120,16 +120,13 @@ Result<json> spawn(CallContext& ctx, const json& p) {
 }
 
 // One axis: move, and bounce off the walls (a reflection; clamped if still outside).
+// Branch-free: the walls are rare, and selects keep the loop free of mispredictions.
 inline void move_axis(float& pos, float& vel, float dt) {
-  pos += vel * dt;
-  if (pos > kBound) {
-    pos = 2 * kBound - pos;
-    vel = -vel;
-  } else if (pos < -kBound) {
-    pos = -2 * kBound - pos;
-    vel = -vel;
-  }
-  pos = std::clamp(pos, -kBound, kBound);
+  float p = pos + vel * dt;
+  const bool hi = p > kBound, lo = p < -kBound;
+  p = hi ? 2 * kBound - p : (lo ? -2 * kBound - p : p);
+  vel = (hi || lo) ? -vel : vel;
+  pos = std::min(std::max(p, -kBound), kBound);
 }
 
 Result<json> step(CallContext& ctx, const json& p) {
@@ -147,12 +144,15 @@ Result<json> step(CallContext& ctx, const json& p) {
   const float fdt = static_cast<float>(*dt);
   std::uint64_t moved = (*ents)->count();
   TICKDB_TRY(ctx.parallel_update("entities", [l, fdt](std::byte* rec, std::uint64_t, UpdateScope&) {
-    Vec3 pos = load_vec3(rec + l.pos), vel = load_vec3(rec + l.vel);
-    move_axis(pos.x, vel.x, fdt);
-    move_axis(pos.y, vel.y, fdt);
-    move_axis(pos.z, vel.z, fdt);
-    store_vec3(rec + l.pos, pos);
-    store_vec3(rec + l.vel, vel);
+    // One float at a time (packed, unaligned: memcpy loads), so they stay in registers.
+    std::byte* pos = rec + l.pos;
+    std::byte* vel = rec + l.vel;
+    for (std::uint32_t a = 0; a < 12; a += 4) {
+      float p = load<float>(pos + a), v = load<float>(vel + a);
+      move_axis(p, v, fdt);
+      store<float>(pos + a, p);
+      store<float>(vel + a, v);
+    }
   }));
   return json{{"moved", moved}};
 }
