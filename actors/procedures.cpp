@@ -51,7 +51,9 @@ const TypeRegistry& CallContext::types() const { return txn_ ? txn_->types() : v
 const RelationMap& CallContext::relations() const { return txn_ ? txn_->relations() : view_->relations(); }
 
 std::size_t CallContext::part_count(std::size_t chunks) const {
-  return std::min(chunks, std::max<std::size_t>(1, runner_->workers()));
+  // A few parts per worker: workers take parts as they come free, so one that starts late
+  // (or loses its core for a while) does not leave the others waiting at the end.
+  return std::min(chunks, kPartsPerWorker * std::max<std::size_t>(1, runner_->workers()));
 }
 
 Result<json> CallContext::call(std::string_view name, const json& params) {

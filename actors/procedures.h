@@ -182,7 +182,9 @@ class CallContext {
     return out;
   }
 
-  // How the parallel helpers split n chunks: part p of `parts` covers chunks [begin, end).
+  // How the parallel helpers split n chunks: part_count(n) parts of contiguous whole chunks;
+  // part p covers chunks part_range(n, parts, p) = [begin, end).
+  static constexpr std::size_t kPartsPerWorker = 4;
   std::size_t part_count(std::size_t chunks) const;
   static std::pair<std::size_t, std::size_t> part_range(std::size_t chunks, std::size_t parts, std::size_t p) {
     return {chunks * p / parts, chunks * (p + 1) / parts};

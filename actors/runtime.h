@@ -35,6 +35,7 @@ struct RuntimeConfig {
   std::size_t workers = 0;                    // workers.count: 0 = one per core
   std::vector<std::string> modules;           // procedures.modules: shared libraries
   bool start_ticks = true;                    // tests may drive without the tick loop
+  std::string scheduler_policy = "sharing";   // CAF's scheduler: "sharing" or "stealing" (see runtime.cpp)
   // Registers callables compiled into the program (a server embedding tickdb, tests), after
   // the built-ins and before the modules.
   std::function<Status(Registry&)> register_procedures;
