@@ -96,12 +96,15 @@ void Runtime::stop() {
   {
     caf::scoped_actor self{*m.sys};
     if (m.scheduler) {
+      TICKDB_MAILBOX_SEND(m.scheduler.id());
       self->send(m.scheduler, stop_atom::value);
       self->wait_for(m.scheduler);
     }
+    TICKDB_MAILBOX_SEND(m.executor.id());
     self->send(m.executor, stop_atom::value);
     self->wait_for(m.executor);
     for (const auto& a : m.dir->all()) {
+      TICKDB_MAILBOX_SEND(a.id());
       self->send(a, stop_atom::value);
       self->wait_for(a);
     }
@@ -142,12 +145,12 @@ void Runtime::call_async(std::string_view method, json params, std::function<voi
         return;
       }
       CallRequest req{c, std::move(params), 0, 0.0, std::make_shared<ReplyTo>(std::move(done))};
-      caf::anon_send(m.dir->get(*t), call_atom::value, std::move(req));
+      post(m.dir->get(*t), call_atom::value, std::move(req));
       return;
     }
     case Route::serial: {
       CallRequest req{c, std::move(params), 0, 0.0, std::make_shared<ReplyTo>(std::move(done))};
-      caf::anon_send(m.executor, call_atom::value, std::move(req));
+      post(m.executor, call_atom::value, std::move(req));
       return;
     }
   }
@@ -170,7 +173,7 @@ Status Runtime::set_tick_rate(double hz) {
   if (!valid_tick_rate(hz))
     return make_error(Errc::invalid_argument, "tick rate must be 15..120 Hz, it is " + json(hz).dump());
   impl_->rate = hz;
-  if (impl_->scheduler) caf::anon_send(impl_->scheduler, rate_atom::value, hz);
+  if (impl_->scheduler) post(impl_->scheduler, rate_atom::value, hz);
   return {};
 }
 

@@ -28,7 +28,7 @@ void run_procedure(const SchedulerSetup& s, const SchedulerSetup::Due& d, std::u
     *result = std::move(r);
     latch->count_down();
   });
-  caf::anon_send(s.executor, call_atom::value, std::move(req));
+  post(s.executor, call_atom::value, std::move(req));
   latch->wait();
   if (!result->is_ok())
     s.stats->record_error("tick " + std::to_string(tick) + ": " + d.proc.name + ": " +
@@ -50,13 +50,17 @@ void scheduler_loop(caf::blocking_actor* self, SchedulerSetup s) {
       if (now >= deadline) break;
       self->receive(
           [&](rate_atom, double new_hz) {
+            TICKDB_MAILBOX_RECEIVE(self);
             if (!valid_tick_rate(new_hz)) return;
             deadline += period_of(new_hz) - period;  // the next deadline: one new period after the last
             hz = new_hz;
             period = period_of(hz);
             s.stats->set_rate(hz);
           },
-          [&](stop_atom) { running = false; },
+          [&](stop_atom) {
+            TICKDB_MAILBOX_RECEIVE(self);
+            running = false;
+          },
           caf::after(std::chrono::ceil<std::chrono::microseconds>(deadline - now)) >> [&] { due = true; });
     }
     if (!running) break;

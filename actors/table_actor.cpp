@@ -28,6 +28,7 @@ table_actor::behavior_type table_actor_impl(table_actor::stateful_pointer<TableS
   self->state.db = db;
   return {
       [=](call_atom, CallRequest& req) {
+        TICKDB_MAILBOX_RECEIVE(self);
         auto& s = self->state;
         s.batch.push_back(PendingCall{std::move(req), {}});
         if (s.held) return;
@@ -35,25 +36,30 @@ table_actor::behavior_type table_actor_impl(table_actor::stateful_pointer<TableS
           s.flush();
         } else if (!s.flush_queued) {
           s.flush_queued = true;
+          TICKDB_MAILBOX_SEND(self->id());
           self->send(self, flush_atom::value);
         }
       },
       [=](flush_atom) {
+        TICKDB_MAILBOX_RECEIVE(self);
         auto& s = self->state;
         s.flush_queued = false;
         if (!s.held) s.flush();
       },
       [=](hold_atom, HoldLatch& latch) {
+        TICKDB_MAILBOX_RECEIVE(self);
         auto& s = self->state;
         s.flush();
         ++s.held;
         latch->count_down();
       },
       [=](release_atom) {
+        TICKDB_MAILBOX_RECEIVE(self);
         auto& s = self->state;
         if (s.held > 0 && --s.held == 0) s.flush();
       },
       [=](stop_atom) {
+        TICKDB_MAILBOX_RECEIVE(self);
         self->state.held = 0;
         self->state.flush();
         self->quit();

@@ -17,7 +17,7 @@ struct TxnState {
   void hold(const std::vector<table_actor>& actors) {
     if (actors.empty()) return;
     auto latch = std::make_shared<std::latch>(static_cast<std::ptrdiff_t>(actors.size()));
-    for (const auto& a : actors) caf::anon_send(a, hold_atom::value, latch);
+    for (const auto& a : actors) post(a, hold_atom::value, latch);
     latch->wait();  // table actors never wait for the executor: this returns
   }
 
@@ -40,7 +40,7 @@ struct TxnState {
       hold(more);
       held.insert(held.end(), more.begin(), more.end());
     }
-    for (const auto& a : held) caf::anon_send(a, release_atom::value);
+    for (const auto& a : held) post(a, release_atom::value);
     for (auto& p : batch)
       if (p.req.reply) p.req.reply->send(std::move(p.result));
     batch.clear();
@@ -53,18 +53,22 @@ txn_actor::behavior_type txn_actor_impl(txn_actor::stateful_pointer<TxnState> se
   self->state.dir = dir;
   return {
       [=](call_atom, CallRequest& req) {
+        TICKDB_MAILBOX_RECEIVE(self);
         auto& s = self->state;
         s.batch.push_back(PendingCall{std::move(req), {}});
         if (!s.flush_queued) {
           s.flush_queued = true;
+          TICKDB_MAILBOX_SEND(self->id());
           self->send(self, flush_atom::value);
         }
       },
       [=](flush_atom) {
+        TICKDB_MAILBOX_RECEIVE(self);
         self->state.flush_queued = false;
         self->state.flush();
       },
       [=](stop_atom) {
+        TICKDB_MAILBOX_RECEIVE(self);
         self->state.flush();
         self->quit();
       },

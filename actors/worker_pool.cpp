@@ -60,13 +60,21 @@ struct WorkerPool::Impl {
   std::atomic<std::uint64_t> tasks{0};
 };
 
+namespace {
+// Spawned with an argument: CAF 0.17's init_fun_factory binds a null reference for an actor
+// spawned without any (UBSan reports it).
+worker_actor::behavior_type worker_impl(worker_actor::pointer self, std::atomic<std::uint64_t>* tasks) {
+  (void)self;  // used by TICKDB_MAILBOX_RECEIVE in TSan builds
+  return {[self, tasks](work_atom, JobPtr& job) {
+    TICKDB_MAILBOX_RECEIVE(self);
+    job->work(*tasks);
+  }};
+}
+}  // namespace
+
 WorkerPool::WorkerPool(caf::actor_system& sys, std::size_t count) : impl_(std::make_unique<Impl>()) {
   if (count == 0) count = 1;
-  Impl* impl = impl_.get();
-  for (std::size_t i = 0; i < count; ++i)
-    impl_->workers.push_back(sys.spawn([impl](worker_actor::pointer) -> worker_actor::behavior_type {
-      return {[impl](work_atom, JobPtr& job) { job->work(impl->tasks); }};
-    }));
+  for (std::size_t i = 0; i < count; ++i) impl_->workers.push_back(sys.spawn(worker_impl, &impl_->tasks));
 }
 
 WorkerPool::~WorkerPool() {
@@ -81,7 +89,7 @@ Status WorkerPool::run(std::size_t n, const std::function<Status(std::size_t)>& 
   if (n == 0) return {};
   const std::size_t k = std::min(n, impl_->workers.size());
   auto job = std::make_shared<Job>(n, task, static_cast<std::ptrdiff_t>(k));
-  for (std::size_t w = 0; w < k; ++w) caf::anon_send(impl_->workers[w], work_atom::value, job);
+  for (std::size_t w = 0; w < k; ++w) post(impl_->workers[w], work_atom::value, job);
   job->done.wait();
   std::lock_guard lock(job->mu);
   return job->error;
