@@ -27,6 +27,7 @@ Database::Counters Database::counters() const {
   c.rebases = rebases_.load(std::memory_order_relaxed);
   c.conflicts = conflicts_.load(std::memory_order_relaxed);
   c.calls = calls_.load(std::memory_order_relaxed);
+  c.handoffs = handoffs_.load(std::memory_order_relaxed);
   return c;
 }
 
@@ -39,20 +40,33 @@ bool run_batch(Database& db, std::vector<PendingCall>& batch, BatchMode mode, To
   std::shared_ptr<const DbVersion> head = base;
   touched = TouchSet{};
   if (mode == BatchMode::shared) {
-    Transaction txn(base);
-    for (auto& p : batch) {
-      CallContext ctx(txn, db.registry(), db.runner());
-      ctx.set_tick(p.req.tick, p.req.tick_dt);
-      p.result = invoke(*p.req.callable, ctx, p.req.params);
+    // A call that leaves the transaction poisoned (it threw, or memory ran out half-way)
+    // fails alone: the batch runs again over a fresh transaction without it.
+    std::vector<bool> out(batch.size(), false);
+    for (bool again = true; again;) {
+      again = false;
+      Transaction txn(base);
+      for (std::size_t i = 0; i < batch.size() && !again; ++i) {
+        if (out[i]) continue;
+        auto& p = batch[i];
+        CallContext ctx(txn, db.registry(), db.runner());
+        ctx.set_tick(p.req.tick, p.req.tick_dt);
+        p.result = invoke(*p.req.callable, ctx, p.req.params);
+        if (txn.poisoned()) {
+          if (p.result.is_ok()) p.result = CallResult::fail(make_error(Errc::internal, "the call left its write half done"));
+          out[i] = true;
+          again = true;
+        }
+      }
+      if (again) continue;
+      touched = txn.touched();
+      auto v = txn.commit();
+      if (!v) {
+        for (auto& p : batch) p.result = CallResult::fail(v.error());
+        return true;
+      }
+      head = *v;
     }
-    auto v = txn.commit();
-    touched = txn.touched();
-    if (!v) {
-      // Only running out of memory half-way gets here: every call of the batch fails.
-      for (auto& p : batch) p.result = CallResult::fail(v.error());
-      return true;
-    }
-    head = *v;
   } else {
     for (auto& p : batch) {
       Transaction txn(head);

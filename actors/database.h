@@ -38,10 +38,12 @@ class Database {
     std::uint64_t rebases = 0;    // of them, rebased onto a newer version
     std::uint64_t conflicts = 0;  // commits that had to run again
     std::uint64_t calls = 0;      // write calls answered by the commit path
+    std::uint64_t handoffs = 0;   // table actor batches handed to the executor
   };
   Counters counters() const;
   void count_calls(std::uint64_t n) { calls_.fetch_add(n, std::memory_order_relaxed); }
   void count_conflict() { conflicts_.fetch_add(1, std::memory_order_relaxed); }
+  void count_handoff() { handoffs_.fetch_add(1, std::memory_order_relaxed); }
 
  private:
   VersionCell<DbVersion> cell_;
@@ -51,6 +53,7 @@ class Database {
   std::atomic<std::uint64_t> rebases_{0};
   std::atomic<std::uint64_t> conflicts_{0};
   std::atomic<std::uint64_t> calls_{0};
+  std::atomic<std::uint64_t> handoffs_{0};
 };
 
 // One call waiting in a batch, and its answer once the batch has run.

@@ -8,6 +8,7 @@
 #include <functional>
 #include <latch>
 #include <memory>
+#include <vector>
 
 #include "actors/messages_fwd.h"
 
@@ -44,19 +45,43 @@ using work_atom = caf::atom_constant<caf::atom("work")>;
 using rate_atom = caf::atom_constant<caf::atom("rate")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
 
-// Counted down by each table actor once it holds (see txn_actor.h).
-using HoldLatch = std::shared_ptr<std::latch>;
+// A hold request to one table actor (see txn_actor.h): it counts the executor's latch down
+// once the actor holds, or when the message dies undelivered (the actor is gone, and a gone
+// actor publishes nothing), so the executor never waits for ever.
+class HoldTicket {
+ public:
+  explicit HoldTicket(std::shared_ptr<std::latch> l) : latch_(std::move(l)) {}
+  HoldTicket(const HoldTicket&) = delete;
+  HoldTicket& operator=(const HoldTicket&) = delete;
+  ~HoldTicket() { arrive(); }
+  void arrive() {
+    if (latch_) latch_->count_down();
+    latch_ = nullptr;
+  }
+
+ private:
+  std::shared_ptr<std::latch> latch_;
+};
+using HoldLatch = std::shared_ptr<HoldTicket>;
+
+// A table actor that keeps losing to concurrent writes hands its batch to the executor (and
+// holds itself until the executor releases it).
+struct Handoff {
+  std::vector<CallRequest> calls;
+};
 
 // One table's write path (table_actor.h).
 // stop_atom: answer what is queued, then quit.
 using table_actor = caf::typed_actor<caf::reacts_to<call_atom, CallRequest>, caf::reacts_to<flush_atom>,
                                      caf::reacts_to<hold_atom, HoldLatch>, caf::reacts_to<release_atom>,
                                      caf::reacts_to<stop_atom>>;
+using handoff_atom = caf::atom_constant<caf::atom("handoff")>;
 // The transaction executor (txn_actor.h).
 using txn_actor = caf::typed_actor<caf::reacts_to<call_atom, CallRequest>, caf::reacts_to<flush_atom>,
-                                   caf::reacts_to<stop_atom>>;
+                                   caf::reacts_to<handoff_atom, Handoff, table_actor>, caf::reacts_to<stop_atom>>;
 
 }  // namespace tickdb
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tickdb::CallRequest)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tickdb::HoldLatch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tickdb::Handoff)

@@ -16,14 +16,16 @@ class ReplyTo {
   explicit ReplyTo(std::function<void(CallResult)> fn) : fn_(std::move(fn)) {}
   ReplyTo(const ReplyTo&) = delete;
   ReplyTo& operator=(const ReplyTo&) = delete;
-  ~ReplyTo() {
-    if (fn_) fn_(CallResult::fail(make_error(Errc::node_unavailable, "the node stopped before answering")));
-  }
-  void send(CallResult r) {
+  ~ReplyTo() { send(CallResult::fail(make_error(Errc::node_unavailable, "the node stopped before answering"))); }
+  void send(CallResult r) noexcept {
     if (!fn_) return;
     auto fn = std::move(fn_);
     fn_ = nullptr;
-    fn(std::move(r));
+    try {
+      fn(std::move(r));
+    } catch (...) {
+      // The caller's own callback failed: its problem, never the answering actor's.
+    }
   }
 
  private:

@@ -57,6 +57,8 @@ using tickdb_module_register_fn = std::uint32_t (*)(std::uint32_t host_abi, tick
       ctx->status = setup_fn(*ctx);                                                                 \
     } catch (const std::exception& e) {                                                             \
       ctx->status = tickdb::make_error(tickdb::Errc::internal, std::string("registration threw: ") + e.what()); \
+    } catch (...) {                                                                                 \
+      ctx->status = tickdb::make_error(tickdb::Errc::internal, "registration threw");              \
     }                                                                                               \
     return tickdb::kModuleAbi;                                                                      \
   }

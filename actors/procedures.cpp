@@ -195,9 +195,10 @@ Status Registry::add(Callable c) {
   if (!c.fn) return make_error(Errc::invalid_argument, "callable '" + c.name + "' has no function");
   if (!c.builtin && c.name.rfind("db.", 0) == 0)
     return make_error(Errc::invalid_argument, "callable name '" + c.name + "': the prefix 'db.' is kept for built-ins");
-  if (!c.builtin && c.route == Route::table)
-    return make_error(Errc::invalid_argument, "callable '" + c.name +
-                                                  "': only built-ins run on a table actor; a procedure is serial (or read)");
+  if (!c.builtin && c.route != Route::serial)
+    return make_error(Errc::invalid_argument,
+                      "callable '" + c.name + "': a procedure runs on the executor (Route::serial); only built-ins "
+                      "run on a table actor or on the caller's thread");
   if (by_name_.count(c.name)) return make_error(Errc::already_exists, "callable '" + c.name + "' is already registered");
   order_.push_back(std::move(c));
   by_name_.emplace(order_.back().name, &order_.back());
@@ -221,10 +222,12 @@ json Registry::list() const {
 
 CallResult invoke(const Callable& c, CallContext& ctx, const json& params) {
   Error err;
+  bool threw = true;
   try {
     auto r = c.fn(ctx, params);
     if (r) return CallResult::ok(std::move(*r));
     err = r.error();
+    threw = false;
   } catch (const std::bad_alloc&) {
     err = make_error(Errc::resource_exhausted, "out of memory");
   } catch (const std::exception& e) {
@@ -232,6 +235,9 @@ CallResult invoke(const Callable& c, CallContext& ctx, const json& params) {
   } catch (...) {
     err = make_error(Errc::internal, "threw a non-standard exception");
   }
+  // An exception may leave a write half done (even in a built-in): nothing of this
+  // transaction may commit then.
+  if (threw && ctx.writable()) (void)(*ctx.txn())->poison(err);
   if (!c.builtin && err.code != Errc::procedure_failed)
     err = make_error(Errc::procedure_failed, "procedure '" + c.name + "' failed: " +
                                                  std::string(errc_name(err.code)) + ": " + err.message);

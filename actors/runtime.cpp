@@ -31,6 +31,7 @@ struct Runtime::Impl {
   std::atomic<std::uint64_t> ticks{0};
   std::atomic<double> rate{60};
   std::atomic<bool> stopping{false};
+  std::atomic<int> inflight{0};  // call_async / set_tick_rate bodies running (stop() waits for them)
   std::mutex stop_mu;
   bool stopped = false;
 };
@@ -77,6 +78,7 @@ Result<std::unique_ptr<Runtime>> Runtime::start(RuntimeConfig cfg, std::shared_p
   m.pool = std::make_unique<WorkerPool>(*m.sys, cfg.workers);
   m.db = std::make_unique<Database>(std::move(initial), m.registry, *m.pool);
   m.dir = std::make_unique<TableDirectory>(*m.sys, *m.db);
+  m.dir->set_max_tries(cfg.table_conflict_tries);
   m.executor = spawn_txn_actor(*m.sys, *m.db, *m.dir);
   if (cfg.start_ticks) {
     setup.rate_hz = cfg.tick_rate_hz;
@@ -93,6 +95,8 @@ void Runtime::stop() {
   std::lock_guard lock(m.stop_mu);
   if (m.stopped || !m.sys) return;
   m.stopping = true;
+  // Let every call_async that got past its check finish sending (or reading) first.
+  while (m.inflight.load() > 0) std::this_thread::sleep_for(std::chrono::microseconds(100));
   {
     caf::scoped_actor self{*m.sys};
     if (m.scheduler) {
@@ -111,14 +115,24 @@ void Runtime::stop() {
   }
   m.scheduler = nullptr;
   m.executor = nullptr;
-  m.dir.reset();
+  m.dir->clear();
   m.pool.reset();
   m.sys.reset();  // waits for the last actors (the workers) to finish
   m.stopped = true;
 }
 
+namespace {
+// Counts a call_async (or set_tick_rate) in flight, so stop() tears nothing down under it.
+struct InFlight {
+  std::atomic<int>& n;
+  explicit InFlight(std::atomic<int>& c) : n(c) { n.fetch_add(1); }
+  ~InFlight() { n.fetch_sub(1); }
+};
+}  // namespace
+
 void Runtime::call_async(std::string_view method, json params, std::function<void(CallResult)> done) {
   Impl& m = *impl_;
+  InFlight guard(m.inflight);
   const Callable* c = m.registry.find(method);
   if (!c) {
     done(CallResult::fail(make_error(Errc::not_found, "method '" + std::string(method.substr(0, 128)) + "' does not exist")));
@@ -172,6 +186,8 @@ caf::actor_system& Runtime::system() { return *impl_->sys; }
 Status Runtime::set_tick_rate(double hz) {
   if (!valid_tick_rate(hz))
     return make_error(Errc::invalid_argument, "tick rate must be 15..120 Hz, it is " + json(hz).dump());
+  InFlight guard(impl_->inflight);
+  if (impl_->stopping.load()) return make_error(Errc::node_unavailable, "the node is stopping");
   impl_->rate = hz;
   if (impl_->scheduler) post(impl_->scheduler, rate_atom::value, hz);
   return {};
@@ -184,7 +200,7 @@ std::vector<std::int64_t> Runtime::tick_lateness_samples() const { return impl_-
 
 Runtime::CommitStats Runtime::commit_stats() const {
   auto c = impl_->db->counters();
-  return {c.versions, c.rebases, c.conflicts, c.calls, impl_->dir ? impl_->dir->size() : 0};
+  return {c.versions, c.rebases, c.conflicts, c.calls, c.handoffs, impl_->dir ? impl_->dir->size() : 0};
 }
 
 }  // namespace tickdb

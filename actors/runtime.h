@@ -36,6 +36,7 @@ struct RuntimeConfig {
   std::vector<std::string> modules;           // procedures.modules: shared libraries
   bool start_ticks = true;                    // tests may drive without the tick loop
   std::string scheduler_policy = "sharing";   // CAF's scheduler: "sharing" or "stealing" (see runtime.cpp)
+  int table_conflict_tries = 8;               // a table actor's tries before it hands a batch to the executor
   // Registers callables compiled into the program (a server embedding tickdb, tests), after
   // the built-ins and before the modules.
   std::function<Status(Registry&)> register_procedures;
@@ -57,7 +58,7 @@ class Runtime {
   std::shared_ptr<const DbVersion> current() const;
   VersionCell<DbVersion>& versions();
   const Registry& registry() const;
-  ParallelRunner& workers();
+  ParallelRunner& workers();  // until stop()
 
   // Tick loop.
   Status set_tick_rate(double hz);
@@ -67,7 +68,7 @@ class Runtime {
   std::vector<std::int64_t> tick_lateness_samples() const;  // ns, the last TickStats::kWindow ticks
 
   struct CommitStats {
-    std::uint64_t versions, rebases, conflicts, calls, table_actors;
+    std::uint64_t versions, rebases, conflicts, calls, handoffs, table_actors;
   };
   CommitStats commit_stats() const;
   caf::actor_system& system();

@@ -21,7 +21,6 @@ void run_procedure(const SchedulerSetup& s, const SchedulerSetup::Due& d, std::u
   CallRequest req;
   req.callable = d.callable;
   req.params = d.proc.params;
-  if (req.params.is_object() && !req.params.contains("dt")) req.params["dt"] = dt;
   req.tick = tick;
   req.tick_dt = dt;
   req.reply = std::make_shared<ReplyTo>([latch, result](CallResult r) {
@@ -42,26 +41,36 @@ void scheduler_loop(caf::blocking_actor* self, SchedulerSetup s) {
   Clock::time_point deadline = Clock::now() + period;
   std::uint64_t tick = 0;
   bool running = true;
+  auto handlers = [&](caf::timespan wait, bool& timed_out) {
+    self->receive(
+        [&](rate_atom, double new_hz) {
+          TICKDB_MAILBOX_RECEIVE(self);
+          if (!valid_tick_rate(new_hz)) return;
+          deadline += period_of(new_hz) - period;  // the next deadline: one new period after the last
+          hz = new_hz;
+          period = period_of(hz);
+          s.stats->set_rate(hz);
+        },
+        [&](stop_atom) {
+          TICKDB_MAILBOX_RECEIVE(self);
+          running = false;
+        },
+        caf::after(wait) >> [&] { timed_out = true; });
+  };
   while (running) {
-    // Wait for the deadline, answering messages meanwhile.
-    bool due = false;
-    while (running && !due) {
+    // Wait for the deadline, answering messages meanwhile. When ticks overrun, the deadline
+    // has passed already: still answer what is queued (a stop, a new rate) before the tick.
+    for (;;) {
       auto now = Clock::now();
-      if (now >= deadline) break;
-      self->receive(
-          [&](rate_atom, double new_hz) {
-            TICKDB_MAILBOX_RECEIVE(self);
-            if (!valid_tick_rate(new_hz)) return;
-            deadline += period_of(new_hz) - period;  // the next deadline: one new period after the last
-            hz = new_hz;
-            period = period_of(hz);
-            s.stats->set_rate(hz);
-          },
-          [&](stop_atom) {
-            TICKDB_MAILBOX_RECEIVE(self);
-            running = false;
-          },
-          caf::after(std::chrono::ceil<std::chrono::microseconds>(deadline - now)) >> [&] { due = true; });
+      bool timed_out = false;
+      if (now >= deadline) {
+        if (self->mailbox().empty()) break;
+        handlers(std::chrono::microseconds(1), timed_out);
+        if (!running) break;
+        continue;
+      }
+      handlers(std::chrono::ceil<std::chrono::microseconds>(deadline - now), timed_out);
+      if (!running || timed_out) break;
     }
     if (!running) break;
 

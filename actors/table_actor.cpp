@@ -10,22 +10,46 @@ constexpr std::size_t kMaxBatch = 4096;
 
 struct TableState {
   Database* db = nullptr;
+  int max_tries = 8;  // conflicts in a row before a batch goes to the executor
+  txn_actor executor;
   std::vector<PendingCall> batch;
   bool flush_queued = false;
   int held = 0;
 
-  void flush() {
+  void flush(table_actor::pointer self) {
     if (batch.empty()) return;
-    TouchSet touched;
-    while (!run_batch(*db, batch, BatchMode::shared, touched)) db->count_conflict();
+    try {
+      TouchSet touched;
+      for (int tries = 1; !run_batch(*db, batch, BatchMode::shared, touched); ++tries) {
+        db->count_conflict();
+        if (tries >= max_tries && executor) {
+          // Keeps losing (its relation checks read a table that is written all the time):
+          // the executor runs the batch holding what it touches; this actor waits until
+          // then, so later writes of this table are still answered after these.
+          Handoff h;
+          for (auto& p : batch) h.calls.push_back(std::move(p.req));
+          batch.clear();
+          ++held;
+          db->count_handoff();
+          post(executor, handoff_atom::value, std::move(h), caf::actor_cast<table_actor>(self));
+          return;
+        }
+      }
+    } catch (const std::exception& e) {
+      // Out of memory publishing, most likely: nothing was published.
+      for (auto& p : batch) p.result = CallResult::fail(make_error(Errc::resource_exhausted, e.what()));
+    }
     for (auto& p : batch)
       if (p.req.reply) p.req.reply->send(std::move(p.result));
     batch.clear();
   }
 };
 
-table_actor::behavior_type table_actor_impl(table_actor::stateful_pointer<TableState> self, Database* db) {
+table_actor::behavior_type table_actor_impl(table_actor::stateful_pointer<TableState> self, Database* db,
+                                            txn_actor executor, int max_tries) {
   self->state.db = db;
+  self->state.max_tries = max_tries;
+  self->state.executor = std::move(executor);
   return {
       [=](call_atom, CallRequest& req) {
         TICKDB_MAILBOX_RECEIVE(self);
@@ -33,7 +57,7 @@ table_actor::behavior_type table_actor_impl(table_actor::stateful_pointer<TableS
         s.batch.push_back(PendingCall{std::move(req), {}});
         if (s.held) return;
         if (s.batch.size() >= kMaxBatch) {
-          s.flush();
+          s.flush(self);
         } else if (!s.flush_queued) {
           s.flush_queued = true;
           TICKDB_MAILBOX_SEND(self->id());
@@ -44,24 +68,26 @@ table_actor::behavior_type table_actor_impl(table_actor::stateful_pointer<TableS
         TICKDB_MAILBOX_RECEIVE(self);
         auto& s = self->state;
         s.flush_queued = false;
-        if (!s.held) s.flush();
+        if (!s.held) s.flush(self);
       },
-      [=](hold_atom, HoldLatch& latch) {
+      [=](hold_atom, HoldLatch& ticket) {
         TICKDB_MAILBOX_RECEIVE(self);
         auto& s = self->state;
-        s.flush();
+        // Already held (its batch handed to the executor): what waits here must stay behind.
+        if (!s.held) s.flush(self);
         ++s.held;
-        latch->count_down();
+        ticket->arrive();
       },
       [=](release_atom) {
         TICKDB_MAILBOX_RECEIVE(self);
         auto& s = self->state;
-        if (s.held > 0 && --s.held == 0) s.flush();
+        if (s.held > 0 && --s.held == 0) s.flush(self);
       },
       [=](stop_atom) {
         TICKDB_MAILBOX_RECEIVE(self);
         self->state.held = 0;
-        self->state.flush();
+        self->state.executor = nullptr;  // the executor has stopped already
+        self->state.flush(self);
         self->quit();
       },
   };
@@ -69,15 +95,11 @@ table_actor::behavior_type table_actor_impl(table_actor::stateful_pointer<TableS
 
 }  // namespace
 
-table_actor spawn_table_actor(caf::actor_system& sys, Database& db) {
-  return sys.spawn(table_actor_impl, &db);
-}
-
 table_actor TableDirectory::get(std::string_view table) {
   std::lock_guard lock(mu_);
   auto it = actors_.find(table);
   if (it != actors_.end()) return it->second;
-  auto a = spawn_table_actor(*sys_, *db_);
+  auto a = sys_->spawn(table_actor_impl, db_, executor_, max_tries_);  // callers hold Runtime's in-flight guard
   actors_.emplace(std::string(table), a);
   return a;
 }
@@ -96,6 +118,12 @@ std::vector<table_actor> TableDirectory::all() const {
   std::vector<table_actor> out;
   for (const auto& [name, a] : actors_) out.push_back(a);
   return out;
+}
+
+void TableDirectory::clear() {
+  std::lock_guard lock(mu_);
+  actors_.clear();
+  executor_ = nullptr;
 }
 
 std::size_t TableDirectory::size() const {

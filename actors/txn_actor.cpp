@@ -12,38 +12,61 @@ struct TxnState {
   Database* db = nullptr;
   TableDirectory* dir = nullptr;
   std::vector<PendingCall> batch;
+  std::vector<table_actor> release_after;  // table actors that handed their batch to this one
   bool flush_queued = false;
 
-  void hold(const std::vector<table_actor>& actors) {
+  // Holds `actors` and waits until each holds (or is gone): table actors never wait for the
+  // executor, so this returns.
+  static void hold(const std::vector<table_actor>& actors) {
     if (actors.empty()) return;
     auto latch = std::make_shared<std::latch>(static_cast<std::ptrdiff_t>(actors.size()));
-    for (const auto& a : actors) post(a, hold_atom::value, latch);
-    latch->wait();  // table actors never wait for the executor: this returns
+    for (const auto& a : actors) post(a, hold_atom::value, std::make_shared<HoldTicket>(latch));
+    latch->wait();
   }
 
-  void flush() {
-    if (batch.empty()) return;
+  // Releases every held actor however the batch ends.
+  struct Holds {
     std::vector<table_actor> held;
+    ~Holds() {
+      for (const auto& a : held) post(a, release_atom::value);
+    }
+  };
+
+  void run(Holds& holds) {
     for (int tries = 1;; ++tries) {
       TouchSet touched;
-      if (run_batch(*db, batch, BatchMode::chained, touched)) break;
+      if (run_batch(*db, batch, BatchMode::chained, touched)) return;
       db->count_conflict();
       if (tries == kMaxTries) {
         for (auto& p : batch)
           p.result = CallResult::fail(make_error(
               Errc::conflict, "could not commit after " + std::to_string(kMaxTries) + " tries: concurrent writes"));
-        break;
+        return;
       }
       std::vector<table_actor> more;
       for (auto& a : dir->find(touched))
-        if (std::find(held.begin(), held.end(), a) == held.end()) more.push_back(a);
+        if (std::find(holds.held.begin(), holds.held.end(), a) == holds.held.end()) more.push_back(a);
       hold(more);
-      held.insert(held.end(), more.begin(), more.end());
+      holds.held.insert(holds.held.end(), more.begin(), more.end());
     }
-    for (const auto& a : held) post(a, release_atom::value);
-    for (auto& p : batch)
-      if (p.req.reply) p.req.reply->send(std::move(p.result));
-    batch.clear();
+  }
+
+  void flush() {
+    if (!batch.empty()) {
+      Holds holds;
+      try {
+        run(holds);
+      } catch (const std::exception& e) {
+        // Out of memory publishing, most likely: nothing was published.
+        for (auto& p : batch) p.result = CallResult::fail(make_error(Errc::resource_exhausted, e.what()));
+      }
+      for (auto& p : batch)
+        if (p.req.reply) p.req.reply->send(std::move(p.result));
+      batch.clear();
+    }
+    // Handed-over batches are answered: their table actors may go on.
+    for (const auto& a : release_after) post(a, release_atom::value);
+    release_after.clear();
   }
 };
 
@@ -51,16 +74,25 @@ txn_actor::behavior_type txn_actor_impl(txn_actor::stateful_pointer<TxnState> se
                                         TableDirectory* dir) {
   self->state.db = db;
   self->state.dir = dir;
+  auto queue_flush = [self] {
+    auto& s = self->state;
+    if (s.flush_queued) return;
+    s.flush_queued = true;
+    TICKDB_MAILBOX_SEND(self->id());
+    self->send(self, flush_atom::value);
+  };
   return {
       [=](call_atom, CallRequest& req) {
         TICKDB_MAILBOX_RECEIVE(self);
+        self->state.batch.push_back(PendingCall{std::move(req), {}});
+        queue_flush();
+      },
+      [=](handoff_atom, Handoff& h, table_actor& from) {
+        TICKDB_MAILBOX_RECEIVE(self);
         auto& s = self->state;
-        s.batch.push_back(PendingCall{std::move(req), {}});
-        if (!s.flush_queued) {
-          s.flush_queued = true;
-          TICKDB_MAILBOX_SEND(self->id());
-          self->send(self, flush_atom::value);
-        }
+        for (auto& c : h.calls) s.batch.push_back(PendingCall{std::move(c), {}});
+        s.release_after.push_back(std::move(from));
+        queue_flush();
       },
       [=](flush_atom) {
         TICKDB_MAILBOX_RECEIVE(self);
@@ -78,7 +110,9 @@ txn_actor::behavior_type txn_actor_impl(txn_actor::stateful_pointer<TxnState> se
 }  // namespace
 
 txn_actor spawn_txn_actor(caf::actor_system& sys, Database& db, TableDirectory& dir) {
-  return sys.spawn<caf::detached>(txn_actor_impl, &db, &dir);
+  auto a = sys.spawn<caf::detached>(txn_actor_impl, &db, &dir);
+  dir.set_executor(a);
+  return a;
 }
 
 }  // namespace tickdb

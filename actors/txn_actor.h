@@ -9,6 +9,8 @@
 // executor first holds the actors of every table the batch touched (they answer what they
 // have queued, then wait), so a long transaction completes however busy those tables are.
 // Only the executor holds table actors, and table actors never wait for anyone: no deadlock.
+// A table actor whose own batch keeps conflicting hands it over (handoff_atom) and waits,
+// held, until the executor has run it (chained like any batch, with holds if need be).
 //
 // Thread-safety: an actor; its state is its own.
 #pragma once

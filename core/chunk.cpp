@@ -158,7 +158,8 @@ Status Chunk::make_many(std::uint32_t record_size, std::uint32_t capacity, std::
         out.push_back(std::move(c));
       }
     } catch (...) {
-      for (; i < n; ++i) ChunkPool::instance().give(mem[i], l.total);
+      for (std::size_t j = i; j < n; ++j) ChunkPool::instance().give(mem[j], l.total);
+      out.resize(out.size() - i);  // as it was (the chunks made give their memory back)
       throw;
     }
     return {};

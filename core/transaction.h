@@ -77,6 +77,7 @@ class Transaction {
   // Marks the transaction failed when `s` is an error (commit() then refuses); returns s.
   // For bulk work that leaves a half-done change behind when it fails.
   Status poison(Status s);
+  bool poisoned() const { return poisoned_.has_value(); }
   // Every table this transaction has looked at or written, by name (see DbVersion::rebase).
   const TouchSet& touched() const { return touched_; }
 

@@ -47,15 +47,34 @@ float unit(std::uint64_t& s) {  // uniform in [-1, 1)
 }
 
 // The entities' field offsets, resolved once per call.
+// The procedures write at these offsets from worker threads: the types must be exactly the
+// ones `setup` makes, or a user's own `entities` table would be written out of bounds.
 struct EntityLayout {
   std::uint32_t owner, pos, vel, hp, size;
   static Result<EntityLayout> of(const TableSchema& s) {
     EntityLayout l{};
-    for (auto [name, out] : {std::pair<const char*, std::uint32_t*>{"owner", &l.owner},
-                             {"pos", &l.pos}, {"vel", &l.vel}, {"hp", &l.hp}}) {
+    auto field = [&](const std::string& name, Kind kind, std::uint32_t size, std::uint32_t* out) -> Status {
       auto loc = s.locate(name);
-      if (!loc) return make_error(Errc::invalid_argument, std::string("table 'entities' has no field '") + name + "'");
+      if (!loc) return make_error(Errc::invalid_argument, "table 'entities' has no field '" + name + "'");
+      if (loc->type.kind != kind || loc->type.size != size)
+        return make_error(Errc::invalid_argument, "field '" + name + "' of table 'entities' is " + loc->type.name() +
+                                                      ", the game needs the type setup makes");
+      if (out) *out = loc->offset;
+      return {};
+    };
+    TICKDB_TRY(field("owner", Kind::U64, 8, &l.owner));
+    TICKDB_TRY(field("hp", Kind::I32, 4, &l.hp));
+    for (auto [v, out] : {std::pair<std::string, std::uint32_t*>{"pos", &l.pos}, {"vel", &l.vel}}) {
+      auto loc = s.locate(v);
+      if (!loc || loc->type.size != 12) return make_error(Errc::invalid_argument, "field '" + v + "' of table 'entities' must be a vec3");
       *out = loc->offset;
+      std::uint32_t at = 0;
+      for (const char* axis : {".x", ".y", ".z"}) {
+        std::uint32_t off = 0;
+        TICKDB_TRY(field(v + axis, Kind::F32, 4, &off));
+        if (off != *out + at) return make_error(Errc::invalid_argument, "field '" + v + "' of table 'entities' must be a vec3 {x, y, z}");
+        at += 4;
+      }
     }
     l.size = s.record_size();
     return l;
@@ -97,8 +116,9 @@ Result<json> spawn(CallContext& ctx, const json& p) {
   if (!layout) return layout.error();
   if (!t.get("players", *owner))
     return make_error(Errc::not_found, "spawn: player " + std::to_string(*owner) + " does not exist");
-  TICKDB_TRY(t.reserve("entities", (*ents)->count() + *n));
-  std::vector<std::byte> rec(layout->size, std::byte{0});
+  TICKDB_TRY(t.reserve("entities", (*ents)->slots() + *n));
+  RecordBuffer buf(*(*ents)->schema());  // other fields (added later) get their defaults
+  std::span<std::byte> rec(buf.data(), layout->size);
   std::uint64_t seed = *owner * 0x2545F4914F6CDD1DULL + (*ents)->next_id();
   std::uint64_t first = 0, last = 0;
   for (std::uint64_t i = 0; i < *n; ++i) {
@@ -106,7 +126,7 @@ Result<json> spawn(CallContext& ctx, const json& p) {
     store_vec3(rec.data() + layout->pos, {unit(seed) * kBound, unit(seed) * kBound, unit(seed) * kBound});
     store_vec3(rec.data() + layout->vel, {unit(seed) * 50.0f, unit(seed) * 50.0f, unit(seed) * 50.0f});
     store<std::int32_t>(rec.data() + layout->hp, 100);
-    auto id = t.insert("entities", rec);
+    auto id = t.insert("entities", buf.bytes());
     if (!id) return id.error();
     if (i == 0) first = *id;
     last = *id;
@@ -168,6 +188,7 @@ Result<json> damage_area(CallContext& ctx, const json& p) {
   for (auto [k, out] : {std::pair<const char*, float*>{"x", &center.x}, {"y", &center.y}, {"z", &center.z}}) {
     auto v = param_number(*c, k, "damage_area center");
     if (!v) return v.error();
+    if (std::abs(*v) > 1e30) return make_error(Errc::invalid_argument, "damage_area: center is out of range");
     *out = static_cast<float>(*v);
   }
   auto radius = param_number(p, "radius", m);

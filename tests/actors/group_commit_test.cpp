@@ -149,3 +149,59 @@ TEST_CASE("stopping answers every call still queued", "[group-commit]") {
   CHECK(succeeded == 1000);
   CHECK(code_of(rt->call("db.insert", {{"table", "t"}, {"values", {{"v", 1}}}})) == Errc::node_unavailable);
 }
+
+TEST_CASE("a table write that throws half-way fails alone and leaves nothing", "[group-commit]") {
+  RuntimeConfig cfg = no_ticks();
+  cfg.register_procedures = [](Registry& reg) {
+    Callable c = procedure("test.insert_then_throw", [](CallContext& ctx, const json& p) -> Result<json> {
+      auto r = ctx.registry().find("db.insert")->fn(ctx, p);
+      if (r && p["values"]["v"] == 13) throw std::runtime_error("after the write");
+      return r;
+    });
+    c.route = Route::table;
+    c.builtin = true;
+    return reg.add(std::move(c));
+  };
+  auto rt = start_runtime(cfg);
+  make_table(*rt, "t");
+  std::vector<json> params;
+  for (int i = 0; i < 40; ++i) params.push_back({{"table", "t"}, {"values", {{"v", i}}}});
+  auto res = send_all(*rt, "test.insert_then_throw", params);
+  for (int i = 0; i < 40; ++i) {
+    if (i == 13) {
+      CHECK(code_of(res[i]) == Errc::internal);
+      CHECK(res[i].error->message.find("after the write") != std::string::npos);
+    } else {
+      CHECK(ok(res[i])["v"] == i);
+    }
+  }
+  auto t = rt->current()->table("t");
+  CHECK(t->count() == 39);
+  for (RecordView r : *t) CHECK(r.get<std::int64_t>("v").value() != 13);
+}
+
+TEST_CASE("stopping while other threads keep calling answers every call", "[group-commit]") {
+  auto rt = start_runtime(no_ticks());
+  make_table(*rt, "t");
+  std::atomic<bool> go{true};
+  std::atomic<std::uint64_t> answered{0}, sent{0}, odd{0};
+  std::vector<std::thread> ts;
+  for (int k = 0; k < 3; ++k)
+    ts.emplace_back([&, k] {
+      while (go) {
+        ++sent;
+        auto r = k == 2 ? rt->call("db.list", {{"table", "t"}, {"limit", 5}})
+                        : rt->call(k ? "db.transaction" : "db.insert",
+                                   k ? json{{"ops", json::array()}} : json{{"table", "t"}, {"values", {{"v", 1}}}});
+        ++answered;
+        if (!r.is_ok() && code_of(r) != Errc::node_unavailable) ++odd;
+        if (!r.is_ok()) break;
+      }
+    });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  rt->stop();
+  go = false;
+  for (auto& t : ts) t.join();
+  CHECK(answered == sent);
+  CHECK(odd == 0);
+}

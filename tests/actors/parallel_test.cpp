@@ -89,7 +89,7 @@ Status register_parallel(Registry& reg) {
         });
     if (!r) return r.error();
     return json{r->first, r->second, ctx.part_count((*t)->used_chunk_count())};
-  }, Route::read)));
+  })));
   TICKDB_TRY(reg.add(procedure("test.set_owner", [](CallContext& ctx, const json& p) -> Result<json> {
     std::uint64_t owner = p.at("owner");
     auto t = ctx.find_table("n");

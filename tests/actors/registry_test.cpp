@@ -46,6 +46,7 @@ TEST_CASE("unknown methods are not_found and bad registrations are refused", "[r
   CHECK(reg.add(procedure(std::string(200, 'a'), fn)).code() == Errc::invalid_argument);
   CHECK(reg.add(procedure("nofn", nullptr)).code() == Errc::invalid_argument);
   CHECK(reg.add(procedure("w", fn, Route::table)).code() == Errc::invalid_argument);  // only built-ins batch
+  CHECK(reg.add(procedure("r", fn, Route::read)).code() == Errc::invalid_argument);   // or run on the caller
   CHECK(reg.add(procedure("game.ok_name", fn)).is_ok());
   CHECK(reg.add(procedure("game.ok_name", fn)).code() == Errc::already_exists);
   CHECK(reg.find("game.ok_name") != nullptr);

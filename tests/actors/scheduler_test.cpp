@@ -25,7 +25,8 @@ RuntimeConfig ticking(double hz, Probe& probe, std::uint64_t every = 1) {
   cfg.register_procedures = [&probe](Registry& reg) {
     return reg.add(procedure("test.probe", [&probe](CallContext& ctx, const json& p) -> Result<json> {
       probe.runs++;
-      probe.dt = p.value("dt", -1.0);
+      probe.dt = ctx.tick_dt();
+      if (p.contains("dt")) probe.tickless++;  // the loop passes the period in the context, not in params
       if (ctx.tick() == 0) probe.tickless++;
       if (int ms = probe.sleep_ms) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
       if (probe.fail) return make_error(Errc::invalid_argument, "probe failing");
@@ -146,4 +147,21 @@ TEST_CASE("percentiles of a sample", "[scheduler]") {
   CHECK(p.p99_us == Approx(990).margin(1));
   CHECK(p.max_us == 1000);
   CHECK(percentiles_us(v.data(), 0).max_us == 0);
+}
+
+TEST_CASE("stop and rate changes are handled while every tick overruns", "[scheduler]") {
+  Probe probe;
+  probe.sleep_ms = 30;  // 3 periods at 100 Hz: the deadline has always passed
+  auto rt = start_runtime(ticking(100, probe));
+  REQUIRE(wait_until([&] { return rt->ticks() >= 3; }, 5000ms));
+  REQUIRE(rt->set_tick_rate(20).is_ok());  // 50 ms: the ticks fit again
+  REQUIRE(wait_until([&] { return rt->tick_stats().rate_hz == 20; }, 5000ms));
+  auto overruns = rt->tick_stats().overruns;
+  std::this_thread::sleep_for(300ms);
+  CHECK(rt->tick_stats().overruns <= overruns + 1);
+  REQUIRE(rt->set_tick_rate(100).is_ok());
+  REQUIRE(wait_until([&] { return rt->tick_stats().overruns > overruns + 3; }, 5000ms));
+  auto t0 = std::chrono::steady_clock::now();
+  rt->stop();
+  CHECK(std::chrono::steady_clock::now() - t0 < 2s);
 }

@@ -218,3 +218,75 @@ TEST_CASE("schema changes and writes interleave without deadlock", "[transaction
   CHECK(v->table("t")->schema()->fields().size() == 31);
   for (RecordView r : *v->table("t")) CHECK(r.get<std::uint8_t>("f29").value() == 7);
 }
+
+TEST_CASE("inserts that check a relation complete while the referenced table is written all the time",
+          "[transactions][relations]") {
+  // Every items insert reads players (its reference check); updates of players keep coming,
+  // so the items actor's batches conflict. After `table_conflict_tries` (1 here, to make it
+  // happen often) it hands them to the executor, which holds players: every insert
+  // completes, in order.
+  RuntimeConfig cfg = no_ticks();
+  cfg.table_conflict_tries = 1;
+  auto rt = start_runtime(cfg);
+  make_players_items(*rt, "restrict");
+  for (int i = 0; i < 4; ++i) ok(rt->call("db.insert", {{"table", "players"}, {"values", {{"name", "p"}}}}));
+  std::atomic<bool> stop{false};
+  std::atomic<int> updaters_running{0};
+  // Asynchronous updaters: each keeps one update in flight, sending the next from the answer.
+  struct Updater {
+    Runtime* rt;
+    std::atomic<bool>* stop;
+    std::atomic<int>* running;
+    std::uint64_t id, i = 0;
+    void next() {
+      if (*stop || i >= 10'000'000) {
+        --*running;
+        return;
+      }
+      rt->call_async("db.update", {{"table", "players"}, {"id", id}, {"values", {{"score", ++i}}}},
+                     [this](CallResult) { next(); });
+    }
+  };
+  std::vector<Updater> updaters;
+  for (std::uint64_t u = 0; u < 4; ++u) updaters.push_back(Updater{rt.get(), &stop, &updaters_running, 1 + u});
+  updaters_running = 4;
+  for (auto& u : updaters) u.next();
+  // Bursts of inserts until some batch was handed over (bounded: 10 s).
+  auto t0 = std::chrono::steady_clock::now();
+  int failed = 0, bursts = 0;
+  bool ordered = true;
+  std::uint64_t sent = 0;
+  while (bursts < 5 || (rt->commit_stats().handoffs == 0 && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10))) {
+    ++bursts;
+    std::vector<std::promise<CallResult>> ps(300);
+    for (std::size_t i = 0; i < ps.size(); ++i)
+      rt->call_async("db.insert", {{"table", "items"}, {"values", {{"owner", 1 + i % 4}, {"qty", static_cast<int>(i)}}}},
+                     [&ps, i](CallResult r) { ps[i].set_value(std::move(r)); });
+    sent += ps.size();
+    std::uint64_t last = 0;
+    for (auto& p : ps) {
+      auto f = p.get_future();
+      if (f.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+        ++failed;
+        continue;
+      }
+      auto r = f.get();
+      if (!r.is_ok()) {
+        ++failed;
+        continue;
+      }
+      std::uint64_t id = r.value["id"];
+      ordered = ordered && id > last;  // answered in the order they were sent
+      last = id;
+    }
+  }
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  stop = true;
+  REQUIRE(wait_until([&] { return updaters_running == 0; }));
+  INFO(sent << " inserts took " << ms << " ms; handoffs " << rt->commit_stats().handoffs << ", conflicts "
+            << rt->commit_stats().conflicts);
+  CHECK(failed == 0);
+  CHECK(ordered);
+  CHECK(rt->current()->table("items")->count() == sent);
+  CHECK(rt->commit_stats().handoffs > 0);
+}
