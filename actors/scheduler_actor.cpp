@@ -1,6 +1,7 @@
 #include "actors/scheduler_actor.h"
 
 #include <chrono>
+#include <thread>
 
 namespace tickdb {
 
@@ -58,21 +59,15 @@ void scheduler_loop(caf::blocking_actor* self, SchedulerSetup s) {
         caf::after(wait) >> [&] { timed_out = true; });
   };
   while (running) {
-    // Wait for the deadline, answering messages meanwhile. When ticks overrun, the deadline
-    // has passed already: still answer what is queued (a stop, a new rate) before the tick.
-    for (;;) {
-      auto now = Clock::now();
+    // Answer what is queued (a stop, a new rate), then sleep to the deadline: the same
+    // sleep_until as a bare loop (a timed receive() waits on a condition variable and came
+    // out later, measured), so a message waits at most one period.
+    while (running && !self->mailbox().empty()) {
       bool timed_out = false;
-      if (now >= deadline) {
-        if (self->mailbox().empty()) break;
-        handlers(std::chrono::microseconds(1), timed_out);
-        if (!running) break;
-        continue;
-      }
-      handlers(std::chrono::ceil<std::chrono::microseconds>(deadline - now), timed_out);
-      if (!running || timed_out) break;
+      handlers(std::chrono::microseconds(1), timed_out);
     }
     if (!running) break;
+    std::this_thread::sleep_until(deadline);
 
     const Clock::time_point start = Clock::now();
     ++tick;

@@ -7,9 +7,9 @@
 // passed meanwhile are skipped (counted), never run late in a burst. Every tick is measured
 // (lateness of its start against its deadline, duration, overrun) into TickStats.
 //
-// It is a blocking actor on a thread of its own: between ticks it waits for its deadline in
-// receive() with a timeout, so a message (a new rate, stop) is handled at once. A new rate
-// takes effect from the next deadline.
+// It is a blocking actor on a thread of its own: before each tick it answers its mailbox (a
+// new rate, stop), then sleeps until the deadline with sleep_until, so a message waits at most
+// one period. A new rate takes effect from the next deadline.
 //
 // Thread-safety: talk to it with messages (rate_atom + double, stop_atom); the stats and the
 // tick counter are safe to read from anywhere.
