@@ -1,0 +1,214 @@
+#include "config/config.h"
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "core/json_codec.h"
+
+namespace tickdb {
+
+using nlohmann::json;
+
+namespace {
+
+Error bad(const std::string& key, const std::string& why) {
+  return make_error(Errc::invalid_argument, "config key '" + key + "': " + why);
+}
+
+// The schema: section -> keys.
+const std::vector<std::pair<std::string, std::vector<std::string>>>& known_keys() {
+  static const std::vector<std::pair<std::string, std::vector<std::string>>> k = {
+      {"node", {"name"}},
+      {"http", {"address", "port", "threads", "max_body_bytes", "timeout_s", "auth_token"}},
+      {"tick", {"rate_hz", "procedures"}},
+      {"workers", {"count"}},
+      {"storage", {"data_dir", "snapshot_interval_s", "snapshot_keep", "compression_level", "durability"}},
+      {"procedures", {"modules"}},
+      {"cluster", {"port", "peers"}},
+      {"log", {"level"}},
+  };
+  return k;
+}
+
+const std::vector<std::string>* section_keys(const std::string& s) {
+  for (const auto& [name, keys] : known_keys())
+    if (name == s) return &keys;
+  return nullptr;
+}
+
+Result<std::string> get_string(const json& v, const std::string& key) {
+  if (!v.is_string()) return bad(key, "must be a string");
+  return v.get<std::string>();
+}
+Result<std::uint64_t> get_uint(const json& v, const std::string& key, std::uint64_t lo, std::uint64_t hi) {
+  if (!v.is_number_integer() || (v.is_number_integer() && !v.is_number_unsigned() && v.get<std::int64_t>() < 0))
+    return bad(key, "must be an integer " + std::to_string(lo) + ".." + std::to_string(hi));
+  auto x = v.get<std::uint64_t>();
+  if (x < lo || x > hi) return bad(key, "must be " + std::to_string(lo) + ".." + std::to_string(hi) + ", it is " + std::to_string(x));
+  return x;
+}
+Result<double> get_number(const json& v, const std::string& key, double lo, double hi) {
+  if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < lo || v.get<double>() > hi) {
+    std::ostringstream os;
+    os << "must be a number " << lo << ".." << hi;
+    return bad(key, os.str());
+  }
+  return v.get<double>();
+}
+Result<std::vector<std::string>> get_strings(const json& v, const std::string& key) {
+  if (!v.is_array()) return bad(key, "must be an array of strings");
+  std::vector<std::string> out;
+  for (const auto& e : v) {
+    if (!e.is_string()) return bad(key, "must be an array of strings");
+    out.push_back(e.get<std::string>());
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<Config> config_from_json(const json& j) {
+  Config c;
+  if (!j.is_object()) return make_error(Errc::invalid_argument, "the config must be a JSON object");
+  for (const auto& [section, body] : j.items()) {
+    const auto* keys = section_keys(section);
+    if (!keys) return bad(section.substr(0, 64), "unknown key");
+    if (!body.is_object()) return bad(section, "must be an object");
+    for (const auto& [k, v] : body.items()) {
+      if (std::find(keys->begin(), keys->end(), k) == keys->end()) return bad(section + "." + k.substr(0, 64), "unknown key");
+      const std::string key = section + "." + k;
+#define TAKE(expr, field)            \
+  do {                               \
+    auto r_ = (expr);                \
+    if (!r_) return r_.error();      \
+    field = std::move(*r_);          \
+  } while (0)
+      if (key == "node.name") {
+        TAKE(get_string(v, key), c.node_name);
+        if (c.node_name.empty() || c.node_name.size() > 63) return bad(key, "must be 1..63 characters");
+      } else if (key == "http.address") {
+        TAKE(get_string(v, key), c.http_address);
+      } else if (key == "http.port") {
+        std::uint64_t p;
+        TAKE(get_uint(v, key, 0, 65535), p);
+        c.http_port = static_cast<std::uint16_t>(p);
+      } else if (key == "http.threads") {
+        std::uint64_t t;
+        TAKE(get_uint(v, key, 1, 256), t);
+        c.http_threads = static_cast<unsigned>(t);
+      } else if (key == "http.max_body_bytes") {
+        TAKE(get_uint(v, key, 1024, 1ull << 32), c.http_max_body_bytes);
+      } else if (key == "http.timeout_s") {
+        TAKE(get_number(v, key, 0.1, 86400), c.http_timeout_s);
+      } else if (key == "http.auth_token") {
+        TAKE(get_string(v, key), c.http_auth_token);
+      } else if (key == "tick.rate_hz") {
+        TAKE(get_number(v, key, 15, 120), c.tick_rate_hz);
+      } else if (key == "tick.procedures") {
+        if (!v.is_array()) return bad(key, "must be an array of names or {\"name\", \"every\"?, \"params\"?}");
+        for (const auto& e : v) {
+          TickProcedureConfig tp;
+          if (e.is_string()) {
+            tp.name = e.get<std::string>();
+          } else if (e.is_object()) {
+            for (const auto& [pk, pv] : e.items())
+              if (pk != "name" && pk != "every" && pk != "params") return bad(key, "unknown key '" + pk.substr(0, 64) + "' in an entry");
+            if (!e.contains("name") || !e["name"].is_string()) return bad(key, "every entry needs a string 'name'");
+            tp.name = e["name"].get<std::string>();
+            if (e.contains("every")) TAKE(get_uint(e["every"], key + ".every", 1, 1'000'000), tp.every);
+            if (e.contains("params")) {
+              if (!e["params"].is_object()) return bad(key, "'params' must be an object");
+              tp.params = e["params"];
+            }
+          } else {
+            return bad(key, "must be an array of names or {\"name\", \"every\"?, \"params\"?}");
+          }
+          c.tick_procedures.push_back(std::move(tp));
+        }
+      } else if (key == "workers.count") {
+        std::uint64_t w;
+        TAKE(get_uint(v, key, 0, 256), w);
+        c.workers_count = static_cast<unsigned>(w);
+      } else if (key == "storage.data_dir") {
+        TAKE(get_string(v, key), c.storage_data_dir);
+        if (c.storage_data_dir.empty()) return bad(key, "must not be empty");
+      } else if (key == "storage.snapshot_interval_s") {
+        TAKE(get_number(v, key, 0, 86400 * 7), c.storage_snapshot_interval_s);
+      } else if (key == "storage.snapshot_keep") {
+        std::uint64_t k2;
+        TAKE(get_uint(v, key, 1, 1000), k2);
+        c.storage_snapshot_keep = static_cast<unsigned>(k2);
+      } else if (key == "storage.compression_level") {
+        std::uint64_t l;
+        TAKE(get_uint(v, key, 1, 19), l);
+        c.storage_compression_level = static_cast<int>(l);
+      } else if (key == "storage.durability") {
+        TAKE(get_string(v, key), c.storage_durability);
+        if (c.storage_durability != "sync" && c.storage_durability != "async" && c.storage_durability != "snapshot")
+          return bad(key, "must be \"sync\", \"async\" or \"snapshot\"");
+      } else if (key == "procedures.modules") {
+        TAKE(get_strings(v, key), c.procedures_modules);
+      } else if (key == "cluster.port") {
+        std::uint64_t p;
+        TAKE(get_uint(v, key, 0, 65535), p);
+        c.cluster_port = static_cast<std::uint16_t>(p);
+      } else if (key == "cluster.peers") {
+        TAKE(get_strings(v, key), c.cluster_peers);
+      } else if (key == "log.level") {
+        TAKE(get_string(v, key), c.log_level);
+        static const char* levels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+        if (std::find(std::begin(levels), std::end(levels), c.log_level) == std::end(levels))
+          return bad(key, "must be trace, debug, info, warn, error, critical or off");
+      }
+#undef TAKE
+    }
+  }
+  return c;
+}
+
+json Config::to_json() const {
+  json tp = json::array();
+  for (const auto& t : tick_procedures) tp.push_back({{"name", t.name}, {"every", t.every}, {"params", t.params}});
+  return {{"node", {{"name", node_name}}},
+          {"http", {{"address", http_address}, {"port", http_port}, {"threads", http_threads},
+                    {"max_body_bytes", http_max_body_bytes}, {"timeout_s", http_timeout_s},
+                    {"auth_token", http_auth_token.empty() ? "" : "(set)"}}},
+          {"tick", {{"rate_hz", tick_rate_hz}, {"procedures", tp}}},
+          {"workers", {{"count", workers_count}}},
+          {"storage", {{"data_dir", storage_data_dir}, {"snapshot_interval_s", storage_snapshot_interval_s},
+                       {"snapshot_keep", storage_snapshot_keep}, {"compression_level", storage_compression_level},
+                       {"durability", storage_durability}}},
+          {"procedures", {{"modules", procedures_modules}}},
+          {"cluster", {{"port", cluster_port}, {"peers", cluster_peers}}},
+          {"log", {{"level", log_level}}}};
+}
+
+Result<json> read_config_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return make_error(Errc::not_found, "config file '" + path + "' cannot be read");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto j = parse_json(ss.str());
+  if (!j) return make_error(j.code(), "config file '" + path + "': " + j.message());
+  return j;
+}
+
+Status apply_override(json& j, const std::string& assignment) {
+  auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    return make_error(Errc::invalid_argument, "--set '" + assignment.substr(0, 80) + "': expected key=value");
+  std::string key = assignment.substr(0, eq), value = assignment.substr(eq + 1);
+  auto dot = key.find('.');
+  if (dot == std::string::npos || dot == 0 || dot + 1 == key.size() || key.find('.', dot + 1) != std::string::npos)
+    return make_error(Errc::invalid_argument, "--set '" + key.substr(0, 80) + "': the key must be section.name");
+  json v = json::parse(value, nullptr, false);
+  if (v.is_discarded()) v = value;  // not JSON: a plain string
+  if (!j.is_object()) j = json::object();
+  auto& section = j[key.substr(0, dot)];
+  if (!section.is_object()) section = json::object();
+  section[key.substr(dot + 1)] = std::move(v);
+  return {};
+}
+
+}  // namespace tickdb

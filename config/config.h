@@ -1,0 +1,60 @@
+// Config: the node's settings (DESIGN.md "Config"), read from one JSON file and `--set`
+// overrides. Every key is optional with a default; unknown keys and bad values are refused
+// with a message that names the key.
+//
+//   {"node": {"name"}, "http": {"address", "port", "threads", "max_body_bytes", "timeout_s",
+//    "auth_token"}, "tick": {"rate_hz", "procedures"}, "workers": {"count"},
+//    "storage": {"data_dir", "snapshot_interval_s", "snapshot_keep", "compression_level",
+//    "durability"}, "procedures": {"modules"}, "cluster": {"port", "peers"}, "log": {"level"}}
+//
+// Thread-safety: a plain value.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace tickdb {
+
+struct TickProcedureConfig {
+  std::string name;
+  std::uint64_t every = 1;
+  nlohmann::json params = nlohmann::json::object();
+};
+
+struct Config {
+  std::string node_name = "tickdb";
+  std::string http_address = "127.0.0.1";
+  std::uint16_t http_port = 8080;
+  unsigned http_threads = 2;
+  std::uint64_t http_max_body_bytes = 16ull << 20;
+  double http_timeout_s = 30;
+  std::string http_auth_token;  // empty: no auth
+  double tick_rate_hz = 60;
+  std::vector<TickProcedureConfig> tick_procedures;
+  unsigned workers_count = 0;  // 0: one per core
+  std::string storage_data_dir = "./data";
+  double storage_snapshot_interval_s = 60;
+  unsigned storage_snapshot_keep = 3;
+  int storage_compression_level = 1;
+  std::string storage_durability = "async";  // sync | async | snapshot
+  std::vector<std::string> procedures_modules;
+  std::uint16_t cluster_port = 0;  // 0: no cluster
+  std::vector<std::string> cluster_peers;
+  std::string log_level = "info";
+
+  // The whole config as JSON (every key, defaults included).
+  nlohmann::json to_json() const;
+};
+
+// Builds a config from JSON over the defaults: invalid_argument naming the key.
+Result<Config> config_from_json(const nlohmann::json& j);
+// Reads a config file (bad_json / invalid_argument naming the file and the key).
+Result<nlohmann::json> read_config_file(const std::string& path);
+// Applies "a.b=value" to a config JSON: the value is parsed as JSON when it is JSON, else
+// taken as a string ("http.port=9090", "http.address=0.0.0.0", "tick.procedures=[\"step\"]").
+Status apply_override(nlohmann::json& j, const std::string& assignment);
+
+}  // namespace tickdb
