@@ -554,6 +554,9 @@ Result<std::shared_ptr<const DbVersion>> load_catalog_file(const std::string& pa
 }
 
 Result<json> parse_json(std::string_view text, std::size_t max_depth) {
+  // JSON text is UTF-8 (RFC 8259): anything else is refused before it can reach a value or an
+  // error message.
+  if (!is_valid_utf8(text)) return make_error(Errc::bad_json, "the JSON text is not valid UTF-8");
   // Nesting is checked before parsing, so a hostile body costs one linear pass.
   std::size_t depth = 0;
   bool in_str = false, esc = false;

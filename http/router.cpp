@@ -10,10 +10,12 @@ namespace tickdb {
 
 using nlohmann::json;
 
+// Every JSON the node writes goes through dump(..., replace): a bad byte that slipped into a
+// message is replaced, never an exception on an I/O thread.
 HttpResponse error_response(const Error& e) {
   HttpResponse r;
   r.status = errc_http_status(e.code);
-  r.body = json{{"error", {{"code", errc_name(e.code)}, {"message", e.message}}}}.dump();
+  r.body = json{{"error", {{"code", errc_name(e.code)}, {"message", e.message}}}}.dump(-1, ' ', false, json::error_handler_t::replace);
   return r;
 }
 
@@ -98,7 +100,7 @@ Router::Router(Runtime& rt, const Config& cfg) : rt_(&rt), cfg_(cfg), started_(s
   // ---- operations ----
   add("GET", "/health", "Liveness: status, node, ticks run, uptime", 200, [this](auto&, auto&, auto&, Done done) {
     double up = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-    done(json_response(200, json{{"status", "ok"}, {"node", cfg_.node_name}, {"tick", rt_->ticks()}, {"uptime_s", up}}.dump()));
+    done(json_response(200, json{{"status", "ok"}, {"node", cfg_.node_name}, {"tick", rt_->ticks()}, {"uptime_s", up}}.dump(-1, ' ', false, json::error_handler_t::replace)));
   });
   add("GET", "/metrics", "Prometheus text: requests, latency, ticks, tables", 200, [this](auto&, auto&, auto&, Done done) {
     HttpResponse r = json_response(200, metrics_text());
@@ -106,11 +108,11 @@ Router::Router(Runtime& rt, const Config& cfg) : rt_(&rt), cfg_(cfg), started_(s
     done(std::move(r));
   });
   add("GET", "/stats", "The figures of /metrics as JSON", 200,
-      [this](auto&, auto&, auto&, Done done) { done(json_response(200, stats_json().dump())); });
+      [this](auto&, auto&, auto&, Done done) { done(json_response(200, stats_json().dump(-1, ' ', false, json::error_handler_t::replace))); });
   add("GET", "/procedures", "Every callable (as db.procedures)", 200,
-      [this](auto&, auto&, auto&, Done done) { done(json_response(200, rt_->registry().list().dump())); });
+      [this](auto&, auto&, auto&, Done done) { done(json_response(200, rt_->registry().list().dump(-1, ' ', false, json::error_handler_t::replace))); });
   add("GET", "/openapi.json", "This API as an OpenAPI 3 document", 200,
-      [this](auto&, auto&, auto&, Done done) { done(json_response(200, openapi().dump())); });
+      [this](auto&, auto&, auto&, Done done) { done(json_response(200, openapi().dump(-1, ' ', false, json::error_handler_t::replace))); });
   add("POST", "/rpc", "JSON-RPC 2.0: single calls, batches, notifications", 200,
       [this](const HttpRequest& req, auto&, auto&, Done done) { rpc(req, std::move(done)); });
 
@@ -123,13 +125,13 @@ Router::Router(Runtime& rt, const Config& cfg) : rt_(&rt), cfg_(cfg), started_(s
   add("GET", "/types", "List composite types", 200, [this](auto&, auto&, auto&, Done done) {
     json out = json::array();
     for (const auto& c : rt_->current()->types().all()) out.push_back(type_to_json(*c));
-    done(json_response(200, json{{"types", out}}.dump()));
+    done(json_response(200, json{{"types", out}}.dump(-1, ' ', false, json::error_handler_t::replace)));
   });
   add("GET", "/type/{name}", "Describe a composite type", 200, [this](auto&, const Params& p, auto&, Done done) {
     auto v = rt_->current();
     const CompositeType* c = v->types().find(p[0]);
     if (!c) return done(error_response(make_error(Errc::not_found, "type '" + p[0].substr(0, 80) + "' does not exist")));
-    done(json_response(200, type_to_json(*c).dump()));
+    done(json_response(200, type_to_json(*c).dump(-1, ' ', false, json::error_handler_t::replace)));
   });
   add("DELETE", "/type/{name}", "Drop a composite type", 204, [this](auto&, const Params& p, auto&, Done done) {
     call("db.drop_type", {{"name", p[0]}}, 204, std::move(done));
@@ -145,13 +147,13 @@ Router::Router(Runtime& rt, const Config& cfg) : rt_(&rt), cfg_(cfg), started_(s
     auto v = rt_->current();
     json out = json::array();
     for (const auto& [name, t] : v->tables()) out.push_back(table_to_json(*t));
-    done(json_response(200, json{{"tables", out}}.dump()));
+    done(json_response(200, json{{"tables", out}}.dump(-1, ' ', false, json::error_handler_t::replace)));
   });
   add("GET", "/table/{name}", "Describe a table", 200, [this](auto&, const Params& p, auto&, Done done) {
     auto v = rt_->current();
     auto t = v->find_table(p[0]);
     if (!t) return done(error_response(t.error()));
-    done(json_response(200, table_to_json(**t).dump()));
+    done(json_response(200, table_to_json(**t).dump(-1, ' ', false, json::error_handler_t::replace)));
   });
   add("DELETE", "/table/{name}", "Drop a table", 204, [this](auto&, const Params& p, auto&, Done done) {
     call("db.drop_table", {{"table", p[0]}}, 204, std::move(done));
@@ -175,7 +177,7 @@ Router::Router(Runtime& rt, const Config& cfg) : rt_(&rt), cfg_(cfg), started_(s
     auto v = rt_->current();
     json out = json::array();
     for (const auto& [id, r] : v->relations()) out.push_back(relation_to_json(r));
-    done(json_response(200, json{{"relations", out}}.dump()));
+    done(json_response(200, json{{"relations", out}}.dump(-1, ' ', false, json::error_handler_t::replace)));
   });
   add("DELETE", "/relation/{id}", "Delete a relation", 204, [this](auto&, const Params& p, auto&, Done done) {
     auto id = parse_u64(p[0], "relation id");
@@ -246,7 +248,7 @@ Router::Router(Runtime& rt, const Config& cfg) : rt_(&rt), cfg_(cfg), started_(s
       if (!r.is_ok()) return done(error_response(*r.error));
       json ids = json::array();
       for (const auto& rec : r.value) ids.push_back(rec["id"]);
-      done(json_response(201, json{{"ids", ids}}.dump()));
+      done(json_response(201, json{{"ids", ids}}.dump(-1, ' ', false, json::error_handler_t::replace)));
     });
   });
 }
@@ -264,7 +266,7 @@ std::vector<Router::RouteInfo> Router::routes() const {
 void Router::call(const std::string& method, json params, int ok_status, Done done) {
   rt_->call_async(method, std::move(params), [done = std::move(done), ok_status](CallResult r) {
     if (!r.is_ok()) return done(error_response(*r.error));
-    done(json_response(ok_status, ok_status == 204 ? std::string() : r.value.dump()));
+    done(json_response(ok_status, ok_status == 204 ? std::string() : r.value.dump(-1, ' ', false, json::error_handler_t::replace)));
   });
 }
 
@@ -340,10 +342,18 @@ void Router::handle(const HttpRequest& req, Done done) {
       !equal_constant_time(req.authorization, "Bearer " + cfg_.http_auth_token))
     return fail(401, make_error(Errc::unauthorized, "this node needs 'Authorization: Bearer <token>'"), match->pattern_text);
   std::string route = match->method + " " + match->pattern_text;
-  match->handler(req, params, query, [done = std::move(done), route](HttpResponse r) mutable {
+  auto finish = [done, route](HttpResponse r) mutable {
     r.route = route;
     done(std::move(r));
-  });
+  };
+  try {
+    match->handler(req, params, query, finish);
+  } catch (const std::exception& e) {
+    // A bug: answer 500 and keep the node running.
+    HttpResponse r = error_response(make_error(Errc::internal, std::string("internal error: ") + e.what()));
+    r.route = route;
+    done(std::move(r));
+  }
 }
 
 // ---------------- JSON-RPC 2.0 ----------------
@@ -378,7 +388,7 @@ struct RpcBatch {
       r.status = 204;
     } else {
       r.status = 200;
-      r.body = batch ? out.dump() : out[0].dump();
+      r.body = batch ? out.dump(-1, ' ', false, json::error_handler_t::replace) : out[0].dump(-1, ' ', false, json::error_handler_t::replace);
     }
     done(std::move(r));
   }
@@ -389,7 +399,7 @@ struct RpcBatch {
 void Router::rpc(const HttpRequest& req, Done done) {
   auto respond = [&](json body) {
     HttpResponse r;
-    r.body = body.dump();
+    r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
     done(std::move(r));
   };
   auto parsed = parse_json(req.body);
@@ -398,11 +408,11 @@ void Router::rpc(const HttpRequest& req, Done done) {
     return respond(rpc_error(nullptr, -32600, "invalid request: " + parsed.message()));
   }
   json& body = *parsed;
+  if (body.is_array() && body.empty()) return respond(rpc_error(nullptr, -32600, "invalid request: an empty batch"));
   auto b = std::make_shared<RpcBatch>();
-  b->done = std::move(done);
+  b->done = std::move(done);  // from here on, only the batch answers
   std::vector<json> calls;
   if (body.is_array()) {
-    if (body.empty()) return respond(rpc_error(nullptr, -32600, "invalid request: an empty batch"));
     b->batch = true;
     for (auto& c : body) calls.push_back(std::move(c));
   } else {

@@ -17,6 +17,10 @@ struct HttpServer::Impl {
   Config cfg;
   std::unique_ptr<Router> router;
   net::io_context ioc;
+  // Keeps the I/O threads running while answers are still to come from the actors (a
+  // session waiting for one has no I/O pending, and once the acceptor is closed nothing
+  // else would keep ioc.run() from returning).
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
   std::unique_ptr<tcp::acceptor> acceptor;
   std::vector<std::thread> threads;
   std::atomic<int> busy{0};  // requests read and not yet answered
@@ -163,6 +167,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const Config& cfg, Runtime
   if (m.acceptor->listen(net::socket_base::max_listen_connections, ec); ec) return fail("listen on");
   m.port = m.acceptor->local_endpoint().port();
   accept(&m);
+  m.work.emplace(m.ioc.get_executor());
   for (unsigned i = 0; i < cfg.http_threads; ++i) m.threads.emplace_back([&m] { m.ioc.run(); });
   return s;
 }
@@ -178,9 +183,13 @@ void HttpServer::stop(std::chrono::milliseconds grace) {
     beast::error_code ec;
     m.acceptor->close(ec);
   });
+  // Requests whose bytes have arrived get a moment to be read, then everything read is
+  // answered (up to `grace`).
   auto end = std::chrono::steady_clock::now() + grace;
+  if (grace.count() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   while (m.busy.load() > 0 && std::chrono::steady_clock::now() < end)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  m.work.reset();
   m.ioc.stop();
   for (auto& t : m.threads) t.join();
   m.threads.clear();

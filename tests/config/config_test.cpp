@@ -1,0 +1,95 @@
+// The config: defaults, every key read, unknown keys and bad values refused naming the key.
+#include <catch2/catch.hpp>
+
+#include "config/config.h"
+
+using namespace tickdb;
+using nlohmann::json;
+
+TEST_CASE("no config at all gives the documented defaults", "[config]") {
+  auto c = config_from_json(json::object());
+  REQUIRE(c.is_ok());
+  CHECK(c->http_address == "127.0.0.1");
+  CHECK(c->http_port == 8080);
+  CHECK(c->http_max_body_bytes == 16u << 20);
+  CHECK(c->tick_rate_hz == 60);
+  CHECK(c->storage_data_dir == "./data");
+  CHECK(c->http_auth_token.empty());
+}
+
+TEST_CASE("every key is read", "[config]") {
+  json j = json::parse(R"({"node": {"name": "n1"}, "http": {"address": "0.0.0.0", "port": 9090, "threads": 4,
+    "max_body_bytes": 4096, "timeout_s": 5, "auth_token": "t"}, "tick": {"rate_hz": 120,
+    "procedures": ["step", {"name": "other", "every": 3, "params": {"k": 1}}]}, "workers": {"count": 3},
+    "storage": {"data_dir": "/tmp/x", "snapshot_interval_s": 10, "snapshot_keep": 5, "compression_level": 3,
+    "durability": "sync"}, "procedures": {"modules": ["a.so"]}, "cluster": {"port": 7000, "peers": ["h:1"]},
+    "log": {"level": "debug"}})");
+  auto c = config_from_json(j);
+  INFO((c ? "" : c.message()));
+  REQUIRE(c.is_ok());
+  CHECK(c->node_name == "n1");
+  CHECK(c->http_port == 9090);
+  CHECK(c->http_threads == 4);
+  CHECK(c->tick_procedures.size() == 2);
+  CHECK(c->tick_procedures[1].every == 3);
+  CHECK(c->tick_procedures[1].params["k"] == 1);
+  CHECK(c->workers_count == 3);
+  CHECK(c->storage_durability == "sync");
+  CHECK(c->procedures_modules == std::vector<std::string>{"a.so"});
+  CHECK(c->cluster_peers == std::vector<std::string>{"h:1"});
+  CHECK(c->to_json()["http"]["auth_token"] == "(set)");  // never printed
+}
+
+TEST_CASE("unknown keys and bad values are refused naming the key", "[config]") {
+  for (auto [text, key] : std::vector<std::pair<const char*, const char*>>{
+           {R"({"htp": {}})", "htp"},
+           {R"({"http": {"prot": 1}})", "http.prot"},
+           {R"({"http": {"port": 70000}})", "http.port"},
+           {R"({"http": {"port": -1}})", "http.port"},
+           {R"({"http": {"port": "80"}})", "http.port"},
+           {R"({"http": {"threads": 0}})", "http.threads"},
+           {R"({"tick": {"rate_hz": 14}})", "tick.rate_hz"},
+           {R"({"tick": {"rate_hz": 121}})", "tick.rate_hz"},
+           {R"({"tick": {"procedures": [{"name": "x", "every": 0}]}})", "tick.procedures.every"},
+           {R"({"tick": {"procedures": [{"nam": "x"}]}})", "tick.procedures"},
+           {R"({"storage": {"durability": "maybe"}})", "storage.durability"},
+           {R"({"storage": {"compression_level": 30}})", "storage.compression_level"},
+           {R"({"procedures": {"modules": "a.so"}})", "procedures.modules"},
+           {R"({"log": {"level": "loud"}})", "log.level"},
+           {R"({"http": 5})", "http"},
+       }) {
+    auto c = config_from_json(json::parse(text));
+    INFO(text);
+    REQUIRE_FALSE(c.is_ok());
+    CHECK(c.code() == Errc::invalid_argument);
+    CHECK(c.message().find(std::string("'") + key + "'") != std::string::npos);
+  }
+  CHECK_FALSE(config_from_json(json::array()).is_ok());
+}
+
+TEST_CASE("set overrides (key=value) parse JSON values and take other text as strings", "[config]") {
+  json j = json::object();
+  REQUIRE(apply_override(j, "http.port=9091").is_ok());
+  REQUIRE(apply_override(j, "http.address=0.0.0.0").is_ok());
+  REQUIRE(apply_override(j, "tick.procedures=[\"step\"]").is_ok());
+  CHECK(j["http"]["port"] == 9091);
+  CHECK(j["http"]["address"] == "0.0.0.0");
+  auto c = config_from_json(j);
+  REQUIRE(c.is_ok());
+  CHECK(c->tick_procedures[0].name == "step");
+  CHECK_FALSE(apply_override(j, "noequals").is_ok());
+  CHECK_FALSE(apply_override(j, "nodot=1").is_ok());
+  CHECK_FALSE(apply_override(j, "a.b.c=1").is_ok());
+  CHECK(read_config_file("/nonexistent/x.json").message().find("/nonexistent/x.json") != std::string::npos);
+}
+
+TEST_CASE("the shipped config files are valid", "[config]") {
+  for (const char* f : {TICKDB_SOURCE_DIR "/config/tickdb.json", TICKDB_SOURCE_DIR "/config/game.json"}) {
+    auto j = read_config_file(f);
+    INFO(f << ": " << (j ? "" : j.message()));
+    REQUIRE(j.is_ok());
+    auto c = config_from_json(*j);
+    INFO((c ? "" : c.message()));
+    CHECK(c.is_ok());
+  }
+}
