@@ -271,6 +271,11 @@ void Router::call(const std::string& method, json params, int ok_status, Done do
 }
 
 void Router::handle(const HttpRequest& req, Done done) {
+  if (baseline_.load(std::memory_order_relaxed)) {
+    HttpResponse r = json_response(200, "{}");
+    r.route = "baseline";
+    return done(std::move(r));
+  }
   std::string_view target = req.target;
   auto qpos = target.find('?');
   std::string_view path = target.substr(0, qpos);
@@ -443,7 +448,7 @@ void Router::rpc(const HttpRequest& req, Done done) {
       answer_now(rpc_error(id, -32600, "invalid request: needs \"jsonrpc\": \"2.0\" and a string \"method\""));
       continue;
     }
-    json params = c.contains("params") ? c["params"] : json::object();
+    json params = c.contains("params") ? std::move(c["params"]) : json::object();  // no deep copy
     if (!params.is_object()) {
       answer_now(notification ? json() : rpc_error(id, -32602, "invalid params: 'params' must be an object"));
       continue;

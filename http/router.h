@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <atomic>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -43,6 +44,9 @@ class Router {
   Router(Runtime& rt, const Config& cfg);
 
   void handle(const HttpRequest& req, std::function<void(HttpResponse)> done);
+  // Benchmark baseline: answer every request 200 "{}" without routing or touching the
+  // database (the same listener and sessions; tools/bench/http_bench.sh).
+  void set_baseline(bool on) { baseline_ = on; }
   // Counts a finished request (the session calls it once the response is written).
   void record(const std::string& route, int status, double seconds);
 
@@ -75,6 +79,7 @@ class Router {
 
   Runtime* rt_;
   Config cfg_;
+  std::atomic<bool> baseline_{false};
   std::chrono::steady_clock::time_point started_;
   std::vector<Route> routes_;
 

@@ -69,8 +69,9 @@ class Session : public std::enable_shared_from_this<Session> {
     ++srv_->busy;
     stream_.expires_never();  // the answer may take a while (a procedure); the write has its own
     srv_->router->handle(r, [self = shared_from_this()](HttpResponse res) {
-      // Called on an I/O thread (reads) or an actor's thread (writes): continue on ours.
-      net::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
+      // Called on our own strand (reads: dispatch runs it at once) or on an actor's thread
+      // (writes: dispatch queues it to our strand).
+      net::dispatch(self->stream_.get_executor(), [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
     });
   }
 

@@ -15,9 +15,11 @@ int main(int argc, char** argv) {
   std::string config_path;
   std::vector<std::string> sets;
   bool print_config = false;
+  bool baseline = false;
   app.add_option("-c,--config", config_path, "JSON config file (every key optional; see config/tickdb.json)");
   app.add_option("--set", sets, "override a config key: --set http.port=9090 (repeatable)");
   app.add_flag("--print-config", print_config, "print the effective config as JSON and exit");
+  app.add_flag("--baseline", baseline, "benchmark baseline: answer every request 200 {} without the database");
   CLI11_PARSE(app, argc, argv);
 
   nlohmann::json j = nlohmann::json::object();
@@ -69,11 +71,13 @@ int main(int argc, char** argv) {
     spdlog::critical("cannot start: {}", server.message());
     return 2;
   }
+  if (baseline) (*server)->router().set_baseline(true);
   std::string modules;
   for (const auto& m : cfg->procedures_modules) modules += (modules.empty() ? "" : ", ") + m;
   spdlog::info("tickdb node '{}' listening on http://{}:{} | data dir {} | tick {} Hz | {} workers | modules: {}",
                cfg->node_name, cfg->http_address, (*server)->port(), cfg->storage_data_dir, cfg->tick_rate_hz,
                (*rt)->workers().workers(), modules.empty() ? "none" : modules);
+  if (baseline) spdlog::warn("--baseline: every request is answered 200 {} without the database");
   if (!cfg->http_auth_token.empty()) spdlog::info("auth: every route but /health needs 'Authorization: Bearer <token>'");
 
   int sig = 0;

@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# tools/bench/http_bench.sh [--json] [--quick]: HTTP figures of tickdb against a baseline and Redis.
+#
+# Builds, starts tickdb-server on 127.0.0.1 with a table of 1,000,000 records, and runs wrk
+# (keep-alive, 2 threads, 64 connections, 10 s each) for: GET one random record, POST one
+# record, /rpc db.get, /rpc db.transaction of 100 inserts. In the same run: the same server
+# in --baseline mode (same Beast listener and sessions, a fixed 200 without the database), and
+# Debian's redis-server (persistence off) with redis-benchmark -t get,set -c 64 -n 1000000.
+# Prints a table (or, with --json, one JSON object). Only loopback is used; every load is
+# bounded in time and count.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+json_out=0
+dur=10
+records=1000000
+redis_n=1000000
+for a in "$@"; do
+  case "$a" in
+    --json) json_out=1 ;;
+    --quick) dur=2; records=100000; redis_n=100000 ;;
+    *) echo "usage: $0 [--json] [--quick]" >&2; exit 2 ;;
+  esac
+done
+
+log() { [[ $json_out == 1 ]] && echo "$@" >&2 || echo "$@"; }
+
+# What the bench needs beyond tools/install-deps: wrk and Redis.
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v redis-benchmark >/dev/null || need+=(redis-tools)
+if ((${#need[@]})); then
+  sudo_cmd=""; [[ $(id -u) != 0 ]] && sudo_cmd=sudo
+  $sudo_cmd apt-get install -y -qq "${need[@]}" >&2
+fi
+tools/install-deps >&2
+
+export CCACHE_DIR="${CCACHE_DIR:-$PWD/.cache/ccache}"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$(nproc)" --target tickdb-server >&2
+
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+start_node() {  # start_node NAME [args...] -> sets PORT
+  local name=$1; shift
+  build/tools/server/tickdb-server --set http.port=0 --set log.level=warn --set "storage.data_dir=\"$work/$name\"" "$@" \
+    >"$work/$name.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 100); do
+    PORT=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$work/$name.log" 2>/dev/null | grep -o '[0-9]*$' || true)
+    [[ -n "$PORT" ]] && return 0
+    sleep 0.1
+  done
+  echo "tickdb-server did not start: $(cat "$work/$name.log")" >&2
+  exit 1
+}
+
+# The server logs its start line at info; keep it while the rest is quiet.
+start_node db --set log.level=info
+DB=$PORT
+curl -sf -XPOST "127.0.0.1:$DB/table" -d '{"name":"bench","fields":[{"name":"hp","type":"i32"},{"name":"score","type":"u64"},{"name":"name","type":"str","size":16}]}' >/dev/null
+log "loading $records records ..."
+python3 - "$DB" "$records" <<'PY'
+import http.client, json, sys
+port, n = int(sys.argv[1]), int(sys.argv[2])
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+step = 10000
+for start in range(0, n, step):
+    recs = [{"hp": i % 1000, "score": i, "name": "p%d" % i} for i in range(start, min(n, start + step))]
+    c.request("POST", "/table/bench/records", json.dumps({"records": recs}))
+    r = c.getresponse(); r.read()
+    assert r.status == 201, r.status
+PY
+
+# wrk scripts: each prints one JSON line in done().
+cat >"$work/report.lua" <<'LUA'
+done = function(summary, latency, requests)
+  local s = summary.duration / 1e6
+  io.write(string.format('{"rps": %.1f, "p50_ms": %.3f, "p99_ms": %.3f, "requests": %d, "errors": %d}\n',
+    summary.requests / s, latency:percentile(50) / 1000, latency:percentile(99) / 1000, summary.requests,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout))
+end
+LUA
+cat >"$work/get_one.lua" <<LUA
+math.randomseed(os.time())
+request = function() return wrk.format("GET", "/table/bench/record/" .. math.random(1, $records)) end
+$(cat "$work/report.lua")
+LUA
+cat >"$work/post_one.lua" <<LUA
+wrk.method = "POST"; wrk.body = '{"hp": 7, "score": 1, "name": "new"}'; wrk.headers["Content-Type"] = "application/json"
+request = function() return wrk.format("POST", "/table/bench/record") end
+$(cat "$work/report.lua")
+LUA
+cat >"$work/rpc_get.lua" <<LUA
+math.randomseed(os.time() + 1)
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  return wrk.format("POST", "/rpc", nil, '{"jsonrpc":"2.0","id":1,"method":"db.get","params":{"table":"bench","id":' .. math.random(1, $records) .. '}}')
+end
+$(cat "$work/report.lua")
+LUA
+ops=$(python3 -c 'import json; print(json.dumps({"jsonrpc":"2.0","id":1,"method":"db.transaction","params":{"ops":[{"method":"db.insert","params":{"table":"bench","values":{"hp":i,"score":i,"name":"t"}}} for i in range(100)]}}))')
+cat >"$work/txn100.lua" <<LUA
+wrk.method = "POST"; wrk.headers["Content-Type"] = "application/json"
+wrk.body = '$ops'
+$(cat "$work/report.lua")
+LUA
+cat >"$work/baseline.lua" <<LUA
+$(cat "$work/report.lua")
+LUA
+
+run_wrk() {  # run_wrk PORT SCRIPT PATH -> JSON line
+  timeout $((dur + 30)) wrk -t2 -c64 -d"${dur}s" --timeout 5s -s "$work/$2" "http://127.0.0.1:$1$3" 2>/dev/null | grep '^{' | tail -1
+}
+
+log "wrk: get_one"; get_one=$(run_wrk "$DB" get_one.lua /)
+log "wrk: post_one"; post_one=$(run_wrk "$DB" post_one.lua /)
+log "wrk: rpc_get"; rpc_get=$(run_wrk "$DB" rpc_get.lua /)
+log "wrk: txn100"; txn100=$(run_wrk "$DB" txn100.lua /rpc)
+
+start_node base --baseline --set log.level=info
+log "wrk: baseline"; baseline=$(run_wrk "$PORT" baseline.lua /health)
+
+rport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --daemonize no >"$work/redis.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 50); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
+log "redis-benchmark"
+redis_csv=$(timeout 300 redis-benchmark -h 127.0.0.1 -p "$rport" -t get,set -c 64 -n "$redis_n" --csv 2>/dev/null)
+
+python3 - "$json_out" "$get_one" "$post_one" "$rpc_get" "$txn100" "$baseline" "$redis_csv" "$records" "$dur" <<'PY'
+import csv, io, json, sys
+json_out = sys.argv[1] == "1"
+get_one, post_one, rpc_get, txn100, baseline = (json.loads(x) for x in sys.argv[2:7])
+redis = {}
+for row in csv.reader(io.StringIO(sys.argv[7])):
+    if len(row) >= 2 and row[0] in ("SET", "GET"):
+        redis[row[0].lower()] = float(row[1])
+out = {
+    "get_one": {"rps": get_one["rps"], "p50_ms": get_one["p50_ms"], "p99_ms": get_one["p99_ms"]},
+    "post_one": {"rps": post_one["rps"], "p50_ms": post_one["p50_ms"], "p99_ms": post_one["p99_ms"]},
+    "rpc_get": {"rps": rpc_get["rps"], "p50_ms": rpc_get["p50_ms"], "p99_ms": rpc_get["p99_ms"]},
+    "txn100": {"records_per_s": txn100["rps"] * 100, "rps": txn100["rps"], "p99_ms": txn100["p99_ms"]},
+    "baseline": {"rps": baseline["rps"], "p50_ms": baseline["p50_ms"], "p99_ms": baseline["p99_ms"]},
+    "redis_get": {"ops": redis.get("get", 0.0)},
+    "redis_set": {"ops": redis.get("set", 0.0)},
+    "errors": sum(x["errors"] for x in (get_one, post_one, rpc_get, txn100, baseline)),
+    "records": int(sys.argv[8]), "seconds_each": int(sys.argv[9]),
+}
+if json_out:
+    print(json.dumps(out))
+    sys.exit(0)
+b = out["baseline"]["rps"]
+print("%-10s %12s %9s %9s %11s %11s" % ("workload", "req/s", "p50 ms", "p99 ms", "x baseline", "x redis"))
+for k, red in [("get_one", "redis_get"), ("post_one", "redis_set"), ("rpc_get", "redis_get"), ("txn100", None), ("baseline", None)]:
+    v = out[k]
+    rr = ("%.2f" % (v["rps"] / out[red]["ops"])) if red and out[red]["ops"] else "-"
+    print("%-10s %12.0f %9.3f %9.3f %11.2f %11s" % (k, v["rps"], v.get("p50_ms", 0), v["p99_ms"], v["rps"] / b, rr))
+print("txn100: %.0f records/s inserted" % out["txn100"]["records_per_s"])
+print("redis GET %.0f ops/s, SET %.0f ops/s (redis-benchmark -c 64, no pipelining)" % (out["redis_get"]["ops"], out["redis_set"]["ops"]))
+print("wrk errors: %d" % out["errors"])
+PY
