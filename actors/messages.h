@@ -13,16 +13,27 @@
 #include "actors/messages_fwd.h"
 
 // ThreadSanitizer cannot see the synchronization inside libcaf_core (not built with it), so
-// a message handed from sender to receiver looks like a race to it. In TSan builds a send
-// releases, and the receiving handler acquires, a sync object of the receiving actor (by
-// actor id): the hand-over CAF performs, made visible, and nothing more. Elsewhere no-ops.
+// a message handed from sender to receiver, or an actor's state handed from one scheduler
+// thread to the next, looks like a race to it. In TSan builds a send releases a sync object
+// of the receiving actor (by actor id), and each handler acquires it on entry and releases it
+// on exit: the orderings CAF guarantees, made visible, and nothing more. Elsewhere no-ops.
 #if defined(__SANITIZE_THREAD__)
 #include <sanitizer/tsan_interface.h>
 namespace tickdb::detail {
 inline char tsan_mailbox[4096];
 }
+namespace tickdb::detail {
+// A handler acquires what senders (and the actor's earlier handlers, maybe on another
+// thread) released, and releases what it did for the actor's next handler.
+struct TsanHandler {
+  void* sync;
+  explicit TsanHandler(void* s) : sync(s) { __tsan_acquire(sync); }
+  ~TsanHandler() { __tsan_release(sync); }
+};
+}  // namespace tickdb::detail
 #define TICKDB_MAILBOX_SEND(actor_id) __tsan_release(&::tickdb::detail::tsan_mailbox[(actor_id) % 4096])
-#define TICKDB_MAILBOX_RECEIVE(self) __tsan_acquire(&::tickdb::detail::tsan_mailbox[(self)->id() % 4096])
+#define TICKDB_MAILBOX_RECEIVE(self) \
+  ::tickdb::detail::TsanHandler tickdb_tsan_handler_(&::tickdb::detail::tsan_mailbox[(self)->id() % 4096])
 #else
 #define TICKDB_MAILBOX_SEND(actor_id) ((void)0)
 #define TICKDB_MAILBOX_RECEIVE(self) ((void)0)
