@@ -126,11 +126,12 @@ Result<json> delete_relation(CallContext& ctx, const json& p) {
 
 // ---- records ----
 
-Result<json> values_param(const json& p, std::string_view m) {
+// The "values" object of params (a pointer into them: no copy).
+Result<const json*> values_param(const json& p, std::string_view m) {
   auto it = p.find("values");
   if (it == p.end() || !it->is_object())
     return make_error(Errc::invalid_argument, std::string(m) + ": param 'values' must be an object");
-  return *it;
+  return &*it;
 }
 
 Result<json> insert(CallContext& ctx, const json& p) {
@@ -142,7 +143,7 @@ Result<json> insert(CallContext& ctx, const json& p) {
   if (!values) return values.error();
   auto tx = ctx.txn();
   if (!tx) return tx.error();
-  auto id = insert_json(**tx, *table, *values);
+  auto id = insert_json(**tx, *table, **values);
   if (!id) return id.error();
   return record_json(ctx, *table, *id);
 }
@@ -173,7 +174,7 @@ Result<json> update(CallContext& ctx, const json& p) {
   if (!values) return values.error();
   auto tx = ctx.txn();
   if (!tx) return tx.error();
-  TICKDB_TRY(update_json(**tx, *table, *id, *values));
+  TICKDB_TRY(update_json(**tx, *table, *id, **values));
   return record_json(ctx, *table, *id);
 }
 

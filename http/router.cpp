@@ -459,8 +459,18 @@ void Router::rpc(const HttpRequest& req, Done done) {
       continue;
     }
     rt_->call_async(method, std::move(params), [b, i, id, notification](CallResult r) {
-      if (!notification)
-        b->answers[i] = r.is_ok() ? json{{"jsonrpc", "2.0"}, {"result", std::move(r.value)}, {"id", id}} : rpc_error_of(id, *r.error);
+      if (!notification) {
+        if (r.is_ok()) {
+          // Built member by member: an initializer list would copy the whole result.
+          json a = json::object();
+          a["jsonrpc"] = "2.0";
+          a["result"] = std::move(r.value);
+          a["id"] = id;
+          b->answers[i] = std::move(a);
+        } else {
+          b->answers[i] = rpc_error_of(id, *r.error);
+        }
+      }
       b->finish_one();
     });
   }
