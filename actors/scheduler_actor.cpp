@@ -42,7 +42,7 @@ void scheduler_loop(caf::blocking_actor* self, SchedulerSetup s) {
   Clock::time_point deadline = Clock::now() + period;
   std::uint64_t tick = 0;
   bool running = true;
-  auto handlers = [&](caf::timespan wait, bool& timed_out) {
+  auto answer_queued = [&] {
     self->receive(
         [&](rate_atom, double new_hz) {
           TICKDB_MAILBOX_RECEIVE(self);
@@ -56,15 +56,14 @@ void scheduler_loop(caf::blocking_actor* self, SchedulerSetup s) {
           TICKDB_MAILBOX_RECEIVE(self);
           running = false;
         },
-        caf::after(wait) >> [&] { timed_out = true; });
+        caf::after(std::chrono::microseconds(1)) >> [] {});
   };
   while (running) {
     // Answer what is queued (a stop, a new rate), then sleep to the deadline: the same
     // sleep_until as a bare loop (a timed receive() waits on a condition variable and came
     // out later, measured), so a message waits at most one period.
     while (running && !self->mailbox().empty()) {
-      bool timed_out = false;
-      handlers(std::chrono::microseconds(1), timed_out);
+      answer_queued();
     }
     if (!running) break;
     std::this_thread::sleep_until(deadline);

@@ -10,12 +10,16 @@ namespace tickdb {
 
 using nlohmann::json;
 
-// Every JSON the node writes goes through dump(..., replace): a bad byte that slipped into a
-// message is replaced, never an exception on an I/O thread.
+namespace {
+// Every JSON the node writes: a bad byte that slipped into a message is replaced, never an
+// exception on an I/O thread.
+std::string text(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+}  // namespace
+
 HttpResponse error_response(const Error& e) {
   HttpResponse r;
   r.status = errc_http_status(e.code);
-  r.body = json{{"error", {{"code", errc_name(e.code)}, {"message", e.message}}}}.dump(-1, ' ', false, json::error_handler_t::replace);
+  r.body = text(json{{"error", {{"code", errc_name(e.code)}, {"message", e.message}}}});
   return r;
 }
 
@@ -92,6 +96,14 @@ Result<json> body_json(const HttpRequest& req) {
   return parse_json(req.body);
 }
 
+// Parses the body and hands it to `fn`, or answers the parse error.
+template <class Fn>
+void with_body(const HttpRequest& req, Router::Done& done, Fn fn) {
+  auto b = body_json(req);
+  if (!b) return done(error_response(b.error()));
+  fn(std::move(*b));
+}
+
 }  // namespace
 
 Router::Router(Runtime& rt, const Config& cfg) : rt_(&rt), cfg_(cfg), started_(std::chrono::steady_clock::now()) {
@@ -100,7 +112,7 @@ Router::Router(Runtime& rt, const Config& cfg) : rt_(&rt), cfg_(cfg), started_(s
   // ---- operations ----
   add("GET", "/health", "Liveness: status, node, ticks run, uptime", 200, [this](auto&, auto&, auto&, Done done) {
     double up = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-    done(json_response(200, json{{"status", "ok"}, {"node", cfg_.node_name}, {"tick", rt_->ticks()}, {"uptime_s", up}}.dump(-1, ' ', false, json::error_handler_t::replace)));
+    done(json_response(200, text(json{{"status", "ok"}, {"node", cfg_.node_name}, {"tick", rt_->ticks()}, {"uptime_s", up}})));
   });
   add("GET", "/metrics", "Prometheus text: requests, latency, ticks, tables", 200, [this](auto&, auto&, auto&, Done done) {
     HttpResponse r = json_response(200, metrics_text());
@@ -108,30 +120,28 @@ Router::Router(Runtime& rt, const Config& cfg) : rt_(&rt), cfg_(cfg), started_(s
     done(std::move(r));
   });
   add("GET", "/stats", "The figures of /metrics as JSON", 200,
-      [this](auto&, auto&, auto&, Done done) { done(json_response(200, stats_json().dump(-1, ' ', false, json::error_handler_t::replace))); });
+      [this](auto&, auto&, auto&, Done done) { done(json_response(200, text(stats_json()))); });
   add("GET", "/procedures", "Every callable (as db.procedures)", 200,
-      [this](auto&, auto&, auto&, Done done) { done(json_response(200, rt_->registry().list().dump(-1, ' ', false, json::error_handler_t::replace))); });
+      [this](auto&, auto&, auto&, Done done) { done(json_response(200, text(rt_->registry().list()))); });
   add("GET", "/openapi.json", "This API as an OpenAPI 3 document", 200,
-      [this](auto&, auto&, auto&, Done done) { done(json_response(200, openapi().dump(-1, ' ', false, json::error_handler_t::replace))); });
+      [this](auto&, auto&, auto&, Done done) { done(json_response(200, text(openapi()))); });
   add("POST", "/rpc", "JSON-RPC 2.0: single calls, batches, notifications", 200,
       [this](const HttpRequest& req, auto&, auto&, Done done) { rpc(req, std::move(done)); });
 
   // ---- types ----
   add("POST", "/type", "Create a composite type", 201, [this](const HttpRequest& req, auto&, auto&, Done done) {
-    auto b = body_json(req);
-    if (!b) return done(error_response(b.error()));
-    call("db.create_type", std::move(*b), 201, std::move(done));
+    with_body(req, done, [&](json b) { call("db.create_type", std::move(b), 201, std::move(done)); });
   });
   add("GET", "/types", "List composite types", 200, [this](auto&, auto&, auto&, Done done) {
     json out = json::array();
     for (const auto& c : rt_->current()->types().all()) out.push_back(type_to_json(*c));
-    done(json_response(200, json{{"types", out}}.dump(-1, ' ', false, json::error_handler_t::replace)));
+    done(json_response(200, text(json{{"types", out}})));
   });
   add("GET", "/type/{name}", "Describe a composite type", 200, [this](auto&, const Params& p, auto&, Done done) {
     auto v = rt_->current();
     const CompositeType* c = v->types().find(p[0]);
     if (!c) return done(error_response(make_error(Errc::not_found, "type '" + p[0].substr(0, 80) + "' does not exist")));
-    done(json_response(200, type_to_json(*c).dump(-1, ' ', false, json::error_handler_t::replace)));
+    done(json_response(200, text(type_to_json(*c))));
   });
   add("DELETE", "/type/{name}", "Drop a composite type", 204, [this](auto&, const Params& p, auto&, Done done) {
     call("db.drop_type", {{"name", p[0]}}, 204, std::move(done));
@@ -139,29 +149,25 @@ Router::Router(Runtime& rt, const Config& cfg) : rt_(&rt), cfg_(cfg), started_(s
 
   // ---- tables and fields ----
   add("POST", "/table", "Create a table", 201, [this](const HttpRequest& req, auto&, auto&, Done done) {
-    auto b = body_json(req);
-    if (!b) return done(error_response(b.error()));
-    call("db.create_table", std::move(*b), 201, std::move(done));
+    with_body(req, done, [&](json b) { call("db.create_table", std::move(b), 201, std::move(done)); });
   });
   add("GET", "/tables", "List tables", 200, [this](auto&, auto&, auto&, Done done) {
     auto v = rt_->current();
     json out = json::array();
     for (const auto& [name, t] : v->tables()) out.push_back(table_to_json(*t));
-    done(json_response(200, json{{"tables", out}}.dump(-1, ' ', false, json::error_handler_t::replace)));
+    done(json_response(200, text(json{{"tables", out}})));
   });
   add("GET", "/table/{name}", "Describe a table", 200, [this](auto&, const Params& p, auto&, Done done) {
     auto v = rt_->current();
     auto t = v->find_table(p[0]);
     if (!t) return done(error_response(t.error()));
-    done(json_response(200, table_to_json(**t).dump(-1, ' ', false, json::error_handler_t::replace)));
+    done(json_response(200, text(table_to_json(**t))));
   });
   add("DELETE", "/table/{name}", "Drop a table", 204, [this](auto&, const Params& p, auto&, Done done) {
     call("db.drop_table", {{"table", p[0]}}, 204, std::move(done));
   });
   add("POST", "/table/{name}/field", "Add a field", 201, [this](const HttpRequest& req, const Params& p, auto&, Done done) {
-    auto b = body_json(req);
-    if (!b) return done(error_response(b.error()));
-    call("db.add_field", {{"table", p[0]}, {"field", std::move(*b)}}, 201, std::move(done));
+    with_body(req, done, [&](json b) { call("db.add_field", {{"table", p[0]}, {"field", std::move(b)}}, 201, std::move(done)); });
   });
   add("DELETE", "/table/{name}/field/{field}", "Remove a field", 200, [this](auto&, const Params& p, auto&, Done done) {
     call("db.remove_field", {{"table", p[0]}, {"field", p[1]}}, 200, std::move(done));
@@ -169,15 +175,13 @@ Router::Router(Runtime& rt, const Config& cfg) : rt_(&rt), cfg_(cfg), started_(s
 
   // ---- relations ----
   add("POST", "/relation", "Create a relation", 201, [this](const HttpRequest& req, auto&, auto&, Done done) {
-    auto b = body_json(req);
-    if (!b) return done(error_response(b.error()));
-    call("db.create_relation", std::move(*b), 201, std::move(done));
+    with_body(req, done, [&](json b) { call("db.create_relation", std::move(b), 201, std::move(done)); });
   });
   add("GET", "/relations", "List relations", 200, [this](auto&, auto&, auto&, Done done) {
     auto v = rt_->current();
     json out = json::array();
     for (const auto& [id, r] : v->relations()) out.push_back(relation_to_json(r));
-    done(json_response(200, json{{"relations", out}}.dump(-1, ' ', false, json::error_handler_t::replace)));
+    done(json_response(200, text(json{{"relations", out}})));
   });
   add("DELETE", "/relation/{id}", "Delete a relation", 204, [this](auto&, const Params& p, auto&, Done done) {
     auto id = parse_u64(p[0], "relation id");
@@ -187,9 +191,7 @@ Router::Router(Runtime& rt, const Config& cfg) : rt_(&rt), cfg_(cfg), started_(s
 
   // ---- records ----
   add("POST", "/table/{name}/record", "Insert a record", 201, [this](const HttpRequest& req, const Params& p, auto&, Done done) {
-    auto b = body_json(req);
-    if (!b) return done(error_response(b.error()));
-    call("db.insert", {{"table", p[0]}, {"values", std::move(*b)}}, 201, std::move(done));
+    with_body(req, done, [&](json b) { call("db.insert", {{"table", p[0]}, {"values", std::move(b)}}, 201, std::move(done)); });
   });
   add("GET", "/table/{name}/record/{id}", "Read a record", 200, [this](auto&, const Params& p, auto&, Done done) {
     auto id = parse_u64(p[1], "record id");
@@ -235,7 +237,7 @@ Router::Router(Runtime& rt, const Config& cfg) : rt_(&rt), cfg_(cfg), started_(s
     if (!t) return done(error_response(t.error()));
     auto page = list_records(**t, limit, after, offset);
     if (!page) return done(error_response(page.error()));
-    done(json_response(200, page->dump()));
+    done(json_response(200, text(*page)));
   });
   add("POST", "/table/{name}/records", "Insert records, atomically", 201, [this](const HttpRequest& req, const Params& p, auto&, Done done) {
     auto b = body_json(req);
@@ -248,7 +250,7 @@ Router::Router(Runtime& rt, const Config& cfg) : rt_(&rt), cfg_(cfg), started_(s
       if (!r.is_ok()) return done(error_response(*r.error));
       json ids = json::array();
       for (const auto& rec : r.value) ids.push_back(rec["id"]);
-      done(json_response(201, json{{"ids", ids}}.dump(-1, ' ', false, json::error_handler_t::replace)));
+      done(json_response(201, text(json{{"ids", ids}})));
     });
   });
 }
@@ -266,7 +268,7 @@ std::vector<Router::RouteInfo> Router::routes() const {
 void Router::call(const std::string& method, json params, int ok_status, Done done) {
   rt_->call_async(method, std::move(params), [done = std::move(done), ok_status](CallResult r) {
     if (!r.is_ok()) return done(error_response(*r.error));
-    done(json_response(ok_status, ok_status == 204 ? std::string() : r.value.dump(-1, ' ', false, json::error_handler_t::replace)));
+    done(json_response(ok_status, ok_status == 204 ? std::string() : text(r.value)));
   });
 }
 
@@ -279,14 +281,13 @@ void Router::handle(const HttpRequest& req, Done done) {
   std::string_view target = req.target;
   auto qpos = target.find('?');
   std::string_view path = target.substr(0, qpos);
-  auto decoded_path = decode(path, false);
   auto fail = [&](int status, Error e, std::string route) {
     HttpResponse r = error_response(e);
     r.status = status;
     r.route = std::move(route);
     done(std::move(r));
   };
-  if (!decoded_path || target.empty() || target[0] != '/')
+  if (target.empty() || target[0] != '/')
     return fail(400, make_error(Errc::invalid_argument, "malformed request target"), "invalid");
   auto segs = split_path(path);
   // Percent-decode each segment on its own, so an encoded '/' stays inside its segment.
@@ -393,7 +394,7 @@ struct RpcBatch {
       r.status = 204;
     } else {
       r.status = 200;
-      r.body = batch ? out.dump(-1, ' ', false, json::error_handler_t::replace) : out[0].dump(-1, ' ', false, json::error_handler_t::replace);
+      r.body = batch ? text(out) : text(out[0]);
     }
     done(std::move(r));
   }
@@ -404,7 +405,7 @@ struct RpcBatch {
 void Router::rpc(const HttpRequest& req, Done done) {
   auto respond = [&](json body) {
     HttpResponse r;
-    r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+    r.body = text(body);
     done(std::move(r));
   };
   auto parsed = parse_json(req.body);
