@@ -34,13 +34,15 @@ class ReplyTo {
 
 // A call on its way to the actor that runs it: the callable (a pointer into the node's
 // Registry, which outlives every actor), its params, the tick it runs in (0 outside the tick
-// loop), and where the answer goes (called on the actor's thread).
+// loop), and where the answer goes (called on the actor's thread). A callable made for one
+// call (Runtime::run_async) travels with the request in `owned`.
 struct CallRequest {
   const Callable* callable = nullptr;
   json params;
   std::uint64_t tick = 0;
   double tick_dt = 0.0;
   std::shared_ptr<ReplyTo> reply;
+  std::shared_ptr<const Callable> owned;
 };
 
 }  // namespace tickdb

@@ -158,16 +158,31 @@ void Runtime::call_async(std::string_view method, json params, std::function<voi
         done(CallResult::fail(make_error(Errc::not_found, "table '" + t->substr(0, 80) + "' does not exist")));
         return;
       }
-      CallRequest req{c, std::move(params), 0, 0.0, std::make_shared<ReplyTo>(std::move(done))};
+      CallRequest req{c, std::move(params), 0, 0.0, std::make_shared<ReplyTo>(std::move(done)), nullptr};
       post(m.dir->get(*t), call_atom::value, std::move(req));
       return;
     }
     case Route::serial: {
-      CallRequest req{c, std::move(params), 0, 0.0, std::make_shared<ReplyTo>(std::move(done))};
+      CallRequest req{c, std::move(params), 0, 0.0, std::make_shared<ReplyTo>(std::move(done)), nullptr};
       post(m.executor, call_atom::value, std::move(req));
       return;
     }
   }
+}
+
+void Runtime::run_async(std::shared_ptr<const Callable> c, std::function<void(CallResult)> done) {
+  Impl& m = *impl_;
+  InFlight guard(m.inflight);
+  if (!c || c->route != Route::serial || !c->fn) {
+    done(CallResult::fail(make_error(Errc::internal, "run_async needs a serial callable with a function")));
+    return;
+  }
+  if (m.stopping.load()) {
+    done(CallResult::fail(make_error(Errc::node_unavailable, "the node is stopping")));
+    return;
+  }
+  CallRequest req{c.get(), json::object(), 0, 0.0, std::make_shared<ReplyTo>(std::move(done)), c};
+  post(m.executor, call_atom::value, std::move(req));
 }
 
 CallResult Runtime::call(std::string_view method, json params) {

@@ -54,6 +54,10 @@ class Runtime {
 
   CallResult call(std::string_view method, json params);
   void call_async(std::string_view method, json params, std::function<void(CallResult)> done);
+  // Runs a callable made for this one call (not in the registry) on the executor, in a
+  // transaction of its own, as a Route::serial callable would run: for requests the HTTP
+  // layer has already read into native form (http/fast_txn.h). `c->route` must be serial.
+  void run_async(std::shared_ptr<const Callable> c, std::function<void(CallResult)> done);
 
   std::shared_ptr<const DbVersion> current() const;
   VersionCell<DbVersion>& versions();

@@ -1,5 +1,7 @@
 #include "http/router.h"
 
+#include "http/fast_txn.h"
+
 #include <atomic>
 #include <charconv>
 #include <sstream>
@@ -403,6 +405,34 @@ struct RpcBatch {
 }  // namespace
 
 void Router::rpc(const HttpRequest& req, Done done) {
+  // A db.transaction of inserts is read straight into records (http/fast_txn.h); anything it
+  // does not take, and any run that gives up, goes the general way below.
+  if (auto fast = prepare_insert_transaction(req.body, *rt_->current())) {
+    auto prepared = std::make_shared<const PreparedTxn>(std::move(*fast));
+    auto outcome = std::make_shared<FastTxnOutcome>();
+    auto again = std::make_shared<HttpRequest>(req);
+    rt_->run_async(fast_txn_callable(prepared, outcome),
+                   [this, prepared, outcome, again, done = std::move(done)](CallResult r) mutable {
+                     if (r.is_ok()) {
+                       fast_txns_.fetch_add(1, std::memory_order_relaxed);
+                       HttpResponse res;
+                       res.body = std::move(outcome->out);
+                       done(std::move(res));
+                     } else if (outcome->fallback) {
+                       fast_fallbacks_.fetch_add(1, std::memory_order_relaxed);
+                       rpc_general(*again, std::move(done));
+                     } else {
+                       HttpResponse res;
+                       res.body = text(rpc_error_of(prepared->id, *r.error));
+                       done(std::move(res));
+                     }
+                   });
+    return;
+  }
+  rpc_general(req, std::move(done));
+}
+
+void Router::rpc_general(const HttpRequest& req, Done done) {
   auto respond = [&](json body) {
     HttpResponse r;
     r.body = text(body);
@@ -506,6 +536,7 @@ json Router::stats_json() const {
           {"commits", {{"versions", cs.versions}, {"rebases", cs.rebases}, {"conflicts", cs.conflicts},
                        {"calls", cs.calls}, {"handoffs", cs.handoffs}}},
           {"tables", tables},
+          {"rpc_fast_transactions", {{"answered", fast_txns_.load()}, {"fell_back", fast_fallbacks_.load()}}},
           {"requests", reqs}};
 }
 
@@ -567,6 +598,12 @@ std::string Router::metrics_text() const {
   for (const auto& [name, tv] : v->tables()) o << "tickdb_table_records{table=\"" << label(name) << "\"} " << tv->count() << "\n";
   o << "# HELP tickdb_table_bytes Bytes of live records per table.\n# TYPE tickdb_table_bytes gauge\n";
   for (const auto& [name, tv] : v->tables()) o << "tickdb_table_bytes{table=\"" << label(name) << "\"} " << tv->data_bytes() << "\n";
+  o << "# HELP tickdb_rpc_fast_transactions_total db.transaction calls of inserts read straight into records.\n"
+       "# TYPE tickdb_rpc_fast_transactions_total counter\ntickdb_rpc_fast_transactions_total "
+    << fast_txns_.load() << "\n";
+  o << "# HELP tickdb_rpc_fast_fallbacks_total Fast db.transaction runs that left the answer to the general path.\n"
+       "# TYPE tickdb_rpc_fast_fallbacks_total counter\ntickdb_rpc_fast_fallbacks_total "
+    << fast_fallbacks_.load() << "\n";
   auto cs = rt_->commit_stats();
   o << "# HELP tickdb_versions_published_total Database versions published.\n# TYPE tickdb_versions_published_total counter\n"
        "tickdb_versions_published_total " << cs.versions << "\n";

@@ -75,11 +75,14 @@ class Router {
   };
   void add(std::string method, std::string pattern, std::string summary, int ok_status, Handler h);
   void rpc(const HttpRequest& req, Done done);
+  void rpc_general(const HttpRequest& req, Done done);
   void call(const std::string& method, nlohmann::json params, int ok_status, Done done);
 
   Runtime* rt_;
   Config cfg_;
   std::atomic<bool> baseline_{false};
+  std::atomic<std::uint64_t> fast_txns_{0};       // db.transaction calls answered by the fast path
+  std::atomic<std::uint64_t> fast_fallbacks_{0};  // fast runs that gave up (the general path answered)
   std::chrono::steady_clock::time_point started_;
   std::vector<Route> routes_;
 

@@ -300,8 +300,20 @@ class HttpApi(unittest.TestCase):
         self.assertIn("error", r)
         self.assertEqual(self.node.req("GET", "/table/rpc_t/records")[1], before)
         ops.pop()
+        fast = lambda: self.node.req("GET", "/stats")[1]["rpc_fast_transactions"]
+        answered = fast()["answered"]
         r = self.node.rpc({"jsonrpc": "2.0", "id": 6, "method": "db.transaction", "params": {"ops": ops}})[1]
         self.assertEqual(r["result"][0]["hp"], 1)
+        self.assertEqual(fast()["answered"], answered + 1)  # read straight into records
+        # A used id: the fast run gives up, the general path answers, nothing of it is kept.
+        used = r["result"][0]["id"]
+        ops = [{"method": "db.insert", "params": {"table": "rpc_t", "values": {"hp": 2}}},
+               {"method": "db.insert", "params": {"table": "rpc_t", "values": {"id": used}}}]
+        before = self.node.req("GET", "/table/rpc_t/records")[1]
+        r = self.node.rpc({"jsonrpc": "2.0", "id": 7, "method": "db.transaction", "params": {"ops": ops}})[1]
+        self.assertEqual((r["id"], r["error"]["data"]["code"]), (7, "already_exists"))
+        self.assertEqual(self.node.req("GET", "/table/rpc_t/records")[1], before)
+        self.assertGreaterEqual(fast()["fell_back"], 1)
 
     def test_rpc_procedures(self):
         self.assertIn("result", self.node.rpc({"jsonrpc": "2.0", "id": 1, "method": "setup"})[1])

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <future>
 
+#include "http/fast_txn.h"
 #include "http/router.h"
 
 using namespace tickdb;
@@ -61,4 +62,116 @@ TEST_CASE("unknown routes, wrong methods, bad targets and auth", "[http]") {
   CHECK(equal_constant_time("abc", "abc"));
   CHECK_FALSE(equal_constant_time("abc", "abd"));
   CHECK_FALSE(equal_constant_time("abc", "abcd"));
+}
+
+namespace {
+json rpc(Router& r, const std::string& body) {
+  auto res = send(r, "POST", "/rpc", body);
+  REQUIRE(res.status == 200);
+  return json::parse(res.body);
+}
+std::uint64_t fast_answered(Router& r) { return r.stats_json()["rpc_fast_transactions"]["answered"].get<std::uint64_t>(); }
+std::uint64_t fast_fell_back(Router& r) { return r.stats_json()["rpc_fast_transactions"]["fell_back"].get<std::uint64_t>(); }
+std::uint64_t records(Runtime& rt, const std::string& table) { return rt.current()->table(table)->count(); }
+void make_tables(Runtime& rt) {
+  for (const char* name : {"fast", "slow"}) {
+    auto r = rt.call("db.create_table", {{"name", name},
+                                         {"fields", {{{"name", "hp"}, {"type", "i32"}},
+                                                     {{"name", "name"}, {"type", "str"}, {"size", 8}},
+                                                     {{"name", "speed"}, {"type", "f32"}}}}});
+    REQUIRE(r.is_ok());
+  }
+}
+}  // namespace
+
+TEST_CASE("db.transaction of inserts: the fast path answers what the general path answers", "[http][fast-txn]") {
+  auto rt = runtime();
+  make_tables(*rt);
+  Router r(*rt, Config{});
+  // The same ops twice: plain (the fast path) and with an escape in a string (the general path).
+  auto body = [](const std::string& table, const std::string& name) {
+    return R"({"jsonrpc":"2.0","id":"t1","method":"db.transaction","params":{"ops":[)"
+           R"({"method":"db.insert","params":{"table":")" + table + R"(","values":{"hp":5,"name":")" + name + R"("}}},)"
+           R"({"method":"db.insert","params":{"table":")" + table + R"(","values":{"speed":0.1,"id":10}}},)"
+           R"({"method":"db.insert","params":{"table":")" + table + R"(","values":{}}}]}})";
+  };
+  json a = rpc(r, body("fast", "ab"));
+  CHECK(fast_answered(r) == 1);
+  json b = rpc(r, body("slow", "\\u0061b"));
+  CHECK(fast_answered(r) == 1);
+  CHECK(fast_fell_back(r) == 0);
+  CHECK(a == b);
+  CHECK(a["id"] == "t1");
+  REQUIRE(a["result"].size() == 3);
+  CHECK(a["result"][0] == json{{"id", 1}, {"hp", 5}, {"name", "ab"}, {"speed", 0.0}});
+  CHECK(a["result"][1]["id"] == 10);
+  CHECK(a["result"][1]["speed"].get<double>() == Approx(0.1));
+  CHECK(a["result"][2]["id"] == 11);
+  CHECK(records(*rt, "fast") == 3);
+
+  // Keys in any order are still read straight: params before method, values before table.
+  json c = rpc(r, R"({"params":{"ops":[{"params":{"values":{"hp":7},"table":"fast"},"method":"db.insert"}]},)"
+                  R"("id":2,"method":"db.transaction","jsonrpc":"2.0"})");
+  CHECK(fast_answered(r) == 2);
+  CHECK(c["result"][0]["hp"] == 7);
+  CHECK(c["id"] == 2);
+  CHECK(records(*rt, "fast") == 4);
+}
+
+TEST_CASE("db.transaction of inserts: failures fall back to the general path and change nothing", "[http][fast-txn]") {
+  auto rt = runtime();
+  make_tables(*rt);
+  Router r(*rt, Config{});
+  auto ops = [](const std::string& values2) {
+    return R"({"jsonrpc":"2.0","id":1,"method":"db.transaction","params":{"ops":[)"
+           R"({"method":"db.insert","params":{"table":"fast","values":{"hp":1}}},)"
+           R"({"method":"db.insert","params":{"table":"fast","values":)" + values2 + "}}]}}";
+  };
+  REQUIRE(rpc(r, ops(R"({"id":5})"))["result"].size() == 2);
+  CHECK(records(*rt, "fast") == 2);
+
+  // A used id: the run gives up, the general path answers already_exists, nothing is kept.
+  json dup = rpc(r, ops(R"({"id":5})"));
+  CHECK(dup["error"]["code"] == -32000);
+  CHECK(dup["error"]["data"]["code"] == "already_exists");
+  CHECK(fast_fell_back(r) == 1);
+  CHECK(records(*rt, "fast") == 2);
+
+  // Values the reader refuses never reach a run: the general path's errors.
+  json range = rpc(r, ops(R"({"hp":2147483648})"));
+  CHECK(range["error"]["code"] == -32602);
+  CHECK(records(*rt, "fast") == 2);
+  json unknown = rpc(r, ops(R"({"nope":1})"));
+  CHECK(unknown["error"]["code"] == -32602);
+  json missing = rpc(r, R"({"jsonrpc":"2.0","id":1,"method":"db.transaction","params":{"ops":[)"
+                        R"({"method":"db.insert","params":{"table":"none","values":{}}}]}})");
+  CHECK(missing["error"]["data"]["code"] == "not_found");
+  CHECK(fast_fell_back(r) == 1);
+  CHECK(fast_answered(r) == 1);
+  CHECK(records(*rt, "fast") == 2);
+
+  // A notification (no id) is the general path's: no answer, but the inserts are done.
+  auto note = send(r, "POST", "/rpc", R"({"jsonrpc":"2.0","method":"db.transaction","params":{"ops":[)"
+                                      R"({"method":"db.insert","params":{"table":"fast","values":{}}}]}})");
+  CHECK(note.status == 204);
+  CHECK(records(*rt, "fast") == 3);
+}
+
+TEST_CASE("db.transaction of inserts: a schema changed after the read makes the run give up", "[http][fast-txn]") {
+  auto rt = runtime();
+  make_tables(*rt);
+  auto prepared = prepare_insert_transaction(
+      R"({"jsonrpc":"2.0","id":1,"method":"db.transaction","params":{"ops":[{"method":"db.insert","params":{"table":"fast","values":{"hp":3}}}]}})",
+      *rt->current());
+  REQUIRE(prepared.has_value());
+  REQUIRE(rt->call("db.add_field", {{"table", "fast"}, {"field", {{"name", "extra"}, {"type", "u64"}}}}).is_ok());
+  auto outcome = std::make_shared<FastTxnOutcome>();
+  std::promise<CallResult> p;
+  rt->run_async(fast_txn_callable(std::make_shared<const PreparedTxn>(std::move(*prepared)), outcome),
+                [&p](CallResult res) { p.set_value(std::move(res)); });
+  CallResult res = p.get_future().get();
+  CHECK_FALSE(res.is_ok());
+  CHECK(outcome->fallback);
+  CHECK(outcome->out.empty());
+  CHECK(records(*rt, "fast") == 0);
 }

@@ -6,19 +6,21 @@
 # record, /rpc db.get, /rpc db.transaction of 100 inserts. In the same run: the same server
 # in --baseline mode (same Beast listener and sessions, a fixed 200 without the database), and
 # Debian's redis-server (persistence off) with redis-benchmark -t get,set -c 64 -n 1000000.
-# Prints a table (or, with --json, one JSON object). Only loopback is used; every load is
-# bounded in time and count.
+# Prints a table (or, with --json, one JSON object); a full run (not --quick) also writes the
+# table into docs/benchmarks.md between the http_bench markers. Only loopback is used; every
+# load is bounded in time and count.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 json_out=0
+quick=0
 dur=10
 records=1000000
 redis_n=1000000
 for a in "$@"; do
   case "$a" in
     --json) json_out=1 ;;
-    --quick) dur=2; records=100000; redis_n=100000 ;;
+    --quick) dur=2; records=100000; redis_n=100000; quick=1 ;;
     *) echo "usage: $0 [--json] [--quick]" >&2; exit 2 ;;
   esac
 done
@@ -120,7 +122,24 @@ run_wrk() {  # run_wrk PORT SCRIPT PATH -> JSON line
 log "wrk: get_one"; get_one=$(run_wrk "$DB" get_one.lua /)
 log "wrk: post_one"; post_one=$(run_wrk "$DB" post_one.lua /)
 log "wrk: rpc_get"; rpc_get=$(run_wrk "$DB" rpc_get.lua /)
+bench_records() {  # live records of table bench, from /stats
+  python3 -c 'import json, sys, urllib.request
+d = json.load(urllib.request.urlopen("http://127.0.0.1:%s/stats" % sys.argv[1], timeout=10))
+print([t["records"] for t in d["tables"] if t["name"] == "bench"][0])' "$DB"
+}
+before=$(bench_records)
 log "wrk: txn100"; txn100=$(run_wrk "$DB" txn100.lua /rpc)
+after=$(bench_records)
+# JSON-RPC errors answer 200: count what was really inserted. wrk may leave the answers of the
+# last requests in flight uncounted, so the inserted records may exceed requests x 100 by up
+# to 64 transactions (one per connection), never fall short of it.
+txn_checked=$(python3 -c 'import json, sys
+r = json.loads(sys.argv[1]); inserted = int(sys.argv[3]) - int(sys.argv[2]); want = r["requests"] * 100
+if not (want <= inserted <= want + 64 * 100):
+    sys.exit("txn100: %d transactions answered but %d records inserted" % (r["requests"], inserted))
+r["inserted"] = inserted
+print(json.dumps(r))' "$txn100" "$before" "$after") || { echo "$txn_checked" >&2; exit 1; }
+txn100=$txn_checked
 
 start_node base --baseline --set log.level=info
 log "wrk: baseline"; baseline=$(run_wrk "$PORT" baseline.lua /health)
@@ -132,8 +151,8 @@ for _ in $(seq 1 50); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sl
 log "redis-benchmark"
 redis_csv=$(timeout 300 redis-benchmark -h 127.0.0.1 -p "$rport" -t get,set -c 64 -n "$redis_n" --csv 2>/dev/null)
 
-python3 - "$json_out" "$get_one" "$post_one" "$rpc_get" "$txn100" "$baseline" "$redis_csv" "$records" "$dur" <<'PY'
-import csv, io, json, sys
+python3 - "$json_out" "$get_one" "$post_one" "$rpc_get" "$txn100" "$baseline" "$redis_csv" "$records" "$dur" "$quick" <<'PY'
+import csv, datetime, io, json, re, sys
 json_out = sys.argv[1] == "1"
 get_one, post_one, rpc_get, txn100, baseline = (json.loads(x) for x in sys.argv[2:7])
 redis = {}
@@ -144,13 +163,46 @@ out = {
     "get_one": {"rps": get_one["rps"], "p50_ms": get_one["p50_ms"], "p99_ms": get_one["p99_ms"]},
     "post_one": {"rps": post_one["rps"], "p50_ms": post_one["p50_ms"], "p99_ms": post_one["p99_ms"]},
     "rpc_get": {"rps": rpc_get["rps"], "p50_ms": rpc_get["p50_ms"], "p99_ms": rpc_get["p99_ms"]},
-    "txn100": {"records_per_s": txn100["rps"] * 100, "rps": txn100["rps"], "p99_ms": txn100["p99_ms"]},
+    "txn100": {"records_per_s": txn100["rps"] * 100, "rps": txn100["rps"], "p50_ms": txn100["p50_ms"],
+               "p99_ms": txn100["p99_ms"], "inserted": txn100["inserted"]},
     "baseline": {"rps": baseline["rps"], "p50_ms": baseline["p50_ms"], "p99_ms": baseline["p99_ms"]},
     "redis_get": {"ops": redis.get("get", 0.0)},
     "redis_set": {"ops": redis.get("set", 0.0)},
     "errors": sum(x["errors"] for x in (get_one, post_one, rpc_get, txn100, baseline)),
     "records": int(sys.argv[8]), "seconds_each": int(sys.argv[9]),
 }
+def md():
+    b, rg, rs = out["baseline"]["rps"], out["redis_get"]["ops"], out["redis_set"]["ops"]
+    def row(name, k, red, bar, met):
+        v = out[k]
+        rr = "%.2f" % (v["rps"] / red) if red else ""
+        return "| %s | {:,.0f} | %.2f | %.2f | %.2f | %s | %s | %s |".format(v["rps"]) % (
+            name, v["p50_ms"], v["p99_ms"], v["rps"] / b, rr, bar, met)
+    t = out["txn100"]
+    lines = [
+        "Written by `tools/bench/http_bench.sh` on %s (%d records, %d s per workload)." % (
+            datetime.date.today().isoformat(), out["records"], out["seconds_each"]),
+        "",
+        "| workload | req/s | p50 ms | p99 ms | x baseline | x Redis | bar | |",
+        "|---|---|---|---|---|---|---|---|",
+        row("GET one random record", "get_one", rg, ">= 0.6x baseline", "met" if out["get_one"]["rps"] >= 0.6 * b else "**missed**"),
+        row("POST one record", "post_one", rs, ">= 0.4x baseline", "met" if out["post_one"]["rps"] >= 0.4 * b else "**missed**"),
+        row("`/rpc` `db.get`", "rpc_get", rg, "", ""),
+        "| `/rpc` `db.transaction` of 100 inserts | {:,.0f} | %.2f | %.2f | | | **{:,.0f} records/s** ({:,} inserted, checked); bar >= 1,000,000 | %s |".format(
+            t["rps"], t["records_per_s"], t["inserted"]) % (t["p50_ms"], t["p99_ms"], "met" if t["records_per_s"] >= 1e6 else "**missed**"),
+        row("baseline (fixed 200)", "baseline", 0, "", ""),
+        "| Redis GET / SET | {:,.0f} / {:,.0f} | | | | 1.00 | | |".format(rg, rs),
+        "",
+        "wrk errors: %d." % out["errors"],
+    ]
+    return "\n".join(lines)
+if sys.argv[10] == "0":
+    path = "docs/benchmarks.md"
+    doc = open(path).read()
+    begin, end = "<!-- http_bench:begin -->", "<!-- http_bench:end -->"
+    if begin in doc and end in doc:
+        doc = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda m: begin + "\n" + md() + "\n" + end, doc, flags=re.S)
+        open(path, "w").write(doc)
 if json_out:
     print(json.dumps(out))
     sys.exit(0)

@@ -1,0 +1,188 @@
+#include "http/fast_txn.h"
+
+#include <cstring>
+
+#include "core/json_text.h"
+
+namespace tickdb {
+
+namespace {
+
+// Reads one op's params ({"table", "values"}) into a record appended to txn.bytes.
+bool read_insert_params(JsonCursor& in, const DbVersion& db, PreparedTxn& txn) {
+  std::optional<std::uint32_t> table;
+  std::string_view values_span;  // "values" seen before "table"
+  bool have_values = false;
+  std::optional<std::uint64_t> id;
+  std::size_t offset = 0;
+
+  auto find_table = [&](std::string_view name) -> bool {
+    for (std::uint32_t i = 0; i < txn.tables.size(); ++i)
+      if (txn.tables[i].name == name) {
+        table = i;
+        return true;
+      }
+    const TableVersion* t = db.table(name);
+    if (!t) return false;  // the general path answers not_found
+    txn.tables.push_back({std::string(name), t->schema()});
+    table = static_cast<std::uint32_t>(txn.tables.size() - 1);
+    return true;
+  };
+  auto read_values = [&](JsonCursor& vin) -> bool {
+    const TableSchema& schema = *txn.tables[*table].schema;
+    offset = txn.bytes.size();
+    auto defaults = schema.default_record();
+    txn.bytes.resize(offset + defaults.size());
+    if (!defaults.empty()) std::memcpy(txn.bytes.data() + offset, defaults.data(), defaults.size());
+    return record_from_text(schema, vin, txn.bytes.data() + offset, &id);
+  };
+
+  bool ok = in.object([&](std::string_view key) {
+    if (key == "table") {
+      std::string_view name;
+      if (table || !in.string(name) || !find_table(name)) return false;
+      if (!values_span.empty()) {
+        JsonCursor vin(values_span);
+        return read_values(vin) && vin.at_end();
+      }
+      return true;
+    }
+    if (key == "values") {
+      if (have_values) return false;
+      have_values = true;
+      if (table) return read_values(in);
+      return in.peek() == '{' && in.skip(&values_span);
+    }
+    return false;
+  });
+  if (!ok || !table || !have_values) return false;
+  txn.inserts.push_back({*table, id, offset});
+  return true;
+}
+
+// Reads one op: {"method": "db.insert", "params": {...}}.
+bool read_op(JsonCursor& in, const DbVersion& db, PreparedTxn& txn) {
+  bool method = false;
+  std::string_view params_span;
+  bool params = false;
+  bool ok = in.object([&](std::string_view key) {
+    if (key == "method") {
+      std::string_view m;
+      if (method || !in.string(m) || m != "db.insert") return false;
+      method = true;
+      if (!params_span.empty()) {
+        JsonCursor pin(params_span);
+        return read_insert_params(pin, db, txn) && pin.at_end();
+      }
+      return true;
+    }
+    if (key == "params") {
+      if (params) return false;
+      params = true;
+      if (method) return read_insert_params(in, db, txn);
+      return in.peek() == '{' && in.skip(&params_span);
+    }
+    return false;
+  });
+  return ok && method && params;
+}
+
+// Reads the call's params: {"ops": [op, ...]}.
+bool read_params(JsonCursor& in, const DbVersion& db, PreparedTxn& txn) {
+  bool ops = false;
+  bool ok = in.object([&](std::string_view key) {
+    if (key != "ops" || ops) return false;
+    ops = true;
+    return in.array([&] { return read_op(in, db, txn); });
+  });
+  return ok && ops && !txn.inserts.empty();
+}
+
+}  // namespace
+
+std::optional<PreparedTxn> prepare_insert_transaction(std::string_view body, const DbVersion& db) {
+  JsonCursor in(body);
+  if (in.peek() != '{') return std::nullopt;  // a batch or not a call
+  PreparedTxn txn;
+  bool version = false, id = false, method = false, params = false;
+  std::string_view params_span;
+  bool ok = in.object([&](std::string_view key) {
+    if (key == "jsonrpc") {
+      std::string_view v;
+      if (version || !in.string(v) || v != "2.0") return false;
+      return version = true;
+    }
+    if (key == "id") {
+      if (id || !in.scalar(txn.id)) return false;
+      id = true;
+      return txn.id.is_string() || txn.id.is_number();  // null and others: the general path
+    }
+    if (key == "method") {
+      std::string_view m;
+      if (method || !in.string(m) || m != "db.transaction") return false;
+      method = true;
+      if (!params_span.empty()) {
+        JsonCursor pin(params_span);
+        return read_params(pin, db, txn) && pin.at_end();
+      }
+      return true;
+    }
+    if (key == "params") {
+      if (params) return false;
+      params = true;
+      if (method) return read_params(in, db, txn);
+      return in.peek() == '{' && in.skip(&params_span);
+    }
+    return false;
+  });
+  if (!ok || !in.at_end() || !version || !id || !method || !params) return std::nullopt;
+  return txn;
+}
+
+std::shared_ptr<const Callable> fast_txn_callable(std::shared_ptr<const PreparedTxn> txn,
+                                                  std::shared_ptr<FastTxnOutcome> outcome) {
+  auto c = std::make_shared<Callable>();
+  c->name = "db.transaction";
+  c->description = "db.transaction of inserts read straight into records";
+  c->route = Route::serial;
+  c->builtin = true;
+  c->in_transaction = false;
+  c->fn = [txn = std::move(txn), outcome = std::move(outcome)](CallContext& ctx, const json&) -> Result<json> {
+    std::string& out = outcome->out;
+    outcome->fallback = false;
+    out.clear();
+    auto give_up = [&] {
+      outcome->fallback = true;
+      out.clear();
+      return make_error(Errc::conflict, "the fast path gave up; the general path answers");
+    };
+    auto tx = ctx.txn();
+    if (!tx) return tx.error();
+    // The tables must still have the schemas the records were read with.
+    for (const auto& t : txn->tables) {
+      auto cur = ctx.find_table(t.name);
+      if (!cur || (*cur)->schema() != t.schema) return give_up();
+    }
+    out.reserve(txn->bytes.size() * 2 + 64);
+    out += "{\"id\":";
+    out += txn->id.dump();
+    out += ",\"jsonrpc\":\"2.0\",\"result\":[";
+    bool first = true;
+    for (const auto& op : txn->inserts) {
+      const auto& t = txn->tables[op.table];
+      std::span<const std::byte> rec(txn->bytes.data() + op.offset, t.schema->record_size());
+      auto id = (*tx)->insert(t.name, rec, op.id);
+      if (!id) return give_up();
+      auto r = ctx.get(t.name, *id);
+      if (!r) return give_up();
+      if (!first) out += ',';
+      first = false;
+      append_record_json(out, *r);
+    }
+    out += "]}";
+    return json(nullptr);
+  };
+  return c;
+}
+
+}  // namespace tickdb
