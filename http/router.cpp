@@ -116,6 +116,22 @@ Router::Router(Runtime& rt, const Config& cfg) : rt_(&rt), cfg_(cfg), started_(s
     double up = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
     done(json_response(200, text(json{{"status", "ok"}, {"node", cfg_.node_name}, {"tick", rt_->ticks()}, {"uptime_s", up}})));
   });
+  add("GET", "/cluster", "Cluster membership: this node and its configured peers, with their tables", 200,
+      [this](auto&, auto&, auto&, Done done) {
+        json tables = json::array();
+        for (const auto& [name, t] : rt_->current()->tables()) tables.push_back(name);
+        const auto port = cfg_.cluster_port ? cfg_.cluster_port : cfg_.http_port;
+        json nodes = json::array();
+        nodes.push_back({{"name", cfg_.node_name},
+                         {"address", cfg_.http_address + ":" + std::to_string(port)},
+                         {"up", true},
+                         {"tables", std::move(tables)}});
+        // Peers are listed as configured; joining them comes with the cluster work, so they
+        // are never reported up (and own no tables) yet.
+        for (const auto& peer : cfg_.cluster_peers)
+          nodes.push_back({{"name", peer}, {"address", peer}, {"up", false}, {"tables", json::array()}});
+        done(json_response(200, text(json{{"node", cfg_.node_name}, {"nodes", std::move(nodes)}})));
+      });
   add("GET", "/metrics", "Prometheus text: requests, latency, ticks, tables", 200, [this](auto&, auto&, auto&, Done done) {
     HttpResponse r = json_response(200, metrics_text());
     r.content_type = "text/plain; version=0.0.4";

@@ -315,6 +315,23 @@ class HttpApi(unittest.TestCase):
         self.assertEqual(self.node.req("GET", "/table/rpc_t/records")[1], before)
         self.assertGreaterEqual(fast()["fell_back"], 1)
 
+    def test_cluster(self):
+        self.table("cl_t", [{"name": "hp", "type": "i32"}])
+        st, c = self.node.req("GET", "/cluster")
+        self.assertEqual(st, 200)
+        me = c["nodes"][0]
+        self.assertEqual((me["name"], me["up"]), (c["node"], True))
+        self.assertIn("cl_t", me["tables"])
+
+    def test_ids_exhausted_is_507_and_changes_nothing(self):
+        self.table("ids_t", [{"name": "hp", "type": "i32"}])
+        last = 18446744073709551614  # 18446744073709551615 is reserved: no next id is left after it
+        st, r = self.node.req("POST", "/table/ids_t/record", {"id": last, "hp": 1})
+        self.assertEqual((st, r["id"]), (201, last))
+        st, r = self.node.req("POST", "/table/ids_t/record", {"hp": 2})
+        self.assertEqual((st, r["error"]["code"]), (507, "resource_exhausted"))
+        self.assertEqual(self.node.req("GET", "/table/ids_t/records")[1]["count"], 1)
+
     def test_rpc_procedures(self):
         self.assertIn("result", self.node.rpc({"jsonrpc": "2.0", "id": 1, "method": "setup"})[1])
         owner = self.node.req("POST", "/table/players/record", {"name": "ana", "score": 5})[1]["id"]

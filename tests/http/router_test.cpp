@@ -175,3 +175,35 @@ TEST_CASE("db.transaction of inserts: a schema changed after the read makes the 
   CHECK(outcome->out.empty());
   CHECK(records(*rt, "fast") == 0);
 }
+
+TEST_CASE("GET /cluster lists this node with its tables and the configured peers", "[http]") {
+  auto rt = runtime();
+  make_tables(*rt);
+  Config cfg;
+  cfg.node_name = "alpha";
+  cfg.cluster_port = 7001;
+  cfg.cluster_peers = {"127.0.0.1:7002"};
+  Router r(*rt, cfg);
+  auto res = send(r, "GET", "/cluster");
+  REQUIRE(res.status == 200);
+  json c = json::parse(res.body);
+  CHECK(c["node"] == "alpha");
+  REQUIRE(c["nodes"].size() == 2);
+  CHECK(c["nodes"][0] == json{{"name", "alpha"}, {"address", "127.0.0.1:7001"}, {"up", true}, {"tables", {"fast", "slow"}}});
+  CHECK(c["nodes"][1]["up"] == false);
+  CHECK(c["nodes"][1]["address"] == "127.0.0.1:7002");
+}
+
+TEST_CASE("writes to a stopped node answer 503 node_unavailable; reads still answer", "[http]") {
+  auto rt = runtime();
+  make_tables(*rt);
+  Router r(*rt, Config{});
+  rt->stop();
+  auto w = send(r, "POST", "/table/fast/record", R"({"hp":1})");
+  CHECK(w.status == 503);
+  CHECK(json::parse(w.body)["error"]["code"] == "node_unavailable");
+  json fast = rpc(r, R"({"jsonrpc":"2.0","id":1,"method":"db.transaction","params":{"ops":[)"
+                     R"({"method":"db.insert","params":{"table":"fast","values":{}}}]}})");
+  CHECK(fast["error"]["data"]["code"] == "node_unavailable");
+  CHECK(send(r, "GET", "/table/fast/records").status == 200);
+}
