@@ -1,10 +1,17 @@
 #include "actors/database.h"
 
+#include "core/commit_log.h"
+
 namespace tickdb {
 
 bool Database::publish(const std::shared_ptr<const DbVersion>& base, const std::shared_ptr<const DbVersion>& mine,
-                       const TouchSet& touched) {
+                       const TouchSet& touched, std::uint32_t calls, std::string_view calls_payload,
+                       std::uint64_t* ticket) {
+  if (ticket) *ticket = 0;
   if (mine == base) return true;  // nothing changed
+  CommitSink* sink = this->sink();
+  std::unique_lock<std::mutex> lock(publish_mu_, std::defer_lock);
+  if (sink) lock.lock();
   std::shared_ptr<const DbVersion> expected = base;
   std::shared_ptr<const DbVersion> candidate = mine;
   bool rebased = false;
@@ -16,9 +23,27 @@ bool Database::publish(const std::shared_ptr<const DbVersion>& base, const std::
     candidate = std::move(*r);
     rebased = true;
   }
+  if (sink) {
+    std::uint64_t t = sink->append(candidate->version(), expected->version(), calls, calls_payload);
+    if (ticket) *ticket = t;
+  }
   versions_.fetch_add(1, std::memory_order_relaxed);
   if (rebased) rebases_.fetch_add(1, std::memory_order_relaxed);
   return true;
+}
+
+void Database::answer(std::vector<PendingCall>& batch, std::uint64_t ticket) {
+  CommitSink* sink = this->sink();
+  if (sink && ticket) {
+    CommitSink::Answers answers;
+    answers.reserve(batch.size());
+    for (auto& p : batch)
+      if (p.req.reply) answers.emplace_back(std::move(p.req.reply), std::move(p.result));
+    sink->answer(ticket, std::move(answers));
+    return;
+  }
+  for (auto& p : batch)
+    if (p.req.reply) p.req.reply->send(std::move(p.result));
 }
 
 Database::Counters Database::counters() const {
@@ -35,7 +60,28 @@ Database::Counters Database::counters() const {
 
 namespace tickdb {
 
-bool run_batch(Database& db, std::vector<PendingCall>& batch, BatchMode mode, TouchSet& touched) {
+namespace {
+// The calls of a batch that committed, for the commit log.
+std::uint32_t encode_committed(const std::vector<PendingCall>& batch, std::string& payload) {
+  std::uint32_t n = 0;
+  for (const auto& p : batch) {
+    if (!p.result.is_ok()) continue;
+    const Callable& c = *p.req.callable;
+    if (c.logged_params) {
+      append_logged_call(payload, c.name, *c.logged_params, p.req.tick, p.req.tick_dt);
+    } else {
+      append_logged_call(payload, c.name, p.req.params.dump(-1, ' ', false, json::error_handler_t::replace),
+                         p.req.tick, p.req.tick_dt);
+    }
+    ++n;
+  }
+  return n;
+}
+}  // namespace
+
+bool run_batch(Database& db, std::vector<PendingCall>& batch, BatchMode mode, TouchSet& touched,
+               std::uint64_t& ticket) {
+  ticket = 0;
   const std::shared_ptr<const DbVersion> base = db.current();
   std::shared_ptr<const DbVersion> head = base;
   touched = TouchSet{};
@@ -84,7 +130,10 @@ bool run_batch(Database& db, std::vector<PendingCall>& batch, BatchMode mode, To
       head = *v;
     }
   }
-  if (!db.publish(base, head, touched)) return false;
+  std::string payload;
+  std::uint32_t calls = 0;
+  if (head != base && db.sink()) calls = encode_committed(batch, payload);
+  if (!db.publish(base, head, touched, calls, payload, &ticket)) return false;
   db.count_calls(batch.size());
   return true;
 }

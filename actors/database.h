@@ -11,12 +11,30 @@
 #pragma once
 
 #include <atomic>
+#include <mutex>
+#include <string>
 
 #include "actors/messages_fwd.h"
 #include "actors/procedures.h"
 #include "core/version_cell.h"
 
 namespace tickdb {
+
+struct PendingCall;
+
+// Where committed calls go to be made durable: the persistence's commit log. append() is
+// called in publish order (under the publish lock) for every version that commits calls;
+// answer() sends the answers of those calls once that entry is durable (or at once, when the
+// log is flushed in the background).
+class CommitSink {
+ public:
+  virtual ~CommitSink() = default;
+  // The entry of `version` (published right after `prev_version`); returns its ticket.
+  virtual std::uint64_t append(std::uint64_t version, std::uint64_t prev_version, std::uint32_t calls,
+                               std::string_view calls_payload) = 0;
+  using Answers = std::vector<std::pair<std::shared_ptr<ReplyTo>, CallResult>>;
+  virtual void answer(std::uint64_t ticket, Answers answers) = 0;
+};
 
 class Database {
  public:
@@ -29,9 +47,18 @@ class Database {
   ParallelRunner& runner() { return *runner_; }
 
   // Publishes `mine`, committed over `base` by transactions that touched `touched`; rebases
-  // it onto newer versions when it can. false on a conflict: nothing was published.
+  // it onto newer versions when it can. false on a conflict: nothing was published. With a
+  // sink, the calls it commits (`calls`, encoded by append_logged_call) are appended to it
+  // in publish order, and `ticket` receives the ticket for answer().
   bool publish(const std::shared_ptr<const DbVersion>& base, const std::shared_ptr<const DbVersion>& mine,
-               const TouchSet& touched);
+               const TouchSet& touched, std::uint32_t calls = 0, std::string_view calls_payload = {},
+               std::uint64_t* ticket = nullptr);
+
+  // The commit log (nullptr: none). Set before writers start, or while none publish.
+  void set_sink(CommitSink* sink) { sink_.store(sink, std::memory_order_release); }
+  CommitSink* sink() const { return sink_.load(std::memory_order_acquire); }
+  // Sends each call's answer: through the sink once `ticket` is durable, else at once.
+  void answer(std::vector<PendingCall>& batch, std::uint64_t ticket);
 
   struct Counters {
     std::uint64_t versions = 0;   // versions published
@@ -47,6 +74,8 @@ class Database {
 
  private:
   VersionCell<DbVersion> cell_;
+  std::atomic<CommitSink*> sink_{nullptr};
+  std::mutex publish_mu_;  // with a sink: the log's order is the publish order
   const Registry* reg_;
   ParallelRunner* runner_;
   alignas(64) std::atomic<std::uint64_t> versions_{0};
@@ -70,7 +99,9 @@ enum class BatchMode {
 // The commit path: runs every call of `batch` over the current version and publishes the
 // result once (group commit); each call gets its own answer in `result`, a failed call
 // changes nothing. false on a conflict (nothing published; run the batch again). `touched`
-// receives every table the batch touched.
-bool run_batch(Database& db, std::vector<PendingCall>& batch, BatchMode mode, TouchSet& touched);
+// receives every table the batch touched, `ticket` the commit log's ticket for
+// Database::answer (0: nothing logged).
+bool run_batch(Database& db, std::vector<PendingCall>& batch, BatchMode mode, TouchSet& touched,
+               std::uint64_t& ticket);
 
 }  // namespace tickdb

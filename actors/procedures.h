@@ -76,6 +76,12 @@ struct Callable {
   CallFn fn;
   bool builtin = false;   // db.*: its errors keep their codes; a procedure's become procedure_failed
   bool in_transaction = true;  // may be an op of db.transaction
+  // A callable made for one call (Runtime::run_async) that stands for a registered one: the
+  // params that call would take, as JSON text; the commit log records `name` with these.
+  std::optional<std::string> logged_params;
+  // Answered by a node service, asynchronously (db.snapshot): call_async hands it the params
+  // and the answer callback instead of running `fn`.
+  std::function<void(const json& params, std::function<void(CallResult)> done)> async_fn;
 };
 
 // What a deleting parallel update collects: each worker part deletes through its own scope;

@@ -12,6 +12,7 @@
 #include "actors/table_actor.h"
 #include "actors/txn_actor.h"
 #include "actors/worker_pool.h"
+#include "core/commit_log.h"
 
 namespace tickdb {
 
@@ -27,6 +28,7 @@ struct Runtime::Impl {
   std::unique_ptr<TableDirectory> dir;
   txn_actor executor;
   caf::actor scheduler;
+  SchedulerSetup setup;  // the tick loop's, until start_ticks()
   TickStats stats;
   std::atomic<std::uint64_t> ticks{0};
   std::atomic<double> rate{60};
@@ -54,10 +56,33 @@ Result<std::unique_ptr<Runtime>> Runtime::start(RuntimeConfig cfg, std::shared_p
   m.cfg = cfg;
   m.rate = cfg.tick_rate_hz;
   TICKDB_TRY(register_builtins(m.registry));
+  {
+    Callable snap;
+    snap.name = "db.snapshot";
+    snap.description = "Writes a snapshot of the whole database and answers once it is on disk.";
+    snap.params = json::object();
+    snap.route = Route::read;
+    snap.builtin = true;
+    snap.in_transaction = false;
+    snap.fn = [](CallContext&, const json&) -> Result<json> {
+      return make_error(Errc::conflict, "db.snapshot: this node keeps no snapshots (no storage configured)");
+    };
+    if (cfg.snapshot) {
+      auto hook = cfg.snapshot;
+      snap.async_fn = [hook](const json& params, std::function<void(CallResult)> done) {
+        if (!params.is_object() || !params.empty()) {
+          done(CallResult::fail(make_error(Errc::invalid_argument, "db.snapshot takes no params")));
+          return;
+        }
+        hook(std::move(done));
+      };
+    }
+    TICKDB_TRY(m.registry.add(std::move(snap)));
+  }
   if (cfg.register_procedures) TICKDB_TRY(cfg.register_procedures(m.registry));
   for (const auto& path : cfg.modules) TICKDB_TRY(m.modules.load(path, m.registry));
 
-  SchedulerSetup setup;
+  SchedulerSetup& setup = m.setup;
   for (const auto& tp : cfg.tick_procedures) {
     const Callable* c = m.registry.find(tp.name);
     if (!c) return bad("tick.procedures: '" + tp.name.substr(0, 128) + "' is not a registered procedure");
@@ -80,14 +105,57 @@ Result<std::unique_ptr<Runtime>> Runtime::start(RuntimeConfig cfg, std::shared_p
   m.dir = std::make_unique<TableDirectory>(*m.sys, *m.db);
   m.dir->set_max_tries(cfg.table_conflict_tries);
   m.executor = spawn_txn_actor(*m.sys, *m.db, *m.dir);
-  if (cfg.start_ticks) {
-    setup.rate_hz = cfg.tick_rate_hz;
-    setup.executor = m.executor;
-    setup.stats = &m.stats;
-    setup.ticks = &m.ticks;
-    m.scheduler = spawn_scheduler(*m.sys, std::move(setup));
-  }
+  if (cfg.start_ticks) rt->start_ticks();
   return rt;
+}
+
+void Runtime::start_ticks() {
+  Impl& m = *impl_;
+  std::lock_guard lock(m.stop_mu);
+  if (m.scheduler || m.stopping.load() || !m.sys) return;
+  m.setup.rate_hz = m.rate.load();
+  m.setup.executor = m.executor;
+  m.setup.stats = &m.stats;
+  m.setup.ticks = &m.ticks;
+  m.scheduler = spawn_scheduler(*m.sys, std::move(m.setup));
+}
+
+void Runtime::set_commit_sink(CommitSink* sink) { impl_->db->set_sink(sink); }
+
+Status Runtime::replay(const LogEntry& e) {
+  Impl& m = *impl_;
+  auto base = m.db->current();
+  auto where = [&] { return "log entry of version " + std::to_string(e.version) + ": "; };
+  if (e.prev_version != base->version())
+    return make_error(Errc::conflict, where() + "it follows version " + std::to_string(e.prev_version) +
+                                          " but the database is at version " + std::to_string(base->version()) +
+                                          " (a log segment is missing, or the log belongs to another snapshot)");
+  std::shared_ptr<const DbVersion> head = base;
+  std::size_t i = 0;
+  for (const auto& call : e.calls) {
+    const Callable* c = m.registry.find(call.name);
+    if (!c || !c->fn || c->async_fn)
+      return make_error(Errc::not_found, where() + "call " + std::to_string(i) + " names '" + call.name.substr(0, 128) +
+                                             "', which is not registered here (a module missing?)");
+    auto params = parse_json(call.params, 256);
+    if (!params) return make_error(Errc::invalid_argument, where() + "call " + std::to_string(i) + ": " + params.message());
+    Transaction txn(head);
+    CallContext ctx(txn, m.registry, *m.pool);
+    ctx.set_tick(call.tick, call.tick_dt);
+    CallResult r = invoke(*c, ctx, *params);
+    if (!r.is_ok())
+      return make_error(Errc::conflict, where() + "call " + std::to_string(i) + " ('" + call.name.substr(0, 128) +
+                                            "') succeeded once but fails now: " + r.error->message +
+                                            " (procedures must be deterministic, and the modules the same)");
+    auto v = txn.commit();
+    if (!v) return make_error(v.code(), where() + v.message());
+    head = *v;
+    ++i;
+  }
+  auto next = DbVersion::with_version(head, e.version);
+  if (!m.db->cell().publish_if(base.get(), next))
+    return make_error(Errc::internal, where() + "the database changed during replay");
+  return {};
 }
 
 void Runtime::stop() {
@@ -140,6 +208,10 @@ void Runtime::call_async(std::string_view method, json params, std::function<voi
   }
   if (m.stopping.load()) {
     done(CallResult::fail(make_error(Errc::node_unavailable, "the node is stopping")));
+    return;
+  }
+  if (c->async_fn) {
+    c->async_fn(params, std::move(done));
     return;
   }
   switch (c->route) {

@@ -29,6 +29,9 @@ class actor_system;
 
 namespace tickdb {
 
+class CommitSink;
+struct LogEntry;
+
 struct RuntimeConfig {
   double tick_rate_hz = 60;                   // tick.rate_hz: 15..120
   std::vector<TickProcedure> tick_procedures;  // tick.procedures
@@ -37,6 +40,8 @@ struct RuntimeConfig {
   bool start_ticks = true;                    // tests may drive without the tick loop
   std::string scheduler_policy = "sharing";   // CAF's scheduler: "sharing" or "stealing" (see runtime.cpp)
   int table_conflict_tries = 8;               // a table actor's tries before it hands a batch to the executor
+  // Answers db.snapshot (the persistence's snapshot_async); without it db.snapshot refuses.
+  std::function<void(std::function<void(CallResult)> done)> snapshot;
   // Registers callables compiled into the program (a server embedding tickdb, tests), after
   // the built-ins and before the modules.
   std::function<Status(Registry&)> register_procedures;
@@ -51,6 +56,16 @@ class Runtime {
   ~Runtime();  // stop()s
   // Stops the tick loop and every actor (calls still queued are answered first).
   void stop();
+  // Starts the tick loop when RuntimeConfig::start_ticks was false (after recovery).
+  void start_ticks();
+
+  // Recovery: replays one commit log entry on the calling thread (its calls in order, each in
+  // a transaction over the one before) and publishes the result as the entry's version.
+  // Only before writers start (no HTTP, no ticks). Errors name the entry and the call: a
+  // call that is not registered, or one that fails now although it once succeeded.
+  Status replay(const LogEntry& entry);
+  // Committed calls go to `sink` from now on (nullptr: none). Set while nothing writes.
+  void set_commit_sink(CommitSink* sink);
 
   CallResult call(std::string_view method, json params);
   void call_async(std::string_view method, json params, std::function<void(CallResult)> done);

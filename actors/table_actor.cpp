@@ -18,9 +18,10 @@ struct TableState {
 
   void flush(table_actor::pointer self) {
     if (batch.empty()) return;
+    std::uint64_t ticket = 0;
     try {
       TouchSet touched;
-      for (int tries = 1; !run_batch(*db, batch, BatchMode::shared, touched); ++tries) {
+      for (int tries = 1; !run_batch(*db, batch, BatchMode::shared, touched, ticket); ++tries) {
         db->count_conflict();
         if (tries >= max_tries && executor) {
           // Keeps losing (its relation checks read a table that is written all the time):
@@ -39,8 +40,7 @@ struct TableState {
       // Out of memory publishing, most likely: nothing was published.
       for (auto& p : batch) p.result = CallResult::fail(make_error(Errc::resource_exhausted, e.what()));
     }
-    for (auto& p : batch)
-      if (p.req.reply) p.req.reply->send(std::move(p.result));
+    db->answer(batch, ticket);
     batch.clear();
   }
 };

@@ -32,10 +32,10 @@ struct TxnState {
     }
   };
 
-  void run(Holds& holds) {
+  void run(Holds& holds, std::uint64_t& ticket) {
     for (int tries = 1;; ++tries) {
       TouchSet touched;
-      if (run_batch(*db, batch, BatchMode::chained, touched)) return;
+      if (run_batch(*db, batch, BatchMode::chained, touched, ticket)) return;
       db->count_conflict();
       if (tries == kMaxTries) {
         for (auto& p : batch)
@@ -54,14 +54,14 @@ struct TxnState {
   void flush() {
     if (!batch.empty()) {
       Holds holds;
+      std::uint64_t ticket = 0;
       try {
-        run(holds);
+        run(holds, ticket);
       } catch (const std::exception& e) {
         // Out of memory publishing, most likely: nothing was published.
         for (auto& p : batch) p.result = CallResult::fail(make_error(Errc::resource_exhausted, e.what()));
       }
-      for (auto& p : batch)
-        if (p.req.reply) p.req.reply->send(std::move(p.result));
+      db->answer(batch, ticket);
       batch.clear();
     }
     // Handed-over batches are answered: their table actors may go on.

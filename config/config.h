@@ -39,7 +39,7 @@ struct Config {
   double storage_snapshot_interval_s = 60;
   unsigned storage_snapshot_keep = 3;
   int storage_compression_level = 1;
-  std::string storage_durability = "async";  // sync | async | snapshot
+  std::string storage_durability = "sync";  // sync | async | snapshot
   std::vector<std::string> procedures_modules;
   std::uint16_t cluster_port = 0;  // 0: no cluster
   std::vector<std::string> cluster_peers;

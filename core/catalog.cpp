@@ -18,6 +18,13 @@ std::optional<OnDelete> on_delete_from_name(std::string_view s) {
   return std::nullopt;
 }
 
+std::shared_ptr<const DbVersion> DbVersion::with_version(const std::shared_ptr<const DbVersion>& v,
+                                                         std::uint64_t version) {
+  auto copy = std::make_shared<DbVersion>(*v);
+  copy->version_ = version;
+  return copy;
+}
+
 std::shared_ptr<const DbVersion> DbVersion::empty() {
   auto v = std::make_shared<DbVersion>();
   v->types_ = std::make_shared<TypeRegistry>();

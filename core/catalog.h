@@ -54,6 +54,10 @@ class DbVersion {
  public:
   // An empty database at version 0.
   static std::shared_ptr<const DbVersion> empty();
+  // The same database numbered `version` (loading a snapshot, replaying a log: the version
+  // the writer had).
+  static std::shared_ptr<const DbVersion> with_version(const std::shared_ptr<const DbVersion>& v,
+                                                       std::uint64_t version);
 
   std::uint64_t version() const { return version_; }
   const TypeRegistry& types() const { return *types_; }

@@ -30,6 +30,12 @@ class JsonCursor {
     skip_ws();
     return p_ < end_ ? *p_ : '\0';
   }
+  // Where the next value starts (after whitespace): with a later position(), the text of
+  // the values read in between.
+  const char* position() {
+    skip_ws();
+    return p_;
+  }
   // True when nothing but whitespace is left.
   bool at_end() {
     skip_ws();

@@ -206,6 +206,45 @@ Status TableVersion::append(std::span<const std::byte> record, std::uint64_t id)
   });
 }
 
+Status TableVersion::load_append(const std::byte* records, const std::uint64_t* ids, std::size_t n) {
+  std::uint64_t last = slots_ ? slot_unchecked(slots_ - 1).id() : 0;
+  for (std::size_t j = 0; j < n; ++j) {
+    if (ids[j] <= last || ids[j] == std::numeric_limits<std::uint64_t>::max())
+      return make_error(Errc::invalid_argument, "table '" + name() + "': id " + std::to_string(ids[j]) +
+                                                    " does not rise above " + std::to_string(last));
+    last = ids[j];
+  }
+  return guard_alloc([&]() -> Status {
+    const std::uint32_t rs = schema_->record_size();
+    std::size_t done = 0;
+    while (done < n) {
+      std::size_t k = static_cast<std::size_t>(slots_ >> shift_);
+      auto i = static_cast<std::uint32_t>(slots_ & (rpc_ - 1));
+      Chunk* c = nullptr;
+      if (k == tree_.size()) {
+        auto fresh = Chunk::make(rs, rpc_, owner_);
+        if (!fresh) return fresh.error();
+        c = fresh->get();
+        tree_.push_back(std::move(*fresh), owner_);
+      } else {
+        auto own = own_chunk(k);
+        if (!own) return own.error();
+        c = *own;
+      }
+      const std::size_t run = std::min<std::size_t>(n - done, rpc_ - i);
+      if (rs) std::memcpy(c->records() + std::size_t{i} * rs, records + done * rs, run * rs);
+      std::memcpy(c->ids() + i, ids + done, run * sizeof(std::uint64_t));
+      std::memset(c->alive() + i, 1, run);
+      c->set_frontier(i + static_cast<std::uint32_t>(run));
+      slots_ += run;
+      live_ += run;
+      done += run;
+    }
+    if (n) next_id_ = std::max(next_id_, ids[n - 1] + 1);
+    return {};
+  });
+}
+
 Result<std::byte*> TableVersion::mutable_slot(std::uint64_t slot) {
   return guard_alloc([&]() -> Result<std::byte*> {
     if (slot >= slots_) return make_error(Errc::internal, "slot out of range");

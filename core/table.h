@@ -235,6 +235,12 @@ class TableVersion {
   std::shared_ptr<TableVersion> writable_copy(std::uint64_t owner) const;
   // Appends a record (record_size bytes) with the given id, which must be >= next_id().
   Status append(std::span<const std::byte> record, std::uint64_t id);
+  // Loading (snapshots): appends n records (packed, n * record_size bytes) with their ids,
+  // a chunk-sized run at a time. Ids must rise strictly, above every id already in the
+  // table, and be neither 0 nor the reserved maximum; next_id() follows the last one.
+  // invalid_argument naming the first bad id, before anything is appended; when memory runs
+  // out half-way (resource_exhausted) the table is partly loaded: discard it.
+  Status load_append(const std::byte* records, const std::uint64_t* ids, std::size_t n);
   // A writable pointer to the record in `slot` (copies its chunk once per transaction).
   Result<std::byte*> mutable_slot(std::uint64_t slot);
   // Marks the record in `slot` dead.

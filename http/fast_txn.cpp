@@ -123,6 +123,7 @@ std::optional<PreparedTxn> prepare_insert_transaction(std::string_view body, con
       method = true;
       if (!params_span.empty()) {
         JsonCursor pin(params_span);
+        txn.params_text = std::string(params_span);
         return read_params(pin, db, txn) && pin.at_end();
       }
       return true;
@@ -130,7 +131,12 @@ std::optional<PreparedTxn> prepare_insert_transaction(std::string_view body, con
     if (key == "params") {
       if (params) return false;
       params = true;
-      if (method) return read_params(in, db, txn);
+      if (method) {
+        const char* start = in.position();
+        if (!read_params(in, db, txn)) return false;
+        txn.params_text.assign(start, static_cast<std::size_t>(in.position() - start));
+        return true;
+      }
       return in.peek() == '{' && in.skip(&params_span);
     }
     return false;
@@ -147,6 +153,7 @@ std::shared_ptr<const Callable> fast_txn_callable(std::shared_ptr<const Prepared
   c->route = Route::serial;
   c->builtin = true;
   c->in_transaction = false;
+  c->logged_params = txn->params_text;
   c->fn = [txn = std::move(txn), outcome = std::move(outcome)](CallContext& ctx, const json&) -> Result<json> {
     std::string& out = outcome->out;
     outcome->fallback = false;

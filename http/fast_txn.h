@@ -25,6 +25,7 @@ namespace tickdb {
 
 struct PreparedTxn {
   json id;  // the JSON-RPC id (a string or a number)
+  std::string params_text;  // the call's params as sent (what the commit log records)
   struct Table {
     std::string name;
     std::shared_ptr<const TableSchema> schema;  // the schema the records were read with

@@ -1,5 +1,6 @@
 #include "http/router.h"
 
+#include "actors/persistence.h"
 #include "http/fast_txn.h"
 
 #include <atomic>
@@ -131,6 +132,11 @@ Router::Router(Runtime& rt, const Config& cfg) : rt_(&rt), cfg_(cfg), started_(s
         for (const auto& peer : cfg_.cluster_peers)
           nodes.push_back({{"name", peer}, {"address", peer}, {"up", false}, {"tables", json::array()}});
         done(json_response(200, text(json{{"node", cfg_.node_name}, {"nodes", std::move(nodes)}})));
+      });
+  add("POST", "/snapshot", "Writes a snapshot of the whole database; answers once it is on disk", 200,
+      [this](const HttpRequest& req, auto&, auto&, Done done) {
+        if (req.body.empty()) return call("db.snapshot", json::object(), 200, std::move(done));
+        with_body(req, done, [&](json b) { call("db.snapshot", std::move(b), 200, std::move(done)); });
       });
   add("GET", "/metrics", "Prometheus text: requests, latency, ticks, tables", 200, [this](auto&, auto&, auto&, Done done) {
     HttpResponse r = json_response(200, metrics_text());
@@ -553,6 +559,7 @@ json Router::stats_json() const {
                        {"calls", cs.calls}, {"handoffs", cs.handoffs}}},
           {"tables", tables},
           {"rpc_fast_transactions", {{"answered", fast_txns_.load()}, {"fell_back", fast_fallbacks_.load()}}},
+          {"storage", persistence_ ? persistence_->stats() : json(nullptr)},
           {"requests", reqs}};
 }
 
@@ -625,6 +632,27 @@ std::string Router::metrics_text() const {
        "tickdb_versions_published_total " << cs.versions << "\n";
   o << "# HELP tickdb_commit_conflicts_total Commits that ran again after a conflict.\n# TYPE tickdb_commit_conflicts_total counter\n"
        "tickdb_commit_conflicts_total " << cs.conflicts << "\n";
+  if (persistence_) {
+    json st = persistence_->stats();
+    const json& snap = st["snapshot"];
+    const json& log = st["log"];
+    auto metric = [&](const char* name, const char* type, const char* help, const json& v) {
+      o << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n" << name << " " << v.dump() << "\n";
+    };
+    metric("tickdb_snapshots_total", "counter", "Snapshots written.", snap["count"]);
+    metric("tickdb_snapshot_failures_total", "counter", "Snapshots that failed.", snap["failures"]);
+    if (!snap["last"].is_null()) {
+      metric("tickdb_snapshot_last_age_seconds", "gauge", "Age of the last snapshot written.", snap["last"]["age_s"]);
+      metric("tickdb_snapshot_last_duration_seconds", "gauge", "Time the last snapshot took.", snap["last"]["seconds"]);
+      metric("tickdb_snapshot_last_bytes", "gauge", "Size of the last snapshot file.", snap["last"]["bytes"]);
+    }
+    metric("tickdb_log_bytes_total", "counter", "Commit log bytes written.", log["bytes"]);
+    metric("tickdb_log_fsyncs_total", "counter", "Commit log fsyncs.", log["fsyncs"]);
+    metric("tickdb_log_fsync_seconds_total", "counter", "Time spent in commit log fsyncs.", log["fsync_seconds"]);
+    metric("tickdb_log_entries_total", "counter", "Commit log entries (published versions) written.", log["entries"]);
+    metric("tickdb_log_group_max", "gauge", "Most entries made durable by one fsync.", log["group_max"]);
+    metric("tickdb_log_pending_entries", "gauge", "Entries appended but not yet on disk.", log["pending_entries"]);
+  }
   return o.str();
 }
 

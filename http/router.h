@@ -24,6 +24,8 @@
 
 namespace tickdb {
 
+class Persistence;
+
 struct HttpRequest {
   std::string method;  // "GET", "POST", ...
   std::string target;  // path and query
@@ -47,6 +49,8 @@ class Router {
   // Benchmark baseline: answer every request 200 "{}" without routing or touching the
   // database (the same listener and sessions; tools/bench/http_bench.sh).
   void set_baseline(bool on) { baseline_ = on; }
+  // Snapshot and commit log figures for /stats and /metrics (set before serving).
+  void set_persistence(const Persistence* p) { persistence_ = p; }
   // Counts a finished request (the session calls it once the response is written).
   void record(const std::string& route, int status, double seconds);
 
@@ -81,6 +85,7 @@ class Router {
   Runtime* rt_;
   Config cfg_;
   std::atomic<bool> baseline_{false};
+  const Persistence* persistence_ = nullptr;
   std::atomic<std::uint64_t> fast_txns_{0};       // db.transaction calls answered by the fast path
   std::atomic<std::uint64_t> fast_fallbacks_{0};  // fast runs that gave up (the general path answered)
   std::chrono::steady_clock::time_point started_;

@@ -1,0 +1,512 @@
+#include "actors/persistence.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "actors/runtime.h"
+
+namespace tickdb {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string snapshot_file_name(std::uint64_t version) {
+  std::string digits = std::to_string(version);
+  return "snapshot-" + std::string(20 - digits.size(), '0') + digits + ".tds";
+}
+
+std::optional<std::uint64_t> parse_snapshot_file_name(std::string_view name) {
+  if (name.size() != 9 + 20 + 4 || name.substr(0, 9) != "snapshot-" || name.substr(29) != ".tds") return std::nullopt;
+  std::uint64_t v = 0;
+  for (char c : name.substr(9, 20)) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return v;
+}
+
+// Files of one kind in the data directory, by version (ascending).
+template <class Parse>
+std::map<std::uint64_t, std::string> list_files(const std::string& dir, Parse parse) {
+  std::map<std::uint64_t, std::string> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (!e.is_regular_file()) continue;
+    auto v = parse(e.path().filename().string());
+    if (v) out[*v] = e.path().string();
+  }
+  return out;
+}
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+struct Persistence::Impl {
+  PersistenceOptions opts;
+  int lock_fd = -1;
+  Runtime* rt = nullptr;
+  bool started = false;
+  bool logging = false;  // durability sync or async
+
+  // ---- the log writer ----
+  mutable std::mutex mu;
+  std::condition_variable cv;      // the writer waits here for entries
+  std::string pending;             // encoded entries not yet written
+  std::uint64_t pending_first = 0; // the version of the first entry in `pending`
+  std::uint64_t appended = 0;      // tickets handed out (one per entry)
+  std::uint64_t durable = 0;       // entries up to this ticket are on disk
+  std::deque<std::pair<std::uint64_t, Answers>> waiting;  // sync: answers until durable
+  bool rotate = false;             // start a new segment with the next write
+  bool stop_writer = false;
+  std::optional<Error> broken;     // the log could not be written: nothing more is acknowledged
+  std::thread writer;
+  LogFile file;                    // the writer's own
+  std::string segment;             // the open segment's path (under mu)
+  // figures (under mu)
+  std::uint64_t log_bytes = 0, fsyncs = 0, entries_written = 0, max_group = 0;
+  double fsync_seconds = 0;
+
+  // ---- snapshots ----
+  mutable std::mutex snap_mu;
+  std::condition_variable snap_cv;
+  std::vector<std::function<void(Result<SnapshotWriteInfo>)>> requests;
+  bool stop_snapshots = false;
+  std::thread snapshotter;
+  std::mutex write_mu;  // one snapshot written at a time
+  // figures (under snap_mu)
+  std::uint64_t snapshots = 0, snapshot_failures = 0;
+  std::optional<SnapshotWriteInfo> last;
+  double last_at = 0;  // unix seconds
+  std::string last_error;
+  std::uint64_t last_version = 0;
+  bool have_last = false;
+
+  void say(int level, const std::string& m) const {
+    if (opts.log) opts.log(level, m);
+  }
+
+  void writer_loop();
+  // Writes a snapshot of the current version; with only_if_changed, nothing when that version
+  // is the last one written or loaded (`skipped` then).
+  Result<SnapshotWriteInfo> take_snapshot(bool only_if_changed, bool& skipped);
+  void prune();
+  void snapshot_loop();
+};
+
+Persistence::Persistence(PersistenceOptions opts) : impl_(std::make_unique<Impl>()), opts_(std::move(opts)) {
+  impl_->opts = opts_;
+}
+
+Persistence::~Persistence() {
+  stop();
+  if (impl_->lock_fd >= 0) ::close(impl_->lock_fd);
+}
+
+Result<std::unique_ptr<Persistence>> Persistence::open(PersistenceOptions opts) {
+  auto bad = [](std::string m) { return make_error(Errc::invalid_argument, std::move(m)); };
+  if (opts.durability != "sync" && opts.durability != "async" && opts.durability != "snapshot")
+    return bad("storage.durability must be sync, async or snapshot, it is '" + opts.durability.substr(0, 32) + "'");
+  if (opts.snapshot_keep < 1) return bad("storage.snapshot_keep must be at least 1");
+  if (opts.compression_level < 1 || opts.compression_level > 19)
+    return bad("storage.compression_level must be 1..19, it is " + std::to_string(opts.compression_level));
+  if (!(opts.snapshot_interval_s >= 0)) return bad("storage.snapshot_interval_s must be >= 0");
+  if (opts.data_dir.empty()) return bad("storage.data_dir must not be empty");
+  std::error_code ec;
+  fs::create_directories(opts.data_dir, ec);
+  if (ec) return bad("storage.data_dir '" + opts.data_dir + "': cannot create it: " + ec.message());
+  std::unique_ptr<Persistence> p(new Persistence(std::move(opts)));
+  Impl& m = *p->impl_;
+  const std::string lock_path = (fs::path(m.opts.data_dir) / "LOCK").string();
+  m.lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (m.lock_fd < 0) return bad("storage.data_dir '" + m.opts.data_dir + "': cannot open " + lock_path + ": " + std::strerror(errno));
+  if (::flock(m.lock_fd, LOCK_EX | LOCK_NB) != 0)
+    return make_error(Errc::conflict, "storage.data_dir '" + m.opts.data_dir + "' is in use by another tickdb-server (" +
+                                          lock_path + " is locked)");
+  for (const auto& e : fs::directory_iterator(m.opts.data_dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (e.is_regular_file() && name.size() > 4 && name.substr(name.size() - 4) == ".tmp") {
+      m.say(1, "removing " + e.path().string() + ": a snapshot a stop or crash left unfinished");
+      fs::remove(e.path(), ec);
+    }
+  }
+  m.logging = m.opts.durability != "snapshot";
+  return p;
+}
+
+Result<Persistence::Recovered> Persistence::recover() {
+  Impl& m = *impl_;
+  Recovered out;
+  out.db = DbVersion::empty();
+  // The newest snapshot that loads.
+  auto snaps = list_files(m.opts.data_dir, parse_snapshot_file_name);
+  for (auto it = snaps.rbegin(); it != snaps.rend(); ++it) {
+    const std::string& path = it->second;
+    SnapshotError why;
+    auto t0 = std::chrono::steady_clock::now();
+    auto loaded = read_snapshot(path, &why, [&](std::uint64_t done, std::uint64_t total) {
+      if (done < total)
+        m.say(0, "loading " + path + ": " + std::to_string(done * 100 / std::max<std::uint64_t>(total, 1)) + "%");
+    });
+    if (!loaded) {
+      if (why.problem == SnapshotProblem::unknown_format)
+        return make_error(Errc::invalid_argument, why.message + ": refusing to start (run a tickdb that reads it, or move the file away)");
+      if (loaded.code() == Errc::resource_exhausted) return loaded.error();
+      m.say(1, "skipping snapshot " + path + ": " + loaded.message());
+      ++out.skipped_snapshots;
+      continue;
+    }
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::uint64_t records = 0;
+    for (const auto& t : loaded->info.tables) records += t.records;
+    m.say(0, "loaded snapshot " + path + ": version " + std::to_string(loaded->info.version) + ", " +
+                 std::to_string(loaded->info.tables.size()) + " tables, " + std::to_string(records) + " records, " +
+                 std::to_string(loaded->info.bytes) + " bytes in " + std::to_string(secs) + " s");
+    out.db = loaded->db;
+    out.snapshot = path;
+    std::lock_guard lk(m.snap_mu);
+    m.last_version = loaded->info.version;
+    m.have_last = true;
+    break;
+  }
+  if (out.snapshot.empty()) m.say(snaps.empty() ? 0 : 1, snaps.empty() ? "no snapshot: starting from an empty database"
+                                                                     : "no snapshot loads: starting from an empty database");
+  // The log after it.
+  const std::uint64_t from = out.db->version();
+  auto segs = list_files(m.opts.data_dir, parse_log_file_name);
+  bool cut = false;
+  for (const auto& [first, path] : segs) {
+    if (cut) {
+      std::error_code ec;
+      fs::rename(path, path + ".unreplayed", ec);
+      m.say(2, "log segment " + path + " comes after a damaged one: moved aside to " + path + ".unreplayed, not replayed");
+      continue;
+    }
+    auto r = read_log_file(path);
+    if (!r) return r.error();
+    for (auto& e : r->entries)
+      if (e.version > from) out.entries.push_back(std::move(e));
+    if (!r->problem.empty()) {
+      m.say(1, "log segment " + path + ": " + r->problem + " at byte " + std::to_string(r->valid_bytes) + " of " +
+                   std::to_string(r->file_bytes) + ": cut after the last whole entry (" +
+                   std::to_string(r->entries.size()) + " entries kept)");
+      TICKDB_TRY(truncate_log_file(path, r->valid_bytes));
+      out.cut_bytes += r->file_bytes - r->valid_bytes;
+      cut = true;
+    }
+  }
+  if (!out.entries.empty())
+    m.say(0, std::to_string(out.entries.size()) + " log entries to replay after version " + std::to_string(from));
+  return out;
+}
+
+Status Persistence::start(Runtime& rt) {
+  Impl& m = *impl_;
+  if (m.started) return make_error(Errc::internal, "persistence started twice");
+  m.rt = &rt;
+  m.started = true;
+  if (m.logging) {
+    {
+      std::lock_guard lk(m.mu);
+      m.rotate = true;  // never append to a segment recovery read (it may end in a cut)
+    }
+    m.writer = std::thread([&m] { m.writer_loop(); });
+    rt.set_commit_sink(this);
+  }
+  m.snapshotter = std::thread([&m] { m.snapshot_loop(); });
+  return {};
+}
+
+// ---------------- the log ----------------
+
+std::uint64_t Persistence::append(std::uint64_t version, std::uint64_t prev_version, std::uint32_t calls,
+                                  std::string_view calls_payload) {
+  Impl& m = *impl_;
+  std::lock_guard lk(m.mu);
+  if (m.pending.empty()) m.pending_first = version;
+  append_entry(m.pending, version, prev_version, calls, calls_payload);
+  ++m.appended;
+  m.cv.notify_one();
+  return m.appended;
+}
+
+void Persistence::answer(std::uint64_t ticket, Answers answers) {
+  Impl& m = *impl_;
+  if (answers.empty()) return;
+  if (opts_.durability == "sync") {
+    std::unique_lock lk(m.mu);
+    if (m.broken) {
+      Error e = *m.broken;
+      lk.unlock();
+      for (auto& [reply, result] : answers) reply->send(CallResult::fail(e));
+      return;
+    }
+    if (ticket > m.durable) {
+      m.waiting.emplace_back(ticket, std::move(answers));
+      return;
+    }
+  }
+  for (auto& [reply, result] : answers) reply->send(std::move(result));
+}
+
+void Persistence::Impl::writer_loop() {
+  const bool sync = opts.durability == "sync";
+  const auto flush_every = std::chrono::duration<double>(opts.async_flush_s);
+  for (;;) {
+    std::string batch;
+    std::uint64_t upto = 0, first = 0;
+    bool new_segment = false;
+    {
+      std::unique_lock lk(mu);
+      if (sync) {
+        cv.wait(lk, [&] { return !pending.empty() || stop_writer; });
+      } else {
+        cv.wait_for(lk, flush_every, [&] { return stop_writer; });
+      }
+      if (pending.empty()) {
+        if (stop_writer) break;
+        continue;
+      }
+      batch.swap(pending);
+      upto = appended;
+      first = pending_first;
+      new_segment = rotate || !file.is_open();
+      rotate = false;
+    }
+    Status st;
+    if (new_segment) {
+      st = file.open((fs::path(opts.data_dir) / log_file_name(first)).string());
+      std::lock_guard lk(mu);
+      segment = st ? file.path() : std::string();
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    if (st) st = file.write(batch);
+    if (st) st = file.sync();
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::vector<Answers> ready;
+    {
+      std::lock_guard lk(mu);
+      if (!st) {
+        if (!broken) {
+          broken = make_error(Errc::resource_exhausted,
+                              "the write is in memory but the commit log cannot be written: " + st.message());
+          say(2, broken->message);
+        }
+      } else {
+        const std::uint64_t group = upto - durable;
+        durable = upto;
+        log_bytes += batch.size();
+        ++fsyncs;
+        fsync_seconds += secs;
+        entries_written += group;
+        max_group = std::max(max_group, group);
+      }
+      while (!waiting.empty() && (broken || waiting.front().first <= durable)) {
+        ready.push_back(std::move(waiting.front().second));
+        waiting.pop_front();
+      }
+    }
+    std::optional<Error> failed;
+    if (!st) {
+      std::lock_guard lk(mu);
+      failed = broken;
+    }
+    for (auto& answers : ready)
+      for (auto& [reply, result] : answers) reply->send(failed ? CallResult::fail(*failed) : std::move(result));
+  }
+  file.close();
+  std::lock_guard lk(mu);
+  segment.clear();
+}
+
+// ---------------- snapshots ----------------
+
+Result<SnapshotWriteInfo> Persistence::Impl::take_snapshot(bool only_if_changed, bool& skipped) {
+  std::lock_guard w(write_mu);
+  skipped = false;
+  auto v = rt->current();
+  {
+    std::lock_guard lk(snap_mu);
+    if (only_if_changed && have_last && last_version == v->version()) {
+      skipped = true;
+      return SnapshotWriteInfo{};
+    }
+  }
+  const std::string path = (fs::path(opts.data_dir) / snapshot_file_name(v->version())).string();
+  auto r = write_snapshot(*v, path, opts.compression_level);
+  std::lock_guard lk(snap_mu);
+  if (!r) {
+    ++snapshot_failures;
+    last_error = r.message();
+    say(2, "snapshot of version " + std::to_string(v->version()) + " failed: " + r.message());
+    return r;
+  }
+  ++snapshots;
+  last = *r;
+  last_at = now_s();
+  last_version = v->version();
+  have_last = true;
+  say(0, "snapshot " + path + ": " + std::to_string(r->records) + " records, " + std::to_string(r->bytes) + " bytes in " +
+             std::to_string(r->seconds) + " s");
+  return r;
+}
+
+void Persistence::Impl::prune() {
+  std::error_code ec;
+  auto snaps = list_files(opts.data_dir, parse_snapshot_file_name);
+  while (snaps.size() > opts.snapshot_keep) {
+    fs::remove(snaps.begin()->second, ec);
+    snaps.erase(snaps.begin());
+  }
+  if (snaps.empty()) return;
+  // Log segments wholly before the oldest kept snapshot are no longer needed: segment i holds
+  // versions below the next segment's first, so it goes when that first <= oldest + 1.
+  const std::uint64_t oldest = snaps.begin()->first;
+  std::string open_segment;
+  {
+    std::lock_guard lk(mu);
+    open_segment = segment;
+  }
+  auto segs = list_files(opts.data_dir, parse_log_file_name);
+  for (auto it = segs.begin(); it != segs.end(); ++it) {
+    auto next = std::next(it);
+    if (next == segs.end() || next->first > oldest + 1) break;
+    if (it->second == open_segment) break;
+    fs::remove(it->second, ec);
+  }
+  (void)fsync_dir(opts.data_dir);
+}
+
+void Persistence::Impl::snapshot_loop() {
+  // Below the tick loop and the request threads: a snapshot takes what CPU is left.
+  ::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 10);
+  auto next_due = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                                           std::chrono::duration<double>(opts.snapshot_interval_s));
+  for (;;) {
+    std::vector<std::function<void(Result<SnapshotWriteInfo>)>> todo;
+    bool periodic = false;
+    {
+      std::unique_lock lk(snap_mu);
+      auto ready = [&] { return stop_snapshots || !requests.empty(); };
+      if (opts.snapshot_interval_s > 0) {
+        snap_cv.wait_until(lk, next_due, ready);
+      } else {
+        snap_cv.wait(lk, ready);
+      }
+      if (stop_snapshots) break;
+      todo.swap(requests);
+      periodic = todo.empty();
+      if (periodic && std::chrono::steady_clock::now() < next_due) continue;
+    }
+    bool skipped = false;
+    auto r = take_snapshot(periodic, skipped);
+    if (r && !skipped) {
+      std::lock_guard lk(mu);
+      rotate = true;  // the next entries start a segment after this snapshot
+    }
+    if (r) prune();
+    next_due = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                                      std::chrono::duration<double>(opts.snapshot_interval_s));
+    for (auto& done : todo) done(r);
+  }
+  // Requests that came too late are answered, never dropped.
+  std::vector<std::function<void(Result<SnapshotWriteInfo>)>> left;
+  {
+    std::lock_guard lk(snap_mu);
+    left.swap(requests);
+  }
+  for (auto& done : left) done(make_error(Errc::node_unavailable, "the node is stopping"));
+}
+
+void Persistence::snapshot_async(std::function<void(Result<SnapshotWriteInfo>)> done) {
+  Impl& m = *impl_;
+  {
+    std::lock_guard lk(m.snap_mu);
+    if (m.started && !m.stop_snapshots) {
+      m.requests.push_back(std::move(done));
+      m.snap_cv.notify_one();
+      return;
+    }
+  }
+  done(make_error(Errc::node_unavailable, "snapshots are not running"));
+}
+
+void Persistence::stop() {
+  Impl& m = *impl_;
+  if (!m.started) return;
+  m.started = false;
+  {
+    std::lock_guard lk(m.snap_mu);
+    m.stop_snapshots = true;
+  }
+  m.snap_cv.notify_all();
+  if (m.snapshotter.joinable()) m.snapshotter.join();
+  if (m.writer.joinable()) {
+    {
+      std::lock_guard lk(m.mu);
+      m.stop_writer = true;
+    }
+    m.cv.notify_all();
+    m.writer.join();
+  }
+  // The last snapshot: a restart then loads it without replaying the log.
+  bool skipped = false;
+  if (m.take_snapshot(true, skipped)) m.prune();
+  if (m.logging && m.rt) m.rt->set_commit_sink(nullptr);
+}
+
+json Persistence::stats() const {
+  const Impl& m = *impl_;
+  json snap;
+  {
+    std::lock_guard lk(m.snap_mu);
+    snap = {{"count", m.snapshots},
+            {"failures", m.snapshot_failures},
+            {"last_error", m.last_error},
+            {"interval_s", m.opts.snapshot_interval_s},
+            {"keep", m.opts.snapshot_keep}};
+    if (m.last) {
+      snap["last"] = {{"path", m.last->path},
+                      {"bytes", m.last->bytes},
+                      {"records", m.last->records},
+                      {"version", m.last->version},
+                      {"seconds", m.last->seconds},
+                      {"age_s", now_s() - m.last_at}};
+    } else {
+      snap["last"] = nullptr;
+    }
+  }
+  json log;
+  {
+    std::lock_guard lk(m.mu);
+    log = {{"durability", m.opts.durability},
+           {"bytes", m.log_bytes},
+           {"fsyncs", m.fsyncs},
+           {"fsync_seconds", m.fsync_seconds},
+           {"entries", m.entries_written},
+           {"group_avg", m.fsyncs ? static_cast<double>(m.entries_written) / static_cast<double>(m.fsyncs) : 0.0},
+           {"group_max", m.max_group},
+           {"pending_entries", m.appended - m.durable},
+           {"segment", m.segment},
+           {"broken", m.broken ? m.broken->message : std::string()}};
+  }
+  return {{"data_dir", m.opts.data_dir}, {"snapshot", snap}, {"log", log}};
+}
+
+}  // namespace tickdb

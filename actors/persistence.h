@@ -1,0 +1,92 @@
+// Persistence: snapshots and the commit log of one node, in `storage.data_dir`.
+//
+//  - Snapshots (core/snapshot_file.h) of the current published version, which is immutable,
+//    so writing one never stops a writer, a reader or the tick: every
+//    `storage.snapshot_interval_s` (when something changed), on request (db.snapshot, POST
+//    /snapshot) and at a graceful stop. Written on a thread of their own at a lower CPU
+//    priority; the newest `storage.snapshot_keep` are kept.
+//  - The commit log (core/commit_log.h): the Database appends every version's committed
+//    calls in publish order (CommitSink). With durability "sync" a call is answered only once
+//    its entry is fsynced; the writer thread writes whatever has gathered while the last
+//    fsync ran, so concurrent writes share one fsync (group commit). With "async" calls are
+//    answered at once and the log is written and fsynced every `async_flush_s`. With
+//    "snapshot" there is no log. A new log segment starts after each snapshot; segments older
+//    than the oldest kept snapshot are deleted, so falling back to any kept snapshot still
+//    finds the log entries after it.
+//  - Recovery (recover()): the newest snapshot that loads (magic, format, checksum and
+//    content checked; each one skipped is logged with the reason; a newer format version
+//    stops the start), then the log entries after it. A log segment that ends in a torn or
+//    damaged entry is cut after its last whole entry (logged); segments after a cut are moved
+//    aside, never replayed. The caller replays the entries (Runtime::replay), which checks
+//    that they chain onto the snapshot.
+//
+// A lock file (flock) keeps a second server off the same data directory.
+//
+// Thread-safety: append() and answer() are called from the committing actors' threads;
+// snapshot_async() from any thread; open/recover/start/stop from one controlling thread.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "actors/database.h"
+#include "core/commit_log.h"
+#include "core/snapshot_file.h"
+
+namespace tickdb {
+
+class Runtime;
+
+struct PersistenceOptions {
+  std::string data_dir = "./data";
+  std::string durability = "sync";  // sync | async | snapshot
+  double snapshot_interval_s = 60;   // 0: no periodic snapshots
+  unsigned snapshot_keep = 3;        // >= 1
+  int compression_level = 1;         // zstd 1..19
+  double async_flush_s = 0.05;       // "async": how often the log is written and fsynced
+  // Where progress and problems are told (level: 0 info, 1 warning, 2 error).
+  std::function<void(int level, const std::string& message)> log;
+};
+
+class Persistence final : public CommitSink {
+ public:
+  // Creates the data directory when missing and takes its lock; removes temporary files a
+  // crash left behind. invalid_argument for bad options, conflict when the lock is held.
+  static Result<std::unique_ptr<Persistence>> open(PersistenceOptions opts);
+  ~Persistence() override;
+
+  struct Recovered {
+    std::shared_ptr<const DbVersion> db;  // the snapshot's (empty when there is none)
+    std::string snapshot;                 // its path ("" for none)
+    std::vector<LogEntry> entries;        // the log entries after it, in order
+    std::uint64_t skipped_snapshots = 0;
+    std::uint64_t cut_bytes = 0;          // log bytes cut off damaged tails
+  };
+  Result<Recovered> recover();
+
+  // Attaches the commit log to `rt` and starts the log writer and the snapshot timer.
+  Status start(Runtime& rt);
+  // Writes a snapshot of the current version; `done` gets its figures once it is durable.
+  void snapshot_async(std::function<void(Result<SnapshotWriteInfo>)> done);
+  // Stops the timer, writes and fsyncs the rest of the log (answering its calls), takes a
+  // last snapshot, and detaches. Call after the runtime's writers have stopped.
+  void stop();
+
+  // Figures for /stats and /metrics.
+  json stats() const;
+  const PersistenceOptions& options() const { return opts_; }
+
+  // CommitSink
+  std::uint64_t append(std::uint64_t version, std::uint64_t prev_version, std::uint32_t calls,
+                       std::string_view calls_payload) override;
+  void answer(std::uint64_t ticket, Answers answers) override;
+
+ private:
+  explicit Persistence(PersistenceOptions opts);
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  PersistenceOptions opts_;
+};
+
+}  // namespace tickdb

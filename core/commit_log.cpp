@@ -1,0 +1,216 @@
+#include "core/commit_log.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <filesystem>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "core/snapshot_file.h"
+
+namespace tickdb {
+
+namespace {
+
+constexpr std::uint32_t kEntryMagic = 0x454c4b54;  // "TKLE"
+constexpr std::size_t kEntryHeader = 4 + 4 + 8 + 8 + 8;
+constexpr std::uint32_t kMaxPayload = 1u << 30;
+
+template <class T>
+void put(std::string& out, T v) {
+  char b[sizeof(T)];
+  std::memcpy(b, &v, sizeof(T));
+  out.append(b, sizeof(T));
+}
+
+template <class T>
+bool get(std::string_view& in, T& v) {
+  if (in.size() < sizeof(T)) return false;
+  std::memcpy(&v, in.data(), sizeof(T));
+  in.remove_prefix(sizeof(T));
+  return true;
+}
+
+std::string errno_text(const std::string& what, const std::string& path) {
+  return what + " '" + path + "': " + std::strerror(errno);
+}
+
+bool decode_payload(std::string_view p, LogEntry& e) {
+  std::uint32_t n = 0;
+  if (!get(p, n)) return false;
+  e.calls.clear();
+  e.calls.reserve(std::min<std::uint32_t>(n, 1u << 16));
+  for (std::uint32_t i = 0; i < n; ++i) {
+    LoggedCall c;
+    std::uint16_t name_len = 0;
+    std::uint32_t params_len = 0;
+    if (!get(p, c.tick) || !get(p, c.tick_dt) || !get(p, name_len) || p.size() < name_len) return false;
+    c.name.assign(p.data(), name_len);
+    p.remove_prefix(name_len);
+    if (!get(p, params_len) || p.size() < params_len) return false;
+    c.params.assign(p.data(), params_len);
+    p.remove_prefix(params_len);
+    e.calls.push_back(std::move(c));
+  }
+  return p.empty();
+}
+
+}  // namespace
+
+void append_logged_call(std::string& payload, std::string_view name, std::string_view params, std::uint64_t tick,
+                        double tick_dt) {
+  put<std::uint64_t>(payload, tick);
+  put<double>(payload, tick_dt);
+  put<std::uint16_t>(payload, static_cast<std::uint16_t>(std::min<std::size_t>(name.size(), 0xffff)));
+  payload.append(name.substr(0, 0xffff));
+  put<std::uint32_t>(payload, static_cast<std::uint32_t>(params.size()));
+  payload.append(params);
+}
+
+void append_entry(std::string& out, std::uint64_t version, std::uint64_t prev_version, std::uint32_t calls,
+                  std::string_view calls_payload) {
+  const std::size_t len = 4 + calls_payload.size();
+  put<std::uint32_t>(out, kEntryMagic);
+  put<std::uint32_t>(out, static_cast<std::uint32_t>(len));
+  put<std::uint64_t>(out, version);
+  put<std::uint64_t>(out, prev_version);
+  const std::size_t sum_at = out.size();
+  put<std::uint64_t>(out, 0);
+  const std::size_t body_at = out.size();
+  put<std::uint32_t>(out, calls);
+  out.append(calls_payload);
+  const std::uint64_t sum = XXH3_64bits(out.data() + body_at, len);
+  std::memcpy(out.data() + sum_at, &sum, sizeof sum);
+}
+
+Result<LogReadResult> read_log_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return make_error(Errc::not_found, errno_text("cannot open", path));
+  std::string data;
+  struct stat st {};
+  if (::fstat(fd, &st) == 0) data.resize(static_cast<std::size_t>(st.st_size));
+  std::size_t off = 0;
+  while (off < data.size()) {
+    ssize_t r = ::read(fd, data.data() + off, data.size() - off);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    off += static_cast<std::size_t>(r);
+  }
+  ::close(fd);
+  data.resize(off);
+
+  LogReadResult out;
+  out.file_bytes = data.size();
+  std::string_view in(data);
+  std::uint64_t last_version = 0;
+  while (!in.empty()) {
+    std::string_view e = in;
+    std::uint32_t magic = 0, len = 0;
+    std::uint64_t version = 0, prev = 0, sum = 0;
+    if (!get(e, magic) || !get(e, len) || !get(e, version) || !get(e, prev) || !get(e, sum)) {
+      out.problem = "an entry header is cut short";
+      break;
+    }
+    if (magic != kEntryMagic) {
+      out.problem = "no entry magic";
+      break;
+    }
+    if (len > kMaxPayload || e.size() < len) {
+      out.problem = "an entry is cut short";
+      break;
+    }
+    std::string_view payload = e.substr(0, len);
+    if (XXH3_64bits(payload.data(), payload.size()) != sum) {
+      out.problem = "an entry does not match its checksum";
+      break;
+    }
+    LogEntry entry;
+    entry.version = version;
+    entry.prev_version = prev;
+    if (!decode_payload(payload, entry)) {
+      out.problem = "an entry's calls are malformed";
+      break;
+    }
+    if (version <= last_version || prev >= version) {
+      out.problem = "versions do not rise";
+      break;
+    }
+    last_version = version;
+    out.entries.push_back(std::move(entry));
+    in.remove_prefix(kEntryHeader + len);
+    out.valid_bytes += kEntryHeader + len;
+  }
+  return out;
+}
+
+Status truncate_log_file(const std::string& path, std::uint64_t bytes) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return make_error(Errc::internal, errno_text("cannot open", path));
+  bool ok = ::ftruncate(fd, static_cast<off_t>(bytes)) == 0 && ::fsync(fd) == 0;
+  std::string err = ok ? "" : errno_text("cannot cut", path);
+  ::close(fd);
+  if (!ok) return make_error(Errc::internal, err);
+  return {};
+}
+
+LogFile::~LogFile() { close(); }
+
+Status LogFile::open(const std::string& path) {
+  close();
+  bool existed = std::filesystem::exists(path);
+  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd_ < 0) return make_error(Errc::resource_exhausted, errno_text("cannot open log", path));
+  path_ = path;
+  struct stat st {};
+  bytes_ = ::fstat(fd_, &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+  if (!existed) {
+    auto dir = std::filesystem::path(path).parent_path().string();
+    TICKDB_TRY(fsync_dir(dir.empty() ? "." : dir));
+  }
+  return {};
+}
+
+Status LogFile::write(std::string_view bytes) {
+  std::size_t off = 0;
+  while (off < bytes.size()) {
+    ssize_t w = ::write(fd_, bytes.data() + off, bytes.size() - off);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return make_error(Errc::resource_exhausted, errno_text("cannot write log", path_));
+    }
+    off += static_cast<std::size_t>(w);
+  }
+  bytes_ += bytes.size();
+  return {};
+}
+
+Status LogFile::sync() {
+  if (::fdatasync(fd_) != 0) return make_error(Errc::resource_exhausted, errno_text("cannot fdatasync log", path_));
+  return {};
+}
+
+void LogFile::close() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+std::string log_file_name(std::uint64_t first_version) {
+  std::string digits = std::to_string(first_version);
+  return "log-" + std::string(20 - digits.size(), '0') + digits + ".tdl";
+}
+
+std::optional<std::uint64_t> parse_log_file_name(std::string_view name) {
+  if (name.size() != 4 + 20 + 4 || name.substr(0, 4) != "log-" || name.substr(24) != ".tdl") return std::nullopt;
+  std::uint64_t v = 0;
+  auto r = std::from_chars(name.data() + 4, name.data() + 24, v);
+  if (r.ec != std::errc() || r.ptr != name.data() + 24) return std::nullopt;
+  return v;
+}
+
+}  // namespace tickdb

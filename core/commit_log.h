@@ -1,0 +1,93 @@
+// The commit log: an append-only record of every committed write, in publish order, so that
+// recovery can rebuild what was acknowledged after the newest snapshot.
+//
+// What is logged is the calls, not their effects: each entry is one published version and
+// holds the calls that committed in it, in the order they ran (callable name, params as JSON
+// text, tick number and tick dt). Replaying them in order over the snapshot rebuilds the same
+// database, because every callable is a deterministic function of the database, its params
+// and the tick (docs/architecture.md: procedures must not read clocks or random sources).
+// This keeps entries small whatever a call writes (a tick procedure that moves a million
+// entities logs a few bytes).
+//
+// Files: `log-<first version, 20 digits>.tdl` in the data directory. Each entry:
+//   magic "TKLE" (u32), payload length (u32), version (u64), the version published before
+//   it (u64), XXH3-64 of the payload (u64), payload: call count (u32), then per call: tick (u64), tick dt (f64 bits), name length
+//   (u16), name, params length (u32), params text.
+// The previous version chains the entries: replay checks that each entry follows the version
+// the database is at, so a missing segment or a log of another database cannot go unnoticed.
+// A reader stops at the first entry that is cut short or does not match its checksum, and
+// reports where the whole entries end: recovery cuts the file there.
+//
+// Thread-safety: a LogFile is used by one thread (the persistence writer); the codec
+// functions have no shared state.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+
+namespace tickdb {
+
+struct LoggedCall {
+  std::string name;
+  std::string params;  // JSON text
+  std::uint64_t tick = 0;
+  double tick_dt = 0.0;
+};
+
+struct LogEntry {
+  std::uint64_t version = 0;
+  std::uint64_t prev_version = 0;
+  std::vector<LoggedCall> calls;
+};
+
+// Appends the encoded call to a payload under construction (see encode_entry).
+void append_logged_call(std::string& payload, std::string_view name, std::string_view params,
+                        std::uint64_t tick, double tick_dt);
+// Wraps the calls (append_logged_call) into a whole entry for `version`, published after
+// `prev_version`.
+void append_entry(std::string& out, std::uint64_t version, std::uint64_t prev_version, std::uint32_t calls,
+                  std::string_view calls_payload);
+
+struct LogReadResult {
+  std::vector<LogEntry> entries;
+  std::uint64_t valid_bytes = 0;  // the whole entries end here
+  std::uint64_t file_bytes = 0;
+  std::string problem;            // why reading stopped before the end ("" when it did not)
+};
+// Reads a log file; never fails on content (a damaged tail ends the entries, see problem).
+Result<LogReadResult> read_log_file(const std::string& path);
+// Cuts a log file to `bytes` and fsyncs it.
+Status truncate_log_file(const std::string& path, std::uint64_t bytes);
+
+// An open log segment.
+class LogFile {
+ public:
+  LogFile() = default;
+  LogFile(const LogFile&) = delete;
+  LogFile& operator=(const LogFile&) = delete;
+  ~LogFile();
+  // Creates (or appends to) `path`; the directory entry is fsynced when the file is new.
+  Status open(const std::string& path);
+  Status write(std::string_view bytes);
+  Status sync();  // fdatasync
+  void close();
+  bool is_open() const { return fd_ >= 0; }
+  const std::string& path() const { return path_; }
+  std::uint64_t bytes() const { return bytes_; }
+
+ private:
+  int fd_ = -1;
+  std::string path_;
+  std::uint64_t bytes_ = 0;
+};
+
+// "log-00000000000000000042.tdl" for first version 42, and back (nullopt: not a log name).
+std::string log_file_name(std::uint64_t first_version);
+std::optional<std::uint64_t> parse_log_file_name(std::string_view name);
+
+}  // namespace tickdb
