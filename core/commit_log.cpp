@@ -77,15 +77,15 @@ void append_entry(std::string& out, std::uint64_t version, std::uint64_t prev_ve
                   std::string_view calls_payload) {
   const std::size_t len = 4 + calls_payload.size();
   put<std::uint32_t>(out, kEntryMagic);
+  const std::size_t sum_at = out.size();
+  put<std::uint64_t>(out, 0);
+  const std::size_t covered_at = out.size();  // the checksum covers length, versions and payload
   put<std::uint32_t>(out, static_cast<std::uint32_t>(len));
   put<std::uint64_t>(out, version);
   put<std::uint64_t>(out, prev_version);
-  const std::size_t sum_at = out.size();
-  put<std::uint64_t>(out, 0);
-  const std::size_t body_at = out.size();
   put<std::uint32_t>(out, calls);
   out.append(calls_payload);
-  const std::uint64_t sum = XXH3_64bits(out.data() + body_at, len);
+  const std::uint64_t sum = XXH3_64bits(out.data() + covered_at, out.size() - covered_at);
   std::memcpy(out.data() + sum_at, &sum, sizeof sum);
 }
 
@@ -113,7 +113,12 @@ Result<LogReadResult> read_log_file(const std::string& path) {
     std::string_view e = in;
     std::uint32_t magic = 0, len = 0;
     std::uint64_t version = 0, prev = 0, sum = 0;
-    if (!get(e, magic) || !get(e, len) || !get(e, version) || !get(e, prev) || !get(e, sum)) {
+    if (!get(e, magic) || !get(e, sum)) {
+      out.problem = "an entry header is cut short";
+      break;
+    }
+    const std::string_view covered = e;  // length, versions, payload
+    if (!get(e, len) || !get(e, version) || !get(e, prev)) {
       out.problem = "an entry header is cut short";
       break;
     }
@@ -126,7 +131,7 @@ Result<LogReadResult> read_log_file(const std::string& path) {
       break;
     }
     std::string_view payload = e.substr(0, len);
-    if (XXH3_64bits(payload.data(), payload.size()) != sum) {
+    if (XXH3_64bits(covered.data(), 4 + 8 + 8 + len) != sum) {
       out.problem = "an entry does not match its checksum";
       break;
     }

@@ -10,8 +10,8 @@
 // entities logs a few bytes).
 //
 // Files: `log-<first version, 20 digits>.tdl` in the data directory. Each entry:
-//   magic "TKLE" (u32), payload length (u32), version (u64), the version published before
-//   it (u64), XXH3-64 of the payload (u64), payload: call count (u32), then per call: tick (u64), tick dt (f64 bits), name length
+//   magic "TKLE" (u32), XXH3-64 (u64) of all that follows: payload length (u32), version
+//   (u64), the version published before it (u64), payload: call count (u32), then per call: tick (u64), tick dt (f64 bits), name length
 //   (u16), name, params length (u32), params text.
 // The previous version chains the entries: replay checks that each entry follows the version
 // the database is at, so a missing segment or a log of another database cannot go unnoticed.

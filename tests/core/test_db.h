@@ -2,6 +2,7 @@
 #pragma once
 
 #include <catch2/catch.hpp>
+#include <cstring>
 
 #include "core/json_codec.h"
 #include "core/transaction.h"
@@ -49,6 +50,28 @@ inline std::shared_ptr<const DbVersion> things_db(std::uint64_t n = 0) {
       ok(t.insert("things", rec.bytes()));
     }
   });
+}
+
+// The same database: version, catalog, and every table's records (ids and bytes) and next id.
+inline void require_same_db(const DbVersion& a, const DbVersion& b) {
+  CHECK(a.version() == b.version());
+  CHECK(catalog_to_json(a) == catalog_to_json(b));
+  REQUIRE(a.tables().size() == b.tables().size());
+  for (const auto& [name, t] : a.tables()) {
+    const TableVersion* u = b.table(name);
+    REQUIRE(u);
+    INFO("table " << name);
+    CHECK(t->count() == u->count());
+    CHECK(t->next_id() == u->next_id());
+    auto i = t->begin();
+    auto j = u->begin();
+    for (; i != t->end() && j != u->end(); ++i, ++j) {
+      REQUIRE((*i).id() == (*j).id());
+      REQUIRE(std::memcmp((*i).data(), (*j).data(), t->record_size()) == 0);
+    }
+    CHECK((i == t->end()));
+    CHECK((j == u->end()));
+  }
 }
 
 }  // namespace tickdb::test

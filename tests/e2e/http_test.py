@@ -5,10 +5,12 @@ usage: http_test.py SERVER_BINARY GAME_MODULE [unittest args]
 Every route of API.md, every error code, a battery of bad input; afterwards the node must
 still answer and the data must be unchanged. Only 127.0.0.1 is used.
 """
+import atexit
 import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,13 +21,21 @@ import unittest
 
 SERVER = None
 GAME = None
+_temp_dirs = []
+atexit.register(lambda: [shutil.rmtree(d, ignore_errors=True) for d in _temp_dirs])
+
+
+def temp_dir():
+    d = tempfile.mkdtemp(prefix="tickdb-e2e-")
+    _temp_dirs.append(d)
+    return d
 
 
 class Node:
     """A tickdb-server process on a free loopback port."""
 
-    def __init__(self, *sets, config=None):
-        self.data = tempfile.mkdtemp(prefix="tickdb-e2e-")
+    def __init__(self, *sets, config=None, data=None):
+        self.data = data or temp_dir()
         args = [SERVER, "--set", "http.port=0", "--set", "storage.data_dir=" + json.dumps(self.data)]
         if config:
             args += ["--config", config]
@@ -314,6 +324,30 @@ class HttpApi(unittest.TestCase):
         self.assertEqual((r["id"], r["error"]["data"]["code"]), (7, "already_exists"))
         self.assertEqual(self.node.req("GET", "/table/rpc_t/records")[1], before)
         self.assertGreaterEqual(fast()["fell_back"], 1)
+
+    def test_snapshot_and_storage_figures(self):
+        self.table("snap_t", [{"name": "hp", "type": "i32"}])
+        self.node.req("POST", "/table/snap_t/record", {"hp": 3})
+        st, r = self.node.req("POST", "/snapshot")
+        self.assertEqual(st, 200)
+        self.assertEqual(sorted(r), ["bytes", "ms", "path"])
+        self.assertTrue(os.path.exists(r["path"]))
+        self.assertTrue(r["path"].startswith(self.node.data))
+        self.assertGreater(r["bytes"], 0)
+        st, r = self.node.rpc({"jsonrpc": "2.0", "id": 1, "method": "db.snapshot", "params": {}})
+        self.assertGreater(r["result"]["bytes"], 0)
+        r = self.node.rpc({"jsonrpc": "2.0", "id": 2, "method": "db.snapshot", "params": {"x": 1}})[1]
+        self.assertEqual(r["error"]["code"], -32602)
+        self.assertEqual(self.node.req("POST", "/snapshot", "{bad")[0], 400)
+        storage = self.node.req("GET", "/stats")[1]["storage"]
+        self.assertEqual(storage["log"]["durability"], "sync")
+        self.assertGreater(storage["log"]["fsyncs"], 0)
+        self.assertGreaterEqual(storage["snapshot"]["count"], 2)
+        self.assertLess(storage["snapshot"]["last"]["age_s"], 60)
+        metrics = self.node.req("GET", "/metrics", raw=True)[1].decode()
+        for name in ["tickdb_snapshots_total", "tickdb_snapshot_last_age_seconds", "tickdb_snapshot_last_bytes",
+                     "tickdb_log_bytes_total", "tickdb_log_fsyncs_total", "tickdb_log_group_max"]:
+            self.assertIn(name + " ", metrics)
 
     def test_cluster(self):
         self.table("cl_t", [{"name": "hp", "type": "i32"}])

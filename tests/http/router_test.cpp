@@ -194,7 +194,7 @@ TEST_CASE("GET /cluster lists this node with its tables and the configured peers
   CHECK(c["nodes"][1]["address"] == "127.0.0.1:7002");
 }
 
-TEST_CASE("writes to a stopped node answer 503 node_unavailable; reads still answer", "[http]") {
+TEST_CASE("writes to a stopped node answer 503 node_unavailable, reads still answer", "[http]") {
   auto rt = runtime();
   make_tables(*rt);
   Router r(*rt, Config{});

@@ -1,0 +1,124 @@
+// The commit log format: entries read back as written; a torn tail (cut at any byte) or a
+// damaged entry ends the entries at the last whole one, and says where.
+#include "test_db.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "core/commit_log.h"
+
+using namespace tickdb;
+using tickdb::test::ok;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempFile {
+  std::string path = (fs::temp_directory_path() / ("tickdb-log-" + std::to_string(::getpid()) + "-" +
+                                                   std::to_string(std::random_device{}()) + ".tdl"))
+                         .string();
+  ~TempFile() {
+    std::error_code ec;
+    fs::remove(path, ec);
+  }
+};
+
+std::string entries_text(int n, std::vector<std::size_t>* ends = nullptr) {
+  std::string out;
+  std::uint64_t prev = 0;
+  for (int i = 1; i <= n; ++i) {
+    std::string calls;
+    append_logged_call(calls, "db.insert", R"({"table":"t","values":{"hp":)" + std::to_string(i) + "}}", 0, 0.0);
+    append_logged_call(calls, "step", R"({"dt":0.016})", static_cast<std::uint64_t>(i) * 3, 1.0 / 60);
+    const std::uint64_t v = prev + 1 + static_cast<std::uint64_t>(i % 3);  // versions rise, not always by one
+    append_entry(out, v, prev, 2, calls);
+    prev = v;
+    if (ends) ends->push_back(out.size());
+  }
+  return out;
+}
+
+void write_file(const std::string& path, const std::string& d) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f.write(d.data(), static_cast<std::streamsize>(d.size()));
+}
+
+}  // namespace
+
+TEST_CASE("log entries read back as written", "[commit-log]") {
+  TempFile f;
+  {
+    LogFile log;
+    ok(log.open(f.path));
+    ok(log.write(entries_text(5)));
+    ok(log.sync());
+    CHECK(log.bytes() == fs::file_size(f.path));
+  }
+  auto r = ok(read_log_file(f.path));
+  CHECK(r.problem.empty());
+  REQUIRE(r.entries.size() == 5);
+  CHECK(r.valid_bytes == r.file_bytes);
+  std::uint64_t prev = 0;
+  for (int i = 0; i < 5; ++i) {
+    const auto& e = r.entries[static_cast<std::size_t>(i)];
+    CHECK(e.prev_version == prev);
+    CHECK(e.version > prev);
+    prev = e.version;
+    REQUIRE(e.calls.size() == 2);
+    CHECK(e.calls[0].name == "db.insert");
+    CHECK(e.calls[0].params == R"({"table":"t","values":{"hp":)" + std::to_string(i + 1) + "}}");
+    CHECK(e.calls[1].name == "step");
+    CHECK(e.calls[1].tick == static_cast<std::uint64_t>(i + 1) * 3);
+    CHECK(e.calls[1].tick_dt == 1.0 / 60);
+  }
+  // Appending to an existing segment goes on after it.
+  {
+    LogFile log;
+    ok(log.open(f.path));
+    CHECK(log.bytes() == r.file_bytes);
+  }
+  CHECK(log_file_name(42) == "log-00000000000000000042.tdl");
+  CHECK(parse_log_file_name("log-00000000000000000042.tdl") == std::optional<std::uint64_t>(42));
+  CHECK_FALSE(parse_log_file_name("log-42.tdl"));
+  CHECK_FALSE(parse_log_file_name("log-0000000000000000004x.tdl"));
+}
+
+TEST_CASE("a torn log tail ends at the last whole entry, wherever it is cut", "[commit-log]") {
+  TempFile f;
+  std::vector<std::size_t> ends;
+  const std::string all = entries_text(4, &ends);
+  for (std::size_t cut = ends[2] + 1; cut < all.size(); ++cut) {
+    write_file(f.path, all.substr(0, cut));
+    auto r = ok(read_log_file(f.path));
+    INFO("cut at " << cut);
+    REQUIRE(r.entries.size() == 3);
+    CHECK(r.valid_bytes == ends[2]);
+    CHECK_FALSE(r.problem.empty());
+  }
+  // Cutting the file there leaves a clean log.
+  write_file(f.path, all.substr(0, ends[2] + 7));
+  ok(truncate_log_file(f.path, ends[2]));
+  auto r = ok(read_log_file(f.path));
+  CHECK(r.problem.empty());
+  CHECK(r.entries.size() == 3);
+}
+
+TEST_CASE("a damaged log entry ends the entries before it", "[commit-log]") {
+  TempFile f;
+  std::vector<std::size_t> ends;
+  const std::string all = entries_text(5, &ends);
+  for (std::size_t at = ends[1]; at < ends[2]; at += 3) {
+    std::string bad = all;
+    bad[at] = static_cast<char>(bad[at] ^ 0x10);
+    write_file(f.path, bad);
+    auto r = ok(read_log_file(f.path));
+    INFO("byte " << at);
+    CHECK(r.entries.size() == 2);
+    CHECK(r.valid_bytes == ends[1]);
+    CHECK_FALSE(r.problem.empty());
+  }
+  CHECK_FALSE(read_log_file(f.path + ".missing").is_ok());
+}
