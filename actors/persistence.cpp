@@ -317,9 +317,14 @@ void Persistence::Impl::writer_loop() {
         entries_written += group;
         max_group = std::max(max_group, group);
       }
-      while (!waiting.empty() && (broken || waiting.front().first <= durable)) {
-        ready.push_back(std::move(waiting.front().second));
-        waiting.pop_front();
+      // Answers arrive from several actors, so tickets in `waiting` are not in order.
+      for (auto it = waiting.begin(); it != waiting.end();) {
+        if (broken || it->first <= durable) {
+          ready.push_back(std::move(it->second));
+          it = waiting.erase(it);
+        } else {
+          ++it;
+        }
       }
     }
     std::optional<Error> failed;
