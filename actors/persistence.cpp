@@ -1,6 +1,7 @@
 #include "actors/persistence.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -354,7 +355,9 @@ Result<SnapshotWriteInfo> Persistence::Impl::take_snapshot(bool only_if_changed,
     }
   }
   const std::string path = (fs::path(opts.data_dir) / snapshot_file_name(v->version())).string();
-  auto r = write_snapshot(*v, path, opts.compression_level);
+  // Between frames the thread yields: a tick that woke on this CPU runs now, not when the
+  // kernel next preempts (measured: 2-5 ms late on 2 vCPUs without it).
+  auto r = write_snapshot(*v, path, opts.compression_level, [] { sched_yield(); });
   std::lock_guard lk(snap_mu);
   if (!r) {
     ++snapshot_failures;
@@ -399,8 +402,12 @@ void Persistence::Impl::prune() {
 }
 
 void Persistence::Impl::snapshot_loop() {
-  // Below the tick loop and the request threads: a snapshot takes what CPU is left.
-  ::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 10);
+  // Below the tick loop and the request threads: a snapshot takes what CPU is left
+  // (SCHED_IDLE: any other thread that wakes up preempts it at once; nice 19 where that
+  // policy is not allowed).
+  sched_param none{};
+  if (::sched_setscheduler(0, SCHED_IDLE, &none) != 0)
+    ::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 19);
   auto next_due = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                                            std::chrono::duration<double>(opts.snapshot_interval_s));
   for (;;) {

@@ -1,11 +1,17 @@
 #include "core/snapshot_file.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
 #include <cstring>
 #include <filesystem>
 #include <limits>
@@ -26,7 +32,7 @@ constexpr char kMagic[8] = {'T', 'I', 'C', 'K', 'D', 'B', 'S', '\0'};
 constexpr char kEndMagic[8] = {'T', 'I', 'C', 'K', 'D', 'B', 'E', '\0'};
 constexpr std::size_t kHeaderSize = 48;
 constexpr std::size_t kTrailerSize = 16;
-constexpr std::size_t kBlockRaw = std::size_t{1} << 20;  // about 1 MiB of ids and records per frame
+constexpr std::size_t kBlockRaw = kSnapshotBlockRaw;
 
 std::string errno_text(const std::string& what, const std::string& path) {
   return what + " '" + path + "': " + std::strerror(errno);
@@ -39,21 +45,24 @@ void put(std::string& out, T v) {
   out.append(b, sizeof(T));
 }
 
-// Buffered output that hashes what it writes.
+// Buffered output that hashes what it writes. It writes in small pieces and starts the
+// kernel's writeback of each few MiB at once (sync_file_range), so the data goes to disk
+// while the snapshot is written rather than in one burst at the fsync, and no single system
+// call holds a CPU for long (the kernel here does not preempt system calls).
 class FileOut {
  public:
   FileOut(int fd, std::string path) : fd_(fd), path_(std::move(path)) { XXH3_64bits_reset(&st_); }
   Status write(const void* p, std::size_t n) {
     const char* c = static_cast<const char*>(p);
     buf_.append(c, n);
-    if (buf_.size() >= (std::size_t{8} << 20)) return flush();
+    if (buf_.size() >= kPiece) return flush();
     return {};
   }
   Status flush() {
     XXH3_64bits_update(&st_, buf_.data(), buf_.size());
     std::size_t off = 0;
     while (off < buf_.size()) {
-      ssize_t w = ::write(fd_, buf_.data() + off, buf_.size() - off);
+      ssize_t w = ::write(fd_, buf_.data() + off, std::min(buf_.size() - off, kPiece));
       if (w < 0) {
         if (errno == EINTR) continue;
         return make_error(Errc::resource_exhausted, errno_text("cannot write", path_));
@@ -62,17 +71,31 @@ class FileOut {
     }
     bytes_ += buf_.size();
     buf_.clear();
+    if (bytes_ - started_ >= kWriteback) {
+      // Start writing this range back, and wait for the one before it: dirty pages stay
+      // bounded and the final fsync has little left to do.
+      ::sync_file_range(fd_, static_cast<off_t>(started_), static_cast<off_t>(bytes_ - started_), SYNC_FILE_RANGE_WRITE);
+      if (started_ > 0)
+        ::sync_file_range(fd_, static_cast<off_t>(waited_), static_cast<off_t>(started_ - waited_),
+                          SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+      waited_ = started_;
+      started_ = bytes_;
+    }
     return {};
   }
   std::uint64_t digest() { return XXH3_64bits_digest(&st_); }
   std::uint64_t bytes() const { return bytes_ + buf_.size(); }
 
  private:
+  static constexpr std::size_t kPiece = std::size_t{1} << 20;
+  static constexpr std::uint64_t kWriteback = std::uint64_t{8} << 20;
   int fd_;
   std::string path_;
   std::string buf_;
   XXH3_state_t st_{};
   std::uint64_t bytes_ = 0;
+  std::uint64_t started_ = 0;  // writeback started up to here
+  std::uint64_t waited_ = 0;   // and finished up to here
 };
 
 struct Fd {
@@ -95,7 +118,8 @@ Status fsync_dir(const std::string& dir) {
   return {};
 }
 
-Result<SnapshotWriteInfo> write_snapshot(const DbVersion& db, const std::string& path, int level) {
+Result<SnapshotWriteInfo> write_snapshot(const DbVersion& db, const std::string& path, int level,
+                                         const std::function<void()>& between_blocks) {
   const auto t0 = std::chrono::steady_clock::now();
   SnapshotWriteInfo info;
   info.path = path;
@@ -144,42 +168,54 @@ Result<SnapshotWriteInfo> write_snapshot(const DbVersion& db, const std::string&
     put<std::uint32_t>(th, static_cast<std::uint32_t>(blocks));
     if (auto s = out.write(th.data(), th.size()); !s) return fail(s.error());
 
-    // Gather live records per block: ids (as differences) first, then the records.
-    std::vector<std::uint64_t> ids;
-    std::vector<std::byte> recs;
-    ids.reserve(per_block);
-    recs.reserve(per_block * rs);
+    // Gather live records straight into the block: ids (as differences) at the front, the
+    // records behind room for a whole block of ids; a short last block moves them up.
+    raw.resize(per_block * (sizeof(std::uint64_t) + rs));
+    std::byte* const id_area = raw.data();
+    std::byte* const rec_area = raw.data() + per_block * sizeof(std::uint64_t);
+    std::size_t n = 0;
     std::uint64_t prev = 0, written = 0;
     auto emit = [&]() -> Status {
-      if (ids.empty()) return {};
-      const std::size_t n = ids.size();
-      raw.resize(n * sizeof(std::uint64_t) + recs.size());
-      std::memcpy(raw.data(), ids.data(), n * sizeof(std::uint64_t));
-      if (!recs.empty()) std::memcpy(raw.data() + n * sizeof(std::uint64_t), recs.data(), recs.size());
-      comp.resize(ZSTD_compressBound(raw.size()));
-      std::size_t c = ZSTD_compress2(cctx.get(), comp.data(), comp.size(), raw.data(), raw.size());
+      if (n == 0) return {};
+      const std::size_t ids_bytes = n * sizeof(std::uint64_t);
+      if (n < per_block && rs) std::memmove(raw.data() + ids_bytes, rec_area, n * rs);
+      const std::size_t raw_len = ids_bytes + n * rs;
+      comp.resize(ZSTD_compressBound(raw_len));
+      std::size_t c = ZSTD_compress2(cctx.get(), comp.data(), comp.size(), raw.data(), raw_len);
       if (ZSTD_isError(c)) return make_error(Errc::internal, std::string("zstd: ") + ZSTD_getErrorName(c));
       std::string bh;
       put<std::uint32_t>(bh, static_cast<std::uint32_t>(n));
-      put<std::uint32_t>(bh, static_cast<std::uint32_t>(raw.size()));
+      put<std::uint32_t>(bh, static_cast<std::uint32_t>(raw_len));
       put<std::uint32_t>(bh, static_cast<std::uint32_t>(c));
       TICKDB_TRY(out.write(bh.data(), bh.size()));
       TICKDB_TRY(out.write(comp.data(), c));
-      info.raw_bytes += raw.size();
+      info.raw_bytes += raw_len;
       written += n;
-      ids.clear();
-      recs.clear();
+      n = 0;
+      if (between_blocks) between_blocks();
       return {};
     };
     for (std::size_t k = 0; k < t->used_chunk_count(); ++k) {
       ChunkSpan s = t->chunk_span(k);
-      for (std::uint32_t i = 0; i < s.count; ++i) {
-        if (s.alive && !s.alive[i]) continue;
-        ids.push_back(s.ids[i] - prev);
-        prev = s.ids[i];
-        const std::byte* r = s.records + std::size_t{i} * rs;
-        recs.insert(recs.end(), r, r + rs);
-        if (ids.size() == per_block)
+      std::uint32_t i = 0;
+      while (i < s.count) {
+        if (s.alive && !s.alive[i]) {
+          ++i;
+          continue;
+        }
+        // A run of live records, as long as the block has room.
+        std::uint32_t end = i + 1;
+        const std::uint32_t limit = static_cast<std::uint32_t>(std::min<std::size_t>(s.count, i + (per_block - n)));
+        while (end < limit && (!s.alive || s.alive[end])) ++end;
+        for (std::uint32_t j = i; j < end; ++j) {
+          const std::uint64_t d = s.ids[j] - prev;
+          std::memcpy(id_area + (n + (j - i)) * sizeof(std::uint64_t), &d, sizeof d);
+          prev = s.ids[j];
+        }
+        if (rs) std::memcpy(rec_area + n * rs, s.records + std::size_t{i} * rs, std::size_t{end - i} * rs);
+        n += end - i;
+        i = end;
+        if (n == per_block)
           if (auto st = emit(); !st) return fail(st.error());
       }
     }
@@ -218,29 +254,41 @@ Result<SnapshotWriteInfo> write_snapshot(const DbVersion& db, const std::string&
 
 namespace {
 
-Result<std::string> read_file(const std::string& path) {
-  Fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (f.fd < 0) return make_error(Errc::not_found, errno_text("cannot open", path));
-  struct stat st {};
-  if (::fstat(f.fd, &st) != 0) return make_error(Errc::internal, errno_text("cannot stat", path));
-  std::string data;
-  data.resize(static_cast<std::size_t>(st.st_size));
-  std::size_t off = 0;
-  while (off < data.size()) {
-    ssize_t r = ::read(f.fd, data.data() + off, data.size() - off);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return make_error(Errc::internal, errno_text("cannot read", path));
-    if (r == 0) break;
-    off += static_cast<std::size_t>(r);
+// The file, mapped read-only (no copy; the page cache serves it).
+class Mapped {
+ public:
+  Mapped() = default;
+  Mapped(const Mapped&) = delete;
+  Mapped& operator=(const Mapped&) = delete;
+  ~Mapped() {
+    if (p_ && p_ != MAP_FAILED) ::munmap(p_, n_);
   }
-  data.resize(off);
-  return data;
-}
+  Status open(const std::string& path) {
+    Fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+    if (f.fd < 0) return make_error(Errc::not_found, errno_text("cannot open", path));
+    struct stat st {};
+    if (::fstat(f.fd, &st) != 0) return make_error(Errc::internal, errno_text("cannot stat", path));
+    n_ = static_cast<std::size_t>(st.st_size);
+    if (n_ == 0) return {};
+    p_ = ::mmap(nullptr, n_, PROT_READ, MAP_PRIVATE, f.fd, 0);
+    if (p_ == MAP_FAILED) {
+      p_ = nullptr;
+      return make_error(Errc::resource_exhausted, errno_text("cannot map", path));
+    }
+    ::madvise(p_, n_, MADV_SEQUENTIAL | MADV_WILLNEED);
+    return {};
+  }
+  std::string_view view() const { return {static_cast<const char*>(p_), p_ ? n_ : 0}; }
+
+ private:
+  void* p_ = nullptr;
+  std::size_t n_ = 0;
+};
 
 // Bounds-checked reads over the file's bytes.
 class In {
  public:
-  In(const std::string& d, std::size_t begin, std::size_t end) : d_(d), p_(begin), end_(end) {}
+  In(std::string_view d, std::size_t begin, std::size_t end) : d_(d), p_(begin), end_(end) {}
   template <class T>
   bool get(T& v) {
     if (end_ - p_ < sizeof(T)) return false;
@@ -258,7 +306,7 @@ class In {
   bool done() const { return p_ == end_; }
 
  private:
-  const std::string& d_;
+  std::string_view d_;
   std::size_t p_, end_;
 };
 
@@ -270,7 +318,7 @@ struct Header {
   std::uint32_t tables = 0;
 };
 
-Status read_header(const std::string& d, const std::string& path, Header& h, SnapshotError* why) {
+Status read_header(std::string_view d, const std::string& path, Header& h, SnapshotError* why) {
   auto problem = [&](SnapshotProblem p, std::string m) -> Status {
     if (why) *why = {p, m};
     return make_error(Errc::invalid_argument, std::move(m));
@@ -293,13 +341,163 @@ Status read_header(const std::string& d, const std::string& path, Header& h, Sna
   return {};
 }
 
-bool checksum_holds(const std::string& d) {
+bool checksum_holds(std::string_view d) {
   const std::size_t body = d.size() - kTrailerSize;
   if (std::memcmp(d.data() + body, kEndMagic, sizeof kEndMagic) != 0) return false;
   std::uint64_t want = 0;
   std::memcpy(&want, d.data() + body + sizeof kEndMagic, sizeof want);
   return XXH3_64bits(d.data(), body) == want;
 }
+
+// The checks a record's bytes need, flattened once per table: integers need none, so a
+// table of numbers costs a few float checks per record, not a call per field.
+class RecordCheck {
+ public:
+  explicit RecordCheck(const std::vector<Field>& fields) { add(fields, 0); }
+  // True when every value of the n records is valid.
+  bool all_valid(const std::byte* recs, std::size_t n, std::size_t rs) const {
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::byte* r = recs + i * rs;
+      for (const auto& c : checks_)
+        if (!valid(c, r + c.offset)) return false;
+    }
+    return true;
+  }
+
+ private:
+  struct Check {
+    Kind kind;
+    std::uint32_t offset, size;
+  };
+  void add(const std::vector<Field>& fields, std::uint32_t base) {
+    for (const auto& f : fields) {
+      switch (f.type.kind) {
+        case Kind::Bool:
+        case Kind::F32:
+        case Kind::F64:
+        case Kind::Str: checks_.push_back({f.type.kind, base + f.offset, f.type.size}); break;
+        case Kind::Composite: add(f.type.composite->fields, base + f.offset); break;
+        default: break;
+      }
+    }
+  }
+  static bool valid(const Check& c, const std::byte* p) {
+    switch (c.kind) {
+      case Kind::Bool: return std::to_integer<unsigned>(*p) <= 1;
+      case Kind::F32: return std::isfinite(load<float>(p));
+      case Kind::F64: return std::isfinite(load<double>(p));
+      case Kind::Str: {
+        std::string_view sv(reinterpret_cast<const char*>(p), c.size);
+        auto end = sv.find('\0');
+        if (end != std::string_view::npos) {
+          for (std::size_t i = end; i < sv.size(); ++i)
+            if (sv[i] != '\0') return false;
+          sv = sv.substr(0, end);
+        }
+        return is_valid_utf8(sv);
+      }
+      default: return true;
+    }
+  }
+  std::vector<Check> checks_;
+};
+
+struct BlockRef {
+  const char* comp;
+  std::uint32_t comp_len, raw_len, n;
+};
+
+// Decompresses blocks in order on a thread of its own, a few blocks ahead of the caller, so
+// that decompression (most of a load) overlaps the checking and building of the tables.
+class Decompressor {
+ public:
+  explicit Decompressor(const std::vector<BlockRef>& blocks) : blocks_(blocks) {
+    try {
+      th_ = std::thread([this] { run(); });
+    } catch (const std::system_error&) {
+      inline_ = true;  // no thread to be had: decompress on the caller's thread
+    }
+  }
+  Decompressor(const Decompressor&) = delete;
+  Decompressor& operator=(const Decompressor&) = delete;
+  ~Decompressor() {
+    {
+      std::lock_guard lk(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (th_.joinable()) th_.join();
+  }
+  // The next block's raw bytes (in order), or the error that stopped it.
+  Result<std::vector<std::byte>> next() {
+    if (inline_) {
+      std::vector<std::byte> raw;
+      std::string err = decode(blocks_[taken_++], raw);
+      if (!err.empty()) return make_error(Errc::invalid_argument, err);
+      return raw;
+    }
+    std::unique_lock lk(mu_);
+    cv_.wait(lk, [&] { return !ready_.empty(); });
+    Slot s = std::move(ready_.front());
+    ready_.pop_front();
+    cv_.notify_all();
+    if (!s.error.empty()) return make_error(Errc::invalid_argument, s.error);
+    return std::move(s.raw);
+  }
+  void give_back(std::vector<std::byte> buf) {
+    if (inline_) return;
+    std::lock_guard lk(mu_);
+    spare_.push_back(std::move(buf));
+  }
+
+ private:
+  struct Slot {
+    std::vector<std::byte> raw;
+    std::string error;
+  };
+  static constexpr std::size_t kAhead = 4;
+
+  std::string decode(const BlockRef& b, std::vector<std::byte>& raw) {
+    if (!dctx_) return "cannot be decompressed: no zstd context (out of memory)";
+    raw.resize(b.raw_len);
+    std::size_t got = ZSTD_decompressDCtx(dctx_.get(), raw.data(), raw.size(), b.comp, b.comp_len);
+    if (ZSTD_isError(got)) return std::string("does not decompress: ") + ZSTD_getErrorName(got);
+    if (got != b.raw_len) return "decompresses to " + std::to_string(got) + " bytes, not " + std::to_string(b.raw_len);
+    return {};
+  }
+  void run() {
+    for (const auto& b : blocks_) {
+      std::vector<std::byte> buf;
+      {
+        std::unique_lock lk(mu_);
+        cv_.wait(lk, [&] { return stop_ || ready_.size() < kAhead; });
+        if (stop_) return;
+        if (!spare_.empty()) {
+          buf = std::move(spare_.back());
+          spare_.pop_back();
+        }
+      }
+      Slot s;
+      s.error = decode(b, buf);
+      s.raw = std::move(buf);
+      std::lock_guard lk(mu_);
+      ready_.push_back(std::move(s));
+      cv_.notify_all();
+      if (!ready_.back().error.empty()) return;  // the caller stops at it
+    }
+  }
+
+  const std::vector<BlockRef>& blocks_;
+  std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> dctx_{ZSTD_createDCtx(), ZSTD_freeDCtx};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Slot> ready_;
+  std::vector<std::vector<std::byte>> spare_;
+  bool stop_ = false;
+  bool inline_ = false;
+  std::size_t taken_ = 0;
+  std::thread th_;
+};
 
 }  // namespace
 
@@ -309,9 +507,12 @@ Result<SnapshotLoad> read_snapshot(const std::string& path, SnapshotError* why,
     if (why) *why = {p, m};
     return make_error(Errc::invalid_argument, std::move(m));
   };
-  auto data = read_file(path);
-  if (!data) return problem(SnapshotProblem::unreadable, data.message());
-  const std::string& d = *data;
+  Mapped file;
+  if (auto st = file.open(path); !st) {
+    if (st.code() == Errc::resource_exhausted) return st.error();
+    return problem(SnapshotProblem::unreadable, st.message());
+  }
+  const std::string_view d = file.view();
   Header h;
   TICKDB_TRY(read_header(d, path, h, why));
   if (!checksum_holds(d))
@@ -328,6 +529,44 @@ Result<SnapshotLoad> read_snapshot(const std::string& path, SnapshotError* why,
   if ((*base)->version() != h.version) return bad("the catalog's version differs from the header's");
   if ((*base)->tables().size() != h.tables) return bad("the header's table count differs from the catalog's");
 
+  // First the layout: every table section and block, checked for bounds and lengths.
+  struct TableRef {
+    std::string name;
+    std::uint32_t record_size;
+    std::uint64_t count;
+    std::size_t first_block, blocks;
+  };
+  std::vector<TableRef> tables;
+  std::vector<BlockRef> blocks;
+  std::set<std::string, std::less<>> seen;
+  for (std::uint32_t ti = 0; ti < h.tables; ++ti) {
+    std::uint32_t name_len = 0, rs = 0, nblocks = 0;
+    std::uint64_t count = 0;
+    const char* name_p = nullptr;
+    if (!in.get(name_len) || name_len > 256 || !in.bytes(name_len, name_p) || !in.get(rs) || !in.get(count) ||
+        !in.get(nblocks))
+      return bad("table section " + std::to_string(ti) + " is cut short");
+    TableRef t{std::string(name_p, name_len), rs, count, blocks.size(), nblocks};
+    if (!seen.insert(t.name).second) return bad("table '" + t.name.substr(0, 80) + "' appears twice");
+    std::uint64_t records = 0;
+    for (std::uint32_t b = 0; b < nblocks; ++b) {
+      BlockRef r{};
+      if (!in.get(r.n) || !in.get(r.raw_len) || !in.get(r.comp_len) || !in.bytes(r.comp_len, r.comp))
+        return bad("table '" + t.name + "': block " + std::to_string(b) + " is cut short");
+      if (r.n == 0 || std::uint64_t{r.raw_len} != std::uint64_t{r.n} * (sizeof(std::uint64_t) + rs))
+        return bad("table '" + t.name + "': block " + std::to_string(b) + " has inconsistent lengths");
+      records += r.n;
+      blocks.push_back(r);
+    }
+    if (records != count)
+      return bad("table '" + t.name + "': " + std::to_string(records) + " records in its blocks, the header says " +
+                 std::to_string(count));
+    tables.push_back(std::move(t));
+  }
+  if (!in.done()) return bad("bytes after the last table");
+  if (seen.size() != (*base)->tables().size()) return bad("a table of the catalog has no section");
+
+  // Then the records: decompressed ahead on another thread, checked and appended here.
   Transaction txn(*base);
   SnapshotLoad out;
   out.info.format = h.format;
@@ -335,73 +574,55 @@ Result<SnapshotLoad> read_snapshot(const std::string& path, SnapshotError* why,
   out.info.time_ns = h.time_ns;
   out.info.bytes = d.size();
   out.info.checksum_ok = true;
-  std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> dctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
-  if (!dctx) return make_error(Errc::resource_exhausted, "zstd: cannot create a decompression context");
-  std::vector<std::byte> raw;
-  std::vector<std::uint64_t> ids;
-  std::uint64_t raw_done = 0;
   const std::uint64_t total = d.size();
   std::uint64_t next_report = 64u << 20;
-  std::set<std::string, std::less<>> seen;
-
-  for (std::uint32_t ti = 0; ti < h.tables; ++ti) {
-    std::uint32_t name_len = 0, rs = 0, blocks = 0;
-    std::uint64_t count = 0;
-    const char* name_p = nullptr;
-    if (!in.get(name_len) || name_len > 256 || !in.bytes(name_len, name_p) || !in.get(rs) || !in.get(count) ||
-        !in.get(blocks))
-      return bad("table section " + std::to_string(ti) + " is cut short");
-    std::string name(name_p, name_len);
-    if (!seen.insert(name).second) return bad("table '" + name.substr(0, 80) + "' appears twice");
+  std::vector<std::uint64_t> ids;
+  Decompressor dec(blocks);
+  for (const auto& tr : tables) {
+    const std::string& name = tr.name;
     auto w = txn.writable_table(name);
     if (!w) return bad("table '" + name.substr(0, 80) + "' is not in the catalog");
     TableVersion& t = **w;
+    const std::uint32_t rs = tr.record_size;
     if (t.record_size() != rs) return bad("table '" + name + "': record size differs from the catalog's");
     const std::uint64_t want_next = t.next_id();
     const auto& fields = t.schema()->fields();
-    std::uint64_t loaded = 0, prev = 0;
-    for (std::uint32_t b = 0; b < blocks; ++b) {
-      std::uint32_t n = 0, raw_len = 0, comp_len = 0;
-      const char* comp = nullptr;
-      if (!in.get(n) || !in.get(raw_len) || !in.get(comp_len) || !in.bytes(comp_len, comp))
-        return bad("table '" + name + "': block " + std::to_string(b) + " is cut short");
-      if (n == 0 || std::uint64_t{raw_len} != std::uint64_t{n} * (sizeof(std::uint64_t) + rs))
-        return bad("table '" + name + "': block " + std::to_string(b) + " has inconsistent lengths");
-      raw.resize(raw_len);
-      std::size_t got = ZSTD_decompressDCtx(dctx.get(), raw.data(), raw.size(), comp, comp_len);
-      if (ZSTD_isError(got) || got != raw_len)
-        return bad("table '" + name + "': block " + std::to_string(b) + " does not decompress" +
-                   (ZSTD_isError(got) ? std::string(": ") + ZSTD_getErrorName(got) : std::string()));
+    const RecordCheck check(fields);
+    std::uint64_t prev = 0;
+    for (std::size_t b = tr.first_block; b < tr.first_block + tr.blocks; ++b) {
+      const BlockRef& br = blocks[b];
+      auto raw = dec.next();
+      if (!raw) return bad("table '" + name + "': block " + std::to_string(b - tr.first_block) + " " + raw.message());
+      const std::uint32_t n = br.n;
       ids.resize(n);
-      std::memcpy(ids.data(), raw.data(), n * sizeof(std::uint64_t));
+      std::memcpy(ids.data(), raw->data(), n * sizeof(std::uint64_t));
       for (auto& id : ids) {
         if (id == 0 || id > std::numeric_limits<std::uint64_t>::max() - prev)
           return bad("table '" + name + "': ids do not rise");
         id += prev;
         prev = id;
       }
-      const std::byte* recs = raw.data() + n * sizeof(std::uint64_t);
-      for (std::uint32_t i = 0; i < n; ++i)
-        if (auto s = validate_record_bytes(fields, {recs + std::size_t{i} * rs, rs}); !s)
-          return bad("table '" + name + "', record " + std::to_string(ids[i]) + ": " + s.message());
+      const std::byte* recs = raw->data() + n * sizeof(std::uint64_t);
+      if (!check.all_valid(recs, n, rs)) {
+        for (std::uint32_t i = 0; i < n; ++i)  // which one, and why
+          if (auto s = validate_record_bytes(fields, {recs + std::size_t{i} * rs, rs}); !s)
+            return bad("table '" + name + "', record " + std::to_string(ids[i]) + ": " + s.message());
+      }
       if (auto s = t.load_append(recs, ids.data(), n); !s) {
         if (s.code() == Errc::resource_exhausted) return s.error();
         return bad(s.message());
       }
-      loaded += n;
-      raw_done = in.pos();
-      if (progress && raw_done >= next_report) {
-        progress(raw_done, total);
-        next_report = raw_done + (64u << 20);
+      dec.give_back(std::move(*raw));
+      const std::uint64_t at = static_cast<std::uint64_t>(br.comp - d.data());
+      if (progress && at >= next_report) {
+        progress(at, total);
+        next_report = at + (64u << 20);
       }
     }
-    if (loaded != count) return bad("table '" + name + "': " + std::to_string(loaded) + " records, the header says " + std::to_string(count));
     if (t.next_id() != want_next)
       return bad("table '" + name + "': id " + std::to_string(prev) + " is not below the table's next id " + std::to_string(want_next));
-    out.info.tables.push_back({name, count, rs});
+    out.info.tables.push_back({name, tr.count, rs});
   }
-  if (!in.done()) return bad("bytes after the last table");
-  if (seen.size() != (*base)->tables().size()) return bad("a table of the catalog has no section");
   auto v = txn.commit();
   if (!v) return v.error();
   out.db = DbVersion::with_version(*v, h.version);
@@ -410,9 +631,9 @@ Result<SnapshotLoad> read_snapshot(const std::string& path, SnapshotError* why,
 }
 
 Result<SnapshotFileInfo> inspect_snapshot(const std::string& path) {
-  auto data = read_file(path);
-  if (!data) return data.error();
-  const std::string& d = *data;
+  Mapped file;
+  TICKDB_TRY(file.open(path));
+  const std::string_view d = file.view();
   Header h;
   TICKDB_TRY(read_header(d, path, h, nullptr));
   SnapshotFileInfo info;

@@ -4,7 +4,7 @@
 //            unix time in ns (i64), catalog length (u64), table count (u32), 0 (u32): 48 bytes
 //   catalog  catalog_to_json() as text: types, tables (fields, next ids), relations
 //   tables   per table, in catalog order: name length (u32), name, record size (u32), record
-//            count (u64), block count (u32), then blocks: record count (u32), raw length (u32),
+//            count (u64), block count (u32), then blocks (about 256 KiB raw each): record count (u32), raw length (u32),
 //            compressed length (u32), and one zstd frame holding the block's ids (u64, each as
 //            the difference to the one before) followed by its packed records
 //   trailer  magic "TICKDBE\0", XXH3-64 of every byte before the trailer (u64)
@@ -29,6 +29,9 @@
 namespace tickdb {
 
 inline constexpr std::uint32_t kSnapshotFormat = 1;
+// About this many bytes of ids and records go into one zstd frame: big enough for zstd,
+// small enough that the writer pauses between frames every millisecond or so.
+inline constexpr std::size_t kSnapshotBlockRaw = std::size_t{256} << 10;
 
 struct SnapshotWriteInfo {
   std::string path;
@@ -39,8 +42,11 @@ struct SnapshotWriteInfo {
   double seconds = 0;
 };
 
-// Writes `db` to `path` (through `path`.tmp) with zstd at `level` (1..19).
-Result<SnapshotWriteInfo> write_snapshot(const DbVersion& db, const std::string& path, int level);
+// Writes `db` to `path` (through `path`.tmp) with zstd at `level` (1..19). `between_blocks`
+// is called after each frame (about every millisecond): the persistence thread yields the
+// CPU there, so a tick that woke up does not wait for the snapshot.
+Result<SnapshotWriteInfo> write_snapshot(const DbVersion& db, const std::string& path, int level,
+                                         const std::function<void()>& between_blocks = {});
 
 struct SnapshotTableInfo {
   std::string name;

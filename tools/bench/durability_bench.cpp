@@ -3,7 +3,7 @@
 //   snapshot              write_snapshot() of a table of 10,000,000 32-byte records (zstd -1,
 //                         fsynced), MB/s of raw bytes (ids and records); against the `zstd -1`
 //                         CLI compressing the very bytes the snapshot compresses (dumped to a
-//                         file: per ~1 MiB block the id differences, then the records)
+//                         file: per block of kSnapshotBlockRaw bytes the id differences, then the records)
 //   recovery              read_snapshot() of that file (checksum, decompression, every value
 //                         checked, the tables built), MB/s of raw bytes; against `zstd -d` of
 //                         the `zstd -1` file of the same raw bytes
@@ -181,15 +181,15 @@ std::shared_ptr<const DbVersion> build_db(std::uint64_t n) {
   return must(t.commit(), "commit");
 }
 
-// The bytes write_snapshot compresses, in its blocks (core/snapshot_file.cpp: about 1 MiB of
-// ids and records per zstd frame; per block the ids as differences, then the records).
+// The bytes write_snapshot compresses, in its blocks (core/snapshot_file.h: kSnapshotBlockRaw
+// bytes of ids and records per zstd frame; per block the ids as differences, then the records).
 std::uint64_t dump_raw(const DbVersion& db, const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) die("cannot create " + path);
   std::uint64_t total = 0;
   for (const auto& [name, t] : db.tables()) {
     const std::uint32_t rs = t->record_size();
-    const std::size_t per_block = std::max<std::size_t>(1, (std::size_t{1} << 20) / (rs + sizeof(std::uint64_t)));
+    const std::size_t per_block = std::max<std::size_t>(1, kSnapshotBlockRaw / (rs + sizeof(std::uint64_t)));
     std::vector<std::uint64_t> ids;
     std::vector<std::byte> recs;
     std::uint64_t prev = 0;
@@ -719,9 +719,12 @@ int main(int argc, char** argv) {
   }
   if (o.quick) o.records = 1'000'000;
   if (std::system("command -v zstd >/dev/null 2>&1") != 0) die("the zstd CLI is not installed (tools/install-deps installs it)");
-  char tmpl[] = "/tmp/tickdb-bench-durability-XXXXXX";
-  if (!::mkdtemp(tmpl)) die(std::string("mkdtemp: ") + std::strerror(errno));
-  g_tmp = tmpl;
+  std::string base = std::getenv("TICKDB_BENCH_DIR") ? std::getenv("TICKDB_BENCH_DIR") : "/tmp";
+  std::string tmpl_s = base + "/tickdb-bench-durability-XXXXXX";
+  std::vector<char> tmpl(tmpl_s.begin(), tmpl_s.end());
+  tmpl.push_back(0);
+  if (!::mkdtemp(tmpl.data())) die(std::string("mkdtemp: ") + std::strerror(errno));
+  g_tmp = tmpl.data();
   // Ctrl-C: only what is async-signal-safe: kill the servers, remove the large files (the
   // rest of the directory stays).
   for (int i = 0; i < 3; ++i)
