@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# tools/bench/http_bench.sh [--json] [--quick]: HTTP figures of tickdb against a baseline and Redis.
+# tools/bench/http_bench.sh [--json] [--quick] [--durability sync|async|snapshot]: HTTP figures of
+# tickdb against a baseline and Redis (durability: the node's storage.durability, default sync).
 #
 # Builds, starts tickdb-server on 127.0.0.1 with a table of 1,000,000 records, and runs wrk
 # (keep-alive, 2 threads, 64 connections, 10 s each) for: GET one random record, POST one
@@ -7,21 +8,25 @@
 # in --baseline mode (same Beast listener and sessions, a fixed 200 without the database), and
 # Debian's redis-server (persistence off) with redis-benchmark -t get,set -c 64 -n 1000000.
 # Prints a table (or, with --json, one JSON object); a full run (not --quick) also writes the
-# table into docs/benchmarks.md between the http_bench markers. Only loopback is used; every
+# table into docs/benchmarks.md between the http_bench:<durability> markers. Only loopback is used; every
 # load is bounded in time and count.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 json_out=0
 quick=0
+durability=sync
 dur=10
 records=1000000
 redis_n=1000000
-for a in "$@"; do
+while (($#)); do
+  a=$1; shift
   case "$a" in
+    --durability) durability=${1:-}; shift || true
+      [[ $durability =~ ^(sync|async|snapshot)$ ]] || { echo "--durability: sync, async or snapshot" >&2; exit 2; } ;;
     --json) json_out=1 ;;
     --quick) dur=2; records=100000; redis_n=100000; quick=1 ;;
-    *) echo "usage: $0 [--json] [--quick]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--json] [--quick] [--durability sync|async|snapshot]" >&2; exit 2 ;;
   esac
 done
 
@@ -62,7 +67,7 @@ start_node() {  # start_node NAME [args...] -> sets PORT
 }
 
 # The server logs its start line at info; keep it while the rest is quiet.
-start_node db --set log.level=info
+start_node db --set log.level=info --set "storage.durability=\"$durability\""
 DB=$PORT
 curl -sf -XPOST "127.0.0.1:$DB/table" -d '{"name":"bench","fields":[{"name":"hp","type":"i32"},{"name":"score","type":"u64"},{"name":"name","type":"str","size":16}]}' >/dev/null
 log "loading $records records ..."
@@ -151,7 +156,7 @@ for _ in $(seq 1 50); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sl
 log "redis-benchmark"
 redis_csv=$(timeout 300 redis-benchmark -h 127.0.0.1 -p "$rport" -t get,set -c 64 -n "$redis_n" --csv 2>/dev/null)
 
-python3 - "$json_out" "$get_one" "$post_one" "$rpc_get" "$txn100" "$baseline" "$redis_csv" "$records" "$dur" "$quick" <<'PY'
+python3 - "$json_out" "$get_one" "$post_one" "$rpc_get" "$txn100" "$baseline" "$redis_csv" "$records" "$dur" "$quick" "$durability" <<'PY'
 import csv, datetime, io, json, re, sys
 json_out = sys.argv[1] == "1"
 get_one, post_one, rpc_get, txn100, baseline = (json.loads(x) for x in sys.argv[2:7])
@@ -169,7 +174,7 @@ out = {
     "redis_get": {"ops": redis.get("get", 0.0)},
     "redis_set": {"ops": redis.get("set", 0.0)},
     "errors": sum(x["errors"] for x in (get_one, post_one, rpc_get, txn100, baseline)),
-    "records": int(sys.argv[8]), "seconds_each": int(sys.argv[9]),
+    "records": int(sys.argv[8]), "seconds_each": int(sys.argv[9]), "durability": sys.argv[11],
 }
 def md():
     b, rg, rs = out["baseline"]["rps"], out["redis_get"]["ops"], out["redis_set"]["ops"]
@@ -180,8 +185,8 @@ def md():
             name, v["p50_ms"], v["p99_ms"], v["rps"] / b, rr, bar, met)
     t = out["txn100"]
     lines = [
-        "Written by `tools/bench/http_bench.sh` on %s (%d records, %d s per workload)." % (
-            datetime.date.today().isoformat(), out["records"], out["seconds_each"]),
+        "Written by `tools/bench/http_bench.sh --durability %s` on %s (%d records, %d s per workload)." % (
+            out["durability"], datetime.date.today().isoformat(), out["records"], out["seconds_each"]),
         "",
         "| workload | req/s | p50 ms | p99 ms | x baseline | x Redis | bar | |",
         "|---|---|---|---|---|---|---|---|",
@@ -199,7 +204,7 @@ def md():
 if sys.argv[10] == "0":
     path = "docs/benchmarks.md"
     doc = open(path).read()
-    begin, end = "<!-- http_bench:begin -->", "<!-- http_bench:end -->"
+    begin, end = "<!-- http_bench:%s:begin -->" % out["durability"], "<!-- http_bench:%s:end -->" % out["durability"]
     if begin in doc and end in doc:
         doc = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda m: begin + "\n" + md() + "\n" + end, doc, flags=re.S)
         open(path, "w").write(doc)
