@@ -12,6 +12,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "core/file_io.h"
 #include "core/snapshot_file.h"
 
 namespace tickdb {
@@ -22,24 +23,9 @@ constexpr std::uint32_t kEntryMagic = 0x454c4b54;  // "TKLE"
 constexpr std::size_t kEntryHeader = 4 + 4 + 8 + 8 + 8;
 constexpr std::uint32_t kMaxPayload = 1u << 30;
 
-template <class T>
-void put(std::string& out, T v) {
-  char b[sizeof(T)];
-  std::memcpy(b, &v, sizeof(T));
-  out.append(b, sizeof(T));
-}
-
-template <class T>
-bool get(std::string_view& in, T& v) {
-  if (in.size() < sizeof(T)) return false;
-  std::memcpy(&v, in.data(), sizeof(T));
-  in.remove_prefix(sizeof(T));
-  return true;
-}
-
-std::string errno_text(const std::string& what, const std::string& path) {
-  return what + " '" + path + "': " + std::strerror(errno);
-}
+using fileio::errno_text;
+using fileio::get;
+using fileio::put;
 
 bool decode_payload(std::string_view p, LogEntry& e) {
   std::uint32_t n = 0;

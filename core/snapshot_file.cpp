@@ -21,6 +21,7 @@
 #include <xxhash.h>
 #include <zstd.h>
 
+#include "core/file_io.h"
 #include "core/json_codec.h"
 #include "core/transaction.h"
 
@@ -34,16 +35,9 @@ constexpr std::size_t kHeaderSize = 48;
 constexpr std::size_t kTrailerSize = 16;
 constexpr std::size_t kBlockRaw = kSnapshotBlockRaw;
 
-std::string errno_text(const std::string& what, const std::string& path) {
-  return what + " '" + path + "': " + std::strerror(errno);
-}
-
-template <class T>
-void put(std::string& out, T v) {
-  char b[sizeof(T)];
-  std::memcpy(b, &v, sizeof(T));  // little-endian hosts only (x86-64, aarch64)
-  out.append(b, sizeof(T));
-}
+using fileio::errno_text;
+using fileio::Fd;
+using fileio::put;
 
 // Buffered output that hashes what it writes. It writes in small pieces and starts the
 // kernel's writeback of each few MiB at once (sync_file_range), so the data goes to disk
@@ -96,13 +90,6 @@ class FileOut {
   std::uint64_t bytes_ = 0;
   std::uint64_t started_ = 0;  // writeback started up to here
   std::uint64_t waited_ = 0;   // and finished up to here
-};
-
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
 };
 
 std::size_t block_records(std::uint32_t record_size) {
@@ -240,8 +227,7 @@ Result<SnapshotWriteInfo> write_snapshot(const DbVersion& db, const std::string&
   }
   info.bytes = out.bytes() + trailer.size();
   if (::fsync(f.fd) != 0) return fail(make_error(Errc::resource_exhausted, errno_text("cannot fsync", tmp)));
-  ::close(f.fd);
-  f.fd = -1;
+  f.close();
   if (::rename(tmp.c_str(), path.c_str()) != 0)
     return fail(make_error(Errc::resource_exhausted, errno_text("cannot rename to", path)));
   auto dir = std::filesystem::path(path).parent_path().string();
@@ -501,6 +487,54 @@ class Decompressor {
 
 }  // namespace
 
+namespace {
+
+struct TableRef {
+  std::string name;
+  std::uint32_t record_size;
+  std::uint64_t count;
+  std::size_t first_block, blocks;
+};
+struct Layout {
+  std::vector<TableRef> tables;
+  std::vector<BlockRef> blocks;
+};
+
+// Reads the table sections that follow the catalog, checking bounds, block lengths and
+// record counts. Returns what is wrong ("" when nothing is); the tables read up to there
+// stay in `out` (inspect_snapshot lists them).
+std::string read_layout(In& in, std::uint32_t table_count, Layout& out) {
+  std::set<std::string, std::less<>> seen;
+  for (std::uint32_t ti = 0; ti < table_count; ++ti) {
+    std::uint32_t name_len = 0, rs = 0, nblocks = 0;
+    std::uint64_t count = 0;
+    const char* name_p = nullptr;
+    if (!in.get(name_len) || name_len > 256 || !in.bytes(name_len, name_p) || !in.get(rs) || !in.get(count) ||
+        !in.get(nblocks))
+      return "table section " + std::to_string(ti) + " is cut short";
+    out.tables.push_back({std::string(name_p, name_len), rs, count, out.blocks.size(), nblocks});
+    const std::string& name = out.tables.back().name;
+    if (!seen.insert(name).second) return "table '" + name.substr(0, 80) + "' appears twice";
+    std::uint64_t records = 0;
+    for (std::uint32_t b = 0; b < nblocks; ++b) {
+      BlockRef r{};
+      if (!in.get(r.n) || !in.get(r.raw_len) || !in.get(r.comp_len) || !in.bytes(r.comp_len, r.comp))
+        return "table '" + name + "': block " + std::to_string(b) + " is cut short";
+      if (r.n == 0 || std::uint64_t{r.raw_len} != std::uint64_t{r.n} * (sizeof(std::uint64_t) + rs))
+        return "table '" + name + "': block " + std::to_string(b) + " has inconsistent lengths";
+      records += r.n;
+      out.blocks.push_back(r);
+    }
+    if (records != count)
+      return "table '" + name + "': " + std::to_string(records) + " records in its blocks, the header says " +
+             std::to_string(count);
+  }
+  if (!in.done()) return "bytes after the last table";
+  return {};
+}
+
+}  // namespace
+
 Result<SnapshotLoad> read_snapshot(const std::string& path, SnapshotError* why,
                                    const std::function<void(std::uint64_t, std::uint64_t)>& progress) {
   auto problem = [&](SnapshotProblem p, std::string m) -> Error {
@@ -530,41 +564,11 @@ Result<SnapshotLoad> read_snapshot(const std::string& path, SnapshotError* why,
   if ((*base)->tables().size() != h.tables) return bad("the header's table count differs from the catalog's");
 
   // First the layout: every table section and block, checked for bounds and lengths.
-  struct TableRef {
-    std::string name;
-    std::uint32_t record_size;
-    std::uint64_t count;
-    std::size_t first_block, blocks;
-  };
-  std::vector<TableRef> tables;
-  std::vector<BlockRef> blocks;
-  std::set<std::string, std::less<>> seen;
-  for (std::uint32_t ti = 0; ti < h.tables; ++ti) {
-    std::uint32_t name_len = 0, rs = 0, nblocks = 0;
-    std::uint64_t count = 0;
-    const char* name_p = nullptr;
-    if (!in.get(name_len) || name_len > 256 || !in.bytes(name_len, name_p) || !in.get(rs) || !in.get(count) ||
-        !in.get(nblocks))
-      return bad("table section " + std::to_string(ti) + " is cut short");
-    TableRef t{std::string(name_p, name_len), rs, count, blocks.size(), nblocks};
-    if (!seen.insert(t.name).second) return bad("table '" + t.name.substr(0, 80) + "' appears twice");
-    std::uint64_t records = 0;
-    for (std::uint32_t b = 0; b < nblocks; ++b) {
-      BlockRef r{};
-      if (!in.get(r.n) || !in.get(r.raw_len) || !in.get(r.comp_len) || !in.bytes(r.comp_len, r.comp))
-        return bad("table '" + t.name + "': block " + std::to_string(b) + " is cut short");
-      if (r.n == 0 || std::uint64_t{r.raw_len} != std::uint64_t{r.n} * (sizeof(std::uint64_t) + rs))
-        return bad("table '" + t.name + "': block " + std::to_string(b) + " has inconsistent lengths");
-      records += r.n;
-      blocks.push_back(r);
-    }
-    if (records != count)
-      return bad("table '" + t.name + "': " + std::to_string(records) + " records in its blocks, the header says " +
-                 std::to_string(count));
-    tables.push_back(std::move(t));
-  }
-  if (!in.done()) return bad("bytes after the last table");
-  if (seen.size() != (*base)->tables().size()) return bad("a table of the catalog has no section");
+  Layout layout;
+  if (auto problem = read_layout(in, h.tables, layout); !problem.empty()) return bad(problem);
+  if (layout.tables.size() != (*base)->tables().size()) return bad("a table of the catalog has no section");
+  const auto& tables = layout.tables;
+  const auto& blocks = layout.blocks;
 
   // Then the records: decompressed ahead on another thread, checked and appended here.
   Transaction txn(*base);
@@ -645,22 +649,9 @@ Result<SnapshotFileInfo> inspect_snapshot(const std::string& path) {
   In in(d, kHeaderSize, d.size() - kTrailerSize);
   const char* cat = nullptr;
   if (h.catalog_len > d.size() || !in.bytes(h.catalog_len, cat)) return info;
-  for (std::uint32_t ti = 0; ti < h.tables; ++ti) {
-    std::uint32_t name_len = 0, rs = 0, blocks = 0;
-    std::uint64_t count = 0;
-    const char* name_p = nullptr;
-    if (!in.get(name_len) || name_len > 256 || !in.bytes(name_len, name_p) || !in.get(rs) || !in.get(count) ||
-        !in.get(blocks))
-      break;
-    info.tables.push_back({std::string(name_p, name_len), count, rs});
-    bool ok = true;
-    for (std::uint32_t b = 0; b < blocks && ok; ++b) {
-      std::uint32_t n = 0, raw_len = 0, comp_len = 0;
-      const char* comp = nullptr;
-      ok = in.get(n) && in.get(raw_len) && in.get(comp_len) && in.bytes(comp_len, comp);
-    }
-    if (!ok) break;
-  }
+  Layout layout;
+  (void)read_layout(in, h.tables, layout);  // a damaged file: the tables up to the damage
+  for (const auto& t : layout.tables) info.tables.push_back({t.name, t.count, t.record_size});
   return info;
 }
 

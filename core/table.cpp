@@ -169,6 +169,23 @@ Result<Chunk*> TableVersion::own_chunk(std::size_t k) {
   return raw;
 }
 
+Result<Chunk*> TableVersion::tail_chunk(bool claim_one) {
+  const std::size_t k = static_cast<std::size_t>(slots_ >> shift_);
+  if (k == tree_.size()) {
+    auto fresh = Chunk::make(schema_->record_size(), rpc_, owner_);
+    if (!fresh) return fresh.error();
+    Chunk* c = fresh->get();
+    tree_.push_back(std::move(*fresh), owner_);
+    return c;
+  }
+  if (claim_one) {
+    Chunk* c = tree_.get_mut(k);
+    if (c->owner() == owner_ || c->claim(static_cast<std::uint32_t>(slots_ & (rpc_ - 1)))) return c;
+    // Another writer appended past our view of this chunk: take a copy of our part.
+  }
+  return own_chunk(k);
+}
+
 Status TableVersion::append(std::span<const std::byte> record, std::uint64_t id) {
   return guard_alloc([&]() -> Status {
     const std::uint32_t rs = schema_->record_size();
@@ -178,23 +195,10 @@ Status TableVersion::append(std::span<const std::byte> record, std::uint64_t id)
                                                     std::to_string(rs));
     if (id < next_id_ || id == 0 || id == std::numeric_limits<std::uint64_t>::max())
       return make_error(Errc::already_exists, "id " + std::to_string(id) + " is not free in table '" + name() + "'");
-    std::size_t k = static_cast<std::size_t>(slots_ >> shift_);
     auto i = static_cast<std::uint32_t>(slots_ & (rpc_ - 1));
-    Chunk* c = nullptr;
-    if (k == tree_.size()) {
-      auto fresh = Chunk::make(rs, rpc_, owner_);
-      if (!fresh) return fresh.error();
-      c = fresh->get();
-      tree_.push_back(std::move(*fresh), owner_);
-    } else {
-      c = tree_.get_mut(k);
-      if (c->owner() != owner_ && !c->claim(i)) {
-        // Another writer appended past our view of this chunk: take a copy of our part.
-        auto own = own_chunk(k);
-        if (!own) return own.error();
-        c = *own;
-      }
-    }
+    auto tail = tail_chunk(true);
+    if (!tail) return tail.error();
+    Chunk* c = *tail;
     if (rs) std::memcpy(c->records() + std::size_t{i} * rs, record.data(), rs);
     c->ids()[i] = id;
     c->alive()[i] = 1;
@@ -218,19 +222,10 @@ Status TableVersion::load_append(const std::byte* records, const std::uint64_t* 
     const std::uint32_t rs = schema_->record_size();
     std::size_t done = 0;
     while (done < n) {
-      std::size_t k = static_cast<std::size_t>(slots_ >> shift_);
       auto i = static_cast<std::uint32_t>(slots_ & (rpc_ - 1));
-      Chunk* c = nullptr;
-      if (k == tree_.size()) {
-        auto fresh = Chunk::make(rs, rpc_, owner_);
-        if (!fresh) return fresh.error();
-        c = fresh->get();
-        tree_.push_back(std::move(*fresh), owner_);
-      } else {
-        auto own = own_chunk(k);
-        if (!own) return own.error();
-        c = *own;
-      }
+      auto tail = tail_chunk(false);
+      if (!tail) return tail.error();
+      Chunk* c = *tail;
       const std::size_t run = std::min<std::size_t>(n - done, rpc_ - i);
       if (rs) std::memcpy(c->records() + std::size_t{i} * rs, records + done * rs, run * rs);
       std::memcpy(c->ids() + i, ids + done, run * sizeof(std::uint64_t));

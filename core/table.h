@@ -270,6 +270,9 @@ class TableVersion {
 
  private:
   Result<Chunk*> own_chunk(std::size_t k);
+  // The chunk slot slots_ goes into: a fresh one at the end of the tree when the last is
+  // full; else the last, owned (claim_one: by claiming that one slot when another writer's).
+  Result<Chunk*> tail_chunk(bool claim_one);
 
   std::shared_ptr<const TableSchema> schema_;
   ChunkTree tree_;

@@ -20,18 +20,7 @@ using tickdb::test::ok;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("tickdb-persist-" + std::to_string(::getpid()) + "-" + std::to_string(std::random_device{}()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string str() const { return path.string(); }
-};
+using test::TempDir;
 
 // A node as tickdb-server runs it: open, recover, start the runtime, replay, start.
 struct Node {

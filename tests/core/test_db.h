@@ -1,8 +1,13 @@
 // Helpers shared by the core tests: build a database through a transaction in one line.
 #pragma once
 
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <cstring>
+#include <filesystem>
+#include <random>
+#include <string>
 
 #include "core/json_codec.h"
 #include "core/transaction.h"
@@ -51,6 +56,24 @@ inline std::shared_ptr<const DbVersion> things_db(std::uint64_t n = 0) {
     }
   });
 }
+
+// A fresh directory under the system's temp dir, removed with everything in it at the end.
+struct TempDir {
+  std::filesystem::path path;
+  explicit TempDir(const std::string& prefix = "tickdb-test-") {
+    path = std::filesystem::temp_directory_path() /
+           (prefix + std::to_string(::getpid()) + "-" + std::to_string(std::random_device{}()));
+    std::filesystem::create_directories(path);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  std::string str() const { return path.string(); }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+};
 
 // The same database: version, catalog, and every table's records (ids and bytes) and next id.
 inline void require_same_db(const DbVersion& a, const DbVersion& b) {
