@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # tools/bench/http_bench.sh [--json] [--quick] [--durability sync|async|snapshot]: HTTP figures of
-# tickdb against a baseline and Redis (durability: the node's storage.durability, default sync).
+# tickdb against a baseline, nginx and Redis (durability: the node's storage.durability, default sync).
 #
 # Builds, starts tickdb-server on 127.0.0.1 with a table of 1,000,000 records, and runs wrk
 # (keep-alive, 2 threads, 64 connections, 10 s each) for: GET one random record, POST one
 # record, /rpc db.get, /rpc db.transaction of 100 inserts. In the same run: the same server
-# in --baseline mode (same Beast listener and sessions, a fixed 200 without the database), and
-# Debian's redis-server (persistence off) with redis-benchmark -t get,set -c 64 -n 1000000.
-# Prints a table (or, with --json, one JSON object); a full run (not --quick) also writes the
-# table into docs/benchmarks.md between the http_bench:<durability> markers. Only loopback is used; every
-# load is bounded in time and count.
+# in --baseline mode (same Beast listener and sessions, a fixed 200 without the database),
+# Debian's nginx-light (2 workers, `return 200` of a 60-byte JSON body, the same wrk run as the
+# baseline), and Debian's redis-server (persistence off) with redis-benchmark -t get,set -c 64
+# -n 1000000. Prints a table with the bars of issue 10 marked met/missed (or, with --json, one
+# JSON object: get_rps, post_rps, rpc_get_rps, baseline_rps, nginx_rps, redis_get_ops,
+# txn100_records_per_s at the top, the details nested); a full run (not --quick) also writes the
+# table into docs/benchmarks.md between the http_bench:<durability> markers. Only loopback is
+# used; every load is bounded in time and count.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -32,9 +35,10 @@ done
 
 log() { [[ $json_out == 1 ]] && echo "$@" >&2 || echo "$@"; }
 
-# What the bench needs beyond tools/install-deps: wrk and Redis.
+# What the bench needs (tools/install-deps installs them too): wrk, nginx and Redis.
 need=()
 command -v wrk >/dev/null || need+=(wrk)
+command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need+=(nginx-light)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v redis-benchmark >/dev/null || need+=(redis-tools)
 if ((${#need[@]})); then
@@ -152,17 +156,57 @@ txn100=$txn_checked
 start_node base --baseline --set log.level=info
 log "wrk: baseline"; baseline=$(run_wrk "$PORT" baseline.lua /health)
 
-rport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+# nginx: 2 workers answering a fixed 60-byte JSON body, measured exactly as the baseline.
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+nport=$(free_port)
+nginx_body='{"status":"ok","id":1,"hp":100,"score":1234,"name":"p12345"}'
+mkdir -p "$work/nginx"
+cat >"$work/nginx.conf" <<NGINX
+worker_processes 2;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 60s;
+  client_body_temp_path $work/nginx/body;
+  server {
+    listen 127.0.0.1:$nport;
+    location / {
+      default_type application/json;
+      return 200 '$nginx_body';
+    }
+  }
+}
+NGINX
+"$nginx_bin" -p "$work/nginx" -e "$work/nginx/error.log" -c "$work/nginx.conf" >"$work/nginx.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 50); do
+  [[ $(curl -s --max-time 2 "http://127.0.0.1:$nport/" 2>/dev/null) == "$nginx_body" ]] && break
+  sleep 0.1
+done
+[[ $(curl -s --max-time 2 "http://127.0.0.1:$nport/" 2>/dev/null) == "$nginx_body" ]] || {
+  echo "nginx did not start: $(cat "$work/nginx.log" "$work/nginx/error.log" 2>/dev/null)" >&2; exit 1; }
+log "wrk: nginx (2 workers)"; nginx=$(run_wrk "$nport" baseline.lua /)
+kill "${pids[-1]}" 2>/dev/null || true  # stop it before Redis runs: nothing else shares the 2 cores
+wait "${pids[-1]}" 2>/dev/null || true
+
+rport=$(free_port)
 redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --daemonize no >"$work/redis.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 50); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
 log "redis-benchmark"
 redis_csv=$(timeout 300 redis-benchmark -h 127.0.0.1 -p "$rport" -t get,set -c 64 -n "$redis_n" --csv 2>/dev/null)
 
-python3 - "$json_out" "$get_one" "$post_one" "$rpc_get" "$txn100" "$baseline" "$redis_csv" "$records" "$dur" "$quick" "$durability" <<'PY'
+python3 - "$json_out" "$get_one" "$post_one" "$rpc_get" "$txn100" "$baseline" "$redis_csv" "$records" "$dur" "$quick" "$durability" "$nginx" <<'PY'
 import csv, datetime, io, json, re, sys
 json_out = sys.argv[1] == "1"
 get_one, post_one, rpc_get, txn100, baseline = (json.loads(x) for x in sys.argv[2:7])
+nginx = json.loads(sys.argv[12])
 redis = {}
 for row in csv.reader(io.StringIO(sys.argv[7])):
     if len(row) >= 2 and row[0] in ("SET", "GET"):
@@ -174,34 +218,60 @@ out = {
     "txn100": {"records_per_s": txn100["rps"] * 100, "rps": txn100["rps"], "p50_ms": txn100["p50_ms"],
                "p99_ms": txn100["p99_ms"], "inserted": txn100["inserted"]},
     "baseline": {"rps": baseline["rps"], "p50_ms": baseline["p50_ms"], "p99_ms": baseline["p99_ms"]},
+    "nginx": {"rps": nginx["rps"], "p50_ms": nginx["p50_ms"], "p99_ms": nginx["p99_ms"], "workers": 2},
     "redis_get": {"ops": redis.get("get", 0.0)},
     "redis_set": {"ops": redis.get("set", 0.0)},
-    "errors": sum(x["errors"] for x in (get_one, post_one, rpc_get, txn100, baseline)),
+    "errors": sum(x["errors"] for x in (get_one, post_one, rpc_get, txn100, baseline, nginx)),
     "records": int(sys.argv[8]), "seconds_each": int(sys.argv[9]), "durability": sys.argv[11],
 }
+# The figures issue 10 names, at the top level.
+out.update({
+    "get_rps": out["get_one"]["rps"], "post_rps": out["post_one"]["rps"], "rpc_get_rps": out["rpc_get"]["rps"],
+    "baseline_rps": out["baseline"]["rps"], "nginx_rps": out["nginx"]["rps"], "redis_get_ops": out["redis_get"]["ops"],
+    "txn100_records_per_s": out["txn100"]["records_per_s"],
+})
+# The bars of issue 10, item 1: (name, value, reference, factor, what it is measured against).
+def ratio(a, b):
+    return a / b if b else 0.0
+bars = [
+    ("get_vs_redis_get", out["get_rps"], out["redis_get_ops"], 1.0, "Redis GET"),
+    ("baseline_vs_nginx", out["baseline_rps"], out["nginx_rps"], 0.85, "nginx, 2 workers"),
+    ("post_vs_baseline", out["post_rps"], out["baseline_rps"], 0.6, "baseline"),
+    ("rpc_get_vs_get", out["rpc_get_rps"], out["get_rps"], 0.8, "REST GET"),
+]
+out["bars"] = {name: {"ratio": round(ratio(v, ref), 3), "bar": f, "against": what, "met": v >= f * ref and ref > 0}
+               for name, v, ref, f, what in bars}
+out["bars"]["txn100_records_per_s"] = {"value": out["txn100_records_per_s"], "bar": 1e6,
+                                       "met": out["txn100_records_per_s"] >= 1e6}
+out["bars_met"] = all(b["met"] for b in out["bars"].values())
+def met(name):
+    return "met" if out["bars"][name]["met"] else "**missed**"
 def md():
-    b, rg, rs = out["baseline"]["rps"], out["redis_get"]["ops"], out["redis_set"]["ops"]
-    def row(name, k, red, bar, met):
+    b, rg, rs, ng = out["baseline"]["rps"], out["redis_get"]["ops"], out["redis_set"]["ops"], out["nginx"]["rps"]
+    def row(name, k, red, bar, m):
         v = out[k]
         rr = "%.2f" % (v["rps"] / red) if red else ""
-        return "| %s | {:,.0f} | %.2f | %.2f | %.2f | %s | %s | %s |".format(v["rps"]) % (
-            name, v["p50_ms"], v["p99_ms"], v["rps"] / b, rr, bar, met)
+        rn = "%.2f" % (v["rps"] / ng) if ng else ""
+        return "| %s | {:,.0f} | %.2f | %.2f | %.2f | %s | %s | %s | %s |".format(v["rps"]) % (
+            name, v["p50_ms"], v["p99_ms"], v["rps"] / b, rn, rr, bar, m)
     t = out["txn100"]
+    br = out["bars"]
     lines = [
         "Written by `tools/bench/http_bench.sh --durability %s` on %s (%d records, %d s per workload)." % (
             out["durability"], datetime.date.today().isoformat(), out["records"], out["seconds_each"]),
         "",
-        "| workload | req/s | p50 ms | p99 ms | x baseline | x Redis | bar | |",
-        "|---|---|---|---|---|---|---|---|",
-        row("GET one random record", "get_one", rg, ">= 0.6x baseline", "met" if out["get_one"]["rps"] >= 0.6 * b else "**missed**"),
-        row("POST one record", "post_one", rs, ">= 0.4x baseline", "met" if out["post_one"]["rps"] >= 0.4 * b else "**missed**"),
-        row("`/rpc` `db.get`", "rpc_get", rg, "", ""),
-        "| `/rpc` `db.transaction` of 100 inserts | {:,.0f} | %.2f | %.2f | | | **{:,.0f} records/s** ({:,} inserted, checked); bar >= 1,000,000 | %s |".format(
-            t["rps"], t["records_per_s"], t["inserted"]) % (t["p50_ms"], t["p99_ms"], "met" if t["records_per_s"] >= 1e6 else "**missed**"),
-        row("baseline (fixed 200)", "baseline", 0, "", ""),
-        "| Redis GET / SET | {:,.0f} / {:,.0f} | | | | 1.00 | | |".format(rg, rs),
+        "| workload | req/s | p50 ms | p99 ms | x baseline | x nginx | x Redis | bar | |",
+        "|---|---|---|---|---|---|---|---|---|",
+        row("GET one random record", "get_one", rg, ">= 1.0x Redis GET", met("get_vs_redis_get")),
+        row("POST one record", "post_one", rs, ">= 0.6x baseline", met("post_vs_baseline")),
+        row("`/rpc` `db.get`", "rpc_get", rg, ">= 0.8x REST GET (%.2fx)" % br["rpc_get_vs_get"]["ratio"], met("rpc_get_vs_get")),
+        "| `/rpc` `db.transaction` of 100 inserts | {:,.0f} | %.2f | %.2f | | | | **{:,.0f} records/s** ({:,} inserted, checked); bar >= 1,000,000 | %s |".format(
+            t["rps"], t["records_per_s"], t["inserted"]) % (t["p50_ms"], t["p99_ms"], met("txn100_records_per_s")),
+        row("baseline (fixed 200)", "baseline", 0, ">= 0.85x nginx, 2 workers", met("baseline_vs_nginx")),
+        row("nginx, 2 workers (`return 200`, 60-byte JSON)", "nginx", 0, "", ""),
+        "| Redis GET / SET | {:,.0f} / {:,.0f} | | | | | 1.00 | | |".format(rg, rs),
         "",
-        "wrk errors: %d." % out["errors"],
+        "wrk errors: %d. Bars of issue 10: %s." % (out["errors"], "all met" if out["bars_met"] else "**not all met**"),
     ]
     return "\n".join(lines)
 if sys.argv[10] == "0":
@@ -214,13 +284,22 @@ if sys.argv[10] == "0":
 if json_out:
     print(json.dumps(out))
     sys.exit(0)
-b = out["baseline"]["rps"]
-print("%-10s %12s %9s %9s %11s %11s" % ("workload", "req/s", "p50 ms", "p99 ms", "x baseline", "x redis"))
-for k, red in [("get_one", "redis_get"), ("post_one", "redis_set"), ("rpc_get", "redis_get"), ("txn100", None), ("baseline", None)]:
+b, ng = out["baseline"]["rps"], out["nginx"]["rps"]
+print("%-10s %12s %9s %9s %11s %8s %8s" % ("workload", "req/s", "p50 ms", "p99 ms", "x baseline", "x nginx", "x redis"))
+for k, red in [("get_one", "redis_get"), ("post_one", "redis_set"), ("rpc_get", "redis_get"), ("txn100", None),
+               ("baseline", None), ("nginx", None)]:
     v = out[k]
     rr = ("%.2f" % (v["rps"] / out[red]["ops"])) if red and out[red]["ops"] else "-"
-    print("%-10s %12.0f %9.3f %9.3f %11.2f %11s" % (k, v["rps"], v.get("p50_ms", 0), v["p99_ms"], v["rps"] / b, rr))
+    rn = ("%.2f" % (v["rps"] / ng)) if ng else "-"
+    print("%-10s %12.0f %9.3f %9.3f %11.2f %8s %8s" % (k, v["rps"], v.get("p50_ms", 0), v["p99_ms"], v["rps"] / b, rn, rr))
 print("txn100: %.0f records/s inserted" % out["txn100"]["records_per_s"])
+print("nginx (2 workers, return 200 of 60 bytes) %.0f req/s" % ng)
 print("redis GET %.0f ops/s, SET %.0f ops/s (redis-benchmark -c 64, no pipelining)" % (out["redis_get"]["ops"], out["redis_set"]["ops"]))
+print("bars of issue 10:")
+for name, text in [("get_vs_redis_get", "GET >= 1.0x Redis GET"), ("baseline_vs_nginx", "baseline >= 0.85x nginx (2 workers)"),
+                   ("post_vs_baseline", "POST >= 0.6x baseline"), ("rpc_get_vs_get", "rpc db.get >= 0.8x REST GET")]:
+    print("  %-38s %5.2fx  %s" % (text, out["bars"][name]["ratio"], "met" if out["bars"][name]["met"] else "MISSED"))
+print("  %-38s %.0f  %s" % ("txn100 >= 1,000,000 records/s", out["txn100_records_per_s"],
+                             "met" if out["bars"]["txn100_records_per_s"]["met"] else "MISSED"))
 print("wrk errors: %d" % out["errors"])
 PY
