@@ -483,42 +483,33 @@ void Persistence::stop() {
   if (m.logging && m.rt) m.rt->set_commit_sink(nullptr);
 }
 
-json Persistence::stats() const {
+Persistence::Figures Persistence::figures() const {
   const Impl& m = *impl_;
-  json snap;
+  Figures f;
+  f.data_dir = m.opts.data_dir;
   {
     std::lock_guard lk(m.snap_mu);
-    snap = {{"count", m.snapshots},
-            {"failures", m.snapshot_failures},
-            {"last_error", m.last_error},
-            {"interval_s", m.opts.snapshot_interval_s},
-            {"keep", m.opts.snapshot_keep}};
-    if (m.last) {
-      snap["last"] = {{"path", m.last->path},
-                      {"bytes", m.last->bytes},
-                      {"records", m.last->records},
-                      {"version", m.last->version},
-                      {"seconds", m.last->seconds},
-                      {"age_s", now_s() - m.last_at}};
-    } else {
-      snap["last"] = nullptr;
-    }
+    f.snapshot.count = m.snapshots;
+    f.snapshot.failures = m.snapshot_failures;
+    f.snapshot.last_error = m.last_error;
+    f.snapshot.interval_s = m.opts.snapshot_interval_s;
+    f.snapshot.keep = m.opts.snapshot_keep;
+    f.snapshot.last = m.last;
+    if (m.last) f.snapshot.last_age_s = now_s() - m.last_at;
   }
-  json log;
   {
     std::lock_guard lk(m.mu);
-    log = {{"durability", m.opts.durability},
-           {"bytes", m.log_bytes},
-           {"fsyncs", m.fsyncs},
-           {"fsync_seconds", m.fsync_seconds},
-           {"entries", m.entries_written},
-           {"group_avg", m.fsyncs ? static_cast<double>(m.entries_written) / static_cast<double>(m.fsyncs) : 0.0},
-           {"group_max", m.max_group},
-           {"pending_entries", m.appended - m.durable},
-           {"segment", m.segment},
-           {"broken", m.broken ? m.broken->message : std::string()}};
+    f.log.durability = m.opts.durability;
+    f.log.bytes = m.log_bytes;
+    f.log.fsyncs = m.fsyncs;
+    f.log.fsync_seconds = m.fsync_seconds;
+    f.log.entries = m.entries_written;
+    f.log.group_max = m.max_group;
+    f.log.pending_entries = m.appended - m.durable;
+    f.log.segment = m.segment;
+    f.log.broken = m.broken ? m.broken->message : std::string();
   }
-  return {{"data_dir", m.opts.data_dir}, {"snapshot", snap}, {"log", log}};
+  return f;
 }
 
 }  // namespace tickdb

@@ -28,6 +28,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "actors/database.h"
@@ -74,7 +75,25 @@ class Persistence final : public CommitSink {
   void stop();
 
   // Figures for /stats and /metrics.
-  json stats() const;
+  struct Figures {
+    std::string data_dir;
+    struct Snapshots {
+      std::uint64_t count = 0, failures = 0;
+      std::string last_error;
+      double interval_s = 0;
+      unsigned keep = 0;
+      std::optional<SnapshotWriteInfo> last;  // the last one written
+      double last_age_s = 0;
+    } snapshot;
+    struct Log {
+      std::string durability;
+      std::uint64_t bytes = 0, fsyncs = 0, entries = 0, group_max = 0, pending_entries = 0;
+      double fsync_seconds = 0;
+      std::string segment;
+      std::string broken;  // why the log refuses writes ("" when it does not)
+    } log;
+  };
+  Figures figures() const;
   const PersistenceOptions& options() const { return opts_; }
 
   // CommitSink

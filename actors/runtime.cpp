@@ -242,6 +242,32 @@ void Runtime::call_async(std::string_view method, json params, std::function<voi
   }
 }
 
+void Runtime::write_async(RecordWrite w, std::function<void(CallResult)> done) {
+  Impl& m = *impl_;
+  InFlight guard(m.inflight);
+  static constexpr std::string_view kNames[] = {"db.insert", "db.update", "db.delete"};
+  const Callable* c = m.registry.find(kNames[static_cast<int>(w.op)]);
+  if (!c) {
+    done(CallResult::fail(make_error(Errc::internal, "the built-in record writes are not registered")));
+    return;
+  }
+  if (m.stopping.load()) {
+    done(CallResult::fail(make_error(Errc::node_unavailable, "the node is stopping")));
+    return;
+  }
+  if (!m.db->current()->table(w.table)) {
+    done(CallResult::fail(make_error(Errc::not_found, "table '" + w.table.substr(0, 80) + "' does not exist")));
+    return;
+  }
+  // The params the call stands for: what the callable runs with and the log records.
+  json params = json::object();
+  params["table"] = w.table;
+  if (w.op != RecordWrite::Op::insert) params["id"] = w.id;
+  if (w.op != RecordWrite::Op::erase) params["values"] = std::move(w.values);
+  CallRequest req{c, std::move(params), 0, 0.0, std::make_shared<ReplyTo>(std::move(done)), nullptr};
+  post(m.dir->get(w.table), call_atom::value, std::move(req));
+}
+
 void Runtime::run_async(std::shared_ptr<const Callable> c, std::function<void(CallResult)> done) {
   Impl& m = *impl_;
   InFlight guard(m.inflight);

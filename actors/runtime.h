@@ -67,6 +67,18 @@ class Runtime {
   // Committed calls go to `sink` from now on (nullptr: none). Set while nothing writes.
   void set_commit_sink(CommitSink* sink);
 
+  // A REST write of one record. It names its table, so it goes to that table's actor
+  // straight away (no "table" to find in params); it commits and logs as the db.insert /
+  // db.update / db.delete call it stands for.
+  struct RecordWrite {
+    enum class Op { insert, update, erase };
+    Op op = Op::insert;
+    std::string table;
+    std::uint64_t id = 0;  // update, erase
+    json values;           // insert, update: the fields
+  };
+  void write_async(RecordWrite w, std::function<void(CallResult)> done);
+
   CallResult call(std::string_view method, json params);
   void call_async(std::string_view method, json params, std::function<void(CallResult)> done);
   // Runs a callable made for this one call (not in the registry) on the executor, in a

@@ -34,6 +34,8 @@ void TickStats::record(std::int64_t lateness_ns, std::int64_t duration_ns, bool 
   skipped_ += skipped;
   max_duration_ = std::max(max_duration_, duration_ns);
   max_lateness_ = std::max(max_lateness_, lateness_ns);
+  duration_hist_.record_ns(duration_ns);
+  lateness_hist_.record_ns(lateness_ns);
 }
 
 void TickStats::record_error(std::string message) {
@@ -58,6 +60,8 @@ TickStats::Snapshot TickStats::snapshot() const {
     l.assign(lateness_.begin(), lateness_.begin() + static_cast<std::ptrdiff_t>(s.window));
     s.max_duration_us = static_cast<double>(max_duration_) / 1000.0;
     s.max_lateness_us = static_cast<double>(max_lateness_) / 1000.0;
+    s.duration_hist = duration_hist_.snapshot();
+    s.lateness_hist = lateness_hist_.snapshot();
   }
   s.duration = percentiles_us(d.data(), d.size());
   s.lateness = percentiles_us(l.data(), l.size());

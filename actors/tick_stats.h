@@ -1,8 +1,8 @@
 // TickStats: the figures of the tick loop: ticks run, overruns, ticks skipped, and the
 // distribution of tick durations and of lateness (tick start against its deadline).
 //
-// Percentiles are over the last kWindow ticks (at 60 Hz about 2 minutes); counts and maxima
-// are since start. Thread-safety: record() (the scheduler) and snapshot() (anyone: /metrics)
+// Percentiles are over the last kWindow ticks (at 60 Hz about 2 minutes); counts, maxima and
+// the histograms (for Prometheus) are since start. Thread-safety: record() (the scheduler) and snapshot() (anyone: /metrics)
 // are safe together: a short mutex, never held while a tick runs.
 #pragma once
 
@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 #include <nlohmann/json.hpp>
+
+#include "core/histogram.h"
 
 namespace tickdb {
 
@@ -33,6 +35,7 @@ class TickStats {
     double max_duration_us = 0, max_lateness_us = 0;  // since start
     std::uint64_t errors = 0;     // tick procedure runs that failed
     std::string last_error;
+    Histogram::Counts duration_hist, lateness_hist;  // since start
     nlohmann::json to_json() const;
   };
 
@@ -52,6 +55,7 @@ class TickStats {
   std::int64_t max_duration_ = 0, max_lateness_ = 0;
   std::array<std::int64_t, kWindow> duration_{};
   std::array<std::int64_t, kWindow> lateness_{};
+  Histogram duration_hist_, lateness_hist_;
 };
 
 // p50/p99/max of a sample (nanoseconds in, microseconds out); the sample is reordered.

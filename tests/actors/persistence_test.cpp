@@ -71,7 +71,7 @@ struct Node {
   // Stops the writers and waits until the log holds everything they committed.
   void quiesce() {
     rt->stop();
-    REQUIRE(test::wait_until([&] { return store->stats()["log"]["pending_entries"] == 0; }));
+    REQUIRE(test::wait_until([&] { return store->figures().log.pending_entries == 0; }));
   }
   bool said(const std::string& part) {
     std::lock_guard lk(*mu);
@@ -137,9 +137,9 @@ TEST_CASE("recovery from a crash image rebuilds exactly what was committed, tick
     n.quiesce();
     live = n.rt->current();
     copy_dir(dir.str(), image.str());  // before the last snapshot a graceful stop would write
-    auto st = n.store->stats();
-    CHECK(st["log"]["fsyncs"].get<std::uint64_t>() > 0);
-    CHECK(st["snapshot"]["count"] == 1);
+    auto st = n.store->figures();
+    CHECK(st.log.fsyncs > 0);
+    CHECK(st.snapshot.count == 1);
   }
   Node back(image.str(), "sync", true);
   CHECK_FALSE(back.recovered.snapshot.empty());
@@ -218,9 +218,9 @@ TEST_CASE("sync durability answers a write only once its entry is in the log fil
     REQUIRE(last.calls.size() == 1);
     CHECK(last.calls[0].params.find(std::to_string(i * 7)) != std::string::npos);
   }
-  auto st = n.store->stats()["log"];
-  CHECK(st["fsyncs"].get<std::uint64_t>() >= 21);
-  CHECK(st["durability"] == "sync");
+  auto st = n.store->figures().log;
+  CHECK(st.fsyncs >= 21);
+  CHECK(st.durability == "sync");
 }
 
 TEST_CASE("concurrent writes share fsyncs (group commit) and all of them recover", "[persistence]") {
@@ -235,8 +235,8 @@ TEST_CASE("concurrent writes share fsyncs (group commit) and all of them recover
         if (r.is_ok()) answered.fetch_add(1);
       });
     REQUIRE(test::wait_until([&] { return answered.load() == 2000; }));
-    auto st = n.store->stats()["log"];
-    CHECK(st["fsyncs"].get<std::uint64_t>() < 200);  // 2000 acknowledged writes, far fewer fsyncs
+    auto st = n.store->figures().log;
+    CHECK(st.fsyncs < 200);  // 2000 acknowledged writes, far fewer fsyncs
     n.quiesce();
     live = n.rt->current();
     copy_dir(dir.str(), image.str());

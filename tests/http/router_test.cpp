@@ -12,9 +12,11 @@ using nlohmann::json;
 namespace {
 HttpResponse send(Router& r, std::string method, std::string target, std::string body = "", std::string auth = "") {
   std::promise<HttpResponse> p;
-  r.handle(HttpRequest{std::move(method), std::move(target), std::move(body), std::move(auth)},
+  r.handle(HttpRequest{std::move(method), std::move(target), std::move(body), std::move(auth), {}},
            [&p](HttpResponse res) { p.set_value(std::move(res)); });
-  return p.get_future().get();
+  HttpResponse res = p.get_future().get();
+  if (res.value) res.body = json_text(*res.value);  // as the session encodes it
+  return res;
 }
 std::unique_ptr<Runtime> runtime() {
   RuntimeConfig rc;
@@ -30,14 +32,14 @@ TEST_CASE("the OpenAPI document lists exactly the router's routes", "[http]") {
   json doc = r.openapi();
   std::size_t ops = 0;
   for (const auto& [path, methods] : doc["paths"].items()) ops += methods.size();
-  CHECK(ops == r.routes().size());
-  for (const auto& route : r.routes()) {
+  CHECK(ops == r.table().routes().size());
+  for (const auto& route : r.table().routes()) {
     std::string m = route.method;
     std::transform(m.begin(), m.end(), m.begin(), ::tolower);
-    INFO(route.method << " " << route.pattern);
-    REQUIRE(doc["paths"].contains(route.pattern));
-    REQUIRE(doc["paths"][route.pattern].contains(m));
-    CHECK(doc["paths"][route.pattern][m]["responses"].contains(std::to_string(route.ok_status)));
+    INFO(route.method << " " << route.pattern_text);
+    REQUIRE(doc["paths"].contains(route.pattern_text));
+    REQUIRE(doc["paths"][route.pattern_text].contains(m));
+    CHECK(doc["paths"][route.pattern_text][m]["responses"].contains(std::to_string(route.ok_status)));
   }
 }
 
@@ -48,7 +50,7 @@ TEST_CASE("unknown routes, wrong methods, bad targets and auth", "[http]") {
   CHECK(send(open, "GET", "/nope").status == 404);
   auto r405 = send(open, "PUT", "/tables");
   CHECK(r405.status == 405);
-  CHECK(r405.allow == "GET");
+  CHECK(r405.allow == "GET, HEAD");
   CHECK(json::parse(r405.body)["error"]["code"] == "method_not_allowed");
   CHECK(send(open, "GET", "/table/%zz").status == 400);
   CHECK(send(open, "GET", "/table/a%2Fb").status == 404);  // an encoded '/' stays in its segment
@@ -206,4 +208,80 @@ TEST_CASE("writes to a stopped node answer 503 node_unavailable, reads still ans
                      R"({"method":"db.insert","params":{"table":"fast","values":{}}}]}})");
   CHECK(fast["error"]["data"]["code"] == "node_unavailable");
   CHECK(send(r, "GET", "/table/fast/records").status == 200);
+}
+
+TEST_CASE("HEAD is routed as GET wherever GET is, and only there", "[http]") {
+  auto rt = runtime();
+  make_tables(*rt);
+  Router r(*rt, Config{});
+  auto get = send(r, "GET", "/tables");
+  auto head = send(r, "HEAD", "/tables");
+  CHECK(head.status == 200);
+  CHECK(head.body == get.body);  // the session drops it, after taking its length
+  CHECK(send(r, "HEAD", "/health").status == 200);
+  CHECK(send(r, "HEAD", "/table/fast/record/1").status == 404);
+  auto h405 = send(r, "HEAD", "/rpc");
+  CHECK(h405.status == 405);
+  CHECK(h405.allow == "POST");
+}
+
+TEST_CASE("a JSON-RPC batch with a value nlohmann cannot read answers that call alone", "[http]") {
+  auto rt = runtime();
+  make_tables(*rt);
+  Router r(*rt, Config{});
+  REQUIRE(rt->call("db.insert", {{"table", "fast"}, {"values", {{"hp", 9}}}}).is_ok());
+  json out = rpc(r, R"([{"jsonrpc":"2.0","id":1,"method":"db.insert","params":{"table":"fast","values":{"hp":1}}},)"
+                    R"( {"jsonrpc":"2.0","id":"bad","method":"db.insert","params":{"table":"fast","values":{"speed":1e400}}},)"
+                    R"( {"jsonrpc":"2.0","id":3,"method":"db.get","params":{"table":"fast","id":1}}])");
+  REQUIRE(out.is_array());
+  REQUIRE(out.size() == 3);
+  CHECK(out[0]["result"]["hp"] == 1);
+  CHECK(out[1]["id"] == "bad");
+  CHECK(out[1]["error"]["code"] == -32602);
+  CHECK(out[1]["error"]["data"]["code"] == "invalid_argument");
+  CHECK(out[2]["id"] == 3);
+  CHECK(out[2]["result"]["hp"] == 9);
+  CHECK(records(*rt, "fast") == 2);
+  // A body that is no JSON at all is still one parse error.
+  json broken = rpc(r, R"([{"jsonrpc":"2.0","id":1,"method":)");
+  CHECK(broken["error"]["code"] == -32700);
+  // A single call with such a value: its own error, with its id.
+  json single = rpc(r, R"({"jsonrpc":"2.0","id":7,"method":"db.get","params":{"table":"fast","id":1e400}})");
+  CHECK(single["error"]["code"] == -32602);
+  CHECK(single["id"] == 7);
+}
+
+TEST_CASE("request figures: per thread, merged per route and status, latency as a histogram", "[http][metrics]") {
+  auto rt = runtime();
+  Config cfg;
+  cfg.http_threads = 2;
+  Router r(*rt, cfg);
+  RouteId health = 0;
+  for (const auto& route : r.table().routes())
+    if (route.pattern_text == "/health") health = route.id;
+  REQUIRE(health >= kFirstRoute);
+  r.figures().record(0, health, 200, 40'000);        // 40 us
+  r.figures().record(1, health, 200, 3'000'000);     // 3 ms
+  r.figures().record(1, health, 503, 20'000'000);    // 20 ms
+  r.figures().record(0, kRouteNotFound, 404, 1'000);
+  auto merged = r.figures().merged();
+  CHECK(merged[health].latency.count == 3);
+  CHECK(merged[health].by_status == std::vector<std::pair<int, std::uint64_t>>{{200, 2}, {503, 1}});
+  CHECK(merged[health].latency.cumulative(0) == 1);   // <= 50 us
+  CHECK(merged[health].latency.sum_s == Approx(0.02304));
+  std::string text = r.metrics_text();
+  CHECK(text.find("# TYPE tickdb_http_request_duration_seconds histogram") != std::string::npos);
+  CHECK(text.find("tickdb_http_request_duration_seconds_bucket{route=\"GET /health\",le=\"5e-05\"} 1") != std::string::npos);
+  CHECK(text.find("tickdb_http_request_duration_seconds_bucket{route=\"GET /health\",le=\"+Inf\"} 3") != std::string::npos);
+  CHECK(text.find("tickdb_http_request_duration_seconds_count{route=\"GET /health\"} 3") != std::string::npos);
+  CHECK(text.find("tickdb_http_requests_total{route=\"GET /health\",status=\"503\"} 1") != std::string::npos);
+  CHECK(text.find("tickdb_http_requests_total{route=\"not_found\",status=\"404\"} 1") != std::string::npos);
+  CHECK(text.find("# TYPE tickdb_tick_duration_seconds histogram") != std::string::npos);
+  CHECK(text.find("# TYPE tickdb_tick_lateness_seconds histogram") != std::string::npos);
+  // /stats renders the same figures.
+  json st = r.stats_json();
+  std::uint64_t n = 0;
+  for (const auto& q : st["requests"])
+    if (q["route"] == "GET /health") n += q["count"].get<std::uint64_t>();
+  CHECK(n == 3);
 }

@@ -1,0 +1,220 @@
+#include "http/node_figures.h"
+
+#include <cmath>
+#include <cstdio>
+
+namespace tickdb {
+
+using nlohmann::json;
+
+namespace {
+
+std::string label(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '\\' || c == '"') out.push_back('\\');
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+std::string num(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.9g", v);
+  return buf;
+}
+std::string num(std::uint64_t v) {
+  return std::to_string(v);
+}
+
+class Text {
+ public:
+  void head(std::string_view name, std::string_view type, std::string_view help) {
+    o_ += "# HELP ";
+    o_ += name;
+    o_ += ' ';
+    o_ += help;
+    o_ += "\n# TYPE ";
+    o_ += name;
+    o_ += ' ';
+    o_ += type;
+    o_ += '\n';
+  }
+  template <class V>
+  void sample(std::string_view name, std::string_view labels, V v) {
+    o_ += name;
+    if (!labels.empty()) {
+      o_ += '{';
+      o_ += labels;
+      o_ += '}';
+    }
+    o_ += ' ';
+    o_ += num(v);
+    o_ += '\n';
+  }
+  template <class V>
+  void one(std::string_view name, std::string_view type, std::string_view help, V v) {
+    head(name, type, help);
+    sample(name, "", v);
+  }
+  // The samples of one histogram (`labels` without braces, may be empty).
+  void histogram(std::string_view name, const std::string& labels, const Histogram::Counts& c) {
+    const std::string sep = labels.empty() ? "" : labels + ",";
+    std::uint64_t cum = 0;
+    for (std::size_t i = 0; i < Histogram::kBounds.size(); ++i) {
+      cum += c.buckets[i];
+      sample(std::string(name) + "_bucket", sep + "le=\"" + num(Histogram::kBounds[i]) + "\"", cum);
+    }
+    cum += c.buckets[Histogram::kBounds.size()];
+    sample(std::string(name) + "_bucket", sep + "le=\"+Inf\"", cum);
+    sample(std::string(name) + "_sum", labels, c.sum_s);
+    sample(std::string(name) + "_count", labels, cum);
+  }
+  std::string take() { return std::move(o_); }
+
+ private:
+  std::string o_;
+};
+
+}  // namespace
+
+std::string render_prometheus(const NodeFigures& f) {
+  Text t;
+  t.head("tickdb_http_requests_total", "counter", "HTTP requests answered, by route and status.");
+  for (std::size_t r = 0; r < f.requests.size(); ++r)
+    for (const auto& [status, n] : f.requests[r].by_status)
+      t.sample(
+          "tickdb_http_requests_total",
+          "route=\"" + label(f.route_names[r]) + "\",status=\"" + std::to_string(status) + "\"", n);
+  t.head("tickdb_http_request_duration_seconds", "histogram",
+         "Time from a request read to its answer written, by route.");
+  for (std::size_t r = 0; r < f.requests.size(); ++r)
+    if (f.requests[r].latency.count)
+      t.histogram("tickdb_http_request_duration_seconds",
+                  "route=\"" + label(f.route_names[r]) + "\"", f.requests[r].latency);
+
+  const auto& k = f.tick;
+  t.one("tickdb_ticks_total", "counter", "Ticks run.", k.ticks);
+  t.one("tickdb_tick_overruns_total", "counter", "Ticks that ran past the next deadline.",
+        k.overruns);
+  t.one("tickdb_tick_skipped_total", "counter", "Deadlines skipped after overruns.", k.skipped);
+  t.one("tickdb_tick_errors_total", "counter", "Tick procedure runs that failed.", k.errors);
+  t.head("tickdb_tick_duration_seconds", "histogram", "How long each tick ran.");
+  t.histogram("tickdb_tick_duration_seconds", "", k.duration_hist);
+  t.head("tickdb_tick_lateness_seconds", "histogram", "Tick start against its deadline.");
+  t.histogram("tickdb_tick_lateness_seconds", "", k.lateness_hist);
+  t.one("tickdb_tick_rate_hz", "gauge", "The tick rate.", k.rate_hz);
+
+  t.head("tickdb_table_records", "gauge", "Live records per table.");
+  for (const auto& tb : f.tables)
+    t.sample("tickdb_table_records", "table=\"" + label(tb.name) + "\"", tb.records);
+  t.head("tickdb_table_bytes", "gauge", "Bytes of live records per table.");
+  for (const auto& tb : f.tables)
+    t.sample("tickdb_table_bytes", "table=\"" + label(tb.name) + "\"", tb.bytes);
+
+  t.one("tickdb_rpc_fast_transactions_total", "counter",
+        "db.transaction calls of inserts read straight into records.", f.rpc_fast_answered);
+  t.one("tickdb_rpc_fast_fallbacks_total", "counter",
+        "Fast db.transaction runs that left the answer to the general path.", f.rpc_fast_fell_back);
+  t.one("tickdb_versions_published_total", "counter", "Database versions published.",
+        f.commits.versions);
+  t.one("tickdb_commit_conflicts_total", "counter", "Commits that ran again after a conflict.",
+        f.commits.conflicts);
+
+  if (f.storage) {
+    const auto& s = f.storage->snapshot;
+    const auto& l = f.storage->log;
+    t.one("tickdb_snapshots_total", "counter", "Snapshots written.", s.count);
+    t.one("tickdb_snapshot_failures_total", "counter", "Snapshots that failed.", s.failures);
+    if (s.last) {
+      t.one("tickdb_snapshot_last_age_seconds", "gauge", "Age of the last snapshot written.",
+            s.last_age_s);
+      t.one("tickdb_snapshot_last_duration_seconds", "gauge", "Time the last snapshot took.",
+            s.last->seconds);
+      t.one("tickdb_snapshot_last_bytes", "gauge", "Size of the last snapshot file.",
+            static_cast<std::uint64_t>(s.last->bytes));
+    }
+    t.one("tickdb_log_bytes_total", "counter", "Commit log bytes written.", l.bytes);
+    t.one("tickdb_log_fsyncs_total", "counter", "Commit log fsyncs.", l.fsyncs);
+    t.one("tickdb_log_fsync_seconds_total", "counter", "Time spent in commit log fsyncs.",
+          l.fsync_seconds);
+    t.one("tickdb_log_entries_total", "counter", "Commit log entries (published versions) written.",
+          l.entries);
+    t.one("tickdb_log_group_max", "gauge", "Most entries made durable by one fsync.", l.group_max);
+    t.one("tickdb_log_pending_entries", "gauge", "Entries appended but not yet on disk.",
+          l.pending_entries);
+    t.one("tickdb_log_broken", "gauge", "1 when the log refuses writes.",
+          static_cast<std::uint64_t>(l.broken.empty() ? 0 : 1));
+  }
+  return t.take();
+}
+
+json render_json(const NodeFigures& f) {
+  json reqs = json::array();
+  for (std::size_t r = 0; r < f.requests.size(); ++r) {
+    const auto& c = f.requests[r];
+    if (c.by_status.empty()) continue;
+    for (const auto& [status, n] : c.by_status)
+      reqs.push_back({{"route", f.route_names[r]}, {"status", status}, {"count", n}});
+  }
+  json latency = json::array();
+  for (std::size_t r = 0; r < f.requests.size(); ++r) {
+    const auto& h = f.requests[r].latency;
+    if (!h.count) continue;
+    latency.push_back({{"route", f.route_names[r]}, {"count", h.count}, {"seconds", h.sum_s}});
+  }
+  json tables = json::array();
+  for (const auto& t : f.tables)
+    tables.push_back({{"name", t.name}, {"records", t.records}, {"bytes", t.bytes}});
+  json storage = nullptr;
+  if (f.storage) {
+    const auto& s = f.storage->snapshot;
+    const auto& l = f.storage->log;
+    json snap = {
+        {"count", s.count},           {"failures", s.failures}, {"last_error", s.last_error},
+        {"interval_s", s.interval_s}, {"keep", s.keep},         {"last", nullptr}};
+    if (s.last)
+      snap["last"] = {{"path", s.last->path},       {"bytes", s.last->bytes},
+                      {"records", s.last->records}, {"version", s.last->version},
+                      {"seconds", s.last->seconds}, {"age_s", s.last_age_s}};
+    storage = {{"data_dir", f.storage->data_dir},
+               {"snapshot", std::move(snap)},
+               {"log",
+                {{"durability", l.durability},
+                 {"bytes", l.bytes},
+                 {"fsyncs", l.fsyncs},
+                 {"fsync_seconds", l.fsync_seconds},
+                 {"entries", l.entries},
+                 {"group_avg",
+                  l.fsyncs ? static_cast<double>(l.entries) / static_cast<double>(l.fsyncs) : 0.0},
+                 {"group_max", l.group_max},
+                 {"pending_entries", l.pending_entries},
+                 {"segment", l.segment},
+                 {"broken", l.broken}}}};
+  }
+  const auto& c = f.commits;
+  return {{"node", f.node},
+          {"uptime_s", f.uptime_s},
+          {"version", f.version},
+          {"tick", f.tick.to_json()},
+          {"commits",
+           {{"versions", c.versions},
+            {"rebases", c.rebases},
+            {"conflicts", c.conflicts},
+            {"calls", c.calls},
+            {"handoffs", c.handoffs}}},
+          {"tables", tables},
+          {"rpc_fast_transactions",
+           {{"answered", f.rpc_fast_answered}, {"fell_back", f.rpc_fast_fell_back}}},
+          {"storage", storage},
+          {"requests", reqs},
+          {"latency", latency}};
+}
+
+}  // namespace tickdb

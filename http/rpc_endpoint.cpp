@@ -1,0 +1,280 @@
+#include "http/rpc_endpoint.h"
+
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "http/fast_txn.h"
+
+namespace tickdb {
+
+using nlohmann::json;
+
+namespace {
+
+json rpc_error(const json& id, int code, const std::string& message, const json& data = nullptr) {
+  json e = {{"code", code}, {"message", message}};
+  if (!data.is_null()) e["data"] = data;
+  return {{"jsonrpc", "2.0"}, {"error", e}, {"id", id}};
+}
+
+json rpc_error_of(const json& id, const Error& e) {
+  if (e.code == Errc::internal) return rpc_error(id, -32603, e.message, {{"code", "internal"}});
+  if (e.code == Errc::invalid_argument)
+    return rpc_error(id, -32602, e.message, {{"code", "invalid_argument"}});
+  return rpc_error(id, -32000, e.message, {{"code", std::string(errc_name(e.code))}});
+}
+
+// Collects the answers of one batch in order; the last one to finish answers the request.
+struct RpcBatch {
+  std::vector<json> answers;  // null for notifications
+  std::atomic<std::size_t> left{0};
+  bool batch = false;
+  Done done;
+  void finish_one() {
+    if (left.fetch_sub(1) != 1) return;
+    json out = json::array();
+    for (auto& a : answers)
+      if (!a.is_null()) out.push_back(std::move(a));
+    if (out.empty()) {
+      HttpResponse r;
+      r.status = 204;
+      return done(std::move(r));
+    }
+    done(value_response(200, batch ? std::move(out) : std::move(out[0])));
+  }
+};
+
+// The texts of the elements of a top-level JSON array, found by its brackets and strings
+// alone (values are not checked): nullopt when the text is no array of that shape.
+std::optional<std::vector<std::string_view>> split_array(std::string_view t) {
+  std::size_t i = 0;
+  auto ws = [&] {
+    while (i < t.size() && (t[i] == ' ' || t[i] == '\n' || t[i] == '\r' || t[i] == '\t')) ++i;
+  };
+  ws();
+  if (i >= t.size() || t[i] != '[') return std::nullopt;
+  ++i;
+  std::vector<std::string_view> out;
+  std::size_t depth = 0, start = i;
+  bool in_str = false, esc = false, any = false;
+  for (; i < t.size(); ++i) {
+    const char c = t[i];
+    if (in_str) {
+      if (esc)
+        esc = false;
+      else if (c == '\\')
+        esc = true;
+      else if (c == '"')
+        in_str = false;
+      continue;
+    }
+    if (c == '"') {
+      in_str = true;
+      any = true;
+    } else if (c == '[' || c == '{') {
+      ++depth;
+      any = true;
+    } else if (c == ']' || c == '}') {
+      if (depth == 0) {
+        if (c != ']') return std::nullopt;
+        if (any)
+          out.push_back(t.substr(start, i - start));
+        else if (!out.empty())
+          return std::nullopt;  // "[1,]"
+        ++i;
+        ws();
+        if (i != t.size()) return std::nullopt;
+        return out;
+      }
+      --depth;
+    } else if (c == ',' && depth == 0) {
+      if (!any) return std::nullopt;
+      out.push_back(t.substr(start, i - start));
+      start = i + 1;
+      any = false;
+    } else if (c != ' ' && c != '\n' && c != '\r' && c != '\t') {
+      any = true;
+    }
+  }
+  return std::nullopt;
+}
+
+// The "id" member of a call whose text could not be read as a whole, if it can be read.
+json id_of_unreadable_call(std::string_view call) {
+  std::size_t depth = 0;
+  bool in_str = false, esc = false;
+  for (std::size_t i = 0; i < call.size(); ++i) {
+    const char c = call[i];
+    if (in_str) {
+      if (esc)
+        esc = false;
+      else if (c == '\\')
+        esc = true;
+      else if (c == '"')
+        in_str = false;
+      continue;
+    }
+    if (c == '{' || c == '[')
+      ++depth;
+    else if (c == '}' || c == ']')
+      --depth;
+    else if (c == '"') {
+      if (depth == 1 && call.substr(i, 4) == "\"id\"") {
+        auto colon = call.find_first_not_of(" \n\r\t", i + 4);
+        if (colon == std::string_view::npos || call[colon] != ':') return nullptr;
+        auto end = call.find_first_of(",}", colon + 1);
+        if (end == std::string_view::npos) return nullptr;
+        auto v = parse_json(call.substr(colon + 1, end - colon - 1));
+        if (v && (v->is_number() || v->is_string())) return *v;
+        return nullptr;
+      }
+      in_str = true;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+void RpcEndpoint::handle(const HttpRequest& req, Done done) {
+  // A db.transaction of inserts is read straight into records (http/fast_txn.h); anything it
+  // does not take, and any run that gives up, goes the general way below.
+  if (auto fast = prepare_insert_transaction(req.body, *rt_->current())) {
+    auto prepared = std::make_shared<const PreparedTxn>(std::move(*fast));
+    auto outcome = std::make_shared<FastTxnOutcome>();
+    auto body = std::make_shared<std::string>(req.body);
+    rt_->run_async(fast_txn_callable(prepared, outcome),
+                   [this, prepared, outcome, body, done = std::move(done)](CallResult r) mutable {
+                     if (r.is_ok()) {
+                       fast_txns_.fetch_add(1, std::memory_order_relaxed);
+                       done(json_response(200, std::move(outcome->out)));
+                     } else if (outcome->fallback) {
+                       fast_fallbacks_.fetch_add(1, std::memory_order_relaxed);
+                       general(*body, std::move(done));
+                     } else {
+                       done(value_response(200, rpc_error_of(prepared->id, *r.error)));
+                     }
+                   });
+    return;
+  }
+  general(req.body, std::move(done));
+}
+
+void RpcEndpoint::general(const std::string& text, Done done) {
+  auto respond = [&](json body) { done(value_response(200, std::move(body))); };
+  std::vector<json> calls;
+  // Calls whose text could not be read on its own, by index: the answer they get.
+  std::vector<std::pair<std::size_t, json>> unreadable;
+  bool batch = false;
+  auto parsed = parse_json(text);
+  if (parsed) {
+    json& body = *parsed;
+    if (body.is_array() && body.empty())
+      return respond(rpc_error(nullptr, -32600, "invalid request: an empty batch"));
+    if (body.is_array()) {
+      batch = true;
+      calls.reserve(body.size());
+      for (auto& c : body) calls.push_back(std::move(c));
+    } else {
+      calls.push_back(std::move(body));
+    }
+  } else {
+    // Text that is JSON but holds what nlohmann refuses (a number beyond a double): read the
+    // calls one by one, so that only the call holding it fails, with its own id.
+    if (parsed.code() == Errc::bad_json)
+      return respond(rpc_error(nullptr, -32700, "parse error: " + parsed.message()));
+    std::optional<std::vector<std::string_view>> parts;
+    const auto first = text.find_first_not_of(" \n\r\t");
+    if (first != std::string::npos && text[first] == '{') {
+      parts.emplace(1, std::string_view(text));
+    } else {
+      parts = split_array(text);
+      batch = true;
+    }
+    if (!parts || parts->empty())
+      return respond(rpc_error(nullptr, -32600, "invalid request: " + parsed.message()));
+    for (std::size_t i = 0; i < parts->size(); ++i) {
+      auto one = parse_json((*parts)[i]);
+      if (one) {
+        calls.push_back(std::move(*one));
+        continue;
+      }
+      calls.emplace_back();  // answered below
+      json id = id_of_unreadable_call((*parts)[i]);
+      unreadable.emplace_back(i, one.code() == Errc::bad_json
+                                     ? rpc_error(id, -32700, "parse error: " + one.message())
+                                     : rpc_error(id, -32602, "invalid params: " + one.message(),
+                                                 {{"code", "invalid_argument"}}));
+    }
+  }
+  auto b = std::make_shared<RpcBatch>();
+  b->done = std::move(done);  // from here on, only the batch answers
+  b->batch = batch;
+  b->answers.resize(calls.size());
+  b->left = calls.size();
+  std::size_t next_unreadable = 0;
+  for (std::size_t i = 0; i < calls.size(); ++i) {
+    json& c = calls[i];
+    auto answer_now = [&](json a) {
+      b->answers[i] = std::move(a);
+      b->finish_one();
+    };
+    if (next_unreadable < unreadable.size() && unreadable[next_unreadable].first == i) {
+      answer_now(std::move(unreadable[next_unreadable++].second));
+      continue;
+    }
+    if (!c.is_object()) {
+      answer_now(rpc_error(nullptr, -32600, "invalid request: a call must be an object"));
+      continue;
+    }
+    json id = c.contains("id") ? c["id"] : json();
+    const bool notification = !c.contains("id");
+    if (!id.is_null() && !id.is_string() && !id.is_number()) {
+      answer_now(
+          rpc_error(nullptr, -32600, "invalid request: 'id' must be a string, a number or null"));
+      continue;
+    }
+    bool bad_key = false;
+    for (const auto& [k, v] : c.items())
+      if (k != "jsonrpc" && k != "method" && k != "params" && k != "id") bad_key = true;
+    if (bad_key || !c.contains("jsonrpc") || c["jsonrpc"] != "2.0" || !c.contains("method") ||
+        !c["method"].is_string()) {
+      answer_now(rpc_error(id, -32600,
+                           "invalid request: needs \"jsonrpc\": \"2.0\" and a string \"method\""));
+      continue;
+    }
+    json params = c.contains("params") ? std::move(c["params"]) : json::object();  // no deep copy
+    if (!params.is_object()) {
+      answer_now(notification
+                     ? json()
+                     : rpc_error(id, -32602, "invalid params: 'params' must be an object"));
+      continue;
+    }
+    const std::string& method = c["method"].get_ref<const std::string&>();
+    if (!rt_->registry().find(method)) {
+      answer_now(notification
+                     ? json()
+                     : rpc_error(id, -32601, "method not found: '" + method.substr(0, 128) + "'"));
+      continue;
+    }
+    rt_->call_async(method, std::move(params), [b, i, id, notification](CallResult r) {
+      if (!notification) {
+        if (r.is_ok()) {
+          // Built member by member: an initializer list would copy the whole result.
+          json a = json::object();
+          a["jsonrpc"] = "2.0";
+          a["result"] = std::move(r.value);
+          a["id"] = id;
+          b->answers[i] = std::move(a);
+        } else {
+          b->answers[i] = rpc_error_of(id, *r.error);
+        }
+      }
+      b->finish_one();
+    });
+  }
+}
+
+}  // namespace tickdb

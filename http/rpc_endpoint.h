@@ -1,0 +1,38 @@
+// RpcEndpoint: `POST /rpc`, JSON-RPC 2.0 as API.md gives it: single calls, batches,
+// notifications, the error codes (-32700 .. -32603, -32000 with the REST code in data).
+//
+// A db.transaction whose ops are all db.insert takes the fast path (http/fast_txn.h: read
+// straight into records, answered from them); anything it does not take, and any run that
+// gives up, goes the general way. A batch that nlohmann cannot read as a whole because one
+// call holds a value out of range (say 1e400) is read call by call, so that call answers its
+// own error and the others still run.
+//
+// Thread-safety: handle() from many threads at once.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "actors/runtime.h"
+#include "http/message.h"
+
+namespace tickdb {
+
+class RpcEndpoint {
+ public:
+  explicit RpcEndpoint(Runtime& rt) : rt_(&rt) {}
+  void handle(const HttpRequest& req, Done done);
+
+  std::uint64_t fast_transactions() const { return fast_txns_.load(std::memory_order_relaxed); }
+  std::uint64_t fast_fallbacks() const { return fast_fallbacks_.load(std::memory_order_relaxed); }
+
+ private:
+  void general(const std::string& body, Done done);
+
+  Runtime* rt_;
+  std::atomic<std::uint64_t> fast_txns_{0};  // db.transaction calls answered by the fast path
+  std::atomic<std::uint64_t> fast_fallbacks_{
+      0};  // fast runs that left the answer to the general path
+};
+
+}  // namespace tickdb
