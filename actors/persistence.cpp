@@ -255,7 +255,7 @@ void Persistence::answer(std::uint64_t ticket, Answers answers) {
     if (m.broken) {
       Error e = *m.broken;
       lk.unlock();
-      for (auto& [reply, result] : answers) reply->send(CallResult::fail(e));
+      for (auto& [reply, result] : answers) reply->send(Result<json>(e));
       return;
     }
     if (ticket > m.durable) {
@@ -334,7 +334,8 @@ void Persistence::Impl::writer_loop() {
       failed = broken;
     }
     for (auto& answers : ready)
-      for (auto& [reply, result] : answers) reply->send(failed ? CallResult::fail(*failed) : std::move(result));
+      for (auto& [reply, result] : answers)
+        reply->send(failed ? Result<json>(*failed) : std::move(result));
   }
   file.close();
   std::lock_guard lk(mu);

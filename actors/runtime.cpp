@@ -69,9 +69,9 @@ Result<std::unique_ptr<Runtime>> Runtime::start(RuntimeConfig cfg, std::shared_p
     };
     if (cfg.snapshot) {
       auto hook = cfg.snapshot;
-      snap.async_fn = [hook](const json& params, std::function<void(CallResult)> done) {
+      snap.async_fn = [hook](const json& params, std::function<void(Result<json>)> done) {
         if (!params.is_object() || !params.empty()) {
-          done(CallResult::fail(make_error(Errc::invalid_argument, "db.snapshot takes no params")));
+          done(Result<json>(make_error(Errc::invalid_argument, "db.snapshot takes no params")));
           return;
         }
         hook(std::move(done));
@@ -142,11 +142,12 @@ Status Runtime::replay(const LogEntry& e) {
     Transaction txn(head);
     CallContext ctx(txn, m.registry, *m.pool);
     ctx.set_tick(call.tick, call.tick_dt);
-    CallResult r = invoke(*c, ctx, *params);
+    Result<json> r = invoke(*c, ctx, *params);
     if (!r.is_ok())
-      return make_error(Errc::conflict, where() + "call " + std::to_string(i) + " ('" + call.name.substr(0, 128) +
-                                            "') succeeded once but fails now: " + r.error->message +
-                                            " (procedures must be deterministic, and the modules the same)");
+      return make_error(Errc::conflict,
+                        where() + "call " + std::to_string(i) + " ('" + call.name.substr(0, 128) +
+                            "') succeeded once but fails now: " + r.error().message +
+                            " (procedures must be deterministic, and the modules the same)");
     auto v = txn.commit();
     if (!v) return make_error(v.code(), where() + v.message());
     head = *v;
@@ -198,16 +199,18 @@ struct InFlight {
 };
 }  // namespace
 
-void Runtime::call_async(std::string_view method, json params, std::function<void(CallResult)> done) {
+void Runtime::call_async(std::string_view method, json params,
+                         std::function<void(Result<json>)> done) {
   Impl& m = *impl_;
   InFlight guard(m.inflight);
   const Callable* c = m.registry.find(method);
   if (!c) {
-    done(CallResult::fail(make_error(Errc::not_found, "method '" + std::string(method.substr(0, 128)) + "' does not exist")));
+    done(Result<json>(make_error(
+        Errc::not_found, "method '" + std::string(method.substr(0, 128)) + "' does not exist")));
     return;
   }
   if (m.stopping.load()) {
-    done(CallResult::fail(make_error(Errc::node_unavailable, "the node is stopping")));
+    done(Result<json>(make_error(Errc::node_unavailable, "the node is stopping")));
     return;
   }
   if (c->async_fn) {
@@ -223,11 +226,12 @@ void Runtime::call_async(std::string_view method, json params, std::function<voi
     case Route::table: {
       auto t = param_string(params, "table", c->name);
       if (!t) {
-        done(CallResult::fail(t.error()));
+        done(Result<json>(t.error()));
         return;
       }
       if (!m.db->current()->table(*t)) {
-        done(CallResult::fail(make_error(Errc::not_found, "table '" + t->substr(0, 80) + "' does not exist")));
+        done(Result<json>(
+            make_error(Errc::not_found, "table '" + t->substr(0, 80) + "' does not exist")));
         return;
       }
       CallRequest req{c, std::move(params), 0, 0.0, std::make_shared<ReplyTo>(std::move(done)), nullptr};
@@ -242,25 +246,26 @@ void Runtime::call_async(std::string_view method, json params, std::function<voi
   }
 }
 
-void Runtime::run_async(std::shared_ptr<const Callable> c, std::function<void(CallResult)> done) {
+void Runtime::run_async(std::shared_ptr<const Callable> c, std::function<void(Result<json>)> done) {
   Impl& m = *impl_;
   InFlight guard(m.inflight);
   if (!c || c->route != Route::serial || !c->fn) {
-    done(CallResult::fail(make_error(Errc::internal, "run_async needs a serial callable with a function")));
+    done(Result<json>(
+        make_error(Errc::internal, "run_async needs a serial callable with a function")));
     return;
   }
   if (m.stopping.load()) {
-    done(CallResult::fail(make_error(Errc::node_unavailable, "the node is stopping")));
+    done(Result<json>(make_error(Errc::node_unavailable, "the node is stopping")));
     return;
   }
   CallRequest req{c.get(), json::object(), 0, 0.0, std::make_shared<ReplyTo>(std::move(done)), c};
   post(m.executor, call_atom::value, std::move(req));
 }
 
-CallResult Runtime::call(std::string_view method, json params) {
-  std::promise<CallResult> p;
+Result<json> Runtime::call(std::string_view method, json params) {
+  std::promise<Result<json>> p;
   auto f = p.get_future();
-  call_async(method, std::move(params), [&p](CallResult r) { p.set_value(std::move(r)); });
+  call_async(method, std::move(params), [&p](Result<json> r) { p.set_value(std::move(r)); });
   return f.get();
 }
 

@@ -41,7 +41,7 @@ struct RuntimeConfig {
   std::string scheduler_policy = "sharing";   // CAF's scheduler: "sharing" or "stealing" (see runtime.cpp)
   int table_conflict_tries = 8;               // a table actor's tries before it hands a batch to the executor
   // Answers db.snapshot (the persistence's snapshot_async); without it db.snapshot refuses.
-  std::function<void(std::function<void(CallResult)> done)> snapshot;
+  std::function<void(std::function<void(Result<json>)> done)> snapshot;
   // Registers callables compiled into the program (a server embedding tickdb, tests), after
   // the built-ins and before the modules.
   std::function<Status(Registry&)> register_procedures;
@@ -67,12 +67,12 @@ class Runtime {
   // Committed calls go to `sink` from now on (nullptr: none). Set while nothing writes.
   void set_commit_sink(CommitSink* sink);
 
-  CallResult call(std::string_view method, json params);
-  void call_async(std::string_view method, json params, std::function<void(CallResult)> done);
+  Result<json> call(std::string_view method, json params);
+  void call_async(std::string_view method, json params, std::function<void(Result<json>)> done);
   // Runs a callable made for this one call (not in the registry) on the executor, in a
   // transaction of its own, as a Route::serial callable would run: for requests the HTTP
   // layer has already read into native form (http/fast_txn.h). `c->route` must be serial.
-  void run_async(std::shared_ptr<const Callable> c, std::function<void(CallResult)> done);
+  void run_async(std::shared_ptr<const Callable> c, std::function<void(Result<json>)> done);
 
   std::shared_ptr<const DbVersion> current() const;
   VersionCell<DbVersion>& versions();

@@ -270,10 +270,10 @@ Router::Router(Runtime& rt, const Config& cfg) : rt_(&rt), cfg_(cfg), started_(s
       return done(error_response(make_error(Errc::invalid_argument, "expected {\"records\": [...]}")));
     json ops = json::array();
     for (auto& r : (*b)["records"]) ops.push_back({{"method", "db.insert"}, {"params", {{"table", p[0]}, {"values", std::move(r)}}}});
-    rt_->call_async("db.transaction", {{"ops", std::move(ops)}}, [done](CallResult r) {
-      if (!r.is_ok()) return done(error_response(*r.error));
+    rt_->call_async("db.transaction", {{"ops", std::move(ops)}}, [done](Result<json> r) {
+      if (!r.is_ok()) return done(error_response(r.error()));
       json ids = json::array();
-      for (const auto& rec : r.value) ids.push_back(rec["id"]);
+      for (const auto& rec : r.value()) ids.push_back(rec["id"]);
       done(json_response(201, text(json{{"ids", ids}})));
     });
   });
@@ -290,9 +290,9 @@ std::vector<Router::RouteInfo> Router::routes() const {
 }
 
 void Router::call(const std::string& method, json params, int ok_status, Done done) {
-  rt_->call_async(method, std::move(params), [done = std::move(done), ok_status](CallResult r) {
-    if (!r.is_ok()) return done(error_response(*r.error));
-    done(json_response(ok_status, ok_status == 204 ? std::string() : text(r.value)));
+  rt_->call_async(method, std::move(params), [done = std::move(done), ok_status](Result<json> r) {
+    if (!r.is_ok()) return done(error_response(r.error()));
+    done(json_response(ok_status, ok_status == 204 ? std::string() : text(r.value())));
   });
 }
 
@@ -434,7 +434,7 @@ void Router::rpc(const HttpRequest& req, Done done) {
     auto outcome = std::make_shared<FastTxnOutcome>();
     auto again = std::make_shared<HttpRequest>(req);
     rt_->run_async(fast_txn_callable(prepared, outcome),
-                   [this, prepared, outcome, again, done = std::move(done)](CallResult r) mutable {
+                   [this, prepared, outcome, again, done = std::move(done)](Result<json> r) mutable {
                      if (r.is_ok()) {
                        fast_txns_.fetch_add(1, std::memory_order_relaxed);
                        HttpResponse res;
@@ -445,7 +445,7 @@ void Router::rpc(const HttpRequest& req, Done done) {
                        rpc_general(*again, std::move(done));
                      } else {
                        HttpResponse res;
-                       res.body = text(rpc_error_of(prepared->id, *r.error));
+                       res.body = text(rpc_error_of(prepared->id, r.error()));
                        done(std::move(res));
                      }
                    });
@@ -511,17 +511,17 @@ void Router::rpc_general(const HttpRequest& req, Done done) {
       answer_now(notification ? json() : rpc_error(id, -32601, "method not found: '" + method.substr(0, 128) + "'"));
       continue;
     }
-    rt_->call_async(method, std::move(params), [b, i, id, notification](CallResult r) {
+    rt_->call_async(method, std::move(params), [b, i, id, notification](Result<json> r) {
       if (!notification) {
         if (r.is_ok()) {
           // Built member by member: an initializer list would copy the whole result.
           json a = json::object();
           a["jsonrpc"] = "2.0";
-          a["result"] = std::move(r.value);
+          a["result"] = std::move(r.value());
           a["id"] = id;
           b->answers[i] = std::move(a);
         } else {
-          b->answers[i] = rpc_error_of(id, *r.error);
+          b->answers[i] = rpc_error_of(id, r.error());
         }
       }
       b->finish_one();

@@ -51,10 +51,10 @@ struct Node {
       rc.tick_procedures = {{"step", 1, json::object()}};
     }
     Persistence* p = store.get();
-    rc.snapshot = [p](std::function<void(CallResult)> done) {
+    rc.snapshot = [p](std::function<void(Result<json>)> done) {
       p->snapshot_async([done](Result<SnapshotWriteInfo> r) {
-        if (!r) return done(CallResult::fail(r.error()));
-        done(CallResult::ok({{"path", r->path}, {"bytes", r->bytes}}));
+        if (!r) return done(Result<json>(r.error()));
+        done(Result<json>(json{{"path", r->path}, {"bytes", r->bytes}}));
       });
     };
     rt = ok(Runtime::start(rc, recovered.db));
@@ -231,7 +231,7 @@ TEST_CASE("concurrent writes share fsyncs (group commit) and all of them recover
     test::ok(n.rt->call("db.create_table", {{"name", "t"}, {"fields", {{{"name", "v"}, {"type", "i64"}}}}}));
     std::atomic<int> answered{0};
     for (int i = 0; i < 2000; ++i)
-      n.rt->call_async("db.insert", {{"table", "t"}, {"values", {{"v", i}}}}, [&](CallResult r) {
+      n.rt->call_async("db.insert", {{"table", "t"}, {"values", {{"v", i}}}}, [&](Result<json> r) {
         if (r.is_ok()) answered.fetch_add(1);
       });
     REQUIRE(test::wait_until([&] { return answered.load() == 2000; }));

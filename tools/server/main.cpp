@@ -123,10 +123,10 @@ int main(int argc, char** argv) {
   rc.modules = cfg->procedures_modules;
   rc.start_ticks = false;  // after recovery
   for (const auto& t : cfg->tick_procedures) rc.tick_procedures.push_back({t.name, t.every, t.params});
-  rc.snapshot = [&store](std::function<void(CallResult)> done) {
+  rc.snapshot = [&store](std::function<void(Result<json>)> done) {
     store.snapshot_async([done = std::move(done)](Result<SnapshotWriteInfo> r) {
-      if (!r) return done(CallResult::fail(r.error()));
-      done(CallResult::ok({{"path", r->path}, {"bytes", r->bytes}, {"ms", r->seconds * 1000.0}}));
+      if (!r) return done(Result<json>(r.error()));
+      done(Result<json>(json{{"path", r->path}, {"bytes", r->bytes}, {"ms", r->seconds * 1000.0}}));
     });
   };
   auto rt = Runtime::start(rc, recovered->db);
