@@ -122,8 +122,6 @@ Persistence::~Persistence() {
 
 Result<std::unique_ptr<Persistence>> Persistence::open(PersistenceOptions opts) {
   auto bad = [](std::string m) { return make_error(Errc::invalid_argument, std::move(m)); };
-  if (opts.durability != "sync" && opts.durability != "async" && opts.durability != "snapshot")
-    return bad("storage.durability must be sync, async or snapshot, it is '" + opts.durability.substr(0, 32) + "'");
   if (opts.snapshot_keep < 1) return bad("storage.snapshot_keep must be at least 1");
   if (opts.compression_level < 1 || opts.compression_level > 19)
     return bad("storage.compression_level must be 1..19, it is " + std::to_string(opts.compression_level));
@@ -147,7 +145,7 @@ Result<std::unique_ptr<Persistence>> Persistence::open(PersistenceOptions opts) 
       fs::remove(e.path(), ec);
     }
   }
-  m.logging = m.opts.durability != "snapshot";
+  m.logging = m.opts.durability != Durability::snapshot;
   return p;
 }
 
@@ -250,7 +248,7 @@ std::uint64_t Persistence::append(std::uint64_t version, std::uint64_t prev_vers
 void Persistence::answer(std::uint64_t ticket, Answers answers) {
   Impl& m = *impl_;
   if (answers.empty()) return;
-  if (opts_.durability == "sync") {
+  if (opts_.durability == Durability::sync) {
     std::unique_lock lk(m.mu);
     if (m.broken) {
       Error e = *m.broken;
@@ -267,7 +265,7 @@ void Persistence::answer(std::uint64_t ticket, Answers answers) {
 }
 
 void Persistence::Impl::writer_loop() {
-  const bool sync = opts.durability == "sync";
+  const bool sync = opts.durability == Durability::sync;
   const auto flush_every = std::chrono::duration<double>(opts.async_flush_s);
   for (;;) {
     std::string batch;
@@ -508,7 +506,7 @@ json Persistence::stats() const {
   json log;
   {
     std::lock_guard lk(m.mu);
-    log = {{"durability", m.opts.durability},
+    log = {{"durability", to_string(m.opts.durability)},
            {"bytes", m.log_bytes},
            {"fsyncs", m.fsyncs},
            {"fsync_seconds", m.fsync_seconds},

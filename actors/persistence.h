@@ -32,6 +32,7 @@
 
 #include "actors/database.h"
 #include "core/commit_log.h"
+#include "core/node_modes.h"
 #include "core/snapshot_file.h"
 
 namespace tickdb {
@@ -40,7 +41,7 @@ class Runtime;
 
 struct PersistenceOptions {
   std::string data_dir = "./data";
-  std::string durability = "sync";  // sync | async | snapshot
+  Durability durability = Durability::sync;
   double snapshot_interval_s = 60;   // 0: no periodic snapshots
   unsigned snapshot_keep = 3;        // >= 1
   int compression_level = 1;         // zstd 1..19

@@ -47,8 +47,6 @@ Result<std::unique_ptr<Runtime>> Runtime::start(RuntimeConfig cfg, std::shared_p
   if (!valid_tick_rate(cfg.tick_rate_hz))
     return bad("tick.rate_hz must be 15..120, it is " + json(cfg.tick_rate_hz).dump());
   if (cfg.workers == 0) cfg.workers = std::max(1u, std::thread::hardware_concurrency());
-  if (cfg.scheduler_policy != "sharing" && cfg.scheduler_policy != "stealing")
-    return bad("scheduler policy must be 'sharing' or 'stealing', it is '" + cfg.scheduler_policy.substr(0, 32) + "'");
   if (cfg.workers > 256) return bad("workers.count must be 1..256 (0: one per core), it is " + std::to_string(cfg.workers));
 
   std::unique_ptr<Runtime> rt(new Runtime());
@@ -98,7 +96,9 @@ Result<std::unique_ptr<Runtime>> Runtime::start(RuntimeConfig cfg, std::shared_p
   // actor system (HTTP, the tick loop, callers of call()) wakes a worker at once; CAF's
   // default, work stealing, lets idle workers sleep between polls (measured: 76k vs 168k
   // blocking inserts/s; docs/benchmarks.md).
-  m.caf_cfg.set("scheduler.policy", cfg.scheduler_policy == "stealing" ? caf::atom("stealing") : caf::atom("sharing"));
+  m.caf_cfg.set("scheduler.policy", cfg.scheduler_policy == SchedulerPolicy::stealing
+                                        ? caf::atom("stealing")
+                                        : caf::atom("sharing"));
   m.sys = std::make_unique<caf::actor_system>(m.caf_cfg);
   m.pool = std::make_unique<WorkerPool>(*m.sys, cfg.workers);
   m.db = std::make_unique<Database>(std::move(initial), m.registry, *m.pool);

@@ -21,6 +21,7 @@
 #include "actors/procedures.h"
 #include "actors/scheduler_actor_fwd.h"
 #include "actors/tick_stats.h"
+#include "core/node_modes.h"
 #include "core/version_cell.h"
 
 namespace caf {
@@ -38,7 +39,7 @@ struct RuntimeConfig {
   std::size_t workers = 0;                    // workers.count: 0 = one per core
   std::vector<std::string> modules;           // procedures.modules: shared libraries
   bool start_ticks = true;                    // tests may drive without the tick loop
-  std::string scheduler_policy = "sharing";   // CAF's scheduler: "sharing" or "stealing" (see runtime.cpp)
+  SchedulerPolicy scheduler_policy = SchedulerPolicy::sharing;  // workers.scheduler_policy (runtime.cpp)
   int table_conflict_tries = 8;               // a table actor's tries before it hands a batch to the executor
   // Answers db.snapshot (the persistence's snapshot_async); without it db.snapshot refuses.
   std::function<void(std::function<void(Result<json>)> done)> snapshot;

@@ -30,10 +30,11 @@ struct Node {
   std::vector<std::string> messages;
   std::shared_ptr<std::mutex> mu = std::make_shared<std::mutex>();
 
-  Node(const std::string& dir, std::string durability = "sync", bool game = false, bool ticks = false) {
+  Node(const std::string& dir, Durability durability = Durability::sync, bool game = false,
+       bool ticks = false) {
     PersistenceOptions po;
     po.data_dir = dir;
-    po.durability = std::move(durability);
+    po.durability = durability;
     po.snapshot_interval_s = 0;
     po.snapshot_keep = 3;
     auto msgs = &messages;
@@ -126,7 +127,7 @@ TEST_CASE("recovery from a crash image rebuilds exactly what was committed, tick
   TempDir dir, image;
   std::shared_ptr<const DbVersion> live;
   {
-    Node n(dir.str(), "sync", true, true);
+    Node n(dir.str(), Durability::sync, true, true);
     test::ok(n.rt->call("setup", json::object()));
     game_writes(*n.rt, 1);
     test::ok(n.rt->call("db.snapshot", json::object()));  // a snapshot in the middle
@@ -141,7 +142,7 @@ TEST_CASE("recovery from a crash image rebuilds exactly what was committed, tick
     CHECK(st["log"]["fsyncs"].get<std::uint64_t>() > 0);
     CHECK(st["snapshot"]["count"] == 1);
   }
-  Node back(image.str(), "sync", true);
+  Node back(image.str(), Durability::sync, true);
   CHECK_FALSE(back.recovered.snapshot.empty());
   CHECK_FALSE(back.recovered.entries.empty());
   test::require_same_db(*live, *back.rt->current());
@@ -154,7 +155,7 @@ TEST_CASE("a damaged newest snapshot falls back to an older one and the log afte
   TempDir dir, image;
   std::shared_ptr<const DbVersion> live;
   {
-    Node n(dir.str(), "sync", true);
+    Node n(dir.str(), Durability::sync, true);
     test::ok(n.rt->call("setup", json::object()));
     game_writes(*n.rt, 1);
     test::ok(n.rt->call("db.snapshot", json::object()));
@@ -172,7 +173,7 @@ TEST_CASE("a damaged newest snapshot falls back to an older one and the log afte
     f.seekp(100);
     f.put('\x7f');
   }
-  Node back(image.str(), "sync", true);
+  Node back(image.str(), Durability::sync, true);
   CHECK(back.said("skipping snapshot " + snaps.rbegin()->second));
   CHECK(back.recovered.snapshot == snaps.begin()->second);
   CHECK(back.recovered.skipped_snapshots == 1);
@@ -205,7 +206,7 @@ TEST_CASE("a torn log tail is cut: the database is what the whole entries say", 
 
 TEST_CASE("sync durability answers a write only once its entry is in the log file", "[persistence]") {
   TempDir dir;
-  Node n(dir.str(), "sync");
+  Node n(dir.str(), Durability::sync);
   test::ok(n.rt->call("db.create_table", {{"name", "t"}, {"fields", {{{"name", "v"}, {"type", "i64"}}}}}));
   for (int i = 1; i <= 20; ++i) {
     add(*n.rt, "t", {{"v", i * 7}});
@@ -227,7 +228,7 @@ TEST_CASE("concurrent writes share fsyncs (group commit) and all of them recover
   TempDir dir, image;
   std::shared_ptr<const DbVersion> live;
   {
-    Node n(dir.str(), "sync");
+    Node n(dir.str(), Durability::sync);
     test::ok(n.rt->call("db.create_table", {{"name", "t"}, {"fields", {{{"name", "v"}, {"type", "i64"}}}}}));
     std::atomic<int> answered{0};
     for (int i = 0; i < 2000; ++i)
@@ -247,8 +248,8 @@ TEST_CASE("concurrent writes share fsyncs (group commit) and all of them recover
 }
 
 TEST_CASE("async and snapshot durability keep everything over a graceful stop", "[persistence]") {
-  for (const char* mode : {"async", "snapshot"}) {
-    INFO(mode);
+  for (Durability mode : {Durability::async, Durability::snapshot}) {
+    INFO(to_string(mode));
     TempDir dir;
     std::shared_ptr<const DbVersion> live;
     {
@@ -257,7 +258,7 @@ TEST_CASE("async and snapshot durability keep everything over a graceful stop", 
       for (int i = 0; i < 30; ++i) add(*n.rt, "t", {{"v", i}});
       live = n.rt->current();
     }  // graceful: log written, last snapshot taken
-    CHECK(files_of(dir.str(), "log-").empty() == (std::string(mode) == "snapshot"));
+    CHECK(files_of(dir.str(), "log-").empty() == (mode == Durability::snapshot));
     Node back(dir.str(), mode);
     CHECK(back.recovered.entries.empty());  // the last snapshot holds it all
     test::require_same_db(*live, *back.rt->current());
@@ -313,7 +314,7 @@ TEST_CASE("recovery refuses what it cannot trust, saying why", "[persistence]") 
   SECTION("bad options") {
     PersistenceOptions po;
     po.data_dir = dir.str() + "/other";
-    po.durability = "fast";
+    po.snapshot_keep = 0;
     CHECK(code_of_status(Persistence::open(po)) == Errc::invalid_argument);
   }
 }

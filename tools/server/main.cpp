@@ -120,6 +120,7 @@ int main(int argc, char** argv) {
   RuntimeConfig rc;
   rc.tick_rate_hz = cfg->tick_rate_hz;
   rc.workers = cfg->workers_count;
+  rc.scheduler_policy = cfg->workers_scheduler_policy;
   rc.modules = cfg->procedures_modules;
   rc.start_ticks = false;  // after recovery
   for (const auto& t : cfg->tick_procedures) rc.tick_procedures.push_back({t.name, t.every, t.params});
@@ -170,9 +171,11 @@ int main(int argc, char** argv) {
   (*server)->router().set_persistence(&store);
   std::string modules;
   for (const auto& m : cfg->procedures_modules) modules += (modules.empty() ? "" : ", ") + m;
-  spdlog::info("tickdb node '{}' listening on http://{}:{} | data dir {} ({} durability) | tick {} Hz | {} workers | modules: {}",
-               cfg->node_name, cfg->http_address, (*server)->port(), cfg->storage_data_dir, cfg->storage_durability,
-               cfg->tick_rate_hz, (*rt)->workers().workers(), modules.empty() ? "none" : modules);
+  spdlog::info("tickdb node '{}' listening on http://{}:{} | data dir {} ({} durability) | "
+               "tick {} Hz | {} workers | modules: {}",
+               cfg->node_name, cfg->http_address, (*server)->port(), cfg->storage_data_dir,
+               to_string(cfg->storage_durability), cfg->tick_rate_hz, (*rt)->workers().workers(),
+               modules.empty() ? "none" : modules);
   if (baseline) spdlog::warn("--baseline: every request is answered 200 {} without the database");
   if (!cfg->http_auth_token.empty()) spdlog::info("auth: every route but /health needs 'Authorization: Bearer <token>'");
 
