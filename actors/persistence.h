@@ -53,7 +53,8 @@ struct PersistenceOptions {
 class Persistence final : public CommitSink {
  public:
   // Creates the data directory when missing and takes its lock; removes temporary files a
-  // crash left behind. invalid_argument for bad options, conflict when the lock is held.
+  // crash left behind. invalid_argument for bad options, io_error naming the path and the OS
+  // error when the directory or its lock file cannot be made, conflict when the lock is held.
   static Result<std::unique_ptr<Persistence>> open(PersistenceOptions opts);
   ~Persistence() override;
 

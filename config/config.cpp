@@ -1,7 +1,10 @@
 #include "config/config.h"
 
+#include <cerrno>
 #include <cmath>
-#include <fstream>
+#include <cstdio>
+#include <cstring>
+#include <memory>
 #include <sstream>
 
 #include "core/json_codec.h"
@@ -198,11 +201,18 @@ json Config::to_json() const {
 }
 
 Result<json> read_config_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error(Errc::not_found, "config file '" + path + "' cannot be read");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto j = parse_json(ss.str());
+  // stdio rather than a stream: a failed read (a directory, EIO) must not pass as an empty file.
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!f)
+    return make_error(Errc::io_error,
+                      "cannot open config file '" + path + "': " + std::strerror(errno));
+  std::string text;
+  char buf[4096];
+  while (std::size_t n = std::fread(buf, 1, sizeof buf, f.get())) text.append(buf, n);
+  if (std::ferror(f.get()))
+    return make_error(Errc::io_error,
+                      "cannot read config file '" + path + "': " + std::strerror(errno));
+  auto j = parse_json(text);
   if (!j) return make_error(j.code(), "config file '" + path + "': " + j.message());
   return j;
 }

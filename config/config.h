@@ -54,7 +54,8 @@ struct Config {
 // Builds a config from JSON over the defaults: invalid_argument naming the key. Enumerated
 // values (storage.durability, workers.scheduler_policy) are parsed here, once.
 Result<Config> config_from_json(const nlohmann::json& j);
-// Reads a config file (bad_json / invalid_argument naming the file and the key).
+// Reads a config file: io_error naming the file and the OS error when it cannot be read,
+// bad_json naming the file when it is not JSON.
 Result<nlohmann::json> read_config_file(const std::string& path);
 // Applies "a.b=value" to a config JSON: the value is parsed as JSON when it is JSON, else
 // taken as a string ("http.port=9090", "http.address=0.0.0.0", "tick.procedures=[\"step\"]").

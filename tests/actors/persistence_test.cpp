@@ -4,6 +4,7 @@
 // durability answers only what is in the log file.
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -174,10 +175,32 @@ TEST_CASE("a damaged newest snapshot falls back to an older one and the log afte
     f.put('\x7f');
   }
   Node back(image.str(), Durability::sync, true);
-  CHECK(back.said("skipping snapshot " + snaps.rbegin()->second));
+  CHECK(back.said("skipping snapshot " + snaps.rbegin()->second + " (corruption)"));
   CHECK(back.recovered.snapshot == snaps.begin()->second);
   CHECK(back.recovered.skipped_snapshots == 1);
   test::require_same_db(*live, *back.rt->current());
+}
+
+TEST_CASE("a snapshot the disk refuses answers io_error naming the file, and the node goes on",
+          "[persistence]") {
+  TempDir dir;
+  Node n(dir.str(), Durability::snapshot);
+  test::ok(n.rt->call("db.create_table",
+                      {{"name", "t"}, {"fields", {{{"name", "v"}, {"type", "i64"}}}}}));
+  // The data dir replaced by a regular file: creating the .tmp fails with ENOTDIR, even for
+  // root (a read-only mode would not stop root).
+  fs::remove_all(dir.str());
+  std::ofstream(dir.str()) << "x";
+  auto r = n.rt->call("db.snapshot", json::object());
+  REQUIRE_FALSE(r.is_ok());
+  CHECK(r.error().code == Errc::io_error);
+  CHECK_THAT(r.error().message, Catch::Matchers::Contains(dir.str() + "/snapshot-"));
+  CHECK_THAT(r.error().message, Catch::Matchers::Contains(std::strerror(ENOTDIR)));
+  CHECK(n.store->stats()["snapshot"]["failures"] == 1);
+  add(*n.rt, "t", {{"v", 1}});  // writes go on (no log in this mode)
+  fs::remove(dir.str());
+  fs::create_directory(dir.str());  // for the last snapshot at stop
+  test::ok(n.rt->call("db.snapshot", json::object()));
 }
 
 TEST_CASE("a torn log tail is cut: the database is what the whole entries say", "[persistence]") {
@@ -316,5 +339,13 @@ TEST_CASE("recovery refuses what it cannot trust, saying why", "[persistence]") 
     po.data_dir = dir.str() + "/other";
     po.snapshot_keep = 0;
     CHECK(code_of_status(Persistence::open(po)) == Errc::invalid_argument);
+  }
+  SECTION("a data dir that cannot be made is io_error naming it") {
+    std::ofstream(dir.str() + "/plain") << "x";  // a regular file as the parent: fails for root too
+    PersistenceOptions po;
+    po.data_dir = dir.str() + "/plain/data";
+    auto r = Persistence::open(po);
+    CHECK(code_of_status(r) == Errc::io_error);
+    if (!r) CHECK_THAT(r.message(), Catch::Matchers::Contains(po.data_dir));
   }
 }

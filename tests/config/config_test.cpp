@@ -1,5 +1,7 @@
 // The config: defaults, every key read, unknown keys and bad values refused naming the key.
 #include <catch2/catch.hpp>
+#include <cerrno>
+#include <cstring>
 
 #include "config/config.h"
 
@@ -84,7 +86,15 @@ TEST_CASE("set overrides (key=value) parse JSON values and take other text as st
   CHECK_FALSE(apply_override(j, "noequals").is_ok());
   CHECK_FALSE(apply_override(j, "nodot=1").is_ok());
   CHECK_FALSE(apply_override(j, "a.b.c=1").is_ok());
-  CHECK(read_config_file("/nonexistent/x.json").message().find("/nonexistent/x.json") != std::string::npos);
+}
+
+TEST_CASE("a config file that cannot be read is io_error naming it and the OS error", "[config]") {
+  auto r = read_config_file("/nonexistent/x.json");
+  CHECK(r.code() == Errc::io_error);
+  CHECK(r.message().find("/nonexistent/x.json") != std::string::npos);
+  CHECK(r.message().find(std::strerror(ENOENT)) != std::string::npos);
+  auto d = read_config_file(TICKDB_SOURCE_DIR "/config");  // a directory: opens, cannot be read
+  CHECK(d.code() == Errc::io_error);
 }
 
 TEST_CASE("durability and the scheduler policy are parsed once into enums and shown by name",

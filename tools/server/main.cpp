@@ -21,7 +21,7 @@ namespace {
 int verify(const std::string& path) {
   auto info = inspect_snapshot(path);
   if (!info) {
-    std::cout << path << ": " << info.message() << "\n";
+    std::cout << path << ": " << errc_name(info.code()) << ": " << info.message() << "\n";
     return 1;
   }
   std::time_t secs = static_cast<std::time_t>(info->time_ns / 1000000000);
@@ -33,13 +33,16 @@ int verify(const std::string& path) {
             << "version:   " << info->version << "\n"
             << "taken:     " << when << "\n"
             << "bytes:     " << info->bytes << "\n"
-            << "checksum:  " << (info->checksum_ok ? "ok" : "MISMATCH") << "\n"
+            << "checksum:  " << (info->checksum_ok ? "ok" : "MISMATCH (corruption)") << "\n"
             << "tables:    " << info->tables.size() << "\n";
   for (const auto& t : info->tables)
     std::cout << "  " << t.name << ": " << t.records << " records of " << t.record_size << " bytes\n";
   if (!info->checksum_ok) return 1;
   auto loaded = read_snapshot(path);
-  std::cout << "content:   " << (loaded ? "ok (every table, id and record loads)" : loaded.message()) << "\n";
+  std::cout << "content:   "
+            << (loaded ? std::string("ok (every table, id and record loads)")
+                       : std::string(errc_name(loaded.code())) + ": " + loaded.message())
+            << "\n";
   return loaded ? 0 : 1;
 }
 
@@ -107,13 +110,13 @@ int main(int argc, char** argv) {
   };
   auto persistence = Persistence::open(po);
   if (!persistence) {
-    spdlog::critical("cannot start: {}", persistence.message());
+    spdlog::critical("cannot start: {}: {}", errc_name(persistence.code()), persistence.message());
     return 2;
   }
   Persistence& store = **persistence;
   auto recovered = store.recover();
   if (!recovered) {
-    spdlog::critical("cannot recover: {}", recovered.message());
+    spdlog::critical("cannot recover: {}: {}", errc_name(recovered.code()), recovered.message());
     return 2;
   }
 
