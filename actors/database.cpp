@@ -99,7 +99,9 @@ bool run_batch(Database& db, std::vector<PendingCall>& batch, BatchMode mode, To
         ctx.set_tick(p.req.tick, p.req.tick_dt);
         p.result = invoke(*p.req.callable, ctx, p.req.params);
         if (txn.poisoned()) {
-          if (p.result.is_ok()) p.result = CallResult::fail(make_error(Errc::internal, "the call left its write half done"));
+          if (p.result.is_ok())
+            p.result =
+                Result<json>(make_error(Errc::internal, "the call left its write half done"));
           out[i] = true;
           again = true;
         }
@@ -108,7 +110,7 @@ bool run_batch(Database& db, std::vector<PendingCall>& batch, BatchMode mode, To
       touched = txn.touched();
       auto v = txn.commit();
       if (!v) {
-        for (auto& p : batch) p.result = CallResult::fail(v.error());
+        for (auto& p : batch) p.result = Result<json>(v.error());
         return true;
       }
       head = *v;
@@ -124,7 +126,7 @@ bool run_batch(Database& db, std::vector<PendingCall>& batch, BatchMode mode, To
       if (!p.result.is_ok()) continue;
       auto v = txn.commit();
       if (!v) {
-        p.result = CallResult::fail(v.error());
+        p.result = Result<json>(v.error());
         continue;
       }
       head = *v;

@@ -32,7 +32,7 @@ class CommitSink {
   // The entry of `version` (published right after `prev_version`); returns its ticket.
   virtual std::uint64_t append(std::uint64_t version, std::uint64_t prev_version, std::uint32_t calls,
                                std::string_view calls_payload) = 0;
-  using Answers = std::vector<std::pair<std::shared_ptr<ReplyTo>, CallResult>>;
+  using Answers = std::vector<std::pair<std::shared_ptr<ReplyTo>, Result<json>>>;
   virtual void answer(std::uint64_t ticket, Answers answers) = 0;
 };
 
@@ -88,7 +88,7 @@ class Database {
 // One call waiting in a batch, and its answer once the batch has run.
 struct PendingCall {
   CallRequest req;
-  CallResult result;
+  Result<json> result{json()};
 };
 
 enum class BatchMode {

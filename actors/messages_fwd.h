@@ -13,11 +13,13 @@ namespace tickdb {
 // waits forever.
 class ReplyTo {
  public:
-  explicit ReplyTo(std::function<void(CallResult)> fn) : fn_(std::move(fn)) {}
+  explicit ReplyTo(std::function<void(Result<json>)> fn) : fn_(std::move(fn)) {}
   ReplyTo(const ReplyTo&) = delete;
   ReplyTo& operator=(const ReplyTo&) = delete;
-  ~ReplyTo() { send(CallResult::fail(make_error(Errc::node_unavailable, "the node stopped before answering"))); }
-  void send(CallResult r) noexcept {
+  ~ReplyTo() {
+    send(Result<json>(make_error(Errc::node_unavailable, "the node stopped before answering")));
+  }
+  void send(Result<json> r) noexcept {
     if (!fn_) return;
     auto fn = std::move(fn_);
     fn_ = nullptr;
@@ -29,7 +31,7 @@ class ReplyTo {
   }
 
  private:
-  std::function<void(CallResult)> fn_;
+  std::function<void(Result<json>)> fn_;
 };
 
 // A call on its way to the actor that runs it: the callable (a pointer into the node's

@@ -40,16 +40,19 @@ std::optional<std::uint64_t> parse_snapshot_file_name(std::string_view name) {
   return v;
 }
 
-// Files of one kind in the data directory, by version (ascending).
+// Files of one kind in the data directory, by version (ascending); io_error naming the directory
+// when it cannot be listed.
 template <class Parse>
-std::map<std::uint64_t, std::string> list_files(const std::string& dir, Parse parse) {
+Result<std::map<std::uint64_t, std::string>> list_files(const std::string& dir, Parse parse) {
   std::map<std::uint64_t, std::string> out;
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    if (!e.is_regular_file()) continue;
-    auto v = parse(e.path().filename().string());
-    if (v) out[*v] = e.path().string();
+  fs::directory_iterator it(dir, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    if (!it->is_regular_file()) continue;
+    auto v = parse(it->path().filename().string());
+    if (v) out[*v] = it->path().string();
   }
+  if (ec) return make_error(Errc::io_error, "cannot list '" + dir + "': " + ec.message());
   return out;
 }
 
@@ -122,8 +125,6 @@ Persistence::~Persistence() {
 
 Result<std::unique_ptr<Persistence>> Persistence::open(PersistenceOptions opts) {
   auto bad = [](std::string m) { return make_error(Errc::invalid_argument, std::move(m)); };
-  if (opts.durability != "sync" && opts.durability != "async" && opts.durability != "snapshot")
-    return bad("storage.durability must be sync, async or snapshot, it is '" + opts.durability.substr(0, 32) + "'");
   if (opts.snapshot_keep < 1) return bad("storage.snapshot_keep must be at least 1");
   if (opts.compression_level < 1 || opts.compression_level > 19)
     return bad("storage.compression_level must be 1..19, it is " + std::to_string(opts.compression_level));
@@ -131,12 +132,16 @@ Result<std::unique_ptr<Persistence>> Persistence::open(PersistenceOptions opts) 
   if (opts.data_dir.empty()) return bad("storage.data_dir must not be empty");
   std::error_code ec;
   fs::create_directories(opts.data_dir, ec);
-  if (ec) return bad("storage.data_dir '" + opts.data_dir + "': cannot create it: " + ec.message());
+  if (ec)
+    return make_error(Errc::io_error,
+                      "storage.data_dir: cannot create '" + opts.data_dir + "': " + ec.message());
   std::unique_ptr<Persistence> p(new Persistence(std::move(opts)));
   Impl& m = *p->impl_;
   const std::string lock_path = (fs::path(m.opts.data_dir) / "LOCK").string();
   m.lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (m.lock_fd < 0) return bad("storage.data_dir '" + m.opts.data_dir + "': cannot open " + lock_path + ": " + std::strerror(errno));
+  if (m.lock_fd < 0)
+    return make_error(Errc::io_error,
+                      "storage.data_dir: cannot open '" + lock_path + "': " + std::strerror(errno));
   if (::flock(m.lock_fd, LOCK_EX | LOCK_NB) != 0)
     return make_error(Errc::conflict, "storage.data_dir '" + m.opts.data_dir + "' is in use by another tickdb-server (" +
                                           lock_path + " is locked)");
@@ -147,7 +152,7 @@ Result<std::unique_ptr<Persistence>> Persistence::open(PersistenceOptions opts) 
       fs::remove(e.path(), ec);
     }
   }
-  m.logging = m.opts.durability != "snapshot";
+  m.logging = m.opts.durability != Durability::snapshot;
   return p;
 }
 
@@ -156,20 +161,28 @@ Result<Persistence::Recovered> Persistence::recover() {
   Recovered out;
   out.db = DbVersion::empty();
   // The newest snapshot that loads.
-  auto snaps = list_files(m.opts.data_dir, parse_snapshot_file_name);
+  auto listed = list_files(m.opts.data_dir, parse_snapshot_file_name);
+  if (!listed) return listed.error();
+  const auto& snaps = *listed;
   for (auto it = snaps.rbegin(); it != snaps.rend(); ++it) {
     const std::string& path = it->second;
-    SnapshotError why;
     auto t0 = std::chrono::steady_clock::now();
-    auto loaded = read_snapshot(path, &why, [&](std::uint64_t done, std::uint64_t total) {
+    auto loaded = read_snapshot(path, [&](std::uint64_t done, std::uint64_t total) {
       if (done < total)
         m.say(0, "loading " + path + ": " + std::to_string(done * 100 / std::max<std::uint64_t>(total, 1)) + "%");
     });
     if (!loaded) {
-      if (why.problem == SnapshotProblem::unknown_format)
-        return make_error(Errc::invalid_argument, why.message + ": refusing to start (run a tickdb that reads it, or move the file away)");
+      // A newer format (conflict) stops the start: falling back would lose what it holds.
+      // Out of memory stops it too; a damaged (corruption) or unreadable (io_error) file is
+      // skipped for an older one, whose log segments are kept (prune).
+      if (loaded.code() == Errc::conflict)
+        return make_error(
+            Errc::conflict,
+            loaded.message() +
+                ": refusing to start (run a tickdb that reads it, or move the file away)");
       if (loaded.code() == Errc::resource_exhausted) return loaded.error();
-      m.say(1, "skipping snapshot " + path + ": " + loaded.message());
+      m.say(1, "skipping snapshot " + path + " (" + std::string(errc_name(loaded.code())) +
+                   "): " + loaded.message());
       ++out.skipped_snapshots;
       continue;
     }
@@ -191,11 +204,15 @@ Result<Persistence::Recovered> Persistence::recover() {
   // The log after it.
   const std::uint64_t from = out.db->version();
   auto segs = list_files(m.opts.data_dir, parse_log_file_name);
+  if (!segs) return segs.error();
   bool cut = false;
-  for (const auto& [first, path] : segs) {
+  for (const auto& [first, path] : *segs) {
     if (cut) {
       std::error_code ec;
       fs::rename(path, path + ".unreplayed", ec);
+      if (ec)
+        return make_error(Errc::io_error, "cannot rename '" + path + "' to '" + path +
+                                              ".unreplayed': " + ec.message());
       m.say(2, "log segment " + path + " comes after a damaged one: moved aside to " + path + ".unreplayed, not replayed");
       continue;
     }
@@ -203,9 +220,8 @@ Result<Persistence::Recovered> Persistence::recover() {
     if (!r) return r.error();
     for (auto& e : r->entries)
       if (e.version > from) out.entries.push_back(std::move(e));
-    if (!r->problem.empty()) {
-      m.say(1, "log segment " + path + ": " + r->problem + " at byte " + std::to_string(r->valid_bytes) + " of " +
-                   std::to_string(r->file_bytes) + ": cut after the last whole entry (" +
+    if (!r->damage.is_ok()) {
+      m.say(1, r->damage.message() + ": cut after the last whole entry (" +
                    std::to_string(r->entries.size()) + " entries kept)");
       TICKDB_TRY(truncate_log_file(path, r->valid_bytes));
       out.cut_bytes += r->file_bytes - r->valid_bytes;
@@ -250,12 +266,12 @@ std::uint64_t Persistence::append(std::uint64_t version, std::uint64_t prev_vers
 void Persistence::answer(std::uint64_t ticket, Answers answers) {
   Impl& m = *impl_;
   if (answers.empty()) return;
-  if (opts_.durability == "sync") {
+  if (opts_.durability == Durability::sync) {
     std::unique_lock lk(m.mu);
     if (m.broken) {
       Error e = *m.broken;
       lk.unlock();
-      for (auto& [reply, result] : answers) reply->send(CallResult::fail(e));
+      for (auto& [reply, result] : answers) reply->send(Result<json>(e));
       return;
     }
     if (ticket > m.durable) {
@@ -267,7 +283,7 @@ void Persistence::answer(std::uint64_t ticket, Answers answers) {
 }
 
 void Persistence::Impl::writer_loop() {
-  const bool sync = opts.durability == "sync";
+  const bool sync = opts.durability == Durability::sync;
   const auto flush_every = std::chrono::duration<double>(opts.async_flush_s);
   for (;;) {
     std::string batch;
@@ -305,8 +321,10 @@ void Persistence::Impl::writer_loop() {
       std::lock_guard lk(mu);
       if (!st) {
         if (!broken) {
-          broken = make_error(Errc::resource_exhausted,
-                              "the write is in memory but the commit log cannot be written: " + st.message());
+          // Keeps the kind: io_error, or resource_exhausted when the disk is full.
+          broken = make_error(
+              st.code(),
+              "the write is in memory but the commit log cannot be written: " + st.message());
           say(2, broken->message);
         }
       } else {
@@ -334,7 +352,8 @@ void Persistence::Impl::writer_loop() {
       failed = broken;
     }
     for (auto& answers : ready)
-      for (auto& [reply, result] : answers) reply->send(failed ? CallResult::fail(*failed) : std::move(result));
+      for (auto& [reply, result] : answers)
+        reply->send(failed ? Result<json>(*failed) : std::move(result));
   }
   file.close();
   std::lock_guard lk(mu);
@@ -377,7 +396,9 @@ Result<SnapshotWriteInfo> Persistence::Impl::take_snapshot(bool only_if_changed,
 
 void Persistence::Impl::prune() {
   std::error_code ec;
-  auto snaps = list_files(opts.data_dir, parse_snapshot_file_name);
+  auto listed = list_files(opts.data_dir, parse_snapshot_file_name);
+  if (!listed) return say(1, "not pruning: " + listed.message());
+  auto& snaps = *listed;
   while (snaps.size() > opts.snapshot_keep) {
     fs::remove(snaps.begin()->second, ec);
     snaps.erase(snaps.begin());
@@ -391,7 +412,9 @@ void Persistence::Impl::prune() {
     std::lock_guard lk(mu);
     open_segment = segment;
   }
-  auto segs = list_files(opts.data_dir, parse_log_file_name);
+  auto listed_segs = list_files(opts.data_dir, parse_log_file_name);
+  if (!listed_segs) return say(1, "not pruning: " + listed_segs.message());
+  const auto& segs = *listed_segs;
   for (auto it = segs.begin(); it != segs.end(); ++it) {
     auto next = std::next(it);
     if (next == segs.end() || next->first > oldest + 1) break;
@@ -499,7 +522,7 @@ Persistence::Figures Persistence::figures() const {
   }
   {
     std::lock_guard lk(m.mu);
-    f.log.durability = m.opts.durability;
+    f.log.durability = std::string(to_string(m.opts.durability));
     f.log.bytes = m.log_bytes;
     f.log.fsyncs = m.fsyncs;
     f.log.fsync_seconds = m.fsync_seconds;

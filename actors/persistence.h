@@ -33,6 +33,7 @@
 
 #include "actors/database.h"
 #include "core/commit_log.h"
+#include "core/node_modes.h"
 #include "core/snapshot_file.h"
 
 namespace tickdb {
@@ -41,7 +42,7 @@ class Runtime;
 
 struct PersistenceOptions {
   std::string data_dir = "./data";
-  std::string durability = "sync";  // sync | async | snapshot
+  Durability durability = Durability::sync;
   double snapshot_interval_s = 60;   // 0: no periodic snapshots
   unsigned snapshot_keep = 3;        // >= 1
   int compression_level = 1;         // zstd 1..19
@@ -53,7 +54,8 @@ struct PersistenceOptions {
 class Persistence final : public CommitSink {
  public:
   // Creates the data directory when missing and takes its lock; removes temporary files a
-  // crash left behind. invalid_argument for bad options, conflict when the lock is held.
+  // crash left behind. invalid_argument for bad options, io_error naming the path and the OS
+  // error when the directory or its lock file cannot be made, conflict when the lock is held.
   static Result<std::unique_ptr<Persistence>> open(PersistenceOptions opts);
   ~Persistence() override;
 

@@ -65,13 +65,13 @@ Result<json> CallContext::call(std::string_view name, const json& params) {
     return make_error(Errc::invalid_argument, "method '" + c->name + "' writes: it cannot run in a read-only call");
   if (depth_ >= 8) return make_error(Errc::invalid_argument, "calls nested deeper than 8");
   ++depth_;
-  CallResult r = invoke(*c, *this, params);
+  Result<json> r = invoke(*c, *this, params);
   --depth_;
-  if (r.is_ok()) return std::move(r.value);
+  if (r.is_ok()) return std::move(r.value());
   // A built-in op is one statement: it failed whole. A procedure may have written half of
   // what it meant to: nothing of the enclosing transaction may commit then.
-  if (!c->builtin && txn_) (void)txn_->poison(*r.error);
-  return *r.error;
+  if (!c->builtin && txn_) (void)txn_->poison(r.error());
+  return r.error();
 }
 
 Status CallContext::parallel_update_chunks(
@@ -220,12 +220,12 @@ json Registry::list() const {
   return out;
 }
 
-CallResult invoke(const Callable& c, CallContext& ctx, const json& params) {
+Result<json> invoke(const Callable& c, CallContext& ctx, const json& params) {
   Error err;
   bool threw = true;
   try {
     auto r = c.fn(ctx, params);
-    if (r) return CallResult::ok(std::move(*r));
+    if (r) return Result<json>(std::move(*r));
     err = r.error();
     threw = false;
   } catch (const std::bad_alloc&) {
@@ -241,7 +241,7 @@ CallResult invoke(const Callable& c, CallContext& ctx, const json& params) {
   if (!c.builtin && err.code != Errc::procedure_failed)
     err = make_error(Errc::procedure_failed, "procedure '" + c.name + "' failed: " +
                                                  std::string(errc_name(err.code)) + ": " + err.message);
-  return CallResult::fail(std::move(err));
+  return Result<json>(std::move(err));
 }
 
 // ---------------- params ----------------

@@ -34,16 +34,6 @@
 
 namespace tickdb {
 
-// The answer of a call: a JSON value or an error.
-struct CallResult {
-  std::optional<Error> error;
-  json value;
-
-  static CallResult ok(json v) { return CallResult{std::nullopt, std::move(v)}; }
-  static CallResult fail(Error e) { return CallResult{std::move(e), nullptr}; }
-  bool is_ok() const { return !error.has_value(); }
-};
-
 // Runs numbered tasks on the worker actors (worker_pool.h), or serially (SerialRunner).
 class ParallelRunner {
  public:
@@ -81,7 +71,7 @@ struct Callable {
   std::optional<std::string> logged_params;
   // Answered by a node service, asynchronously (db.snapshot): call_async hands it the params
   // and the answer callback instead of running `fn`.
-  std::function<void(const json& params, std::function<void(CallResult)> done)> async_fn;
+  std::function<void(const json& params, std::function<void(Result<json>)> done)> async_fn;
 };
 
 // What a deleting parallel update collects: each worker part deletes through its own scope;
@@ -230,7 +220,7 @@ class Registry {
 
 // Runs one call of `c` in `ctx` (the context's transaction is the caller's to commit or drop):
 // an exception becomes an error, and a procedure's error becomes procedure_failed.
-CallResult invoke(const Callable& c, CallContext& ctx, const json& params);
+Result<json> invoke(const Callable& c, CallContext& ctx, const json& params);
 
 // ---- reading params (the built-ins and procedures share these) ----
 

@@ -47,8 +47,6 @@ Result<std::unique_ptr<Runtime>> Runtime::start(RuntimeConfig cfg, std::shared_p
   if (!valid_tick_rate(cfg.tick_rate_hz))
     return bad("tick.rate_hz must be 15..120, it is " + json(cfg.tick_rate_hz).dump());
   if (cfg.workers == 0) cfg.workers = std::max(1u, std::thread::hardware_concurrency());
-  if (cfg.scheduler_policy != "sharing" && cfg.scheduler_policy != "stealing")
-    return bad("scheduler policy must be 'sharing' or 'stealing', it is '" + cfg.scheduler_policy.substr(0, 32) + "'");
   if (cfg.workers > 256) return bad("workers.count must be 1..256 (0: one per core), it is " + std::to_string(cfg.workers));
 
   std::unique_ptr<Runtime> rt(new Runtime());
@@ -69,9 +67,9 @@ Result<std::unique_ptr<Runtime>> Runtime::start(RuntimeConfig cfg, std::shared_p
     };
     if (cfg.snapshot) {
       auto hook = cfg.snapshot;
-      snap.async_fn = [hook](const json& params, std::function<void(CallResult)> done) {
+      snap.async_fn = [hook](const json& params, std::function<void(Result<json>)> done) {
         if (!params.is_object() || !params.empty()) {
-          done(CallResult::fail(make_error(Errc::invalid_argument, "db.snapshot takes no params")));
+          done(Result<json>(make_error(Errc::invalid_argument, "db.snapshot takes no params")));
           return;
         }
         hook(std::move(done));
@@ -98,7 +96,9 @@ Result<std::unique_ptr<Runtime>> Runtime::start(RuntimeConfig cfg, std::shared_p
   // actor system (HTTP, the tick loop, callers of call()) wakes a worker at once; CAF's
   // default, work stealing, lets idle workers sleep between polls (measured: 76k vs 168k
   // blocking inserts/s; docs/benchmarks.md).
-  m.caf_cfg.set("scheduler.policy", cfg.scheduler_policy == "stealing" ? caf::atom("stealing") : caf::atom("sharing"));
+  m.caf_cfg.set("scheduler.policy", cfg.scheduler_policy == SchedulerPolicy::stealing
+                                        ? caf::atom("stealing")
+                                        : caf::atom("sharing"));
   m.sys = std::make_unique<caf::actor_system>(m.caf_cfg);
   m.pool = std::make_unique<WorkerPool>(*m.sys, cfg.workers);
   m.db = std::make_unique<Database>(std::move(initial), m.registry, *m.pool);
@@ -142,11 +142,12 @@ Status Runtime::replay(const LogEntry& e) {
     Transaction txn(head);
     CallContext ctx(txn, m.registry, *m.pool);
     ctx.set_tick(call.tick, call.tick_dt);
-    CallResult r = invoke(*c, ctx, *params);
+    Result<json> r = invoke(*c, ctx, *params);
     if (!r.is_ok())
-      return make_error(Errc::conflict, where() + "call " + std::to_string(i) + " ('" + call.name.substr(0, 128) +
-                                            "') succeeded once but fails now: " + r.error->message +
-                                            " (procedures must be deterministic, and the modules the same)");
+      return make_error(Errc::conflict,
+                        where() + "call " + std::to_string(i) + " ('" + call.name.substr(0, 128) +
+                            "') succeeded once but fails now: " + r.error().message +
+                            " (procedures must be deterministic, and the modules the same)");
     auto v = txn.commit();
     if (!v) return make_error(v.code(), where() + v.message());
     head = *v;
@@ -198,16 +199,18 @@ struct InFlight {
 };
 }  // namespace
 
-void Runtime::call_async(std::string_view method, json params, std::function<void(CallResult)> done) {
+void Runtime::call_async(std::string_view method, json params,
+                         std::function<void(Result<json>)> done) {
   Impl& m = *impl_;
   InFlight guard(m.inflight);
   const Callable* c = m.registry.find(method);
   if (!c) {
-    done(CallResult::fail(make_error(Errc::not_found, "method '" + std::string(method.substr(0, 128)) + "' does not exist")));
+    done(Result<json>(make_error(
+        Errc::not_found, "method '" + std::string(method.substr(0, 128)) + "' does not exist")));
     return;
   }
   if (m.stopping.load()) {
-    done(CallResult::fail(make_error(Errc::node_unavailable, "the node is stopping")));
+    done(Result<json>(make_error(Errc::node_unavailable, "the node is stopping")));
     return;
   }
   if (c->async_fn) {
@@ -223,11 +226,12 @@ void Runtime::call_async(std::string_view method, json params, std::function<voi
     case Route::table: {
       auto t = param_string(params, "table", c->name);
       if (!t) {
-        done(CallResult::fail(t.error()));
+        done(Result<json>(t.error()));
         return;
       }
       if (!m.db->current()->table(*t)) {
-        done(CallResult::fail(make_error(Errc::not_found, "table '" + t->substr(0, 80) + "' does not exist")));
+        done(Result<json>(
+            make_error(Errc::not_found, "table '" + t->substr(0, 80) + "' does not exist")));
         return;
       }
       CallRequest req{c, std::move(params), 0, 0.0, std::make_shared<ReplyTo>(std::move(done)), nullptr};
@@ -242,21 +246,21 @@ void Runtime::call_async(std::string_view method, json params, std::function<voi
   }
 }
 
-void Runtime::write_async(RecordWrite w, std::function<void(CallResult)> done) {
+void Runtime::write_async(RecordWrite w, std::function<void(Result<json>)> done) {
   Impl& m = *impl_;
   InFlight guard(m.inflight);
   static constexpr std::string_view kNames[] = {"db.insert", "db.update", "db.delete"};
   const Callable* c = m.registry.find(kNames[static_cast<int>(w.op)]);
   if (!c) {
-    done(CallResult::fail(make_error(Errc::internal, "the built-in record writes are not registered")));
+    done(Result<json>(make_error(Errc::internal, "the built-in record writes are not registered")));
     return;
   }
   if (m.stopping.load()) {
-    done(CallResult::fail(make_error(Errc::node_unavailable, "the node is stopping")));
+    done(Result<json>(make_error(Errc::node_unavailable, "the node is stopping")));
     return;
   }
   if (!m.db->current()->table(w.table)) {
-    done(CallResult::fail(make_error(Errc::not_found, "table '" + w.table.substr(0, 80) + "' does not exist")));
+    done(Result<json>(make_error(Errc::not_found, "table '" + w.table.substr(0, 80) + "' does not exist")));
     return;
   }
   // The params the call stands for: what the callable runs with and the log records.
@@ -268,25 +272,26 @@ void Runtime::write_async(RecordWrite w, std::function<void(CallResult)> done) {
   post(m.dir->get(w.table), call_atom::value, std::move(req));
 }
 
-void Runtime::run_async(std::shared_ptr<const Callable> c, std::function<void(CallResult)> done) {
+void Runtime::run_async(std::shared_ptr<const Callable> c, std::function<void(Result<json>)> done) {
   Impl& m = *impl_;
   InFlight guard(m.inflight);
   if (!c || c->route != Route::serial || !c->fn) {
-    done(CallResult::fail(make_error(Errc::internal, "run_async needs a serial callable with a function")));
+    done(Result<json>(
+        make_error(Errc::internal, "run_async needs a serial callable with a function")));
     return;
   }
   if (m.stopping.load()) {
-    done(CallResult::fail(make_error(Errc::node_unavailable, "the node is stopping")));
+    done(Result<json>(make_error(Errc::node_unavailable, "the node is stopping")));
     return;
   }
   CallRequest req{c.get(), json::object(), 0, 0.0, std::make_shared<ReplyTo>(std::move(done)), c};
   post(m.executor, call_atom::value, std::move(req));
 }
 
-CallResult Runtime::call(std::string_view method, json params) {
-  std::promise<CallResult> p;
+Result<json> Runtime::call(std::string_view method, json params) {
+  std::promise<Result<json>> p;
   auto f = p.get_future();
-  call_async(method, std::move(params), [&p](CallResult r) { p.set_value(std::move(r)); });
+  call_async(method, std::move(params), [&p](Result<json> r) { p.set_value(std::move(r)); });
   return f.get();
 }
 

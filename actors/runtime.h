@@ -21,6 +21,7 @@
 #include "actors/procedures.h"
 #include "actors/scheduler_actor_fwd.h"
 #include "actors/tick_stats.h"
+#include "core/node_modes.h"
 #include "core/version_cell.h"
 
 namespace caf {
@@ -38,10 +39,10 @@ struct RuntimeConfig {
   std::size_t workers = 0;                    // workers.count: 0 = one per core
   std::vector<std::string> modules;           // procedures.modules: shared libraries
   bool start_ticks = true;                    // tests may drive without the tick loop
-  std::string scheduler_policy = "sharing";   // CAF's scheduler: "sharing" or "stealing" (see runtime.cpp)
+  SchedulerPolicy scheduler_policy = SchedulerPolicy::sharing;  // workers.scheduler_policy (runtime.cpp)
   int table_conflict_tries = 8;               // a table actor's tries before it hands a batch to the executor
   // Answers db.snapshot (the persistence's snapshot_async); without it db.snapshot refuses.
-  std::function<void(std::function<void(CallResult)> done)> snapshot;
+  std::function<void(std::function<void(Result<json>)> done)> snapshot;
   // Registers callables compiled into the program (a server embedding tickdb, tests), after
   // the built-ins and before the modules.
   std::function<Status(Registry&)> register_procedures;
@@ -77,14 +78,14 @@ class Runtime {
     std::uint64_t id = 0;  // update, erase
     json values;           // insert, update: the fields
   };
-  void write_async(RecordWrite w, std::function<void(CallResult)> done);
+  void write_async(RecordWrite w, std::function<void(Result<json>)> done);
 
-  CallResult call(std::string_view method, json params);
-  void call_async(std::string_view method, json params, std::function<void(CallResult)> done);
+  Result<json> call(std::string_view method, json params);
+  void call_async(std::string_view method, json params, std::function<void(Result<json>)> done);
   // Runs a callable made for this one call (not in the registry) on the executor, in a
   // transaction of its own, as a Route::serial callable would run: for requests the HTTP
   // layer has already read into native form (http/fast_txn.h). `c->route` must be serial.
-  void run_async(std::shared_ptr<const Callable> c, std::function<void(CallResult)> done);
+  void run_async(std::shared_ptr<const Callable> c, std::function<void(Result<json>)> done);
 
   std::shared_ptr<const DbVersion> current() const;
   VersionCell<DbVersion>& versions();

@@ -18,13 +18,13 @@ Clock::duration period_of(double hz) {
 // Runs one tick procedure through the executor and waits for its answer.
 void run_procedure(const SchedulerSetup& s, const SchedulerSetup::Due& d, std::uint64_t tick, double dt) {
   auto latch = std::make_shared<std::latch>(1);
-  auto result = std::make_shared<CallResult>();
+  auto result = std::make_shared<Result<json>>(json());
   CallRequest req;
   req.callable = d.callable;
   req.params = d.proc.params;
   req.tick = tick;
   req.tick_dt = dt;
-  req.reply = std::make_shared<ReplyTo>([latch, result](CallResult r) {
+  req.reply = std::make_shared<ReplyTo>([latch, result](Result<json> r) {
     *result = std::move(r);
     latch->count_down();
   });
@@ -32,7 +32,8 @@ void run_procedure(const SchedulerSetup& s, const SchedulerSetup::Due& d, std::u
   latch->wait();
   if (!result->is_ok())
     s.stats->record_error("tick " + std::to_string(tick) + ": " + d.proc.name + ": " +
-                          std::string(errc_name(result->error->code)) + ": " + result->error->message);
+                          std::string(errc_name(result->error().code)) + ": " +
+                          result->error().message);
 }
 
 void scheduler_loop(caf::blocking_actor* self, SchedulerSetup s) {

@@ -38,7 +38,7 @@ struct TableState {
       }
     } catch (const std::exception& e) {
       // Out of memory publishing, most likely: nothing was published.
-      for (auto& p : batch) p.result = CallResult::fail(make_error(Errc::resource_exhausted, e.what()));
+      for (auto& p : batch) p.result = Result<json>(make_error(Errc::resource_exhausted, e.what()));
     }
     db->answer(batch, ticket);
     batch.clear();
@@ -54,7 +54,7 @@ table_actor::behavior_type table_actor_impl(table_actor::stateful_pointer<TableS
       [=](call_atom, CallRequest& req) {
         TICKDB_MAILBOX_RECEIVE(self);
         auto& s = self->state;
-        s.batch.push_back(PendingCall{std::move(req), {}});
+        s.batch.push_back(PendingCall{std::move(req), json()});
         if (s.held) return;
         if (s.batch.size() >= kMaxBatch) {
           s.flush(self);

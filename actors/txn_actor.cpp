@@ -39,8 +39,9 @@ struct TxnState {
       db->count_conflict();
       if (tries == kMaxTries) {
         for (auto& p : batch)
-          p.result = CallResult::fail(make_error(
-              Errc::conflict, "could not commit after " + std::to_string(kMaxTries) + " tries: concurrent writes"));
+          p.result = Result<json>(make_error(
+              Errc::conflict,
+              "could not commit after " + std::to_string(kMaxTries) + " tries: concurrent writes"));
         return;
       }
       std::vector<table_actor> more;
@@ -59,7 +60,8 @@ struct TxnState {
         run(holds, ticket);
       } catch (const std::exception& e) {
         // Out of memory publishing, most likely: nothing was published.
-        for (auto& p : batch) p.result = CallResult::fail(make_error(Errc::resource_exhausted, e.what()));
+        for (auto& p : batch)
+          p.result = Result<json>(make_error(Errc::resource_exhausted, e.what()));
       }
       db->answer(batch, ticket);
       batch.clear();
@@ -84,13 +86,13 @@ txn_actor::behavior_type txn_actor_impl(txn_actor::stateful_pointer<TxnState> se
   return {
       [=](call_atom, CallRequest& req) {
         TICKDB_MAILBOX_RECEIVE(self);
-        self->state.batch.push_back(PendingCall{std::move(req), {}});
+        self->state.batch.push_back(PendingCall{std::move(req), json()});
         queue_flush();
       },
       [=](handoff_atom, Handoff& h, table_actor& from) {
         TICKDB_MAILBOX_RECEIVE(self);
         auto& s = self->state;
-        for (auto& c : h.calls) s.batch.push_back(PendingCall{std::move(c), {}});
+        for (auto& c : h.calls) s.batch.push_back(PendingCall{std::move(c), json()});
         s.release_after.push_back(std::move(from));
         queue_flush();
       },

@@ -1,7 +1,10 @@
 #include "config/config.h"
 
+#include <cerrno>
 #include <cmath>
-#include <fstream>
+#include <cstdio>
+#include <cstring>
+#include <memory>
 #include <sstream>
 
 #include "core/json_codec.h"
@@ -22,8 +25,9 @@ const std::vector<std::pair<std::string, std::vector<std::string>>>& known_keys(
       {"node", {"name"}},
       {"http", {"address", "port", "threads", "max_body_bytes", "timeout_s", "auth_token"}},
       {"tick", {"rate_hz", "procedures"}},
-      {"workers", {"count"}},
-      {"storage", {"data_dir", "snapshot_interval_s", "snapshot_keep", "compression_level", "durability"}},
+      {"workers", {"count", "scheduler_policy"}},
+      {"storage",
+       {"data_dir", "snapshot_interval_s", "snapshot_keep", "compression_level", "durability"}},
       {"procedures", {"modules"}},
       {"cluster", {"port", "peers"}},
       {"log", {"level"}},
@@ -130,6 +134,13 @@ Result<Config> config_from_json(const json& j) {
         std::uint64_t w;
         TAKE(get_uint(v, key, 0, 256), w);
         c.workers_count = static_cast<unsigned>(w);
+      } else if (key == "workers.scheduler_policy") {
+        std::string s;
+        TAKE(get_string(v, key), s);
+        auto p = parse_scheduler_policy(s);
+        if (!p)
+          return bad(key, "must be \"sharing\" or \"stealing\", it is '" + s.substr(0, 32) + "'");
+        c.workers_scheduler_policy = *p;
       } else if (key == "storage.data_dir") {
         TAKE(get_string(v, key), c.storage_data_dir);
         if (c.storage_data_dir.empty()) return bad(key, "must not be empty");
@@ -144,9 +155,13 @@ Result<Config> config_from_json(const json& j) {
         TAKE(get_uint(v, key, 1, 19), l);
         c.storage_compression_level = static_cast<int>(l);
       } else if (key == "storage.durability") {
-        TAKE(get_string(v, key), c.storage_durability);
-        if (c.storage_durability != "sync" && c.storage_durability != "async" && c.storage_durability != "snapshot")
-          return bad(key, "must be \"sync\", \"async\" or \"snapshot\"");
+        std::string s;
+        TAKE(get_string(v, key), s);
+        auto d = parse_durability(s);
+        if (!d)
+          return bad(
+              key, "must be \"sync\", \"async\" or \"snapshot\", it is '" + s.substr(0, 32) + "'");
+        c.storage_durability = *d;
       } else if (key == "procedures.modules") {
         TAKE(get_strings(v, key), c.procedures_modules);
       } else if (key == "cluster.port") {
@@ -175,21 +190,29 @@ json Config::to_json() const {
                     {"max_body_bytes", http_max_body_bytes}, {"timeout_s", http_timeout_s},
                     {"auth_token", http_auth_token.empty() ? "" : "(set)"}}},
           {"tick", {{"rate_hz", tick_rate_hz}, {"procedures", tp}}},
-          {"workers", {{"count", workers_count}}},
+          {"workers",
+           {{"count", workers_count}, {"scheduler_policy", to_string(workers_scheduler_policy)}}},
           {"storage", {{"data_dir", storage_data_dir}, {"snapshot_interval_s", storage_snapshot_interval_s},
                        {"snapshot_keep", storage_snapshot_keep}, {"compression_level", storage_compression_level},
-                       {"durability", storage_durability}}},
+                       {"durability", to_string(storage_durability)}}},
           {"procedures", {{"modules", procedures_modules}}},
           {"cluster", {{"port", cluster_port}, {"peers", cluster_peers}}},
           {"log", {{"level", log_level}}}};
 }
 
 Result<json> read_config_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error(Errc::not_found, "config file '" + path + "' cannot be read");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto j = parse_json(ss.str());
+  // stdio rather than a stream: a failed read (a directory, EIO) must not pass as an empty file.
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!f)
+    return make_error(Errc::io_error,
+                      "cannot open config file '" + path + "': " + std::strerror(errno));
+  std::string text;
+  char buf[4096];
+  while (std::size_t n = std::fread(buf, 1, sizeof buf, f.get())) text.append(buf, n);
+  if (std::ferror(f.get()))
+    return make_error(Errc::io_error,
+                      "cannot read config file '" + path + "': " + std::strerror(errno));
+  auto j = parse_json(text);
   if (!j) return make_error(j.code(), "config file '" + path + "': " + j.message());
   return j;
 }

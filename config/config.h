@@ -3,7 +3,7 @@
 // with a message that names the key.
 //
 //   {"node": {"name"}, "http": {"address", "port", "threads", "max_body_bytes", "timeout_s",
-//    "auth_token"}, "tick": {"rate_hz", "procedures"}, "workers": {"count"},
+//    "auth_token"}, "tick": {"rate_hz", "procedures"}, "workers": {"count", "scheduler_policy"},
 //    "storage": {"data_dir", "snapshot_interval_s", "snapshot_keep", "compression_level",
 //    "durability"}, "procedures": {"modules"}, "cluster": {"port", "peers"}, "log": {"level"}}
 //
@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "core/node_modes.h"
 #include "core/status.h"
 
 namespace tickdb {
@@ -35,11 +36,12 @@ struct Config {
   double tick_rate_hz = 60;
   std::vector<TickProcedureConfig> tick_procedures;
   unsigned workers_count = 0;  // 0: one per core
+  SchedulerPolicy workers_scheduler_policy = SchedulerPolicy::sharing;
   std::string storage_data_dir = "./data";
   double storage_snapshot_interval_s = 60;
   unsigned storage_snapshot_keep = 3;
   int storage_compression_level = 1;
-  std::string storage_durability = "sync";  // sync | async | snapshot
+  Durability storage_durability = Durability::sync;
   std::vector<std::string> procedures_modules;
   std::uint16_t cluster_port = 0;  // 0: no cluster
   std::vector<std::string> cluster_peers;
@@ -49,9 +51,11 @@ struct Config {
   nlohmann::json to_json() const;
 };
 
-// Builds a config from JSON over the defaults: invalid_argument naming the key.
+// Builds a config from JSON over the defaults: invalid_argument naming the key. Enumerated
+// values (storage.durability, workers.scheduler_policy) are parsed here, once.
 Result<Config> config_from_json(const nlohmann::json& j);
-// Reads a config file (bad_json / invalid_argument naming the file and the key).
+// Reads a config file: io_error naming the file and the OS error when it cannot be read,
+// bad_json naming the file when it is not JSON.
 Result<nlohmann::json> read_config_file(const std::string& path);
 // Applies "a.b=value" to a config JSON: the value is parsed as JSON when it is JSON, else
 // taken as a string ("http.port=9090", "http.address=0.0.0.0", "tick.procedures=[\"step\"]").

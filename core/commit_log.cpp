@@ -23,8 +23,9 @@ constexpr std::uint32_t kEntryMagic = 0x454c4b54;  // "TKLE"
 constexpr std::size_t kEntryHeader = 4 + 4 + 8 + 8 + 8;
 constexpr std::uint32_t kMaxPayload = 1u << 30;
 
-using fileio::errno_text;
+using fileio::Fd;
 using fileio::get;
+using fileio::os_error;
 using fileio::put;
 
 bool decode_payload(std::string_view p, LogEntry& e) {
@@ -76,23 +77,30 @@ void append_entry(std::string& out, std::uint64_t version, std::uint64_t prev_ve
 }
 
 Result<LogReadResult> read_log_file(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return make_error(Errc::not_found, errno_text("cannot open", path));
+  Fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (fd.fd < 0) return os_error("cannot open", path);
   std::string data;
   struct stat st {};
-  if (::fstat(fd, &st) == 0) data.resize(static_cast<std::size_t>(st.st_size));
+  if (::fstat(fd.fd, &st) != 0) return os_error("cannot stat", path);
+  data.resize(static_cast<std::size_t>(st.st_size));
   std::size_t off = 0;
   while (off < data.size()) {
-    ssize_t r = ::read(fd, data.data() + off, data.size() - off);
+    ssize_t r = ::read(fd.fd, data.data() + off, data.size() - off);
     if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;
+    if (r < 0) return os_error("cannot read", path);
+    if (r == 0) break;  // shorter than fstat said: read what is there
     off += static_cast<std::size_t>(r);
   }
-  ::close(fd);
+  fd.close();
   data.resize(off);
 
   LogReadResult out;
   out.file_bytes = data.size();
+  auto damaged = [&](const char* what) {
+    return make_error(Errc::corruption, "log segment '" + path + "': " + what + " at byte " +
+                                            std::to_string(out.valid_bytes) + " of " +
+                                            std::to_string(out.file_bytes));
+  };
   std::string_view in(data);
   std::uint64_t last_version = 0;
   while (!in.empty()) {
@@ -100,36 +108,36 @@ Result<LogReadResult> read_log_file(const std::string& path) {
     std::uint32_t magic = 0, len = 0;
     std::uint64_t version = 0, prev = 0, sum = 0;
     if (!get(e, magic) || !get(e, sum)) {
-      out.problem = "an entry header is cut short";
+      out.damage = damaged("an entry header is cut short");
       break;
     }
     const std::string_view covered = e;  // length, versions, payload
     if (!get(e, len) || !get(e, version) || !get(e, prev)) {
-      out.problem = "an entry header is cut short";
+      out.damage = damaged("an entry header is cut short");
       break;
     }
     if (magic != kEntryMagic) {
-      out.problem = "no entry magic";
+      out.damage = damaged("no entry magic");
       break;
     }
     if (len > kMaxPayload || e.size() < len) {
-      out.problem = "an entry is cut short";
+      out.damage = damaged("an entry is cut short");
       break;
     }
     std::string_view payload = e.substr(0, len);
     if (XXH3_64bits(covered.data(), 4 + 8 + 8 + len) != sum) {
-      out.problem = "an entry does not match its checksum";
+      out.damage = damaged("an entry does not match its checksum");
       break;
     }
     LogEntry entry;
     entry.version = version;
     entry.prev_version = prev;
     if (!decode_payload(payload, entry)) {
-      out.problem = "an entry's calls are malformed";
+      out.damage = damaged("an entry's calls are malformed");
       break;
     }
     if (version <= last_version || prev >= version) {
-      out.problem = "versions do not rise";
+      out.damage = damaged("versions do not rise");
       break;
     }
     last_version = version;
@@ -141,12 +149,10 @@ Result<LogReadResult> read_log_file(const std::string& path) {
 }
 
 Status truncate_log_file(const std::string& path, std::uint64_t bytes) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return make_error(Errc::internal, errno_text("cannot open", path));
-  bool ok = ::ftruncate(fd, static_cast<off_t>(bytes)) == 0 && ::fsync(fd) == 0;
-  std::string err = ok ? "" : errno_text("cannot cut", path);
-  ::close(fd);
-  if (!ok) return make_error(Errc::internal, err);
+  Fd fd{::open(path.c_str(), O_WRONLY | O_CLOEXEC)};
+  if (fd.fd < 0) return os_error("cannot open", path);
+  if (::ftruncate(fd.fd, static_cast<off_t>(bytes)) != 0) return os_error("cannot cut", path);
+  if (::fsync(fd.fd) != 0) return os_error("cannot fsync", path);
   return {};
 }
 
@@ -154,9 +160,10 @@ LogFile::~LogFile() { close(); }
 
 Status LogFile::open(const std::string& path) {
   close();
-  bool existed = std::filesystem::exists(path);
+  std::error_code ec;
+  const bool existed = std::filesystem::exists(path, ec);
   fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd_ < 0) return make_error(Errc::resource_exhausted, errno_text("cannot open log", path));
+  if (fd_ < 0) return os_error("cannot open log", path);
   path_ = path;
   struct stat st {};
   bytes_ = ::fstat(fd_, &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
@@ -173,7 +180,7 @@ Status LogFile::write(std::string_view bytes) {
     ssize_t w = ::write(fd_, bytes.data() + off, bytes.size() - off);
     if (w < 0) {
       if (errno == EINTR) continue;
-      return make_error(Errc::resource_exhausted, errno_text("cannot write log", path_));
+      return os_error("cannot write log", path_);
     }
     off += static_cast<std::size_t>(w);
   }
@@ -182,7 +189,7 @@ Status LogFile::write(std::string_view bytes) {
 }
 
 Status LogFile::sync() {
-  if (::fdatasync(fd_) != 0) return make_error(Errc::resource_exhausted, errno_text("cannot fdatasync log", path_));
+  if (::fdatasync(fd_) != 0) return os_error("cannot fdatasync log", path_);
   return {};
 }
 

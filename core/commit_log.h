@@ -57,11 +57,14 @@ struct LogReadResult {
   std::vector<LogEntry> entries;
   std::uint64_t valid_bytes = 0;  // the whole entries end here
   std::uint64_t file_bytes = 0;
-  std::string problem;            // why reading stopped before the end ("" when it did not)
+  // ok when every byte was read as whole entries; else corruption naming the file, what is
+  // wrong and the byte where the whole entries end (a torn tail after a crash looks so too).
+  Status damage;
 };
-// Reads a log file; never fails on content (a damaged tail ends the entries, see problem).
+// Reads a log file: io_error naming the file and the OS error when it cannot be read; never
+// fails on content (a damaged tail ends the entries, see damage).
 Result<LogReadResult> read_log_file(const std::string& path);
-// Cuts a log file to `bytes` and fsyncs it.
+// Cuts a log file to `bytes` and fsyncs it (io_error naming the file when that fails).
 Status truncate_log_file(const std::string& path, std::uint64_t bytes);
 
 // An open log segment.
@@ -72,6 +75,8 @@ class LogFile {
   LogFile& operator=(const LogFile&) = delete;
   ~LogFile();
   // Creates (or appends to) `path`; the directory entry is fsynced when the file is new.
+  // Every failure of open/write/sync is io_error naming the file and the OS error
+  // (resource_exhausted when the disk is full).
   Status open(const std::string& path);
   Status write(std::string_view bytes);
   Status sync();  // fdatasync

@@ -1,6 +1,6 @@
 // Small helpers shared by the on-disk formats (snapshot_file.cpp, commit_log.cpp): little-
-// endian fixed-size fields, an owned file descriptor, and errno in messages. Internal: no
-// other part of tickdb needs them.
+// endian fixed-size fields, an owned file descriptor, and errno in messages and Error kinds.
+// Internal: no other part of tickdb needs them.
 #pragma once
 
 #include <unistd.h>
@@ -9,6 +9,8 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+
+#include "core/status.h"
 
 namespace tickdb::fileio {
 
@@ -32,6 +34,16 @@ bool get(std::string_view& in, T& v) {
 // "what 'path': strerror(errno)".
 inline std::string errno_text(const std::string& what, const std::string& path) {
   return what + " '" + path + "': " + std::strerror(errno);
+}
+
+// The Error for a system call on `path` that failed with errno: io_error naming the file and
+// the OS error, except out of space or memory, which API.md calls resource_exhausted (507).
+inline Error os_error(const std::string& what, const std::string& path) {
+  const int e = errno;
+  std::string msg = errno_text(what, path);
+  if (e == ENOSPC || e == EDQUOT || e == ENOMEM)
+    return make_error(Errc::resource_exhausted, std::move(msg));
+  return make_error(Errc::io_error, std::move(msg));
 }
 
 // A file descriptor closed when it goes out of scope.

@@ -35,8 +35,8 @@ constexpr std::size_t kHeaderSize = 48;
 constexpr std::size_t kTrailerSize = 16;
 constexpr std::size_t kBlockRaw = kSnapshotBlockRaw;
 
-using fileio::errno_text;
 using fileio::Fd;
+using fileio::os_error;
 using fileio::put;
 
 // Buffered output that hashes what it writes. It writes in small pieces and starts the
@@ -59,7 +59,7 @@ class FileOut {
       ssize_t w = ::write(fd_, buf_.data() + off, std::min(buf_.size() - off, kPiece));
       if (w < 0) {
         if (errno == EINTR) continue;
-        return make_error(Errc::resource_exhausted, errno_text("cannot write", path_));
+        return os_error("cannot write", path_);
       }
       off += static_cast<std::size_t>(w);
     }
@@ -100,8 +100,8 @@ std::size_t block_records(std::uint32_t record_size) {
 
 Status fsync_dir(const std::string& dir) {
   Fd d{::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
-  if (d.fd < 0) return make_error(Errc::resource_exhausted, errno_text("cannot open directory", dir));
-  if (::fsync(d.fd) != 0) return make_error(Errc::resource_exhausted, errno_text("cannot fsync directory", dir));
+  if (d.fd < 0) return os_error("cannot open directory", dir);
+  if (::fsync(d.fd) != 0) return os_error("cannot fsync directory", dir);
   return {};
 }
 
@@ -113,7 +113,7 @@ Result<SnapshotWriteInfo> write_snapshot(const DbVersion& db, const std::string&
   info.version = db.version();
   const std::string tmp = path + ".tmp";
   Fd f{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
-  if (f.fd < 0) return make_error(Errc::resource_exhausted, errno_text("cannot create", tmp));
+  if (f.fd < 0) return os_error("cannot create", tmp);
   auto fail = [&](Error e) -> Result<SnapshotWriteInfo> {
     ::unlink(tmp.c_str());
     return e;
@@ -221,15 +221,14 @@ Result<SnapshotWriteInfo> write_snapshot(const DbVersion& db, const std::string&
     while (off < trailer.size()) {
       ssize_t w = ::write(f.fd, trailer.data() + off, trailer.size() - off);
       if (w < 0 && errno == EINTR) continue;
-      if (w < 0) return fail(make_error(Errc::resource_exhausted, errno_text("cannot write", tmp)));
+      if (w < 0) return fail(os_error("cannot write", tmp));
       off += static_cast<std::size_t>(w);
     }
   }
   info.bytes = out.bytes() + trailer.size();
-  if (::fsync(f.fd) != 0) return fail(make_error(Errc::resource_exhausted, errno_text("cannot fsync", tmp)));
+  if (::fsync(f.fd) != 0) return fail(os_error("cannot fsync", tmp));
   f.close();
-  if (::rename(tmp.c_str(), path.c_str()) != 0)
-    return fail(make_error(Errc::resource_exhausted, errno_text("cannot rename to", path)));
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return fail(os_error("cannot rename to", path));
   auto dir = std::filesystem::path(path).parent_path().string();
   TICKDB_TRY(fsync_dir(dir.empty() ? "." : dir));
   info.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -251,15 +250,15 @@ class Mapped {
   }
   Status open(const std::string& path) {
     Fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-    if (f.fd < 0) return make_error(Errc::not_found, errno_text("cannot open", path));
+    if (f.fd < 0) return os_error("cannot open", path);
     struct stat st {};
-    if (::fstat(f.fd, &st) != 0) return make_error(Errc::internal, errno_text("cannot stat", path));
+    if (::fstat(f.fd, &st) != 0) return os_error("cannot stat", path);
     n_ = static_cast<std::size_t>(st.st_size);
     if (n_ == 0) return {};
     p_ = ::mmap(nullptr, n_, PROT_READ, MAP_PRIVATE, f.fd, 0);
     if (p_ == MAP_FAILED) {
       p_ = nullptr;
-      return make_error(Errc::resource_exhausted, errno_text("cannot map", path));
+      return os_error("cannot map", path);
     }
     ::madvise(p_, n_, MADV_SEQUENTIAL | MADV_WILLNEED);
     return {};
@@ -304,13 +303,12 @@ struct Header {
   std::uint32_t tables = 0;
 };
 
-Status read_header(std::string_view d, const std::string& path, Header& h, SnapshotError* why) {
-  auto problem = [&](SnapshotProblem p, std::string m) -> Status {
-    if (why) *why = {p, m};
-    return make_error(Errc::invalid_argument, std::move(m));
-  };
+// corruption without the magic; conflict for a format this build does not read (not damage:
+// recovery must stop rather than fall back to an older snapshot, see snapshot_file.h).
+Status read_header(std::string_view d, const std::string& path, Header& h) {
   if (d.size() < kHeaderSize + kTrailerSize || std::memcmp(d.data(), kMagic, sizeof kMagic) != 0)
-    return problem(SnapshotProblem::bad_magic, "'" + path + "' is not a tickdb snapshot (no snapshot magic)");
+    return make_error(Errc::corruption,
+                      "'" + path + "' is not a tickdb snapshot (no snapshot magic)");
   In in(d, sizeof kMagic, kHeaderSize);
   std::uint32_t flags = 0, zero = 0;
   in.get(h.format);
@@ -321,9 +319,9 @@ Status read_header(std::string_view d, const std::string& path, Header& h, Snaps
   in.get(h.tables);
   in.get(zero);
   if (h.format != kSnapshotFormat)
-    return problem(SnapshotProblem::unknown_format,
-                   "'" + path + "' has snapshot format version " + std::to_string(h.format) + "; this build reads version " +
-                       std::to_string(kSnapshotFormat) + " only");
+    return make_error(Errc::conflict, "'" + path + "' has snapshot format version " +
+                                          std::to_string(h.format) + "; this build reads version " +
+                                          std::to_string(kSnapshotFormat) + " only");
   return {};
 }
 
@@ -419,7 +417,7 @@ class Decompressor {
     if (inline_) {
       std::vector<std::byte> raw;
       std::string err = decode(blocks_[taken_++], raw);
-      if (!err.empty()) return make_error(Errc::invalid_argument, err);
+      if (!err.empty()) return make_error(Errc::corruption, err);
       return raw;
     }
     std::unique_lock lk(mu_);
@@ -427,7 +425,7 @@ class Decompressor {
     Slot s = std::move(ready_.front());
     ready_.pop_front();
     cv_.notify_all();
-    if (!s.error.empty()) return make_error(Errc::invalid_argument, s.error);
+    if (!s.error.empty()) return make_error(Errc::corruption, s.error);
     return std::move(s.raw);
   }
   void give_back(std::vector<std::byte> buf) {
@@ -535,23 +533,20 @@ std::string read_layout(In& in, std::uint32_t table_count, Layout& out) {
 
 }  // namespace
 
-Result<SnapshotLoad> read_snapshot(const std::string& path, SnapshotError* why,
-                                   const std::function<void(std::uint64_t, std::uint64_t)>& progress) {
-  auto problem = [&](SnapshotProblem p, std::string m) -> Error {
-    if (why) *why = {p, m};
-    return make_error(Errc::invalid_argument, std::move(m));
-  };
+Result<SnapshotLoad> read_snapshot(
+    const std::string& path, const std::function<void(std::uint64_t, std::uint64_t)>& progress) {
   Mapped file;
-  if (auto st = file.open(path); !st) {
-    if (st.code() == Errc::resource_exhausted) return st.error();
-    return problem(SnapshotProblem::unreadable, st.message());
-  }
+  TICKDB_TRY(file.open(path));
   const std::string_view d = file.view();
   Header h;
-  TICKDB_TRY(read_header(d, path, h, why));
+  TICKDB_TRY(read_header(d, path, h));
   if (!checksum_holds(d))
-    return problem(SnapshotProblem::bad_checksum, "'" + path + "': the checksum does not match (the file is damaged or cut short)");
-  auto bad = [&](const std::string& m) { return problem(SnapshotProblem::bad_content, "'" + path + "': " + m); };
+    return make_error(
+        Errc::corruption,
+        "'" + path + "': the checksum does not match (the file is damaged or cut short)");
+  auto bad = [&](const std::string& m) {
+    return make_error(Errc::corruption, "'" + path + "': " + m);
+  };
 
   In in(d, kHeaderSize, d.size() - kTrailerSize);
   const char* cat = nullptr;
@@ -639,7 +634,7 @@ Result<SnapshotFileInfo> inspect_snapshot(const std::string& path) {
   TICKDB_TRY(file.open(path));
   const std::string_view d = file.view();
   Header h;
-  TICKDB_TRY(read_header(d, path, h, nullptr));
+  TICKDB_TRY(read_header(d, path, h));
   SnapshotFileInfo info;
   info.format = h.format;
   info.version = h.version;

@@ -42,7 +42,9 @@ struct SnapshotWriteInfo {
   double seconds = 0;
 };
 
-// Writes `db` to `path` (through `path`.tmp) with zstd at `level` (1..19). `between_blocks`
+// Writes `db` to `path` (through `path`.tmp) with zstd at `level` (1..19). A failed open,
+// write, fsync or rename is io_error naming the file and the OS error (resource_exhausted
+// when the disk is full); the .tmp is removed and `path` is left as it was. `between_blocks`
 // is called after each frame (about every millisecond): the persistence thread yields the
 // CPU there, so a tick that woke up does not wait for the snapshot.
 Result<SnapshotWriteInfo> write_snapshot(const DbVersion& db, const std::string& path, int level,
@@ -62,28 +64,29 @@ struct SnapshotFileInfo {
   std::vector<SnapshotTableInfo> tables;
 };
 
-// Reads a snapshot. Errors: invalid_argument "unknown format version" for a format this build
-// does not read (SnapshotError::unknown_format), and data_loss-like invalid_argument for a
-// bad magic, a checksum mismatch or inconsistent content, naming what is wrong.
+// Reads a snapshot. Errors, each naming the file:
+//  - io_error: the file cannot be opened, stat'ed or mapped (with the OS error);
+//    resource_exhausted when that is for lack of memory;
+//  - corruption: no snapshot magic, a checksum mismatch, or content that does not hold
+//    together (the message says what);
+//  - conflict: a format version this build does not read. Not damage: the file is probably
+//    a newer tickdb's, so recovery stops instead of falling back to an older snapshot.
 // `progress(done_bytes, total_bytes)` is called now and then while records load.
 struct SnapshotLoad {
   std::shared_ptr<const DbVersion> db;
   SnapshotFileInfo info;
 };
-enum class SnapshotProblem { none, unreadable, bad_magic, unknown_format, bad_checksum, bad_content };
-struct SnapshotError {
-  SnapshotProblem problem = SnapshotProblem::none;
-  std::string message;
-};
-Result<SnapshotLoad> read_snapshot(const std::string& path, SnapshotError* why = nullptr,
-                                   const std::function<void(std::uint64_t, std::uint64_t)>& progress = {});
+Result<SnapshotLoad> read_snapshot(
+    const std::string& path,
+    const std::function<void(std::uint64_t, std::uint64_t)>& progress = {});
 
 // Checks a snapshot without building the database: header, checksum, and per-table record
-// counts (for `tickdb-server --verify`). Fails only when the file cannot be read or has no
-// valid header; a checksum mismatch is reported in checksum_ok.
+// counts (for `tickdb-server --verify`). Fails only when the file cannot be read (io_error) or
+// has no valid header (corruption, or conflict for an unknown format); a checksum mismatch
+// is reported in checksum_ok.
 Result<SnapshotFileInfo> inspect_snapshot(const std::string& path);
 
-// fsyncs a directory (after a rename or unlink in it).
+// fsyncs a directory (after a rename or unlink in it): io_error naming it when that fails.
 Status fsync_dir(const std::string& dir);
 
 }  // namespace tickdb

@@ -13,8 +13,12 @@ std::string_view errc_name(Errc c) {
     case Errc::already_exists: return "already_exists";
     case Errc::foreign_key_violation: return "foreign_key_violation";
     case Errc::conflict: return "conflict";
+    case Errc::unique_violation: return "unique_violation";
     case Errc::payload_too_large: return "payload_too_large";
     case Errc::node_unavailable: return "node_unavailable";
+    case Errc::node_timeout: return "node_timeout";
+    case Errc::io_error: return "io_error";
+    case Errc::corruption: return "corruption";
     case Errc::internal: return "internal";
     case Errc::procedure_failed: return "procedure_failed";
     case Errc::resource_exhausted: return "resource_exhausted";
@@ -33,8 +37,12 @@ int errc_http_status(Errc c) {
     case Errc::already_exists: return 409;
     case Errc::foreign_key_violation: return 409;
     case Errc::conflict: return 409;
+    case Errc::unique_violation: return 409;
     case Errc::payload_too_large: return 413;
     case Errc::node_unavailable: return 503;
+    case Errc::node_timeout: return 504;
+    case Errc::io_error: return 500;
+    case Errc::corruption: return 500;
     case Errc::internal: return 500;
     case Errc::procedure_failed: return 500;
     case Errc::resource_exhausted: return 507;

@@ -27,8 +27,12 @@ enum class Errc {
   already_exists,
   foreign_key_violation,
   conflict,
+  unique_violation,
   payload_too_large,
   node_unavailable,
+  node_timeout,
+  io_error,    // a file could not be read or written: the message names the file and the OS error
+  corruption,  // a snapshot or log file is damaged: the message names the file and what is wrong
   internal,
   procedure_failed,
   resource_exhausted,
@@ -36,7 +40,8 @@ enum class Errc {
 
 // The API.md error code ("not_found", ...).
 std::string_view errc_name(Errc c);
-// The HTTP status API.md gives for the code.
+// The HTTP status API.md gives for the code: one function of the kind, so no status travels
+// beside an Error.
 int errc_http_status(Errc c);
 
 struct Error {

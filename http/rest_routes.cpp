@@ -263,10 +263,10 @@ void Router::add_record_routes() {
                  ops.push_back({{"method", "db.insert"},
                                 {"params", {{"table", p[0]}, {"values", std::move(r)}}}});
                rt_->call_async("db.transaction", {{"ops", std::move(ops)}},
-                               [done = std::move(done)](CallResult r) {
-                                 if (!r.is_ok()) return done(error_response(*r.error));
+                               [done = std::move(done)](Result<json> r) {
+                                 if (!r.is_ok()) return done(error_response(r.error()));
                                  json ids = json::array();
-                                 for (const auto& rec : r.value) ids.push_back(rec["id"]);
+                                 for (const auto& rec : r.value()) ids.push_back(rec["id"]);
                                  done(value_response(201, json{{"ids", std::move(ids)}}));
                                });
              });

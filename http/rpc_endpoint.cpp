@@ -146,7 +146,7 @@ void RpcEndpoint::handle(const HttpRequest& req, Done done) {
     auto outcome = std::make_shared<FastTxnOutcome>();
     auto body = std::make_shared<std::string>(req.body);
     rt_->run_async(fast_txn_callable(prepared, outcome),
-                   [this, prepared, outcome, body, done = std::move(done)](CallResult r) mutable {
+                   [this, prepared, outcome, body, done = std::move(done)](Result<json> r) mutable {
                      if (r.is_ok()) {
                        fast_txns_.fetch_add(1, std::memory_order_relaxed);
                        done(json_response(200, std::move(outcome->out)));
@@ -154,7 +154,7 @@ void RpcEndpoint::handle(const HttpRequest& req, Done done) {
                        fast_fallbacks_.fetch_add(1, std::memory_order_relaxed);
                        general(*body, std::move(done));
                      } else {
-                       done(value_response(200, rpc_error_of(prepared->id, *r.error)));
+                       done(value_response(200, rpc_error_of(prepared->id, r.error())));
                      }
                    });
     return;
@@ -259,17 +259,17 @@ void RpcEndpoint::general(const std::string& text, Done done) {
                      : rpc_error(id, -32601, "method not found: '" + method.substr(0, 128) + "'"));
       continue;
     }
-    rt_->call_async(method, std::move(params), [b, i, id, notification](CallResult r) {
+    rt_->call_async(method, std::move(params), [b, i, id, notification](Result<json> r) {
       if (!notification) {
         if (r.is_ok()) {
           // Built member by member: an initializer list would copy the whole result.
           json a = json::object();
           a["jsonrpc"] = "2.0";
-          a["result"] = std::move(r.value);
+          a["result"] = std::move(r).value();
           a["id"] = id;
           b->answers[i] = std::move(a);
         } else {
-          b->answers[i] = rpc_error_of(id, *r.error);
+          b->answers[i] = rpc_error_of(id, r.error());
         }
       }
       b->finish_one();

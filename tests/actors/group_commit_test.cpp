@@ -11,13 +11,14 @@ using namespace tickdb::test;
 
 namespace {
 // Sends `n` calls without waiting and collects every answer.
-std::vector<CallResult> send_all(Runtime& rt, const std::string& method, const std::vector<json>& params) {
-  std::vector<std::promise<CallResult>> ps(params.size());
-  std::vector<std::future<CallResult>> fs;
+std::vector<Result<json>> send_all(Runtime& rt, const std::string& method,
+                                   const std::vector<json>& params) {
+  std::vector<std::promise<Result<json>>> ps(params.size());
+  std::vector<std::future<Result<json>>> fs;
   for (auto& p : ps) fs.push_back(p.get_future());
   for (std::size_t i = 0; i < params.size(); ++i)
-    rt.call_async(method, params[i], [&ps, i](CallResult r) { ps[i].set_value(std::move(r)); });
-  std::vector<CallResult> out;
+    rt.call_async(method, params[i], [&ps, i](Result<json> r) { ps[i].set_value(std::move(r)); });
+  std::vector<Result<json>> out;
   for (auto& f : fs) out.push_back(f.get());
   return out;
 }
@@ -69,11 +70,15 @@ TEST_CASE("updates and deletes in one batch each get their own answer", "[group-
   auto rt = start_runtime(no_ticks());
   make_table(*rt, "t");
   for (int i = 0; i < 10; ++i) ok(rt->call("db.insert", {{"table", "t"}, {"values", {{"v", i}}}}));
-  std::vector<std::promise<CallResult>> ps(4);
-  rt->call_async("db.update", {{"table", "t"}, {"id", 1}, {"values", {{"v", 100}}}}, [&](CallResult r) { ps[0].set_value(r); });
-  rt->call_async("db.delete", {{"table", "t"}, {"id", 2}}, [&](CallResult r) { ps[1].set_value(r); });
-  rt->call_async("db.delete", {{"table", "t"}, {"id", 2}}, [&](CallResult r) { ps[2].set_value(r); });
-  rt->call_async("db.update", {{"table", "t"}, {"id", 99}, {"values", {{"v", 1}}}}, [&](CallResult r) { ps[3].set_value(r); });
+  std::vector<std::promise<Result<json>>> ps(4);
+  rt->call_async("db.update", {{"table", "t"}, {"id", 1}, {"values", {{"v", 100}}}},
+                 [&](Result<json> r) { ps[0].set_value(r); });
+  rt->call_async("db.delete", {{"table", "t"}, {"id", 2}},
+                 [&](Result<json> r) { ps[1].set_value(r); });
+  rt->call_async("db.delete", {{"table", "t"}, {"id", 2}},
+                 [&](Result<json> r) { ps[2].set_value(r); });
+  rt->call_async("db.update", {{"table", "t"}, {"id", 99}, {"values", {{"v", 1}}}},
+                 [&](Result<json> r) { ps[3].set_value(r); });
   CHECK(ok(ps[0].get_future().get())["v"] == 100);
   CHECK(ok(ps[1].get_future().get()) == true);
   CHECK(code_of(ps[2].get_future().get()) == Errc::not_found);  // the second delete of the same record
@@ -99,8 +104,9 @@ TEST_CASE("writes to different tables do not wait for each other", "[group-commi
   auto rt = start_runtime(cfg);
   make_table(*rt, "slow");
   make_table(*rt, "fast");
-  std::promise<CallResult> slow;
-  rt->call_async("test.slow_insert", {{"table", "slow"}, {"values", {{"v", 1}}}}, [&](CallResult r) { slow.set_value(r); });
+  std::promise<Result<json>> slow;
+  rt->call_async("test.slow_insert", {{"table", "slow"}, {"values", {{"v", 1}}}},
+                 [&](Result<json> r) { slow.set_value(r); });
   REQUIRE(wait_until([&] { return slow_running.load(); }));
   auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < 200; ++i) ok(rt->call("db.insert", {{"table", "fast"}, {"values", {{"v", i}}}}));
@@ -122,7 +128,7 @@ TEST_CASE("concurrent senders each get their own answer", "[group-commit]") {
     threads.emplace_back([&, s] {
       for (int i = 0; i < 500; ++i) {
         auto r = rt->call("db.insert", {{"table", "t"}, {"values", {{"v", s * 1000 + i}}}});
-        if (r.is_ok() && r.value["v"] == s * 1000 + i) got[s].push_back(r.value["id"]);
+        if (r.is_ok() && r.value()["v"] == s * 1000 + i) got[s].push_back(r.value()["id"]);
       }
     });
   for (auto& t : threads) t.join();
@@ -140,7 +146,7 @@ TEST_CASE("stopping answers every call still queued", "[group-commit]") {
   make_table(*rt, "t");
   std::atomic<int> answered{0}, succeeded{0};
   for (int i = 0; i < 1000; ++i)
-    rt->call_async("db.insert", {{"table", "t"}, {"values", {{"v", i}}}}, [&](CallResult r) {
+    rt->call_async("db.insert", {{"table", "t"}, {"values", {{"v", i}}}}, [&](Result<json> r) {
       if (r.is_ok()) ++succeeded;
       ++answered;
     });
@@ -170,7 +176,7 @@ TEST_CASE("a table write that throws half-way fails alone and leaves nothing", "
   for (int i = 0; i < 40; ++i) {
     if (i == 13) {
       CHECK(code_of(res[i]) == Errc::internal);
-      CHECK(res[i].error->message.find("after the write") != std::string::npos);
+      CHECK(res[i].error().message.find("after the write") != std::string::npos);
     } else {
       CHECK(ok(res[i])["v"] == i);
     }

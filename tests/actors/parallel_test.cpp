@@ -221,7 +221,7 @@ TEST_CASE("a parallel update cannot break a relation, and its deletes follow rel
   auto before = rt->current();
   auto r = rt->call("test.set_owner", {{"owner", 999}});  // no owner 999
   CHECK(code_of(r) == Errc::procedure_failed);
-  CHECK(r.error->message.find("foreign_key_violation") != std::string::npos);
+  CHECK(r.error().message.find("foreign_key_violation") != std::string::npos);
   CHECK(rt->current() == before);
   ok(rt->call("test.set_owner", {{"owner", 1}}));
   CHECK(rt->current()->table("n")->get(3)->get<std::uint64_t>("owner").value() == 1);

@@ -4,6 +4,7 @@
 // durability answers only what is in the log file.
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -30,10 +31,11 @@ struct Node {
   std::vector<std::string> messages;
   std::shared_ptr<std::mutex> mu = std::make_shared<std::mutex>();
 
-  Node(const std::string& dir, std::string durability = "sync", bool game = false, bool ticks = false) {
+  Node(const std::string& dir, Durability durability = Durability::sync, bool game = false,
+       bool ticks = false) {
     PersistenceOptions po;
     po.data_dir = dir;
-    po.durability = std::move(durability);
+    po.durability = durability;
     po.snapshot_interval_s = 0;
     po.snapshot_keep = 3;
     auto msgs = &messages;
@@ -51,10 +53,10 @@ struct Node {
       rc.tick_procedures = {{"step", 1, json::object()}};
     }
     Persistence* p = store.get();
-    rc.snapshot = [p](std::function<void(CallResult)> done) {
+    rc.snapshot = [p](std::function<void(Result<json>)> done) {
       p->snapshot_async([done](Result<SnapshotWriteInfo> r) {
-        if (!r) return done(CallResult::fail(r.error()));
-        done(CallResult::ok({{"path", r->path}, {"bytes", r->bytes}}));
+        if (!r) return done(Result<json>(r.error()));
+        done(Result<json>(json{{"path", r->path}, {"bytes", r->bytes}}));
       });
     };
     rt = ok(Runtime::start(rc, recovered.db));
@@ -126,7 +128,7 @@ TEST_CASE("recovery from a crash image rebuilds exactly what was committed, tick
   TempDir dir, image;
   std::shared_ptr<const DbVersion> live;
   {
-    Node n(dir.str(), "sync", true, true);
+    Node n(dir.str(), Durability::sync, true, true);
     test::ok(n.rt->call("setup", json::object()));
     game_writes(*n.rt, 1);
     test::ok(n.rt->call("db.snapshot", json::object()));  // a snapshot in the middle
@@ -141,7 +143,7 @@ TEST_CASE("recovery from a crash image rebuilds exactly what was committed, tick
     CHECK(st.log.fsyncs > 0);
     CHECK(st.snapshot.count == 1);
   }
-  Node back(image.str(), "sync", true);
+  Node back(image.str(), Durability::sync, true);
   CHECK_FALSE(back.recovered.snapshot.empty());
   CHECK_FALSE(back.recovered.entries.empty());
   test::require_same_db(*live, *back.rt->current());
@@ -154,7 +156,7 @@ TEST_CASE("a damaged newest snapshot falls back to an older one and the log afte
   TempDir dir, image;
   std::shared_ptr<const DbVersion> live;
   {
-    Node n(dir.str(), "sync", true);
+    Node n(dir.str(), Durability::sync, true);
     test::ok(n.rt->call("setup", json::object()));
     game_writes(*n.rt, 1);
     test::ok(n.rt->call("db.snapshot", json::object()));
@@ -172,11 +174,33 @@ TEST_CASE("a damaged newest snapshot falls back to an older one and the log afte
     f.seekp(100);
     f.put('\x7f');
   }
-  Node back(image.str(), "sync", true);
-  CHECK(back.said("skipping snapshot " + snaps.rbegin()->second));
+  Node back(image.str(), Durability::sync, true);
+  CHECK(back.said("skipping snapshot " + snaps.rbegin()->second + " (corruption)"));
   CHECK(back.recovered.snapshot == snaps.begin()->second);
   CHECK(back.recovered.skipped_snapshots == 1);
   test::require_same_db(*live, *back.rt->current());
+}
+
+TEST_CASE("a snapshot the disk refuses answers io_error naming the file, and the node goes on",
+          "[persistence]") {
+  TempDir dir;
+  Node n(dir.str(), Durability::snapshot);
+  test::ok(n.rt->call("db.create_table",
+                      {{"name", "t"}, {"fields", {{{"name", "v"}, {"type", "i64"}}}}}));
+  // The data dir replaced by a regular file: creating the .tmp fails with ENOTDIR, even for
+  // root (a read-only mode would not stop root).
+  fs::remove_all(dir.str());
+  std::ofstream(dir.str()) << "x";
+  auto r = n.rt->call("db.snapshot", json::object());
+  REQUIRE_FALSE(r.is_ok());
+  CHECK(r.error().code == Errc::io_error);
+  CHECK_THAT(r.error().message, Catch::Matchers::Contains(dir.str() + "/snapshot-"));
+  CHECK_THAT(r.error().message, Catch::Matchers::Contains(std::strerror(ENOTDIR)));
+  CHECK(n.store->stats()["snapshot"]["failures"] == 1);
+  add(*n.rt, "t", {{"v", 1}});  // writes go on (no log in this mode)
+  fs::remove(dir.str());
+  fs::create_directory(dir.str());  // for the last snapshot at stop
+  test::ok(n.rt->call("db.snapshot", json::object()));
 }
 
 TEST_CASE("a torn log tail is cut: the database is what the whole entries say", "[persistence]") {
@@ -205,7 +229,7 @@ TEST_CASE("a torn log tail is cut: the database is what the whole entries say", 
 
 TEST_CASE("sync durability answers a write only once its entry is in the log file", "[persistence]") {
   TempDir dir;
-  Node n(dir.str(), "sync");
+  Node n(dir.str(), Durability::sync);
   test::ok(n.rt->call("db.create_table", {{"name", "t"}, {"fields", {{{"name", "v"}, {"type", "i64"}}}}}));
   for (int i = 1; i <= 20; ++i) {
     add(*n.rt, "t", {{"v", i * 7}});
@@ -227,11 +251,11 @@ TEST_CASE("concurrent writes share fsyncs (group commit) and all of them recover
   TempDir dir, image;
   std::shared_ptr<const DbVersion> live;
   {
-    Node n(dir.str(), "sync");
+    Node n(dir.str(), Durability::sync);
     test::ok(n.rt->call("db.create_table", {{"name", "t"}, {"fields", {{{"name", "v"}, {"type", "i64"}}}}}));
     std::atomic<int> answered{0};
     for (int i = 0; i < 2000; ++i)
-      n.rt->call_async("db.insert", {{"table", "t"}, {"values", {{"v", i}}}}, [&](CallResult r) {
+      n.rt->call_async("db.insert", {{"table", "t"}, {"values", {{"v", i}}}}, [&](Result<json> r) {
         if (r.is_ok()) answered.fetch_add(1);
       });
     REQUIRE(test::wait_until([&] { return answered.load() == 2000; }));
@@ -247,8 +271,8 @@ TEST_CASE("concurrent writes share fsyncs (group commit) and all of them recover
 }
 
 TEST_CASE("async and snapshot durability keep everything over a graceful stop", "[persistence]") {
-  for (const char* mode : {"async", "snapshot"}) {
-    INFO(mode);
+  for (Durability mode : {Durability::async, Durability::snapshot}) {
+    INFO(to_string(mode));
     TempDir dir;
     std::shared_ptr<const DbVersion> live;
     {
@@ -257,7 +281,7 @@ TEST_CASE("async and snapshot durability keep everything over a graceful stop", 
       for (int i = 0; i < 30; ++i) add(*n.rt, "t", {{"v", i}});
       live = n.rt->current();
     }  // graceful: log written, last snapshot taken
-    CHECK(files_of(dir.str(), "log-").empty() == (std::string(mode) == "snapshot"));
+    CHECK(files_of(dir.str(), "log-").empty() == (mode == Durability::snapshot));
     Node back(dir.str(), mode);
     CHECK(back.recovered.entries.empty());  // the last snapshot holds it all
     test::require_same_db(*live, *back.rt->current());
@@ -313,7 +337,15 @@ TEST_CASE("recovery refuses what it cannot trust, saying why", "[persistence]") 
   SECTION("bad options") {
     PersistenceOptions po;
     po.data_dir = dir.str() + "/other";
-    po.durability = "fast";
+    po.snapshot_keep = 0;
     CHECK(code_of_status(Persistence::open(po)) == Errc::invalid_argument);
+  }
+  SECTION("a data dir that cannot be made is io_error naming it") {
+    std::ofstream(dir.str() + "/plain") << "x";  // a regular file as the parent: fails for root too
+    PersistenceOptions po;
+    po.data_dir = dir.str() + "/plain/data";
+    auto r = Persistence::open(po);
+    CHECK(code_of_status(r) == Errc::io_error);
+    if (!r) CHECK_THAT(r.message(), Catch::Matchers::Contains(po.data_dir));
   }
 }

@@ -63,13 +63,14 @@ TEST_CASE("a failing, throwing or half-done procedure leaves nothing behind", "[
     auto r = rt->call("test.write_then", {{"n", 50}, {"end", end}});
     INFO(end << ": " << describe(r));
     CHECK(code_of(r) == Errc::procedure_failed);
-    CHECK(r.error->message.find("test.write_then") != std::string::npos);
+    CHECK(r.error().message.find("test.write_then") != std::string::npos);
     CHECK(rt->current() == before);
   }
   auto r = rt->call("test.write_then", {{"n", 1}, {"end", "fail"}});
-  CHECK(r.error->message.find("asked to fail") != std::string::npos);
-  CHECK(rt->call("test.write_then", {{"n", 1}, {"end", "throw"}}).error->message.find("asked to throw") !=
-        std::string::npos);
+  CHECK(r.error().message.find("asked to fail") != std::string::npos);
+  CHECK(rt->call("test.write_then", {{"n", 1}, {"end", "throw"}})
+            .error()
+            .message.find("asked to throw") != std::string::npos);
   // The node keeps working afterwards.
   CHECK(ok(rt->call("test.write_then", {{"n", 2}})) == 2);
   CHECK(rt->current()->table("t")->count() == 7);
@@ -78,10 +79,10 @@ TEST_CASE("a failing, throwing or half-done procedure leaves nothing behind", "[
 TEST_CASE("a failing procedure does not fail the others committed in the same batch", "[procedures]") {
   auto rt = start_runtime(with_procs());
   make_table(*rt, "t");
-  std::vector<std::promise<CallResult>> ps(40);
+  std::vector<std::promise<Result<json>>> ps(40);
   for (int i = 0; i < 40; ++i)
     rt->call_async("test.write_then", {{"n", 10}, {"end", i % 4 == 1 ? "fail" : "ok"}},
-                   [&ps, i](CallResult r) { ps[i].set_value(std::move(r)); });
+                   [&ps, i](Result<json> r) { ps[i].set_value(std::move(r)); });
   int good = 0;
   for (int i = 0; i < 40; ++i) {
     auto r = ps[i].get_future().get();

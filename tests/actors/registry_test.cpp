@@ -33,7 +33,7 @@ TEST_CASE("unknown methods are not_found and bad registrations are refused", "[r
   auto rt = start_runtime(no_ticks());
   auto r = rt->call("no.such", json::object());
   CHECK(code_of(r) == Errc::not_found);
-  CHECK(r.error->message.find("no.such") != std::string::npos);
+  CHECK(r.error().message.find("no.such") != std::string::npos);
 
   Registry reg;
   REQUIRE(register_builtins(reg).is_ok());

@@ -9,9 +9,9 @@
 
 namespace tickdb::test {
 
-inline std::string describe(const CallResult& r) {
-  if (r.is_ok()) return "ok: " + r.value.dump();
-  return std::string(errc_name(r.error->code)) + ": " + r.error->message;
+inline std::string describe(const Result<json>& r) {
+  if (r.is_ok()) return "ok: " + r.value().dump();
+  return std::string(errc_name(r.error().code)) + ": " + r.error().message;
 }
 
 // A runtime without the tick loop unless asked (most tests drive calls themselves).
@@ -28,12 +28,14 @@ inline RuntimeConfig no_ticks(std::size_t workers = 2) {
   return c;
 }
 
-inline json ok(CallResult r) {
+inline json ok(Result<json> r) {
   INFO(describe(r));
   REQUIRE(r.is_ok());
-  return std::move(r.value);
+  return std::move(r.value());
 }
-inline Errc code_of(const CallResult& r) { return r.is_ok() ? Errc::ok : r.error->code; }
+inline Errc code_of(const Result<json>& r) {
+  return r.is_ok() ? Errc::ok : r.error().code;
+}
 
 inline Callable procedure(std::string name, CallFn fn, Route route = Route::serial) {
   Callable c;

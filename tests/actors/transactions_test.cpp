@@ -32,7 +32,7 @@ TEST_CASE("db.transaction commits all its ops or none", "[transactions]") {
   auto bad = rt->call("db.transaction",
                       {{"ops", {insert_op("a", {{"v", 3}}), insert_op("b", {{"v", 4}}), insert_op("b", {{"nope", 1}})}}});
   CHECK(code_of(bad) == Errc::invalid_argument);
-  CHECK(bad.error->message.find("op 2") != std::string::npos);
+  CHECK(bad.error().message.find("op 2") != std::string::npos);
   CHECK(rt->current() == before);  // nothing of it was published
   CHECK(rt->current()->table("a")->count() == 1);
   CHECK(rt->current()->table("b")->count() == 1);
@@ -244,7 +244,7 @@ TEST_CASE("inserts that check a relation complete while the referenced table is 
         return;
       }
       rt->call_async("db.update", {{"table", "players"}, {"id", id}, {"values", {{"score", ++i}}}},
-                     [this](CallResult) { next(); });
+                     [this](Result<json>) { next(); });
     }
   };
   std::vector<Updater> updaters;
@@ -258,10 +258,12 @@ TEST_CASE("inserts that check a relation complete while the referenced table is 
   std::uint64_t sent = 0;
   while (bursts < 5 || (rt->commit_stats().handoffs == 0 && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10))) {
     ++bursts;
-    std::vector<std::promise<CallResult>> ps(300);
+    std::vector<std::promise<Result<json>>> ps(300);
     for (std::size_t i = 0; i < ps.size(); ++i)
-      rt->call_async("db.insert", {{"table", "items"}, {"values", {{"owner", 1 + i % 4}, {"qty", static_cast<int>(i)}}}},
-                     [&ps, i](CallResult r) { ps[i].set_value(std::move(r)); });
+      rt->call_async(
+          "db.insert",
+          {{"table", "items"}, {"values", {{"owner", 1 + i % 4}, {"qty", static_cast<int>(i)}}}},
+          [&ps, i](Result<json> r) { ps[i].set_value(std::move(r)); });
     sent += ps.size();
     std::uint64_t last = 0;
     for (auto& p : ps) {
@@ -275,7 +277,7 @@ TEST_CASE("inserts that check a relation complete while the referenced table is 
         ++failed;
         continue;
       }
-      std::uint64_t id = r.value["id"];
+      std::uint64_t id = r.value()["id"];
       ordered = ordered && id > last;  // answered in the order they were sent
       last = id;
     }

@@ -1,5 +1,7 @@
 // The config: defaults, every key read, unknown keys and bad values refused naming the key.
 #include <catch2/catch.hpp>
+#include <cerrno>
+#include <cstring>
 
 #include "config/config.h"
 
@@ -34,7 +36,8 @@ TEST_CASE("every key is read", "[config]") {
   CHECK(c->tick_procedures[1].every == 3);
   CHECK(c->tick_procedures[1].params["k"] == 1);
   CHECK(c->workers_count == 3);
-  CHECK(c->storage_durability == "sync");
+  CHECK(c->storage_durability == Durability::sync);
+  CHECK(c->workers_scheduler_policy == SchedulerPolicy::sharing);  // the default
   CHECK(c->procedures_modules == std::vector<std::string>{"a.so"});
   CHECK(c->cluster_peers == std::vector<std::string>{"h:1"});
   CHECK(c->to_json()["http"]["auth_token"] == "(set)");  // never printed
@@ -53,6 +56,9 @@ TEST_CASE("unknown keys and bad values are refused naming the key", "[config]") 
            {R"({"tick": {"procedures": [{"name": "x", "every": 0}]}})", "tick.procedures.every"},
            {R"({"tick": {"procedures": [{"nam": "x"}]}})", "tick.procedures"},
            {R"({"storage": {"durability": "maybe"}})", "storage.durability"},
+           {R"({"storage": {"durability": "SYNC"}})", "storage.durability"},
+           {R"({"storage": {"durability": 1}})", "storage.durability"},
+           {R"({"workers": {"scheduler_policy": "fifo"}})", "workers.scheduler_policy"},
            {R"({"storage": {"compression_level": 30}})", "storage.compression_level"},
            {R"({"procedures": {"modules": "a.so"}})", "procedures.modules"},
            {R"({"log": {"level": "loud"}})", "log.level"},
@@ -80,7 +86,36 @@ TEST_CASE("set overrides (key=value) parse JSON values and take other text as st
   CHECK_FALSE(apply_override(j, "noequals").is_ok());
   CHECK_FALSE(apply_override(j, "nodot=1").is_ok());
   CHECK_FALSE(apply_override(j, "a.b.c=1").is_ok());
-  CHECK(read_config_file("/nonexistent/x.json").message().find("/nonexistent/x.json") != std::string::npos);
+}
+
+TEST_CASE("a config file that cannot be read is io_error naming it and the OS error", "[config]") {
+  auto r = read_config_file("/nonexistent/x.json");
+  CHECK(r.code() == Errc::io_error);
+  CHECK(r.message().find("/nonexistent/x.json") != std::string::npos);
+  CHECK(r.message().find(std::strerror(ENOENT)) != std::string::npos);
+  auto d = read_config_file(TICKDB_SOURCE_DIR "/config");  // a directory: opens, cannot be read
+  CHECK(d.code() == Errc::io_error);
+}
+
+TEST_CASE("durability and the scheduler policy are parsed once into enums and shown by name",
+          "[config]") {
+  for (auto [text, d] :
+       std::vector<std::pair<const char*, Durability>>{{"sync", Durability::sync},
+                                                       {"async", Durability::async},
+                                                       {"snapshot", Durability::snapshot}}) {
+    auto c = config_from_json(json{{"storage", {{"durability", text}}}});
+    REQUIRE(c.is_ok());
+    CHECK(c->storage_durability == d);
+    CHECK(c->to_json()["storage"]["durability"] == text);
+  }
+  auto c = config_from_json(json{{"workers", {{"scheduler_policy", "stealing"}}}});
+  REQUIRE(c.is_ok());
+  CHECK(c->workers_scheduler_policy == SchedulerPolicy::stealing);
+  CHECK(c->to_json()["workers"]["scheduler_policy"] == "stealing");
+  auto bad = config_from_json(json{{"storage", {{"durability", "fast"}}}});
+  REQUIRE_FALSE(bad.is_ok());
+  CHECK(bad.message().find("'storage.durability'") != std::string::npos);
+  CHECK(bad.message().find("fast") != std::string::npos);
 }
 
 TEST_CASE("the shipped config files are valid", "[config]") {

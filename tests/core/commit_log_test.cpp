@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -58,7 +59,7 @@ TEST_CASE("log entries read back as written", "[commit-log]") {
     CHECK(log.bytes() == fs::file_size(f.path));
   }
   auto r = ok(read_log_file(f.path));
-  CHECK(r.problem.empty());
+  CHECK(r.damage.is_ok());
   REQUIRE(r.entries.size() == 5);
   CHECK(r.valid_bytes == r.file_bytes);
   std::uint64_t prev = 0;
@@ -96,13 +97,15 @@ TEST_CASE("a torn log tail ends at the last whole entry, wherever it is cut", "[
     INFO("cut at " << cut);
     REQUIRE(r.entries.size() == 3);
     CHECK(r.valid_bytes == ends[2]);
-    CHECK_FALSE(r.problem.empty());
+    CHECK(r.damage.code() == Errc::corruption);
+    CHECK(r.damage.message().find(f.path) != std::string::npos);
+    CHECK(r.damage.message().find("at byte " + std::to_string(ends[2])) != std::string::npos);
   }
   // Cutting the file there leaves a clean log.
   write_file(f.path, all.substr(0, ends[2] + 7));
   ok(truncate_log_file(f.path, ends[2]));
   auto r = ok(read_log_file(f.path));
-  CHECK(r.problem.empty());
+  CHECK(r.damage.is_ok());
   CHECK(r.entries.size() == 3);
 }
 
@@ -118,7 +121,30 @@ TEST_CASE("a damaged log entry ends the entries before it", "[commit-log]") {
     INFO("byte " << at);
     CHECK(r.entries.size() == 2);
     CHECK(r.valid_bytes == ends[1]);
-    CHECK_FALSE(r.problem.empty());
+    CHECK(r.damage.code() == Errc::corruption);
   }
-  CHECK_FALSE(read_log_file(f.path + ".missing").is_ok());
+}
+
+TEST_CASE("a log file that cannot be opened, read or written answers io_error naming it",
+          "[commit-log]") {
+  TempFile f;
+  const std::string missing = f.path + ".missing";
+  auto r = read_log_file(missing);
+  CHECK(r.code() == Errc::io_error);
+  CHECK(r.message().find(missing) != std::string::npos);
+  CHECK(r.message().find(std::strerror(ENOENT)) != std::string::npos);
+  CHECK(truncate_log_file(missing, 0).code() == Errc::io_error);
+  // A directory in the file's place: open for reading succeeds, read() fails with EISDIR.
+  const std::string dir = f.path + ".d";
+  std::filesystem::create_directory(dir);
+  auto d = read_log_file(dir);
+  CHECK(d.code() == Errc::io_error);
+  CHECK(d.message().find(dir) != std::string::npos);
+  std::filesystem::remove(dir);
+  // A segment under a regular file (fails for root too, unlike chmod).
+  write_file(f.path, "x");
+  LogFile lf;
+  auto st = lf.open(f.path + "/log-00000000000000000001.tdl");
+  CHECK(st.code() == Errc::io_error);
+  CHECK(st.message().find(std::strerror(ENOTDIR)) != std::string::npos);
 }

@@ -59,7 +59,8 @@ TEST_CASE("a snapshot loads back exactly what was written", "[snapshot]") {
   CHECK(w.raw_bytes > w.bytes);  // it compresses
 
   std::vector<std::uint64_t> seen;
-  auto loaded = ok(read_snapshot(path, nullptr, [&](std::uint64_t done, std::uint64_t) { seen.push_back(done); }));
+  auto loaded =
+      ok(read_snapshot(path, [&](std::uint64_t done, std::uint64_t) { seen.push_back(done); }));
   test::require_same_db(*db, *loaded.db);
   CHECK(loaded.info.checksum_ok);
   CHECK(loaded.info.version == db->version());
@@ -79,47 +80,60 @@ TEST_CASE("a snapshot loads back exactly what was written", "[snapshot]") {
   CHECK(info.tables.size() == 3);
 }
 
-TEST_CASE("a damaged snapshot is refused with its reason", "[snapshot]") {
+TEST_CASE("a damaged snapshot answers corruption naming the file and the reason", "[snapshot]") {
   TempDir dir;
   auto db = rich_db();
   const std::string path = dir.file("s.tds");
   ok(write_snapshot(*db, path, 3));
   const std::string good = read_all(path);
-  auto refused = [&](const std::string& bytes, SnapshotProblem want) {
+  auto refused = [&](const std::string& bytes, Errc want, const std::string& reason) {
     write_all(path, bytes);
-    SnapshotError why;
-    auto r = read_snapshot(path, &why);
+    auto r = read_snapshot(path);
     REQUIRE_FALSE(r.is_ok());
-    CHECK(why.problem == want);
-    CHECK_FALSE(why.message.empty());
-    return why.message;
+    CHECK(r.code() == want);
+    CHECK(r.message().find(path) != std::string::npos);
+    CHECK(r.message().find(reason) != std::string::npos);
+    return r.message();
   };
   SECTION("one flipped byte anywhere in the body") {
     for (std::size_t at : {std::size_t{60}, good.size() / 3, good.size() / 2, good.size() - 20}) {
       std::string bad = good;
       bad[at] = static_cast<char>(bad[at] ^ 0x40);
-      refused(bad, SnapshotProblem::bad_checksum);
+      refused(bad, Errc::corruption, "checksum");
       write_all(path, bad);
       CHECK_FALSE(ok(inspect_snapshot(path)).checksum_ok);
     }
   }
   SECTION("cut short") {
-    refused(good.substr(0, good.size() / 2), SnapshotProblem::bad_checksum);
-    refused(good.substr(0, 10), SnapshotProblem::bad_magic);
+    refused(good.substr(0, good.size() / 2), Errc::corruption, "checksum");
+    refused(good.substr(0, 10), Errc::corruption, "no snapshot magic");
   }
-  SECTION("not a snapshot") { refused(std::string(200, 'x'), SnapshotProblem::bad_magic); }
+  SECTION("not a snapshot") {
+    refused(std::string(200, 'x'), Errc::corruption, "no snapshot magic");
+    CHECK(inspect_snapshot(path).code() == Errc::corruption);
+  }
   SECTION("a format version this build does not read") {
     std::string newer = good;
     newer[8] = 2;  // the format field follows the magic
-    auto m = refused(newer, SnapshotProblem::unknown_format);
+    // Not damage: conflict, so that recovery stops instead of skipping it.
+    auto m = refused(newer, Errc::conflict, "format version 2");
     CHECK(m.find("format version 2") != std::string::npos);
     CHECK(m.find("reads version 1") != std::string::npos);
   }
-  SECTION("a missing file") {
+  SECTION("a missing file is io_error naming it and the OS error") {
     fs::remove(path);
-    SnapshotError why;
-    CHECK_FALSE(read_snapshot(path, &why).is_ok());
-    CHECK(why.problem == SnapshotProblem::unreadable);
+    for (const auto& r : {read_snapshot(path).status(), inspect_snapshot(path).status()}) {
+      CHECK(r.code() == Errc::io_error);
+      CHECK(r.message().find(path) != std::string::npos);
+      CHECK(r.message().find(std::strerror(ENOENT)) != std::string::npos);
+    }
+  }
+  SECTION("a directory in its place is io_error, not corruption") {
+    fs::remove(path);
+    fs::create_directory(path);
+    auto r = read_snapshot(path);
+    CHECK(r.code() == Errc::io_error);
+    CHECK(r.message().find(path) != std::string::npos);
   }
 }
 
@@ -136,20 +150,35 @@ TEST_CASE("content that is wrong although the checksum holds is refused", "[snap
   });
   const std::string path = dir.file("bad.tds");
   ok(write_snapshot(*db, path, 1));
-  SnapshotError why;
-  auto r = read_snapshot(path, &why);
+  auto r = read_snapshot(path);
   REQUIRE_FALSE(r.is_ok());
-  CHECK(why.problem == SnapshotProblem::bad_content);
-  CHECK(why.message.find("record 1") != std::string::npos);
+  CHECK(r.code() == Errc::corruption);
+  CHECK(r.message().find(path) != std::string::npos);
+  CHECK(r.message().find("record 1") != std::string::npos);
   CHECK(ok(inspect_snapshot(path)).checksum_ok);  // the file is whole; its content is not valid
 }
 
-TEST_CASE("a snapshot that cannot be written leaves nothing behind", "[snapshot]") {
+TEST_CASE(
+    "a snapshot that cannot be written answers io_error naming the path and leaves nothing behind",
+    "[snapshot]") {
   TempDir dir;
   auto db = test::things_db(10);
-  auto r = write_snapshot(*db, dir.file("no/such/dir/s.tds"), 1);
-  CHECK_FALSE(r.is_ok());
+  const std::string missing = dir.file("no/such/dir/s.tds");
+  auto r = write_snapshot(*db, missing, 1);
+  REQUIRE_FALSE(r.is_ok());
+  CHECK(r.code() == Errc::io_error);
+  CHECK(r.message().find(missing) != std::string::npos);
+  CHECK(r.message().find(std::strerror(ENOENT)) != std::string::npos);
   CHECK_FALSE(fs::exists(dir.file("no")));
+  // A directory whose parent is a regular file: what fails even for root (chmod does not).
+  write_all(dir.file("plain"), "x");
+  const std::string under_file = dir.file("plain/s.tds");
+  auto r2 = write_snapshot(*db, under_file, 1);
+  REQUIRE_FALSE(r2.is_ok());
+  CHECK(r2.code() == Errc::io_error);
+  CHECK(r2.message().find(under_file) != std::string::npos);
+  CHECK(r2.message().find(std::strerror(ENOTDIR)) != std::string::npos);
+  CHECK(fsync_dir(dir.file("plain/sub")).code() == Errc::io_error);
   // Over an existing file: replaced whole.
   const std::string path = dir.file("s.tds");
   write_all(path, "old");

@@ -477,6 +477,44 @@ class Limits(unittest.TestCase):
         self.assertEqual(p.returncode, 2)
         self.assertIn("/nonexistent.json", p.stderr)
 
+    def test_disk_failures_answer_io_error_naming_the_file(self):
+        # Tests run as root, whom file modes do not stop: a regular file where a directory
+        # should be makes every create under it fail (ENOTDIR) for anyone.
+        data = temp_dir()
+        n = Node("storage.snapshot_interval_s=0", data=data)
+        try:
+            self.assertEqual(n.req("POST", "/table", {"name": "t", "fields": [{"name": "v", "type": "i64"}]})[0], 201)
+            shutil.rmtree(data)
+            with open(data, "w") as f:
+                f.write("not a directory")
+            st, body = n.req("POST", "/snapshot")
+            self.assertEqual((st, body["error"]["code"]), (500, "io_error"), body)
+            self.assertIn(data + "/snapshot-", body["error"]["message"])
+            self.assertIn("Not a directory", body["error"]["message"])
+            r = n.rpc({"jsonrpc": "2.0", "id": 1, "method": "db.snapshot", "params": {}})[1]
+            self.assertEqual((r["error"]["code"], r["error"]["data"]["code"]), (-32000, "io_error"), r)
+            self.assertEqual(n.req("GET", "/tables")[0], 200)  # reads go on
+        finally:
+            os.remove(data)
+            os.mkdir(data)
+            self.assertEqual(n.stop(), 0)
+        # At start: a data dir that cannot be created.
+        plain = os.path.join(temp_dir(), "plain")
+        with open(plain, "w") as f:
+            f.write("x")
+        p = subprocess.run([SERVER, "--set", "http.port=0", "--set", "storage.data_dir=" + json.dumps(plain + "/data")],
+                           capture_output=True, text=True, timeout=20)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("io_error", p.stdout + p.stderr)
+        self.assertIn(plain + "/data", p.stdout + p.stderr)
+        # --verify names the kind: io_error for a file it cannot read, corruption for a damaged one.
+        v = subprocess.run([SERVER, "--verify", plain + ".missing"], capture_output=True, text=True, timeout=20)
+        self.assertEqual(v.returncode, 1)
+        self.assertIn("io_error", v.stdout)
+        v = subprocess.run([SERVER, "--verify", plain], capture_output=True, text=True, timeout=20)
+        self.assertEqual(v.returncode, 1)
+        self.assertIn("corruption", v.stdout)
+
     def test_graceful_stop_answers_in_flight(self):
         n = Node("procedures.modules=[" + json.dumps(GAME) + "]")
         n.rpc({"jsonrpc": "2.0", "id": 1, "method": "setup"})

@@ -168,10 +168,11 @@ TEST_CASE("db.transaction of inserts: a schema changed after the read makes the 
   REQUIRE(prepared.has_value());
   REQUIRE(rt->call("db.add_field", {{"table", "fast"}, {"field", {{"name", "extra"}, {"type", "u64"}}}}).is_ok());
   auto outcome = std::make_shared<FastTxnOutcome>();
-  std::promise<CallResult> p;
-  rt->run_async(fast_txn_callable(std::make_shared<const PreparedTxn>(std::move(*prepared)), outcome),
-                [&p](CallResult res) { p.set_value(std::move(res)); });
-  CallResult res = p.get_future().get();
+  std::promise<Result<json>> p;
+  rt->run_async(
+      fast_txn_callable(std::make_shared<const PreparedTxn>(std::move(*prepared)), outcome),
+      [&p](Result<json> res) { p.set_value(std::move(res)); });
+  Result<json> res = p.get_future().get();
   CHECK_FALSE(res.is_ok());
   CHECK(outcome->fallback);
   CHECK(outcome->out.empty());

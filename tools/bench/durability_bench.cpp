@@ -346,7 +346,7 @@ json tick_part(const Options& o, std::shared_ptr<const DbVersion> db) {
   auto rt = must(Runtime::start(rc, std::move(db)), "Runtime::start");
   PersistenceOptions po;
   po.data_dir = g_tmp + "/tick-data";
-  po.durability = "snapshot";
+  po.durability = Durability::snapshot;
   po.snapshot_interval_s = 0;
   po.snapshot_keep = 1;
   auto p = must(Persistence::open(po), "Persistence::open");

@@ -42,9 +42,11 @@ std::unique_ptr<Runtime> start(RuntimeConfig cfg) {
   return std::move(r).value();
 }
 
-json must(CallResult r, const char* what) {
-  if (!r.is_ok()) die(std::string(what) + ": " + std::string(errc_name(r.error->code)) + ": " + r.error->message);
-  return std::move(r.value);
+json must(Result<json> r, const char* what) {
+  if (!r.is_ok())
+    die(std::string(what) + ": " + std::string(errc_name(r.error().code)) + ": " +
+        r.error().message);
+  return std::move(r.value());
 }
 
 json pct_json(std::vector<std::int64_t> ns) {
@@ -190,7 +192,7 @@ std::pair<double, std::uint64_t> hammer_async(Runtime& rt, const std::string& me
         done->count_down();
         return;
       }
-      rt->call_async(*method, (*params)(id, i), [this](CallResult r) {
+      rt->call_async(*method, (*params)(id, i), [this](Result<json> r) {
         if (!r.is_ok()) {
           *failed = true;
           done->count_down();

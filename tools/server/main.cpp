@@ -21,7 +21,7 @@ namespace {
 int verify(const std::string& path) {
   auto info = inspect_snapshot(path);
   if (!info) {
-    std::cout << path << ": " << info.message() << "\n";
+    std::cout << path << ": " << errc_name(info.code()) << ": " << info.message() << "\n";
     return 1;
   }
   std::time_t secs = static_cast<std::time_t>(info->time_ns / 1000000000);
@@ -33,13 +33,16 @@ int verify(const std::string& path) {
             << "version:   " << info->version << "\n"
             << "taken:     " << when << "\n"
             << "bytes:     " << info->bytes << "\n"
-            << "checksum:  " << (info->checksum_ok ? "ok" : "MISMATCH") << "\n"
+            << "checksum:  " << (info->checksum_ok ? "ok" : "MISMATCH (corruption)") << "\n"
             << "tables:    " << info->tables.size() << "\n";
   for (const auto& t : info->tables)
     std::cout << "  " << t.name << ": " << t.records << " records of " << t.record_size << " bytes\n";
   if (!info->checksum_ok) return 1;
   auto loaded = read_snapshot(path);
-  std::cout << "content:   " << (loaded ? "ok (every table, id and record loads)" : loaded.message()) << "\n";
+  std::cout << "content:   "
+            << (loaded ? std::string("ok (every table, id and record loads)")
+                       : std::string(errc_name(loaded.code())) + ": " + loaded.message())
+            << "\n";
   return loaded ? 0 : 1;
 }
 
@@ -107,26 +110,27 @@ int main(int argc, char** argv) {
   };
   auto persistence = Persistence::open(po);
   if (!persistence) {
-    spdlog::critical("cannot start: {}", persistence.message());
+    spdlog::critical("cannot start: {}: {}", errc_name(persistence.code()), persistence.message());
     return 2;
   }
   Persistence& store = **persistence;
   auto recovered = store.recover();
   if (!recovered) {
-    spdlog::critical("cannot recover: {}", recovered.message());
+    spdlog::critical("cannot recover: {}: {}", errc_name(recovered.code()), recovered.message());
     return 2;
   }
 
   RuntimeConfig rc;
   rc.tick_rate_hz = cfg->tick_rate_hz;
   rc.workers = cfg->workers_count;
+  rc.scheduler_policy = cfg->workers_scheduler_policy;
   rc.modules = cfg->procedures_modules;
   rc.start_ticks = false;  // after recovery
   for (const auto& t : cfg->tick_procedures) rc.tick_procedures.push_back({t.name, t.every, t.params});
-  rc.snapshot = [&store](std::function<void(CallResult)> done) {
+  rc.snapshot = [&store](std::function<void(Result<json>)> done) {
     store.snapshot_async([done = std::move(done)](Result<SnapshotWriteInfo> r) {
-      if (!r) return done(CallResult::fail(r.error()));
-      done(CallResult::ok({{"path", r->path}, {"bytes", r->bytes}, {"ms", r->seconds * 1000.0}}));
+      if (!r) return done(Result<json>(r.error()));
+      done(Result<json>(json{{"path", r->path}, {"bytes", r->bytes}, {"ms", r->seconds * 1000.0}}));
     });
   };
   auto rt = Runtime::start(rc, recovered->db);
@@ -170,9 +174,11 @@ int main(int argc, char** argv) {
   (*server)->router().set_persistence(&store);
   std::string modules;
   for (const auto& m : cfg->procedures_modules) modules += (modules.empty() ? "" : ", ") + m;
-  spdlog::info("tickdb node '{}' listening on http://{}:{} | data dir {} ({} durability) | tick {} Hz | {} workers | modules: {}",
-               cfg->node_name, cfg->http_address, (*server)->port(), cfg->storage_data_dir, cfg->storage_durability,
-               cfg->tick_rate_hz, (*rt)->workers().workers(), modules.empty() ? "none" : modules);
+  spdlog::info("tickdb node '{}' listening on http://{}:{} | data dir {} ({} durability) | "
+               "tick {} Hz | {} workers | modules: {}",
+               cfg->node_name, cfg->http_address, (*server)->port(), cfg->storage_data_dir,
+               to_string(cfg->storage_durability), cfg->tick_rate_hz, (*rt)->workers().workers(),
+               modules.empty() ? "none" : modules);
   if (baseline) spdlog::warn("--baseline: every request is answered 200 {} without the database");
   if (!cfg->http_auth_token.empty()) spdlog::info("auth: every route but /health needs 'Authorization: Bearer <token>'");
 
