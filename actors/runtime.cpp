@@ -272,6 +272,26 @@ void Runtime::write_async(RecordWrite w, std::function<void(Result<json>)> done)
   post(m.dir->get(w.table), call_atom::value, std::move(req));
 }
 
+void Runtime::run_on_table_async(const std::string& table, std::shared_ptr<const Callable> c,
+                                 std::function<void(Result<json>)> done) {
+  Impl& m = *impl_;
+  InFlight guard(m.inflight);
+  if (!c || c->route != Route::table || !c->fn) {
+    done(Result<json>(make_error(Errc::internal, "run_on_table_async needs a table callable with a function")));
+    return;
+  }
+  if (m.stopping.load()) {
+    done(Result<json>(make_error(Errc::node_unavailable, "the node is stopping")));
+    return;
+  }
+  if (!m.db->current()->table(table)) {
+    done(Result<json>(make_error(Errc::not_found, "table '" + table.substr(0, 80) + "' does not exist")));
+    return;
+  }
+  CallRequest req{c.get(), json::object(), 0, 0.0, std::make_shared<ReplyTo>(std::move(done)), c};
+  post(m.dir->get(table), call_atom::value, std::move(req));
+}
+
 void Runtime::run_async(std::shared_ptr<const Callable> c, std::function<void(Result<json>)> done) {
   Impl& m = *impl_;
   InFlight guard(m.inflight);

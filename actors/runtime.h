@@ -87,6 +87,11 @@ class Runtime {
   // layer has already read into native form (http/fast_txn.h). `c->route` must be serial.
   void run_async(std::shared_ptr<const Callable> c, std::function<void(Result<json>)> done);
 
+  // The same for a callable of Route::table made for one call, on `table`'s actor (batched
+  // with the other writes waiting there).
+  void run_on_table_async(const std::string& table, std::shared_ptr<const Callable> c,
+                          std::function<void(Result<json>)> done);
+
   std::shared_ptr<const DbVersion> current() const;
   VersionCell<DbVersion>& versions();
   const Registry& registry() const;

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -37,7 +38,8 @@ bool decode_payload(std::string_view p, LogEntry& e) {
     LoggedCall c;
     std::uint16_t name_len = 0;
     std::uint32_t params_len = 0;
-    if (!get(p, c.tick) || !get(p, c.tick_dt) || !get(p, name_len) || p.size() < name_len) return false;
+    if (!get(p, c.tick) || !get(p, c.tick_dt) || !get(p, name_len) || p.size() < name_len)
+      return false;
     c.name.assign(p.data(), name_len);
     p.remove_prefix(name_len);
     if (!get(p, params_len) || p.size() < params_len) return false;
@@ -50,18 +52,19 @@ bool decode_payload(std::string_view p, LogEntry& e) {
 
 }  // namespace
 
-void append_logged_call(std::string& payload, std::string_view name, std::string_view params, std::uint64_t tick,
-                        double tick_dt) {
+void append_logged_call(std::string& payload, std::string_view name, std::string_view params,
+                        std::uint64_t tick, double tick_dt) {
   put<std::uint64_t>(payload, tick);
   put<double>(payload, tick_dt);
-  put<std::uint16_t>(payload, static_cast<std::uint16_t>(std::min<std::size_t>(name.size(), 0xffff)));
+  put<std::uint16_t>(payload,
+                     static_cast<std::uint16_t>(std::min<std::size_t>(name.size(), 0xffff)));
   payload.append(name.substr(0, 0xffff));
   put<std::uint32_t>(payload, static_cast<std::uint32_t>(params.size()));
   payload.append(params);
 }
 
-void append_entry(std::string& out, std::uint64_t version, std::uint64_t prev_version, std::uint32_t calls,
-                  std::string_view calls_payload) {
+void append_entry(std::string& out, std::uint64_t version, std::uint64_t prev_version,
+                  std::uint32_t calls, std::string_view calls_payload) {
   const std::size_t len = 4 + calls_payload.size();
   put<std::uint32_t>(out, kEntryMagic);
   const std::size_t sum_at = out.size();
@@ -104,6 +107,8 @@ Result<LogReadResult> read_log_file(const std::string& path) {
   std::string_view in(data);
   std::uint64_t last_version = 0;
   while (!in.empty()) {
+    // The preallocated rest of the segment: zeros only is a clean end.
+    if (in.find_first_not_of('\0') == std::string_view::npos) break;
     std::string_view e = in;
     std::uint32_t magic = 0, len = 0;
     std::uint64_t version = 0, prev = 0, sum = 0;
@@ -156,17 +161,29 @@ Status truncate_log_file(const std::string& path, std::uint64_t bytes) {
   return {};
 }
 
-LogFile::~LogFile() { close(); }
+LogFile::~LogFile() {
+  close();
+}
 
 Status LogFile::open(const std::string& path) {
   close();
   std::error_code ec;
   const bool existed = std::filesystem::exists(path, ec);
-  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  std::uint64_t valid = 0;
+  if (existed) {
+    auto r = read_log_file(path);
+    if (!r) return r.error();
+    valid = r->valid_bytes;
+  }
+  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
   if (fd_ < 0) return os_error("cannot open log", path);
   path_ = path;
-  struct stat st {};
-  bytes_ = ::fstat(fd_, &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+  // Written at bytes_ with pwrite: the file is longer than its entries (preallocated).
+  bytes_ = valid;
+  allocated_ = valid;
+  if (existed && ::ftruncate(fd_, static_cast<off_t>(valid)) != 0)
+    return os_error("cannot truncate log", path);
+  reserve(kLogPreallocBytes);
   if (!existed) {
     auto dir = std::filesystem::path(path).parent_path().string();
     TICKDB_TRY(fsync_dir(dir.empty() ? "." : dir));
@@ -174,10 +191,22 @@ Status LogFile::open(const std::string& path) {
   return {};
 }
 
+void LogFile::reserve(std::uint64_t more) {
+  if (bytes_ + more <= allocated_) return;
+  const std::uint64_t want = std::max(allocated_, bytes_) + std::max(more, kLogPreallocBytes);
+  // Not where the filesystem cannot (or the disk is nearly full): the file then grows as it
+  // is written, and a full disk shows at the write.
+  if (::posix_fallocate(fd_, static_cast<off_t>(allocated_),
+                        static_cast<off_t>(want - allocated_)) == 0)
+    allocated_ = want;
+}
+
 Status LogFile::write(std::string_view bytes) {
+  reserve(bytes.size());
   std::size_t off = 0;
   while (off < bytes.size()) {
-    ssize_t w = ::write(fd_, bytes.data() + off, bytes.size() - off);
+    ssize_t w =
+        ::pwrite(fd_, bytes.data() + off, bytes.size() - off, static_cast<off_t>(bytes_ + off));
     if (w < 0) {
       if (errno == EINTR) continue;
       return os_error("cannot write log", path_);
@@ -204,7 +233,8 @@ std::string log_file_name(std::uint64_t first_version) {
 }
 
 std::optional<std::uint64_t> parse_log_file_name(std::string_view name) {
-  if (name.size() != 4 + 20 + 4 || name.substr(0, 4) != "log-" || name.substr(24) != ".tdl") return std::nullopt;
+  if (name.size() != 4 + 20 + 4 || name.substr(0, 4) != "log-" || name.substr(24) != ".tdl")
+    return std::nullopt;
   std::uint64_t v = 0;
   auto r = std::from_chars(name.data() + 4, name.data() + 24, v);
   if (r.ec != std::errc() || r.ptr != name.data() + 24) return std::nullopt;

@@ -11,12 +11,19 @@
 //
 // Files: `log-<first version, 20 digits>.tdl` in the data directory. Each entry:
 //   magic "TKLE" (u32), XXH3-64 (u64) of all that follows: payload length (u32), version
-//   (u64), the version published before it (u64), payload: call count (u32), then per call: tick (u64), tick dt (f64 bits), name length
-//   (u16), name, params length (u32), params text.
+//   (u64), the version published before it (u64), payload: call count (u32), then per call: tick
+//   (u64), tick dt (f64 bits), name length (u16), name, params length (u32), params text.
 // The previous version chains the entries: replay checks that each entry follows the version
 // the database is at, so a missing segment or a log of another database cannot go unnoticed.
 // A reader stops at the first entry that is cut short or does not match its checksum, and
 // reports where the whole entries end: recovery cuts the file there.
+//
+// Segments are preallocated (posix_fallocate, kLogPreallocBytes at a time): an fdatasync
+// after an append that grows the file must also commit the file's new size through the
+// ext4 journal, while one into allocated space need not (measured here: 0.32 ms against
+// 0.18 ms per fdatasync under load; POST one record +18%). So a segment ends in zeros after
+// its last entry: a tail of zeros only is a clean end, not damage; anything else after the
+// last whole entry is damage as before.
 //
 // Thread-safety: a LogFile is used by one thread (the persistence writer); the codec
 // functions have no shared state.
@@ -31,6 +38,9 @@
 #include "core/status.h"
 
 namespace tickdb {
+
+// How much a log segment is extended by at a time (see the top of this file).
+inline constexpr std::uint64_t kLogPreallocBytes = 64ull << 20;
 
 struct LoggedCall {
   std::string name;
@@ -50,13 +60,13 @@ void append_logged_call(std::string& payload, std::string_view name, std::string
                         std::uint64_t tick, double tick_dt);
 // Wraps the calls (append_logged_call) into a whole entry for `version`, published after
 // `prev_version`.
-void append_entry(std::string& out, std::uint64_t version, std::uint64_t prev_version, std::uint32_t calls,
-                  std::string_view calls_payload);
+void append_entry(std::string& out, std::uint64_t version, std::uint64_t prev_version,
+                  std::uint32_t calls, std::string_view calls_payload);
 
 struct LogReadResult {
   std::vector<LogEntry> entries;
   std::uint64_t valid_bytes = 0;  // the whole entries end here
-  std::uint64_t file_bytes = 0;
+  std::uint64_t file_bytes = 0;   // the file's size (preallocated zeros included)
   // ok when every byte was read as whole entries; else corruption naming the file, what is
   // wrong and the byte where the whole entries end (a torn tail after a crash looks so too).
   Status damage;
@@ -75,20 +85,24 @@ class LogFile {
   LogFile& operator=(const LogFile&) = delete;
   ~LogFile();
   // Creates (or appends to) `path`; the directory entry is fsynced when the file is new.
-  // Every failure of open/write/sync is io_error naming the file and the OS error
-  // (resource_exhausted when the disk is full).
+  // An existing file is appended to after its last whole entry (its zero tail is cut). Space
+  // is preallocated ahead of the writes (kLogPreallocBytes; where the filesystem cannot, the
+  // file just grows). Every failure of open/write/sync is io_error naming the file and the
+  // OS error (resource_exhausted when the disk is full).
   Status open(const std::string& path);
   Status write(std::string_view bytes);
   Status sync();  // fdatasync
   void close();
   bool is_open() const { return fd_ >= 0; }
   const std::string& path() const { return path_; }
-  std::uint64_t bytes() const { return bytes_; }
+  std::uint64_t bytes() const { return bytes_; }  // of entries written (not preallocated)
 
  private:
+  void reserve(std::uint64_t more);  // preallocates so that `more` bytes fit
   int fd_ = -1;
   std::string path_;
   std::uint64_t bytes_ = 0;
+  std::uint64_t allocated_ = 0;  // the file's preallocated size
 };
 
 // "log-00000000000000000042.tdl" for first version 42, and back (nullopt: not a log name).

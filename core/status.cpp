@@ -15,6 +15,7 @@ std::string_view errc_name(Errc c) {
     case Errc::conflict: return "conflict";
     case Errc::unique_violation: return "unique_violation";
     case Errc::payload_too_large: return "payload_too_large";
+    case Errc::header_too_large: return "header_too_large";
     case Errc::node_unavailable: return "node_unavailable";
     case Errc::node_timeout: return "node_timeout";
     case Errc::io_error: return "io_error";
@@ -39,6 +40,7 @@ int errc_http_status(Errc c) {
     case Errc::conflict: return 409;
     case Errc::unique_violation: return 409;
     case Errc::payload_too_large: return 413;
+    case Errc::header_too_large: return 431;
     case Errc::node_unavailable: return 503;
     case Errc::node_timeout: return 504;
     case Errc::io_error: return 500;

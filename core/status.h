@@ -29,6 +29,7 @@ enum class Errc {
   conflict,
   unique_violation,
   payload_too_large,
+  header_too_large,  // the request headers are over the session's limit (HTTP 431)
   node_unavailable,
   node_timeout,
   io_error,    // a file could not be read or written: the message names the file and the OS error

@@ -154,7 +154,8 @@ std::shared_ptr<const Callable> fast_txn_callable(std::shared_ptr<const Prepared
   c->builtin = true;
   c->in_transaction = false;
   c->logged_params = txn->params_text;
-  c->fn = [txn = std::move(txn), outcome = std::move(outcome)](CallContext& ctx, const json&) -> Result<json> {
+  c->fn = [txn = std::move(txn), outcome = std::move(outcome)](CallContext& ctx,
+                                                               const json&) -> Result<json> {
     std::string& out = outcome->out;
     outcome->fallback = false;
     out.clear();
@@ -187,6 +188,66 @@ std::shared_ptr<const Callable> fast_txn_callable(std::shared_ptr<const Prepared
       append_record_json(out, *r);
     }
     out += "]}";
+    return json(nullptr);
+  };
+  return c;
+}
+
+std::optional<PreparedTxn> prepare_record_insert(std::string_view table, std::string_view body,
+                                                 const DbVersion& db) {
+  const TableVersion* t = db.table(table);
+  if (!t) return std::nullopt;  // the general path answers not_found
+  PreparedTxn txn;
+  txn.tables.push_back({std::string(table), t->schema()});
+  const TableSchema& schema = *t->schema();
+  auto defaults = schema.default_record();
+  txn.bytes.resize(defaults.size());
+  if (!defaults.empty()) std::memcpy(txn.bytes.data(), defaults.data(), defaults.size());
+  std::optional<std::uint64_t> id;
+  JsonCursor in(body);
+  if (in.peek() != '{' || !record_from_text(schema, in, txn.bytes.data(), &id) || !in.at_end())
+    return std::nullopt;
+  txn.inserts.push_back({0, id, 0});
+  txn.params_text.reserve(body.size() + table.size() + 24);
+  txn.params_text += "{\"table\":";
+  txn.params_text += json(std::string(table)).dump();
+  txn.params_text += ",\"values\":";
+  txn.params_text += body;
+  txn.params_text += '}';
+  return txn;
+}
+
+std::shared_ptr<const Callable> fast_insert_callable(std::shared_ptr<const PreparedTxn> txn,
+                                                     std::shared_ptr<FastTxnOutcome> outcome) {
+  auto c = std::make_shared<Callable>();
+  c->name = "db.insert";
+  c->description = "a REST insert read straight into its record";
+  c->route = Route::table;
+  c->builtin = true;
+  c->logged_params = txn->params_text;
+  c->fn = [txn = std::move(txn), outcome = std::move(outcome)](CallContext& ctx,
+                                                               const json&) -> Result<json> {
+    std::string& out = outcome->out;
+    outcome->fallback = false;
+    out.clear();
+    auto give_up = [&] {
+      outcome->fallback = true;
+      out.clear();
+      return make_error(Errc::conflict, "the fast path gave up; the general path answers");
+    };
+    auto tx = ctx.txn();
+    if (!tx) return tx.error();
+    const auto& t = txn->tables[0];
+    auto cur = ctx.find_table(t.name);
+    if (!cur || (*cur)->schema() != t.schema) return give_up();
+    const auto& op = txn->inserts[0];
+    std::span<const std::byte> rec(txn->bytes.data() + op.offset, t.schema->record_size());
+    auto id = (*tx)->insert(t.name, rec, op.id);
+    if (!id) return give_up();
+    auto r = ctx.get(t.name, *id);
+    if (!r) return give_up();
+    out.reserve(t.schema->record_size() * 3 + 32);
+    append_record_json(out, *r);
     return json(nullptr);
   };
   return c;

@@ -24,7 +24,7 @@
 namespace tickdb {
 
 struct PreparedTxn {
-  json id;  // the JSON-RPC id (a string or a number)
+  json id;                  // the JSON-RPC id (a string or a number)
   std::string params_text;  // the call's params as sent (what the commit log records)
   struct Table {
     std::string name;
@@ -55,5 +55,16 @@ struct FastTxnOutcome {
 // retries); each run starts the answer afresh.
 std::shared_ptr<const Callable> fast_txn_callable(std::shared_ptr<const PreparedTxn> txn,
                                                   std::shared_ptr<FastTxnOutcome> outcome);
+
+// The same for a REST insert of one record (`POST /table/{name}/record`): `body` read straight
+// into a record of `table`, logged as the db.insert call it stands for (params
+// {"table", "values": <body as sent>}). nullopt for anything the reader does not take.
+std::optional<PreparedTxn> prepare_record_insert(std::string_view table, std::string_view body,
+                                                 const DbVersion& db);
+// A table-route callable (Runtime::run_on_table_async) that inserts the one prepared record;
+// `outcome->out` then holds the record's JSON (the REST answer). Gives up as
+// fast_txn_callable does.
+std::shared_ptr<const Callable> fast_insert_callable(std::shared_ptr<const PreparedTxn> txn,
+                                                     std::shared_ptr<FastTxnOutcome> outcome);
 
 }  // namespace tickdb

@@ -5,6 +5,7 @@
 
 #include "actors/builtins.h"
 #include "actors/persistence.h"
+#include "http/fast_txn.h"
 #include "http/node_figures.h"
 #include "http/router.h"
 
@@ -189,6 +190,24 @@ void Router::add_record_routes() {
   table_.add(
       "POST", "/table/{name}/record", "Insert a record", 201,
       [this](const HttpRequest& req, const Params& p, auto&, Done& done) {
+        // Read straight into the record when the reader takes the body whole (http/fast_txn.h);
+        // else, and when the run gives up, the general path answers (its errors are canonical).
+        if (auto fast = prepare_record_insert(p[0], req.body, *rt_->current())) {
+          auto prepared = std::make_shared<const PreparedTxn>(std::move(*fast));
+          auto outcome = std::make_shared<FastTxnOutcome>();
+          rt_->run_on_table_async(
+              p[0], fast_insert_callable(prepared, outcome),
+              [this, prepared, outcome, table = p[0], body = req.body,
+               done = std::move(done)](Result<json> r) mutable {
+                if (r.is_ok()) return done(json_response(201, std::move(outcome->out)));
+                if (!outcome->fallback) return done(error_response(r.error()));
+                auto b = parse_json(body);
+                if (!b) return done(error_response(b.error()));
+                write({Runtime::RecordWrite::Op::insert, std::move(table), 0, std::move(*b)}, 201,
+                      std::move(done));
+              });
+          return;
+        }
         with_body(req, done, [&](json b) {
           write({Runtime::RecordWrite::Op::insert, p[0], 0, std::move(b)}, 201, std::move(done));
         });

@@ -55,14 +55,16 @@ void Router::call(std::string_view method, json params, int ok_status, Done done
   rt_->call_async(method, std::move(params), [done = std::move(done), ok_status](Result<json> r) {
     if (!r.is_ok()) return done(error_response(r.error()));
     // Encoded by the I/O thread that writes it, not here (this may be the log's thread).
-    done(ok_status == 204 ? json_response(204, {}) : value_response(ok_status, std::move(r).value()));
+    done(ok_status == 204 ? json_response(204, {})
+                          : value_response(ok_status, std::move(r).value()));
   });
 }
 
 void Router::write(Runtime::RecordWrite w, int ok_status, Done done) {
   rt_->write_async(std::move(w), [done = std::move(done), ok_status](Result<json> r) {
     if (!r.is_ok()) return done(error_response(r.error()));
-    done(ok_status == 204 ? json_response(204, {}) : value_response(ok_status, std::move(r).value()));
+    done(ok_status == 204 ? json_response(204, {})
+                          : value_response(ok_status, std::move(r).value()));
   });
 }
 

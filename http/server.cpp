@@ -166,19 +166,17 @@ class Session : public std::enable_shared_from_this<Session> {
                                                  std::to_string(srv_->cfg.http_max_body_bytes) +
                                                  ")");
     if (ec == http::error::header_limit)
-      return reject(Errc::invalid_argument, "the request headers are over 16 KiB", 431);
+      return reject(Errc::header_too_large, "the request headers are over 16 KiB");
     reject(Errc::invalid_argument, "malformed HTTP request: " + ec.message());
   }
 
   // Answers a request the session refuses before routing, then closes the connection.
-  void reject(Errc code, const std::string& msg, int status = 0) {
+  void reject(Errc code, const std::string& msg) {
     keep_alive_ = false;
     head_ = false;
     route_ = kRouteRejected;
     begin_answer();
-    HttpResponse r = error_response(make_error(code, msg));
-    if (status) r.status = status;
-    write(std::move(r));
+    write(error_response(make_error(code, msg)));
   }
 
   void begin_answer() {

@@ -51,17 +51,21 @@ void write_file(const std::string& path, const std::string& d) {
 
 TEST_CASE("log entries read back as written", "[commit-log]") {
   TempFile f;
+  std::uint64_t written = 0;
   {
     LogFile log;
     ok(log.open(f.path));
     ok(log.write(entries_text(5)));
     ok(log.sync());
-    CHECK(log.bytes() == fs::file_size(f.path));
+    written = log.bytes();
+    CHECK(written == entries_text(5).size());
+    CHECK(fs::file_size(f.path) >= kLogPreallocBytes);  // preallocated ahead of the writes
   }
   auto r = ok(read_log_file(f.path));
-  CHECK(r.damage.is_ok());
+  CHECK(r.damage.is_ok());  // the zeros after the entries are a clean end
   REQUIRE(r.entries.size() == 5);
-  CHECK(r.valid_bytes == r.file_bytes);
+  CHECK(r.valid_bytes == written);
+  CHECK(r.file_bytes == fs::file_size(f.path));
   std::uint64_t prev = 0;
   for (int i = 0; i < 5; ++i) {
     const auto& e = r.entries[static_cast<std::size_t>(i)];
@@ -75,12 +79,17 @@ TEST_CASE("log entries read back as written", "[commit-log]") {
     CHECK(e.calls[1].tick == static_cast<std::uint64_t>(i + 1) * 3);
     CHECK(e.calls[1].tick_dt == 1.0 / 60);
   }
-  // Appending to an existing segment goes on after it.
+  // Appending to an existing segment goes on after its last entry, not after its zeros.
   {
     LogFile log;
     ok(log.open(f.path));
-    CHECK(log.bytes() == r.file_bytes);
+    CHECK(log.bytes() == written);
+    ok(log.write(entries_text(6).substr(written)));
+    ok(log.sync());
   }
+  auto again = ok(read_log_file(f.path));
+  CHECK(again.damage.is_ok());
+  CHECK(again.entries.size() == 6);
   CHECK(log_file_name(42) == "log-00000000000000000042.tdl");
   CHECK(parse_log_file_name("log-00000000000000000042.tdl") == std::optional<std::uint64_t>(42));
   CHECK_FALSE(parse_log_file_name("log-42.tdl"));
@@ -147,4 +156,28 @@ TEST_CASE("a log file that cannot be opened, read or written answers io_error na
   auto st = lf.open(f.path + "/log-00000000000000000001.tdl");
   CHECK(st.code() == Errc::io_error);
   CHECK(st.message().find(std::strerror(ENOTDIR)) != std::string::npos);
+}
+
+TEST_CASE("a preallocated zero tail is a clean end; anything else after the entries is damage", "[commit-log]") {
+  TempFile f;
+  std::vector<std::size_t> ends;
+  const std::string all = entries_text(3, &ends);
+  write_file(f.path, all + std::string(4096, '\0'));
+  auto clean = ok(read_log_file(f.path));
+  CHECK(clean.damage.is_ok());
+  CHECK(clean.entries.size() == 3);
+  CHECK(clean.valid_bytes == all.size());
+  // One byte that is not zero in the tail: damage at the end of the last whole entry.
+  std::string tail(4096, '\0');
+  tail[1000] = 'x';
+  write_file(f.path, all + tail);
+  auto bad = ok(read_log_file(f.path));
+  CHECK(bad.entries.size() == 3);
+  CHECK(bad.valid_bytes == all.size());
+  CHECK(bad.damage.code() == Errc::corruption);
+  // A half-written entry followed by zeros is damage too, not a clean end.
+  write_file(f.path, all.substr(0, ends[1] + 10) + std::string(100, '\0'));
+  auto torn = ok(read_log_file(f.path));
+  CHECK(torn.entries.size() == 2);
+  CHECK(torn.damage.code() == Errc::corruption);
 }

@@ -22,6 +22,7 @@ TEST_CASE("every error kind has its API.md code and HTTP status", "[status]") {
       {Errc::conflict, {"conflict", 409}},
       {Errc::unique_violation, {"unique_violation", 409}},
       {Errc::payload_too_large, {"payload_too_large", 413}},
+      {Errc::header_too_large, {"header_too_large", 431}},
       {Errc::node_unavailable, {"node_unavailable", 503}},
       {Errc::node_timeout, {"node_timeout", 504}},
       {Errc::io_error, {"io_error", 500}},

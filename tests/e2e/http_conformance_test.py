@@ -679,6 +679,7 @@ class Sessions(unittest.TestCase):
         finally:
             self.assertEqual(n.stop(), 0)
 
+    @unittest.skipIf(os.environ.get("TICKDB_SANITIZE"), "RSS under a sanitizer's quarantine is no measure (the release run checks it)")
     def test_200000_keep_alive_requests_leave_rss_flat(self):
         n = Node()
         try:

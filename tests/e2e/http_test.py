@@ -407,6 +407,7 @@ class HttpApi(unittest.TestCase):
         self.assertIn(b" 400 ", out.split(b"\r\n")[0])
         out = raw_exchange(self.node.port, b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n")
         self.assertIn(b" 431 ", out.split(b"\r\n")[0])
+        self.assertIn(b'"code":"header_too_large"', out)
         out = raw_exchange(self.node.port, b"POST /table/safe/record HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n{")
         self.assertIn(b" 413 ", out.split(b"\r\n")[0])
         # Still answering, data unchanged.

@@ -286,3 +286,30 @@ TEST_CASE("request figures: per thread, merged per route and status, latency as 
     if (q["route"] == "GET /health") n += q["count"].get<std::uint64_t>();
   CHECK(n == 3);
 }
+
+TEST_CASE("REST insert: the record reader answers what the general path answers, and falls back", "[http][fast-txn]") {
+  auto rt = runtime();
+  make_tables(*rt);
+  Router r(*rt, Config{});
+  // Read straight into the record, and (an escape in a string) through the JSON document.
+  auto a = send(r, "POST", "/table/fast/record", R"({"hp":5,"name":"ab","speed":0.5})");
+  auto b = send(r, "POST", "/table/slow/record", R"({"hp":5,"name":"\u0061b","speed":0.5})");
+  REQUIRE(a.status == 201);
+  REQUIRE(b.status == 201);
+  CHECK(json::parse(a.body) == json::parse(b.body));
+  CHECK(json::parse(a.body) == json{{"id", 1}, {"hp", 5}, {"name", "ab"}, {"speed", 0.5}});
+  // An id given and then used again: the run gives up, the general path answers 409.
+  CHECK(send(r, "POST", "/table/fast/record", R"({"id":9,"hp":1})").status == 201);
+  auto dup = send(r, "POST", "/table/fast/record", R"({"id":9,"hp":2})");
+  CHECK(dup.status == 409);
+  CHECK(json::parse(dup.body)["error"]["code"] == "already_exists");
+  CHECK(rt->current()->table("fast")->get(9)->get<std::int32_t>("hp").value() == 1);
+  // What the reader refuses is the general path's error.
+  auto range = send(r, "POST", "/table/fast/record", R"({"hp":2147483648})");
+  CHECK(range.status == 400);
+  CHECK(json::parse(range.body)["error"]["code"] == "invalid_argument");
+  CHECK(send(r, "POST", "/table/fast/record", R"({"nope":1})").status == 400);
+  CHECK(send(r, "POST", "/table/fast/record", R"({"hp":1)").status == 400);
+  CHECK(send(r, "POST", "/table/none/record", R"({"hp":1})").status == 404);
+  CHECK(records(*rt, "fast") == 2);
+}
