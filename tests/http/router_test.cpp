@@ -313,3 +313,25 @@ TEST_CASE("REST insert: the record reader answers what the general path answers,
   CHECK(send(r, "POST", "/table/none/record", R"({"hp":1})").status == 404);
   CHECK(records(*rt, "fast") == 2);
 }
+
+TEST_CASE("db.get read without a JSON document answers what the general path answers", "[http][fast-txn]") {
+  auto rt = runtime();
+  make_tables(*rt);
+  Router r(*rt, Config{});
+  REQUIRE(rt->call("db.insert", {{"table", "fast"}, {"values", {{"hp", 3}, {"name", "x"}}}}).is_ok());
+  json fast = rpc(r, R"({"jsonrpc":"2.0","id":"a","method":"db.get","params":{"table":"fast","id":1}})");
+  json keys = rpc(r, R"({"params":{"id":1,"table":"fast"},"method":"db.get","id":"a","jsonrpc":"2.0"})");
+  // An escape in the table name: the reader leaves it to the general path.
+  json general = rpc(r, R"({"jsonrpc":"2.0","id":"a","method":"db.get","params":{"table":"f\u0061st","id":1}})");
+  CHECK(fast == general);
+  CHECK(keys == general);
+  CHECK(fast == json{{"jsonrpc", "2.0"}, {"id", "a"}, {"result", {{"id", 1}, {"hp", 3}, {"name", "x"}, {"speed", 0.0}}}});
+  json missing = rpc(r, R"({"jsonrpc":"2.0","id":2,"method":"db.get","params":{"table":"fast","id":7}})");
+  CHECK(missing["error"]["data"]["code"] == "not_found");
+  json no_table = rpc(r, R"({"jsonrpc":"2.0","id":2,"method":"db.get","params":{"table":"none","id":1}})");
+  CHECK(no_table["error"]["data"]["code"] == "not_found");
+  json extra = rpc(r, R"({"jsonrpc":"2.0","id":2,"method":"db.get","params":{"table":"fast","id":1,"x":1}})");
+  CHECK(extra["error"]["code"] == -32602);
+  json neg = rpc(r, R"({"jsonrpc":"2.0","id":2,"method":"db.get","params":{"table":"fast","id":-1}})");
+  CHECK(neg.contains("error"));
+}
