@@ -100,38 +100,48 @@ bool read_params(JsonCursor& in, const DbVersion& db, PreparedTxn& txn) {
 
 }  // namespace
 
+int read_envelope_member(JsonCursor& in, std::string_view key, std::string_view method,
+                         RpcEnvelope& e) {
+  if (key == "jsonrpc") {
+    std::string_view v;
+    if (e.version || !in.string(v) || v != "2.0") return -1;
+    e.version = true;
+    return 1;
+  }
+  if (key == "id") {
+    if (e.has_id || !in.scalar(e.id)) return -1;
+    e.has_id = true;
+    return e.id.is_string() || e.id.is_number() ? 1 : -1;  // null and others: the general path
+  }
+  if (key == "method") {
+    std::string_view m;
+    if (e.method || !in.string(m) || m != method) return -1;
+    e.method = true;
+    return 1;
+  }
+  return 0;
+}
+
 std::optional<PreparedTxn> prepare_insert_transaction(std::string_view body, const DbVersion& db) {
   JsonCursor in(body);
   if (in.peek() != '{') return std::nullopt;  // a batch or not a call
   PreparedTxn txn;
-  bool version = false, id = false, method = false, params = false;
+  RpcEnvelope env;
+  bool params = false;
   std::string_view params_span;
   bool ok = in.object([&](std::string_view key) {
-    if (key == "jsonrpc") {
-      std::string_view v;
-      if (version || !in.string(v) || v != "2.0") return false;
-      return version = true;
-    }
-    if (key == "id") {
-      if (id || !in.scalar(txn.id)) return false;
-      id = true;
-      return txn.id.is_string() || txn.id.is_number();  // null and others: the general path
-    }
-    if (key == "method") {
-      std::string_view m;
-      if (method || !in.string(m) || m != "db.transaction") return false;
-      method = true;
-      if (!params_span.empty()) {
-        JsonCursor pin(params_span);
-        txn.params_text = std::string(params_span);
-        return read_params(pin, db, txn) && pin.at_end();
-      }
-      return true;
+    if (int r = read_envelope_member(in, key, "db.transaction", env); r != 0) {
+      if (r < 0) return false;
+      if (key != "method" || params_span.empty()) return true;
+      // The params came before the method: read them now.
+      JsonCursor pin(params_span);
+      txn.params_text = std::string(params_span);
+      return read_params(pin, db, txn) && pin.at_end();
     }
     if (key == "params") {
       if (params) return false;
       params = true;
-      if (method) {
+      if (env.method) {
         const char* start = in.position();
         if (!read_params(in, db, txn)) return false;
         txn.params_text.assign(start, static_cast<std::size_t>(in.position() - start));
@@ -141,21 +151,29 @@ std::optional<PreparedTxn> prepare_insert_transaction(std::string_view body, con
     }
     return false;
   });
-  if (!ok || !in.at_end() || !version || !id || !method || !params) return std::nullopt;
+  if (!ok || !in.at_end() || !env.complete() || !params) return std::nullopt;
+  txn.id = std::move(env.id);
   return txn;
 }
 
-std::shared_ptr<const Callable> fast_txn_callable(std::shared_ptr<const PreparedTxn> txn,
-                                                  std::shared_ptr<FastTxnOutcome> outcome) {
+namespace {
+
+// A callable that inserts the prepared records in its transaction and writes the answer into
+// `outcome`: `prefix`, the records' JSON separated by commas, `suffix`. It may run more than
+// once (optimistic retries); each run starts the answer afresh.
+std::shared_ptr<const Callable> inserting_callable(std::string name, Route route,
+                                                   std::shared_ptr<const PreparedTxn> txn,
+                                                   std::shared_ptr<FastTxnOutcome> outcome,
+                                                   std::string prefix, std::string suffix) {
   auto c = std::make_shared<Callable>();
-  c->name = "db.transaction";
-  c->description = "db.transaction of inserts read straight into records";
-  c->route = Route::serial;
+  c->name = std::move(name);
+  c->description = "records read straight from the request text";
+  c->route = route;
   c->builtin = true;
   c->in_transaction = false;
   c->logged_params = txn->params_text;
-  c->fn = [txn = std::move(txn), outcome = std::move(outcome)](CallContext& ctx,
-                                                               const json&) -> Result<json> {
+  c->fn = [txn = std::move(txn), outcome = std::move(outcome), prefix = std::move(prefix),
+           suffix = std::move(suffix)](CallContext& ctx, const json&) -> Result<json> {
     std::string& out = outcome->out;
     outcome->fallback = false;
     out.clear();
@@ -171,10 +189,8 @@ std::shared_ptr<const Callable> fast_txn_callable(std::shared_ptr<const Prepared
       auto cur = ctx.find_table(t.name);
       if (!cur || (*cur)->schema() != t.schema) return give_up();
     }
-    out.reserve(txn->bytes.size() * 2 + 64);
-    out += "{\"id\":";
-    out += txn->id.dump();
-    out += ",\"jsonrpc\":\"2.0\",\"result\":[";
+    out.reserve(txn->bytes.size() * 2 + prefix.size() + 64);
+    out += prefix;
     bool first = true;
     for (const auto& op : txn->inserts) {
       const auto& t = txn->tables[op.table];
@@ -187,10 +203,19 @@ std::shared_ptr<const Callable> fast_txn_callable(std::shared_ptr<const Prepared
       first = false;
       append_record_json(out, *r);
     }
-    out += "]}";
+    out += suffix;
     return json(nullptr);
   };
   return c;
+}
+
+}  // namespace
+
+std::shared_ptr<const Callable> fast_txn_callable(std::shared_ptr<const PreparedTxn> txn,
+                                                  std::shared_ptr<FastTxnOutcome> outcome) {
+  std::string prefix = "{\"id\":" + txn->id.dump() + ",\"jsonrpc\":\"2.0\",\"result\":[";
+  return inserting_callable("db.transaction", Route::serial, std::move(txn), std::move(outcome),
+                            std::move(prefix), "]}");
 }
 
 std::optional<PreparedTxn> prepare_record_insert(std::string_view table, std::string_view body,
@@ -219,38 +244,7 @@ std::optional<PreparedTxn> prepare_record_insert(std::string_view table, std::st
 
 std::shared_ptr<const Callable> fast_insert_callable(std::shared_ptr<const PreparedTxn> txn,
                                                      std::shared_ptr<FastTxnOutcome> outcome) {
-  auto c = std::make_shared<Callable>();
-  c->name = "db.insert";
-  c->description = "a REST insert read straight into its record";
-  c->route = Route::table;
-  c->builtin = true;
-  c->logged_params = txn->params_text;
-  c->fn = [txn = std::move(txn), outcome = std::move(outcome)](CallContext& ctx,
-                                                               const json&) -> Result<json> {
-    std::string& out = outcome->out;
-    outcome->fallback = false;
-    out.clear();
-    auto give_up = [&] {
-      outcome->fallback = true;
-      out.clear();
-      return make_error(Errc::conflict, "the fast path gave up; the general path answers");
-    };
-    auto tx = ctx.txn();
-    if (!tx) return tx.error();
-    const auto& t = txn->tables[0];
-    auto cur = ctx.find_table(t.name);
-    if (!cur || (*cur)->schema() != t.schema) return give_up();
-    const auto& op = txn->inserts[0];
-    std::span<const std::byte> rec(txn->bytes.data() + op.offset, t.schema->record_size());
-    auto id = (*tx)->insert(t.name, rec, op.id);
-    if (!id) return give_up();
-    auto r = ctx.get(t.name, *id);
-    if (!r) return give_up();
-    out.reserve(t.schema->record_size() * 3 + 32);
-    append_record_json(out, *r);
-    return json(nullptr);
-  };
-  return c;
+  return inserting_callable("db.insert", Route::table, std::move(txn), std::move(outcome), "", "");
 }
 
 }  // namespace tickdb

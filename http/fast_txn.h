@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "actors/procedures.h"
+#include "core/json_text.h"
 
 namespace tickdb {
 
@@ -39,6 +40,18 @@ struct PreparedTxn {
   std::vector<Insert> inserts;
   std::vector<std::byte> bytes;  // the records, packed one after the other
 };
+
+// The members of a JSON-RPC call besides its params, as the fast readers take them.
+struct RpcEnvelope {
+  json id;
+  bool version = false, has_id = false, method = false;
+  bool complete() const { return version && has_id && method; }
+};
+// Reads the member `key` when it is "jsonrpc" (must be "2.0"), "id" (a string or a number)
+// or "method" (must be `method`): 1 when read, 0 when `key` is none of them, -1 when the
+// value is not one the fast readers take (or given twice).
+int read_envelope_member(JsonCursor& in, std::string_view key, std::string_view method,
+                         RpcEnvelope& e);
 
 // Reads `body` as one JSON-RPC db.transaction of db.insert ops against the tables of `db`.
 std::optional<PreparedTxn> prepare_insert_transaction(std::string_view body, const DbVersion& db);

@@ -149,23 +149,10 @@ std::optional<FastGet> read_get(std::string_view body) {
   JsonCursor in(body);
   if (in.peek() != '{') return std::nullopt;
   FastGet g;
-  bool version = false, id = false, method = false, params = false;
+  RpcEnvelope env;
+  bool params = false;
   bool ok = in.object([&](std::string_view key) {
-    if (key == "jsonrpc") {
-      std::string_view v;
-      if (version || !in.string(v) || v != "2.0") return false;
-      return version = true;
-    }
-    if (key == "id") {
-      if (id || !in.scalar(g.id)) return false;
-      id = true;
-      return g.id.is_string() || g.id.is_number();
-    }
-    if (key == "method") {
-      std::string_view m;
-      if (method || !in.string(m) || m != "db.get") return false;
-      return method = true;
-    }
+    if (int r = read_envelope_member(in, key, "db.get", env); r != 0) return r > 0;
     if (key != "params" || params) return false;
     params = true;
     bool table = false, rid = false;
@@ -176,9 +163,11 @@ std::optional<FastGet> read_get(std::string_view body) {
       if (!in.number(n) || !n.is_number_unsigned()) return false;
       g.record = n.get<std::uint64_t>();
       return rid = true;
-    }) && table && rid;
+    }) && table &&
+           rid;
   });
-  if (!ok || !in.at_end() || !version || !id || !method || !params) return std::nullopt;
+  if (!ok || !in.at_end() || !env.complete() || !params) return std::nullopt;
+  g.id = std::move(env.id);
   return g;
 }
 

@@ -11,81 +11,29 @@ them as a client would, over raw sockets where http.client would hide what is on
   - /metrics fits Prometheus (`promtool check metrics`) with histograms.
 Every wait is bounded by a deadline; nothing sleeps and hopes.
 """
-import atexit
 import json
 import os
 import re
 import select
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
 
+from tickdb_node import NodeProcess, temp_dir
+
 SERVER = None
 GAME = None
-_temp_dirs = []
-atexit.register(lambda: [shutil.rmtree(d, ignore_errors=True) for d in _temp_dirs])
 
 
-def temp_dir():
-    d = tempfile.mkdtemp(prefix="tickdb-conf-")
-    _temp_dirs.append(d)
-    return d
-
-
-class Node:
-    """A tickdb-server process on a free loopback port (as in http_test.py). Its output is
-    drained by a thread, so a chatty node never blocks on a full pipe."""
+class Node(NodeProcess):
+    """A tickdb-server process on a free loopback port (tests/e2e/tickdb_node.py)."""
 
     def __init__(self, *sets):
-        self.data = temp_dir()
-        # http.address defaults to 127.0.0.1: only loopback is used.
-        args = [SERVER, "--set", "http.port=0", "--set", "storage.data_dir=" + json.dumps(self.data)]
-        for s in sets:
-            args += ["--set", s]
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.port = None
-        self.log = []
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            self.log.append(line)
-            m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
-            if m:
-                self.port = int(m.group(1))
-                break
-        if self.port is None:
-            self.proc.kill()
-            self.proc.wait(10)
-            raise RuntimeError("server did not start: " + "".join(self.log))
-        self._drain = threading.Thread(target=self._drain_output, daemon=True)
-        self._drain.start()
-
-    def _drain_output(self):
-        for line in self.proc.stdout:
-            if len(self.log) < 10000:
-                self.log.append(line)
-
-    @property
-    def pid(self):
-        return self.proc.pid
-
-    def fds(self):
-        return len(os.listdir("/proc/%d/fd" % self.pid))
-
-    def rss_kib(self):
-        with open("/proc/%d/status" % self.pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        raise RuntimeError("no VmRSS")
+        super().__init__(SERVER, *sets, data=temp_dir("tickdb-conf-"))
 
     def raw(self, timeout=10):
         return Raw(self.port, timeout)
@@ -99,20 +47,6 @@ class Node:
         finally:
             c.close()
         return r.status, r.json_or_text(), r
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                return self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-                return -1
-            finally:
-                self._drain.join(5)
-                self.proc.stdout.close()
-        return self.proc.returncode
 
 
 def request(method, target, body=None, headers=None, host="127.0.0.1", version="HTTP/1.1"):

@@ -5,58 +5,28 @@ usage: http_test.py SERVER_BINARY GAME_MODULE [unittest args]
 Every route of API.md, every error code, a battery of bad input; afterwards the node must
 still answer and the data must be unchanged. Only 127.0.0.1 is used.
 """
-import atexit
 import http.client
 import json
 import os
-import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
+from tickdb_node import NodeProcess, temp_dir
+
 SERVER = None
 GAME = None
-_temp_dirs = []
-atexit.register(lambda: [shutil.rmtree(d, ignore_errors=True) for d in _temp_dirs])
 
 
-def temp_dir():
-    d = tempfile.mkdtemp(prefix="tickdb-e2e-")
-    _temp_dirs.append(d)
-    return d
-
-
-class Node:
+class Node(NodeProcess):
     """A tickdb-server process on a free loopback port."""
 
     def __init__(self, *sets, config=None, data=None):
-        self.data = data or temp_dir()
-        args = [SERVER, "--set", "http.port=0", "--set", "storage.data_dir=" + json.dumps(self.data)]
-        if config:
-            args += ["--config", config]
-        for s in sets:
-            args += ["--set", s]
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.port = None
-        deadline = time.time() + 20
-        self.log = []
-        while time.time() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            self.log.append(line)
-            m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
-            if m:
-                self.port = int(m.group(1))
-                break
-        if self.port is None:
-            self.proc.kill()
-            raise RuntimeError("server did not start: " + "".join(self.log))
+        super().__init__(SERVER, *sets, config=config, data=data)
 
     def conn(self, timeout=10):
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
@@ -79,16 +49,6 @@ class Node:
 
     def rpc(self, payload):
         return self.req("POST", "/rpc", payload)
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                return self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                return -1
-        return self.proc.returncode
 
 
 def raw_exchange(port, data, timeout=5):

@@ -1,0 +1,88 @@
+"""A tickdb-server process for the end-to-end tests: started on a free loopback port with its
+own data directory, its output drained by a thread (a chatty node never blocks on a full
+pipe), stopped with a bound. Only 127.0.0.1 is used."""
+import atexit
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+
+_temp_dirs = []
+atexit.register(lambda: [shutil.rmtree(d, ignore_errors=True) for d in _temp_dirs])
+
+
+def temp_dir(prefix="tickdb-e2e-"):
+    d = tempfile.mkdtemp(prefix=prefix)
+    _temp_dirs.append(d)
+    return d
+
+
+class NodeProcess:
+    """`server` started with `--set` assignments (and a --config file); `port` once it listens."""
+
+    def __init__(self, server, *sets, config=None, data=None, start_timeout=20):
+        self.data = data or temp_dir()
+        # http.address defaults to 127.0.0.1: only loopback is used.
+        args = [server, "--set", "http.port=0", "--set", "storage.data_dir=" + json.dumps(self.data)]
+        if config:
+            args += ["--config", config]
+        for s in sets:
+            args += ["--set", s]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.port = None
+        self.log = []
+        deadline = time.time() + start_timeout
+        while time.time() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.log.append(line)
+            m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
+            if m:
+                self.port = int(m.group(1))
+                break
+        if self.port is None:
+            self.proc.kill()
+            self.proc.wait(10)
+            raise RuntimeError("server did not start: " + "".join(self.log))
+        self._drain = threading.Thread(target=self._drain_output, daemon=True)
+        self._drain.start()
+
+    def _drain_output(self):
+        for line in self.proc.stdout:
+            if len(self.log) < 10000:
+                self.log.append(line)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def fds(self):
+        return len(os.listdir("/proc/%d/fd" % self.pid))
+
+    def rss_kib(self):
+        with open("/proc/%d/status" % self.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise RuntimeError("no VmRSS")
+
+    def stop(self, sig=signal.SIGTERM):
+        """Stops the node (SIGTERM: gracefully); its exit code, -1 when it had to be killed."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                return self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+                return -1
+            finally:
+                self._drain.join(5)
+                self.proc.stdout.close()
+        return self.proc.returncode
