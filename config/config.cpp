@@ -29,7 +29,7 @@ const std::vector<std::pair<std::string, std::vector<std::string>>>& known_keys(
       {"storage",
        {"data_dir", "snapshot_interval_s", "snapshot_keep", "compression_level", "durability"}},
       {"procedures", {"modules"}},
-      {"cluster", {"port", "peers"}},
+      {"cluster", {"port", "peers", "idempotency_ttl_s", "idempotency_max_keys"}},
       {"log", {"level"}},
   };
   return k;
@@ -170,6 +170,10 @@ Result<Config> config_from_json(const json& j) {
         c.cluster_port = static_cast<std::uint16_t>(p);
       } else if (key == "cluster.peers") {
         TAKE(get_strings(v, key), c.cluster_peers);
+      } else if (key == "cluster.idempotency_ttl_s") {
+        TAKE(get_number(v, key, 1, 86400 * 7), c.cluster_idempotency_ttl_s);
+      } else if (key == "cluster.idempotency_max_keys") {
+        TAKE(get_uint(v, key, 1, 10'000'000), c.cluster_idempotency_max_keys);
       } else if (key == "log.level") {
         TAKE(get_string(v, key), c.log_level);
         static const char* levels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
@@ -196,7 +200,11 @@ json Config::to_json() const {
                        {"snapshot_keep", storage_snapshot_keep}, {"compression_level", storage_compression_level},
                        {"durability", to_string(storage_durability)}}},
           {"procedures", {{"modules", procedures_modules}}},
-          {"cluster", {{"port", cluster_port}, {"peers", cluster_peers}}},
+          {"cluster",
+           {{"port", cluster_port},
+            {"peers", cluster_peers},
+            {"idempotency_ttl_s", cluster_idempotency_ttl_s},
+            {"idempotency_max_keys", cluster_idempotency_max_keys}}},
           {"log", {{"level", log_level}}}};
 }
 

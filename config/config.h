@@ -5,7 +5,8 @@
 //   {"node": {"name"}, "http": {"address", "port", "threads", "max_body_bytes", "timeout_s",
 //    "auth_token"}, "tick": {"rate_hz", "procedures"}, "workers": {"count", "scheduler_policy"},
 //    "storage": {"data_dir", "snapshot_interval_s", "snapshot_keep", "compression_level",
-//    "durability"}, "procedures": {"modules"}, "cluster": {"port", "peers"}, "log": {"level"}}
+//    "durability"}, "procedures": {"modules"}, "cluster": {"port", "peers",
+//    "idempotency_ttl_s", "idempotency_max_keys"}, "log": {"level"}}
 //
 // Thread-safety: a plain value.
 #pragma once
@@ -45,6 +46,9 @@ struct Config {
   std::vector<std::string> procedures_modules;
   std::uint16_t cluster_port = 0;  // 0: no cluster
   std::vector<std::string> cluster_peers;
+  // A write with an Idempotency-Key is answered from its first answer for this long ...
+  double cluster_idempotency_ttl_s = 300;
+  std::uint64_t cluster_idempotency_max_keys = 100'000;  // ... for at most this many keys
   std::string log_level = "info";
 
   // The whole config as JSON (every key, defaults included).

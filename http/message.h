@@ -41,6 +41,7 @@ struct HttpResponse {
   std::optional<nlohmann::json> value;
   std::string_view content_type = "application/json";  // a literal
   std::string allow;                                   // for 405: the route's methods
+  std::vector<std::pair<std::string, std::string>> headers;  // more headers to send
 };
 
 // Answers one request; called exactly once, on any thread.

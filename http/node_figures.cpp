@@ -127,6 +127,14 @@ std::string render_prometheus(const NodeFigures& f) {
   t.one("tickdb_commit_conflicts_total", "counter", "Commits that ran again after a conflict.",
         f.commits.conflicts);
 
+  t.one("tickdb_idempotency_keys", "gauge", "Idempotency keys whose first answer is kept.",
+        f.idempotency.keys);
+  t.one("tickdb_idempotency_replayed_total", "counter",
+        "Writes answered from the first answer of their Idempotency-Key.", f.idempotency.replayed);
+  t.one("tickdb_idempotency_conflicts_total", "counter",
+        "Writes refused for an Idempotency-Key used with another request.",
+        f.idempotency.conflicts);
+
   if (f.storage) {
     const auto& s = f.storage->snapshot;
     const auto& l = f.storage->log;
@@ -213,6 +221,10 @@ json render_json(const NodeFigures& f) {
           {"rpc_fast_transactions",
            {{"answered", f.rpc_fast_answered}, {"fell_back", f.rpc_fast_fell_back}}},
           {"storage", storage},
+          {"idempotency",
+           {{"keys", f.idempotency.keys},
+            {"replayed", f.idempotency.replayed},
+            {"conflicts", f.idempotency.conflicts}}},
           {"requests", reqs},
           {"latency", latency}};
 }

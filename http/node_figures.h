@@ -15,6 +15,7 @@
 
 #include "actors/persistence.h"
 #include "actors/runtime.h"
+#include "http/idempotency.h"
 #include "http/request_figures.h"
 
 namespace tickdb {
@@ -32,6 +33,7 @@ struct NodeFigures {
   std::vector<Table> tables;
   std::uint64_t rpc_fast_answered = 0, rpc_fast_fell_back = 0;
   std::optional<Persistence::Figures> storage;
+  IdempotencyCache::Figures idempotency;
   // Per route id: its name and counts (routes never asked are left out when rendered).
   std::vector<std::string> route_names;
   std::vector<RequestFigures::RouteCounts> requests;

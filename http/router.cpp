@@ -44,7 +44,11 @@ bool equal_constant_time(std::string_view a, std::string_view b) {
 }
 
 Router::Router(Runtime& rt, const Config& cfg)
-    : rt_(&rt), cfg_(cfg), started_(std::chrono::steady_clock::now()), rpc_(rt) {
+    : rt_(&rt),
+      cfg_(cfg),
+      started_(std::chrono::steady_clock::now()),
+      rpc_(rt),
+      idempotency_(cfg.cluster_idempotency_ttl_s, cfg.cluster_idempotency_max_keys) {
   add_operation_routes();
   add_schema_routes();
   add_record_routes();
@@ -100,6 +104,21 @@ RouteId Router::handle(HttpRequest req, Done done) {
         make_error(Errc::unauthorized, "this node needs 'Authorization: Bearer <token>'")));
     return route.id;
   }
+  // A write with an Idempotency-Key runs once; its repeats get its first answer.
+  const bool write = req.method == "POST" || req.method == "PUT" || req.method == "PATCH" ||
+                     req.method == "DELETE";
+  if (const auto key = req.header("idempotency-key"); write && !key.empty()) {
+    if (auto st = IdempotencyCache::check_key(key); !st) {
+      done(error_response(st.error()));
+      return route.id;
+    }
+    std::string k(key);
+    if (idempotency_.begin(k, request_fingerprint(req), done)) return route.id;
+    done = [this, k = std::move(k), inner = std::move(done)](HttpResponse r) {
+      idempotency_.finish(k, r);
+      inner(std::move(r));
+    };
+  }
   try {
     route.handler(req, m.params, target->query, done);
   } catch (const std::exception& e) {
@@ -130,6 +149,7 @@ NodeFigures Router::collect() const {
   f.rpc_fast_answered = rpc_.fast_transactions();
   f.rpc_fast_fell_back = rpc_.fast_fallbacks();
   if (persistence_) f.storage = persistence_->figures();
+  f.idempotency = idempotency_.figures();
   f.route_names = table_.names();
   f.requests = figures_->merged();
   return f;

@@ -25,6 +25,7 @@
 
 #include "actors/runtime.h"
 #include "config/config.h"
+#include "http/idempotency.h"
 #include "http/message.h"
 #include "http/request_figures.h"
 #include "http/route_table.h"
@@ -74,6 +75,7 @@ class Router {
   const Persistence* persistence_ = nullptr;
   RouteTable table_;
   RpcEndpoint rpc_;
+  IdempotencyCache idempotency_;
   std::unique_ptr<RequestFigures> figures_;  // sized once every route is added
 };
 

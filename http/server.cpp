@@ -230,6 +230,12 @@ class Session : public std::enable_shared_from_this<Session> {
       head_text_.append(num, e2);
       head_text_ += "\r\n";
     }
+    for (const auto& [k, v] : r.headers) {
+      head_text_ += k;
+      head_text_ += ": ";
+      head_text_ += v;
+      head_text_ += "\r\n";
+    }
     if (!r.allow.empty()) {
       head_text_ += "Allow: ";
       head_text_ += r.allow;

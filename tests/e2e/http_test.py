@@ -412,6 +412,28 @@ class Limits(unittest.TestCase):
         finally:
             self.assertEqual(n.stop(), 0)
 
+    def test_idempotency_key_applies_a_write_once(self):
+        n = Node("cluster.idempotency_ttl_s=60")
+        try:
+            self.assertEqual(n.req("POST", "/table", {"name": "t", "fields": [{"name": "v", "type": "i32"}]})[0], 201)
+            answers = []
+            for _ in range(3):  # a client retrying what it thinks was lost
+                st, body, r = n.req("POST", "/table/t/record", {"v": 5}, headers={"Idempotency-Key": "order-17"}, raw=True)
+                answers.append((st, body, r.getheader("Idempotent-Replayed")))
+            self.assertEqual([a[0] for a in answers], [201, 201, 201])
+            self.assertEqual(answers[0][1], answers[1][1])
+            self.assertEqual([a[2] for a in answers], [None, "true", "true"])
+            self.assertEqual(len(n.req("GET", "/table/t/records")[1]["records"]), 1)
+            st, body = n.req("POST", "/table/t/record", {"v": 6}, headers={"Idempotency-Key": "order-17"})
+            self.assertEqual((st, body["error"]["code"]), (409, "conflict"))
+            st, body = n.req("POST", "/table/t/record", {"v": 6}, headers={"Idempotency-Key": "x" * 65})
+            self.assertEqual(st, 400)
+            self.assertEqual(len(n.req("GET", "/table/t/records")[1]["records"]), 1)
+            m = n.req("GET", "/metrics")[1]
+            self.assertIn("tickdb_idempotency_replayed_total 2", m)
+        finally:
+            self.assertEqual(n.stop(), 0)
+
     def test_auth_token(self):
         n = Node("http.auth_token=s3cret")
         try:

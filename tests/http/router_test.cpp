@@ -2,6 +2,7 @@
 // are 404, wrong methods 405 with Allow, auth guards every route but /health.
 #include <catch2/catch.hpp>
 #include <future>
+#include <thread>
 
 #include "http/fast_txn.h"
 #include "http/router.h"
@@ -334,4 +335,112 @@ TEST_CASE("db.get read without a JSON document answers what the general path ans
   CHECK(extra["error"]["code"] == -32602);
   json neg = rpc(r, R"({"jsonrpc":"2.0","id":2,"method":"db.get","params":{"table":"fast","id":-1}})");
   CHECK(neg.contains("error"));
+}
+
+namespace {
+HttpResponse send_with(Router& r, std::string method, std::string target, std::string body,
+                       std::vector<std::pair<std::string, std::string>> headers) {
+  std::promise<HttpResponse> p;
+  r.handle(HttpRequest{std::move(method), std::move(target), std::move(body), "", std::move(headers)},
+           [&p](HttpResponse res) { p.set_value(std::move(res)); });
+  HttpResponse res = p.get_future().get();
+  if (res.value) res.body = json_text(*res.value);
+  return res;
+}
+bool replayed(const HttpResponse& r) {
+  for (const auto& [k, v] : r.headers)
+    if (k == "Idempotent-Replayed" && v == "true") return true;
+  return false;
+}
+}  // namespace
+
+TEST_CASE("a write with an Idempotency-Key is applied once; repeats get the first answer", "[http][idempotency]") {
+  auto rt = runtime();
+  make_tables(*rt);
+  Router r(*rt, Config{});
+  const std::vector<std::pair<std::string, std::string>> key{{"idempotency-key", "k-1"}};
+  auto first = send_with(r, "POST", "/table/fast/record", R"({"hp":1})", key);
+  auto again = send_with(r, "POST", "/table/fast/record", R"({"hp":1})", key);
+  REQUIRE(first.status == 201);
+  CHECK(again.status == 201);
+  CHECK(again.body == first.body);
+  CHECK_FALSE(replayed(first));
+  CHECK(replayed(again));
+  CHECK(records(*rt, "fast") == 1);
+  // The same key with another request is refused, and applies nothing.
+  auto other = send_with(r, "POST", "/table/fast/record", R"({"hp":2})", key);
+  CHECK(other.status == 409);
+  CHECK(json::parse(other.body)["error"]["code"] == "conflict");
+  CHECK(records(*rt, "fast") == 1);
+  // Bad keys are refused; other keys, and writes without a key, run.
+  CHECK(send_with(r, "POST", "/table/fast/record", "{}", {{"idempotency-key", std::string(65, 'a')}}).status == 400);
+  CHECK(send_with(r, "POST", "/table/fast/record", "{}", {{"idempotency-key", "a b"}}).status == 400);
+  CHECK(send_with(r, "POST", "/table/fast/record", "{}", {{"idempotency-key", "k-2"}}).status == 201);
+  CHECK(send(r, "POST", "/table/fast/record", "{}").status == 201);
+  CHECK(send(r, "POST", "/table/fast/record", "{}").status == 201);
+  CHECK(records(*rt, "fast") == 4);
+  // JSON-RPC writes and deletes too; a failed first answer is kept as well.
+  const std::string call = R"({"jsonrpc":"2.0","id":1,"method":"db.delete","params":{"table":"fast","id":1}})";
+  auto d1 = send_with(r, "POST", "/rpc", call, {{"idempotency-key", "d"}});
+  auto d2 = send_with(r, "POST", "/rpc", call, {{"idempotency-key", "d"}});
+  CHECK(json::parse(d1.body)["result"] == true);
+  CHECK(d2.body == d1.body);  // not "record 1 does not exist"
+  // Repeats sent before the first is answered wait for it.
+  std::vector<std::future<HttpResponse>> answers;
+  std::vector<std::shared_ptr<std::promise<HttpResponse>>> ps;
+  for (int i = 0; i < 8; ++i) {
+    auto p = std::make_shared<std::promise<HttpResponse>>();
+    answers.push_back(p->get_future());
+    r.handle(HttpRequest{"POST", "/table/slow/record", R"({"hp":7})", "", {{"idempotency-key", "burst"}}},
+             [p](HttpResponse res) {
+               if (res.value) res.body = json_text(*res.value);
+               p->set_value(std::move(res));
+             });
+    ps.push_back(p);
+  }
+  std::string body0;
+  for (auto& f : answers) {
+    auto res = f.get();
+    CHECK(res.status == 201);
+    if (body0.empty()) body0 = res.body;
+    CHECK(res.body == body0);
+  }
+  CHECK(records(*rt, "slow") == 1);
+  auto st = r.stats_json()["idempotency"];
+  CHECK(st["replayed"].get<int>() >= 9);
+  CHECK(st["conflicts"] == 1);
+}
+
+TEST_CASE("idempotency keys expire after their ttl and beyond max_keys; a 503 is not kept", "[http][idempotency]") {
+  IdempotencyCache c(0.05, 2);
+  int calls = 0;
+  Done count = [&](HttpResponse) { ++calls; };
+  HttpResponse ok = json_response(201, "{}");
+  Done d = count;
+  REQUIRE_FALSE(c.begin("a", 1, d));
+  c.finish("a", ok);
+  d = count;
+  CHECK(c.begin("a", 1, d));  // kept
+  CHECK(calls == 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(80));  // past the ttl (a bound, not a race)
+  d = count;
+  CHECK_FALSE(c.begin("a", 1, d));  // forgotten: runs again
+  c.finish("a", ok);
+  IdempotencyCache small(60, 2);
+  for (const char* k : {"x", "y", "z"}) {
+    d = count;
+    REQUIRE_FALSE(small.begin(k, 1, d));
+    small.finish(k, ok);
+  }
+  d = count;
+  CHECK_FALSE(small.begin("x", 1, d));  // the oldest went first
+  small.finish("x", ok);
+  d = count;
+  CHECK(small.begin("z", 1, d));
+  HttpResponse unavailable = json_response(503, "{}");
+  d = count;
+  REQUIRE_FALSE(small.begin("u", 1, d));
+  small.finish("u", unavailable);
+  d = count;
+  CHECK_FALSE(small.begin("u", 1, d));  // a 503 did nothing: the retry runs
 }
