@@ -1,5 +1,9 @@
 #include "actors/runtime.h"
 
+#include <caf/io/all.hpp>
+
+#include "actors/cluster_messages.h"
+
 #include <atomic>
 #include <future>
 #include <mutex>
@@ -99,6 +103,15 @@ Result<std::unique_ptr<Runtime>> Runtime::start(RuntimeConfig cfg, std::shared_p
   m.caf_cfg.set("scheduler.policy", cfg.scheduler_policy == SchedulerPolicy::stealing
                                         ? caf::atom("stealing")
                                         : caf::atom("sharing"));
+  if (cfg.cluster) {
+    // Only the connecting side checks app identifiers; heartbeats are off unless set, and
+    // must be timespans (an integer is refused with a line on stderr only).
+    m.caf_cfg.load<caf::io::middleman>();
+    add_cluster_message_types(m.caf_cfg);
+    m.caf_cfg.set("middleman.app-identifiers", std::vector<std::string>{cfg.cluster->name});
+    m.caf_cfg.set("middleman.heartbeat-interval", caf::timespan{cfg.cluster->heartbeat});
+    m.caf_cfg.set("middleman.connection-timeout", caf::timespan{cfg.cluster->connection_timeout});
+  }
   m.sys = std::make_unique<caf::actor_system>(m.caf_cfg);
   m.pool = std::make_unique<WorkerPool>(*m.sys, cfg.workers);
   m.db = std::make_unique<Database>(std::move(initial), m.registry, *m.pool);

@@ -13,7 +13,9 @@
 // there: never call it from an actor or a Beast I/O thread (use call_async there).
 #pragma once
 
+#include <chrono>
 #include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -41,6 +43,13 @@ struct RuntimeConfig {
   bool start_ticks = true;                    // tests may drive without the tick loop
   SchedulerPolicy scheduler_policy = SchedulerPolicy::sharing;  // workers.scheduler_policy (runtime.cpp)
   int table_conflict_tries = 8;               // a table actor's tries before it hands a batch to the executor
+  // Cluster (actors/cluster.h): CAF's middleman is loaded only when set, with the cluster's
+  // name as its app identifier and its heartbeats on.
+  struct ClusterTransport {
+    std::string name = "tickdb";
+    std::chrono::milliseconds heartbeat{250}, connection_timeout{1000};
+  };
+  std::optional<ClusterTransport> cluster;
   // Answers db.snapshot (the persistence's snapshot_async); without it db.snapshot refuses.
   std::function<void(std::function<void(Result<json>)> done)> snapshot;
   // Registers callables compiled into the program (a server embedding tickdb, tests), after

@@ -29,7 +29,7 @@ const std::vector<std::pair<std::string, std::vector<std::string>>>& known_keys(
       {"storage",
        {"data_dir", "snapshot_interval_s", "snapshot_keep", "compression_level", "durability"}},
       {"procedures", {"modules"}},
-      {"cluster", {"port", "peers", "idempotency_ttl_s", "idempotency_max_keys"}},
+      {"cluster", {"name", "address", "allow_remote", "port", "peers", "heartbeat_ms", "failure_timeout_ms", "request_timeout_ms", "idempotency_ttl_s", "idempotency_max_keys"}},
       {"log", {"level"}},
   };
   return k;
@@ -170,6 +170,21 @@ Result<Config> config_from_json(const json& j) {
         c.cluster_port = static_cast<std::uint16_t>(p);
       } else if (key == "cluster.peers") {
         TAKE(get_strings(v, key), c.cluster_peers);
+      } else if (key == "cluster.name") {
+        TAKE(get_string(v, key), c.cluster_name);
+        if (c.cluster_name.empty() || c.cluster_name.size() > 64)
+          return bad(key, "must be 1 to 64 characters");
+      } else if (key == "cluster.address") {
+        TAKE(get_string(v, key), c.cluster_address);
+      } else if (key == "cluster.allow_remote") {
+        if (!v.is_boolean()) return bad(key, "must be true or false");
+        c.cluster_allow_remote = v.get<bool>();
+      } else if (key == "cluster.heartbeat_ms") {
+        TAKE(get_uint(v, key, 10, 60'000), c.cluster_heartbeat_ms);
+      } else if (key == "cluster.failure_timeout_ms") {
+        TAKE(get_uint(v, key, 50, 600'000), c.cluster_failure_timeout_ms);
+      } else if (key == "cluster.request_timeout_ms") {
+        TAKE(get_uint(v, key, 10, 3'600'000), c.cluster_request_timeout_ms);
       } else if (key == "cluster.idempotency_ttl_s") {
         TAKE(get_number(v, key, 1, 86400 * 7), c.cluster_idempotency_ttl_s);
       } else if (key == "cluster.idempotency_max_keys") {
@@ -183,6 +198,13 @@ Result<Config> config_from_json(const json& j) {
 #undef TAKE
     }
   }
+  // The middleman does not authenticate: another address than loopback is an explicit choice.
+  if (c.cluster_address != "127.0.0.1" && c.cluster_address != "::1" &&
+      c.cluster_address != "localhost" && !c.cluster_allow_remote)
+    return bad("cluster.address",
+               "'" + c.cluster_address.substr(0, 64) +
+                   "' is not loopback: the cluster port is unauthenticated, so this needs "
+                   "\"cluster.allow_remote\": true (see docs/operations.md)");
   return c;
 }
 
@@ -201,8 +223,14 @@ json Config::to_json() const {
                        {"durability", to_string(storage_durability)}}},
           {"procedures", {{"modules", procedures_modules}}},
           {"cluster",
-           {{"port", cluster_port},
+           {{"name", cluster_name},
+            {"address", cluster_address},
+            {"allow_remote", cluster_allow_remote},
+            {"port", cluster_port},
             {"peers", cluster_peers},
+            {"heartbeat_ms", cluster_heartbeat_ms},
+            {"failure_timeout_ms", cluster_failure_timeout_ms},
+            {"request_timeout_ms", cluster_request_timeout_ms},
             {"idempotency_ttl_s", cluster_idempotency_ttl_s},
             {"idempotency_max_keys", cluster_idempotency_max_keys}}},
           {"log", {{"level", log_level}}}};

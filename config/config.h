@@ -5,7 +5,8 @@
 //   {"node": {"name"}, "http": {"address", "port", "threads", "max_body_bytes", "timeout_s",
 //    "auth_token"}, "tick": {"rate_hz", "procedures"}, "workers": {"count", "scheduler_policy"},
 //    "storage": {"data_dir", "snapshot_interval_s", "snapshot_keep", "compression_level",
-//    "durability"}, "procedures": {"modules"}, "cluster": {"port", "peers",
+//    "durability"}, "procedures": {"modules"}, "cluster": {"name", "address", "allow_remote",
+//    "port", "peers", "heartbeat_ms", "failure_timeout_ms", "request_timeout_ms",
 //    "idempotency_ttl_s", "idempotency_max_keys"}, "log": {"level"}}
 //
 // Thread-safety: a plain value.
@@ -44,8 +45,14 @@ struct Config {
   int storage_compression_level = 1;
   Durability storage_durability = Durability::sync;
   std::vector<std::string> procedures_modules;
+  std::string cluster_name = "tickdb";        // CAF's app identifier: other clusters are refused
+  std::string cluster_address = "127.0.0.1";  // where the cluster port listens
+  bool cluster_allow_remote = false;          // needed for any address but loopback
   std::uint16_t cluster_port = 0;  // 0: no cluster
-  std::vector<std::string> cluster_peers;
+  std::vector<std::string> cluster_peers;  // "host:port" seeds
+  std::uint64_t cluster_heartbeat_ms = 250;
+  std::uint64_t cluster_failure_timeout_ms = 1000;
+  std::uint64_t cluster_request_timeout_ms = 2000;
   // A write with an Idempotency-Key is answered from its first answer for this long ...
   double cluster_idempotency_ttl_s = 300;
   std::uint64_t cluster_idempotency_max_keys = 100'000;  // ... for at most this many keys

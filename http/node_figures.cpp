@@ -135,6 +135,27 @@ std::string render_prometheus(const NodeFigures& f) {
         "Writes refused for an Idempotency-Key used with another request.",
         f.idempotency.conflicts);
 
+  if (!f.peers.empty()) {
+    auto per_peer = [&](const char* name, const char* type, const char* help, auto get) {
+      t.head(name, type, help);
+      for (const auto& p : f.peers) t.sample(name, "peer=\"" + label(p.peer) + "\"", get(p));
+    };
+    per_peer("tickdb_cluster_peer_up", "gauge", "1 when the peer answers.",
+             [](const auto& p) { return static_cast<std::uint64_t>(p.up ? 1 : 0); });
+    per_peer("tickdb_cluster_peer_rtt_seconds", "gauge", "Round-trip time of the last ping.",
+             [](const auto& p) { return p.rtt_ms < 0 ? 0.0 : p.rtt_ms / 1000.0; });
+    per_peer("tickdb_cluster_forwarded_total", "counter", "Calls forwarded to the peer.",
+             [](const auto& p) { return p.forwarded; });
+    per_peer("tickdb_cluster_request_timeouts_total", "counter",
+             "Forwarded calls the peer did not answer within cluster.request_timeout_ms.",
+             [](const auto& p) { return p.timeouts; });
+    per_peer("tickdb_cluster_unavailable_total", "counter",
+             "Calls answered 503 because the peer was down.",
+             [](const auto& p) { return p.unavailable; });
+    per_peer("tickdb_cluster_reconnects_total", "counter", "Times the peer was joined again.",
+             [](const auto& p) { return p.reconnects; });
+  }
+
   if (f.storage) {
     const auto& s = f.storage->snapshot;
     const auto& l = f.storage->log;

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "actors/cluster.h"
 #include "actors/persistence.h"
 #include "actors/runtime.h"
 #include "http/idempotency.h"
@@ -34,6 +35,7 @@ struct NodeFigures {
   std::uint64_t rpc_fast_answered = 0, rpc_fast_fell_back = 0;
   std::optional<Persistence::Figures> storage;
   IdempotencyCache::Figures idempotency;
+  std::vector<Cluster::PeerFigures> peers;  // empty without a cluster
   // Per route id: its name and counts (routes never asked are left out when rendered).
   std::vector<std::string> route_names;
   std::vector<RequestFigures::RouteCounts> requests;

@@ -54,6 +54,8 @@ void Router::add_operation_routes() {
   table_.add("GET", "/cluster",
              "Cluster membership: this node and its configured peers, with their tables", 200,
              [this](auto&, auto&, auto&, Done& done) {
+               if (Cluster* c = cluster_.load(std::memory_order_acquire))
+                 return done(value_response(200, c->view()));
                json tables = json::array();
                for (const auto& [name, t] : rt_->current()->tables()) tables.push_back(name);
                const auto port = cfg_.cluster_port ? cfg_.cluster_port : cfg_.http_port;
@@ -129,12 +131,22 @@ void Router::add_schema_routes() {
              });
 
   // ---- tables and fields ----
-  table_.add("POST", "/table", "Create a table", 201,
-             [this](const HttpRequest& req, auto&, auto&, Done& done) {
-               with_body(req, done, [&](json b) {
-                 call("db.create_table", std::move(b), 201, std::move(done));
-               });
-             });
+  table_.add(
+      "POST", "/table", "Create a table", 201,
+      [this](const HttpRequest& req, auto&, auto&, Done& done) {
+        with_body(req, done, [&](json b) {
+          // "node": where the table lives; a request for another node was forwarded
+          // before it got here (cluster_routing.cpp).
+          if (b.is_object() && b.contains("node")) {
+            if (!b["node"].is_string() || b["node"].get<std::string>() != cfg_.node_name)
+              return done(error_response(make_error(
+                  Errc::invalid_argument,
+                  "\"node\" must name a node of this cluster (this is '" + cfg_.node_name + "')")));
+            b.erase("node");
+          }
+          call("db.create_table", std::move(b), 201, std::move(done));
+        });
+      });
   table_.add("GET", "/tables", "List tables", 200, [this](auto&, auto&, auto&, Done& done) {
     auto v = rt_->current();
     json out = json::array();

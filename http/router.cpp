@@ -56,12 +56,19 @@ Router::Router(Runtime& rt, const Config& cfg)
 }
 
 void Router::call(std::string_view method, json params, int ok_status, Done done) {
-  rt_->call_async(method, std::move(params), [done = std::move(done), ok_status](Result<json> r) {
-    if (!r.is_ok()) return done(error_response(r.error()));
-    // Encoded by the I/O thread that writes it, not here (this may be the log's thread).
-    done(ok_status == 204 ? json_response(204, {})
-                          : value_response(ok_status, std::move(r).value()));
-  });
+  // A table created or dropped here: the peers learn it at once.
+  Cluster* announce = method == "db.create_table" || method == "db.drop_table"
+                          ? cluster_.load(std::memory_order_acquire)
+                          : nullptr;
+  rt_->call_async(method, std::move(params),
+                  [done = std::move(done), ok_status, announce](Result<json> r) {
+                    if (!r.is_ok()) return done(error_response(r.error()));
+                    if (announce) announce->announce();
+                    // Encoded by the I/O thread that writes it, not here (this may be the log's
+                    // thread).
+                    done(ok_status == 204 ? json_response(204, {})
+                                          : value_response(ok_status, std::move(r).value()));
+                  });
 }
 
 void Router::write(Runtime::RecordWrite w, int ok_status, Done done) {
@@ -103,6 +110,13 @@ RouteId Router::handle(HttpRequest req, Done done) {
     done(error_response(
         make_error(Errc::unauthorized, "this node needs 'Authorization: Bearer <token>'")));
     return route.id;
+  }
+  // A table of another node: its owner answers (the idempotency key travels with it).
+  if (cluster_.load(std::memory_order_acquire) && req.header("x-tickdb-forwarded").empty()) {
+    if (auto owner = remote_owner(route, m.params, req); !owner.empty()) {
+      forward_to(owner, req, std::move(done));
+      return route.id;
+    }
   }
   // A write with an Idempotency-Key runs once; its repeats get its first answer.
   const bool write = req.method == "POST" || req.method == "PUT" || req.method == "PATCH" ||
@@ -150,6 +164,7 @@ NodeFigures Router::collect() const {
   f.rpc_fast_fell_back = rpc_.fast_fallbacks();
   if (persistence_) f.storage = persistence_->figures();
   f.idempotency = idempotency_.figures();
+  if (Cluster* c = cluster_.load(std::memory_order_acquire)) f.peers = c->figures();
   f.route_names = table_.names();
   f.requests = figures_->merged();
   return f;

@@ -23,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "actors/cluster.h"
 #include "actors/runtime.h"
 #include "config/config.h"
 #include "http/idempotency.h"
@@ -49,6 +50,11 @@ class Router {
   void set_baseline(bool on) { baseline_ = on; }
   // Snapshot and commit log figures for /stats and /metrics (set before serving).
   void set_persistence(const Persistence* p) { persistence_ = p; }
+  // Joins the cluster: calls for tables of other nodes are forwarded to them (any time).
+  void set_cluster(Cluster* c);
+  // Answers a request a peer forwarded here (Cluster::Handler): as a local request, never
+  // forwarded again.
+  void serve_forwarded(ForwardRequest req, std::function<void(ForwardReply)> reply);
 
   // The I/O threads count the requests they answered here (one slot per thread).
   RequestFigures& figures() { return *figures_; }
@@ -67,6 +73,11 @@ class Router {
   // The same for a REST write of one record (Runtime::write_async).
   void write(Runtime::RecordWrite w, int ok_status, Done done);
   NodeFigures collect() const;
+  // Sends `req` to `node` and answers with what it answers (headers X-Tickdb-Node/-Owner).
+  void forward_to(const std::string& node, const HttpRequest& req, Done done);
+  // The other node a request must go to ("" for this one): its table's owner, or the "node"
+  // of a table to create.
+  std::string remote_owner(const HttpRoute& route, const Params& p, const HttpRequest& req) const;
 
   Runtime* rt_;
   Config cfg_;
@@ -76,7 +87,8 @@ class Router {
   RouteTable table_;
   RpcEndpoint rpc_;
   IdempotencyCache idempotency_;
-  std::unique_ptr<RequestFigures> figures_;  // sized once every route is added
+  std::unique_ptr<RequestFigures> figures_;
+  std::atomic<Cluster*> cluster_{nullptr};  // sized once every route is added
 };
 
 // Constant-time comparison (for the auth token).

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/json_text.h"
+#include "http/cluster_routing.h"
 #include "http/fast_txn.h"
 
 namespace tickdb {
@@ -173,6 +174,37 @@ std::optional<FastGet> read_get(std::string_view body) {
 
 }  // namespace
 
+Result<std::string> RpcEndpoint::remote_owner(const std::string& method, const json& params) const {
+  Cluster* c = cluster_.load(std::memory_order_acquire);
+  if (!c) return std::string();
+  if (method == "db.create_table") {
+    auto it = params.find("node");
+    if (it == params.end() || !it->is_string() || *it == c->options().node) return std::string();
+    return it->get<std::string>();
+  }
+  std::vector<std::string> tables;
+  auto add = [&](const json& p, const char* key) {
+    if (!p.is_object()) return;
+    auto t = p.find(key);
+    if (t != p.end() && t->is_string()) tables.push_back(t->get<std::string>());
+  };
+  if (method == "db.transaction") {
+    auto ops = params.find("ops");
+    if (ops != params.end() && ops->is_array())
+      for (const auto& op : *ops)
+        if (op.is_object() && op.contains("params")) add(op["params"], "table");
+  } else if (method == "db.create_relation") {
+    add(params, "from_table");
+    add(params, "to_table");
+  } else {
+    add(params, "table");
+  }
+  if (tables.empty()) return std::string();
+  auto o = owner_of_tables(*c, *rt_, tables, method);
+  if (!o) return o.error();
+  return *o;
+}
+
 void RpcEndpoint::handle(const HttpRequest& req, Done done) {
   // db.get, the commonest read, answered straight from the packed record (as GET
   // /table/{name}/record/{id}); a missing table or record is the general path's answer.
@@ -307,6 +339,54 @@ void RpcEndpoint::general(const std::string& text, Done done) {
       answer_now(notification
                      ? json()
                      : rpc_error(id, -32601, "method not found: '" + method.substr(0, 128) + "'"));
+      continue;
+    }
+    if (method == "db.create_table" && params.contains("node")) {
+      // "node": where the table lives; this node's name means here.
+      Cluster* c = cluster_.load(std::memory_order_acquire);
+      const json& n = params["node"];
+      if (!n.is_string() || !c || (n != c->options().node && !c->peer_up(n.get<std::string>()))) {
+        if (!n.is_string() || !c || n != c->options().node) {
+          answer_now(notification ? json()
+                                  : rpc_error(id, -32602,
+                                              "invalid params: \"node\" must name a node of "
+                                              "this cluster",
+                                              {{"code", "invalid_argument"}}));
+          continue;
+        }
+      }
+      if (c && n == c->options().node) params.erase("node");
+    }
+    auto owner = remote_owner(method, params);
+    if (!owner) {
+      answer_now(notification ? json() : rpc_error_of(id, owner.error()));
+      continue;
+    }
+    if (!owner->empty()) {
+      // The owner answers the call (one call of the batch at a time).
+      ForwardRequest f;
+      f.method = "POST";
+      f.target = "/rpc";
+      json one = {{"jsonrpc", "2.0"}, {"method", method}, {"params", std::move(params)}};
+      if (!notification) one["id"] = id;
+      f.body = json_text(one);
+      cluster_.load(std::memory_order_acquire)
+          ->forward(*owner, std::move(f), [b, i, id, notification](ForwardReply r) {
+            if (!notification) {
+              auto a = r.status == 200 ? parse_json(r.body) : Result<json>(json());
+              if (a && a->is_object()) {
+                b->answers[i] = std::move(*a);
+              } else {
+                // 503/504 of the cluster: the call's own error.
+                auto e = parse_json(r.body);
+                Errc code = r.status == 504 ? Errc::node_timeout : Errc::node_unavailable;
+                std::string msg = e && e->contains("error") ? (*e)["error"].value("message", "")
+                                                            : std::string("no answer");
+                b->answers[i] = rpc_error_of(id, make_error(code, msg));
+              }
+            }
+            b->finish_one();
+          });
       continue;
     }
     rt_->call_async(method, std::move(params), [b, i, id, notification](Result<json> r) {

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "actors/cluster.h"
 #include "actors/runtime.h"
 #include "http/message.h"
 
@@ -23,13 +24,21 @@ class RpcEndpoint {
   explicit RpcEndpoint(Runtime& rt) : rt_(&rt) {}
   void handle(const HttpRequest& req, Done done);
 
+  // Calls for tables of other nodes are forwarded to them (any time).
+  void set_cluster(Cluster* c) { cluster_.store(c, std::memory_order_release); }
+
   std::uint64_t fast_transactions() const { return fast_txns_.load(std::memory_order_relaxed); }
   std::uint64_t fast_fallbacks() const { return fast_fallbacks_.load(std::memory_order_relaxed); }
 
  private:
   void general(const std::string& body, Done done);
 
+  // The other node a call must go to ("" for this one); invalid_argument when its tables
+  // live on two nodes.
+  Result<std::string> remote_owner(const std::string& method, const json& params) const;
+
   Runtime* rt_;
+  std::atomic<Cluster*> cluster_{nullptr};
   std::atomic<std::uint64_t> fast_txns_{0};  // db.transaction calls answered by the fast path
   std::atomic<std::uint64_t> fast_fallbacks_{
       0};  // fast runs that left the answer to the general path

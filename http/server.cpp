@@ -70,6 +70,7 @@ struct HttpServer::Impl {
   std::atomic<int> busy{0};  // requests read and not yet answered
   std::atomic<bool> stopping{false};
   std::uint16_t port = 0;
+  std::string node_header;  // "X-Tickdb-Node: <node.name>\r\n" (API.md, Cluster)
 };
 
 namespace {
@@ -236,6 +237,9 @@ class Session : public std::enable_shared_from_this<Session> {
       head_text_ += v;
       head_text_ += "\r\n";
     }
+    bool named = false;
+    for (const auto& h : r.headers) named = named || h.first == "X-Tickdb-Node";
+    if (!named) head_text_ += srv_->node_header;
     if (!r.allow.empty()) {
       head_text_ += "Allow: ";
       head_text_ += r.allow;
@@ -386,6 +390,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const Config& cfg, Runtime
   std::unique_ptr<HttpServer> s(new HttpServer());
   Impl& m = *s->impl_;
   m.cfg = cfg;
+  m.node_header = "X-Tickdb-Node: " + cfg.node_name + "\r\n";
   m.timeout = std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double>(cfg.http_timeout_s));
   const unsigned threads = std::max(1u, cfg.http_threads);

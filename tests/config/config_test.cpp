@@ -128,3 +128,29 @@ TEST_CASE("the shipped config files are valid", "[config]") {
     CHECK(c.is_ok());
   }
 }
+
+TEST_CASE("cluster keys: defaults, ranges, and a non-loopback address only when allowed", "[config]") {
+  auto d = config_from_json(json::object());
+  REQUIRE(d.is_ok());
+  CHECK(d->cluster_name == "tickdb");
+  CHECK(d->cluster_address == "127.0.0.1");
+  CHECK(d->cluster_heartbeat_ms == 250);
+  CHECK(d->cluster_failure_timeout_ms == 1000);
+  CHECK(d->cluster_request_timeout_ms == 2000);
+  CHECK(d->cluster_idempotency_ttl_s == 300);
+  auto open = config_from_json(json{{"cluster", {{"address", "0.0.0.0"}}}});
+  REQUIRE_FALSE(open.is_ok());
+  CHECK(open.message().find("cluster.allow_remote") != std::string::npos);
+  auto allowed = config_from_json(json{{"cluster", {{"address", "0.0.0.0"}, {"allow_remote", true}}}});
+  CHECK(allowed.is_ok());
+  auto fast = config_from_json(json{{"cluster", {{"heartbeat_ms", 1}}}});
+  REQUIRE_FALSE(fast.is_ok());
+  CHECK(fast.message().find("'cluster.heartbeat_ms'") != std::string::npos);
+  CHECK_FALSE(config_from_json(json{{"cluster", {{"name", ""}}}}).is_ok());
+  CHECK_FALSE(config_from_json(json{{"cluster", {{"allow_remote", "yes"}}}}).is_ok());
+  CHECK_FALSE(config_from_json(json{{"cluster", {{"gossip", 1}}}}).is_ok());
+  auto c = config_from_json(json{{"cluster", {{"name", "blue"}, {"request_timeout_ms", 500}}}});
+  REQUIRE(c.is_ok());
+  CHECK(c->to_json()["cluster"]["name"] == "blue");
+  CHECK(c->to_json()["cluster"]["request_timeout_ms"] == 500);
+}

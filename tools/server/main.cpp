@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/persistence.h"
+#include "actors/cluster.h"
 #include "http/server.h"
 
 using namespace tickdb;
@@ -133,6 +134,14 @@ int main(int argc, char** argv) {
       done(Result<json>(json{{"path", r->path}, {"bytes", r->bytes}, {"ms", r->seconds * 1000.0}}));
     });
   };
+  const bool clustered = cfg->cluster_port != 0;
+  if (clustered) {
+    RuntimeConfig::ClusterTransport ct;
+    ct.name = cfg->cluster_name;
+    ct.heartbeat = std::chrono::milliseconds(cfg->cluster_heartbeat_ms);
+    ct.connection_timeout = std::chrono::milliseconds(cfg->cluster_failure_timeout_ms);
+    rc.cluster = ct;
+  }
   auto rt = Runtime::start(rc, recovered->db);
   if (!rt) {
     spdlog::critical("cannot start: {}", rt.message());
@@ -172,6 +181,35 @@ int main(int argc, char** argv) {
   }
   if (baseline) (*server)->router().set_baseline(true);
   (*server)->router().set_persistence(&store);
+  std::unique_ptr<Cluster> cluster;
+  if (clustered) {
+    ClusterOptions co;
+    co.name = cfg->cluster_name;
+    co.node = cfg->node_name;
+    co.address = cfg->cluster_address;
+    co.port = cfg->cluster_port;
+    co.peers = cfg->cluster_peers;
+    co.http = cfg->http_address + ":" + std::to_string((*server)->port());
+    co.heartbeat = std::chrono::milliseconds(cfg->cluster_heartbeat_ms);
+    co.failure_timeout = std::chrono::milliseconds(cfg->cluster_failure_timeout_ms);
+    co.request_timeout = std::chrono::milliseconds(cfg->cluster_request_timeout_ms);
+    co.log = po.log;
+    Router* router = &(*server)->router();
+    auto c = Cluster::start(std::move(co), **rt,
+                            [router](ForwardRequest req, std::function<void(ForwardReply)> reply) {
+                              router->serve_forwarded(std::move(req), std::move(reply));
+                            });
+    if (!c) {
+      spdlog::critical("cannot start: {}", c.message());
+      (*server)->stop(std::chrono::milliseconds(0));
+      return 2;
+    }
+    cluster = std::move(*c);
+    router->set_cluster(cluster.get());
+    spdlog::info("cluster '{}': node '{}' on {}:{} (unauthenticated: keep it on a private network), peers: {}",
+                 cfg->cluster_name, cfg->node_name, cfg->cluster_address, cluster->port(),
+                 cfg->cluster_peers.empty() ? std::string("none") : nlohmann::json(cfg->cluster_peers).dump());
+  }
   std::string modules;
   for (const auto& m : cfg->procedures_modules) modules += (modules.empty() ? "" : ", ") + m;
   spdlog::info("tickdb node '{}' listening on http://{}:{} | data dir {} ({} durability) | "
@@ -186,6 +224,7 @@ int main(int argc, char** argv) {
   sigwait(&sigs, &sig);
   spdlog::info("{}: stopping (answering requests in flight)", sig == SIGINT ? "SIGINT" : "SIGTERM");
   (*server)->stop();
+  if (cluster) cluster->stop();
   (*rt)->stop();
   store.stop();  // the rest of the log, then a last snapshot
   spdlog::info("stopped");

@@ -1,0 +1,517 @@
+#include "actors/cluster.h"
+
+#include <caf/io/all.hpp>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+
+#include "actors/cluster_messages.h"
+#include "actors/runtime.h"
+
+namespace tickdb {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+using lforward_atom = caf::atom_constant<caf::atom("c_lfwd")>;    // a forward from HTTP
+using deliver_atom = caf::atom_constant<caf::atom("c_deliver")>;  // our answer to a peer's
+
+// Where the answer of one forwarded call goes; a call that dies unanswered (the node stops)
+// answers 503.
+struct ForwardDone {
+  std::function<void(ForwardReply)> fn;
+  void send(ForwardReply r) {
+    if (!fn) return;
+    auto f = std::move(fn);
+    fn = nullptr;
+    f(std::move(r));
+  }
+  ~ForwardDone();
+};
+
+ForwardReply error_reply(Errc code, const std::string& message) {
+  ForwardReply r;
+  r.status = errc_http_status(code);
+  r.body = json{{"error", {{"code", errc_name(code)}, {"message", message}}}}.dump(
+      -1, ' ', false, json::error_handler_t::replace);
+  if (code == Errc::node_unavailable) r.headers = {"Retry-After", "1"};
+  return r;
+}
+
+ForwardDone::~ForwardDone() {
+  send(error_reply(Errc::node_unavailable, "the node stopped before the answer came"));
+}
+
+}  // namespace
+}  // namespace tickdb
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<tickdb::ForwardDone>)
+
+namespace tickdb {
+
+struct Cluster::Impl {
+  ClusterOptions opts;
+  Runtime* rt = nullptr;
+  Handler handler;
+  caf::actor node;
+  std::uint16_t port = 0;
+  std::uint64_t incarnation = 0;
+  std::string self_address;  // address:port as peers reach us
+
+  struct PeerView {
+    std::string address, node, http;
+    bool up = false;
+    std::string state = "connecting";
+    double rtt_ms = -1;
+    std::vector<std::string> tables;
+    std::uint64_t reconnects = 0, forwarded = 0, timeouts = 0, unavailable = 0;
+  };
+  mutable std::mutex mu;  // the view below: written by the node actor, read by HTTP threads
+  std::vector<PeerView> peers;
+  std::map<std::string, std::string, std::less<>> directory;  // table -> node (peers only)
+  std::uint64_t directory_epoch = 0;
+
+  void say(int level, const std::string& m) const {
+    if (opts.log) opts.log(level, m);
+  }
+};
+
+namespace {
+
+struct Peer {
+  std::string address, host;
+  std::uint16_t port = 0;
+  caf::actor handle;
+  bool up = false;
+  bool connecting = false;
+  bool refused = false;  // another cluster: said once
+  int attempt = 0;
+  PeerHello hello;
+  bool have_hello = false;
+  Clock::time_point last_answer{};
+  double rtt_ms = -1;
+  std::uint64_t reconnects = 0, forwarded = 0, timeouts = 0, unavailable = 0;
+  std::string last_error;
+};
+
+struct NodeState {
+  Cluster::Impl* impl = nullptr;
+  std::map<std::string, Peer> peers;  // by cluster address
+  std::map<std::uint64_t, caf::typed_response_promise<ForwardReply>> answering;  // peers' forwards
+  std::uint64_t next_id = 1;
+  std::uint64_t epoch = 0;
+  std::vector<std::string> tables;  // ours, as last told
+  std::mt19937_64 rng{std::random_device{}()};
+};
+
+using node_ptr = caf::stateful_actor<NodeState>*;
+
+bool split_address(const std::string& a, std::string& host, std::uint16_t& port) {
+  const auto colon = a.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  host = a.substr(0, colon);
+  unsigned long p = 0;
+  try {
+    p = std::stoul(a.substr(colon + 1));
+  } catch (...) {
+    return false;
+  }
+  if (p == 0 || p > 65535) return false;
+  port = static_cast<std::uint16_t>(p);
+  return true;
+}
+
+PeerHello my_hello(node_ptr self) {
+  auto& st = self->state;
+  auto* m = st.impl;
+  std::vector<std::string> tables;
+  for (const auto& [name, t] : m->rt->current()->tables()) tables.push_back(name);
+  if (tables != st.tables) {
+    st.tables = tables;
+    ++st.epoch;
+  }
+  PeerHello h;
+  h.cluster = m->opts.name;
+  h.node = m->opts.node;
+  h.http = m->opts.http;
+  h.address = m->self_address;
+  h.incarnation = m->incarnation;
+  h.epoch = st.epoch;
+  h.tables = std::move(tables);
+  for (const auto& [addr, p] : st.peers)
+    if (p.up) h.peers.push_back(addr);
+  return h;
+}
+
+// Copies what HTTP threads read (peers, the directory) into the Impl.
+void publish_view(node_ptr self) {
+  auto& st = self->state;
+  auto* m = st.impl;
+  std::vector<Cluster::Impl::PeerView> views;
+  std::map<std::string, std::string, std::less<>> dir;
+  for (const auto& [addr, p] : st.peers) {
+    Cluster::Impl::PeerView v;
+    v.address = addr;
+    v.node = p.have_hello ? p.hello.node : std::string();
+    v.http = p.have_hello ? p.hello.http : std::string();
+    v.up = p.up;
+    v.state = p.up           ? "up"
+              : p.refused    ? "refused"
+              : p.handle     ? "unresponsive"
+              : p.connecting ? "connecting"
+                             : "down";
+    v.rtt_ms = p.rtt_ms;
+    if (p.have_hello) v.tables = p.hello.tables;
+    v.reconnects = p.reconnects;
+    v.forwarded = p.forwarded;
+    v.timeouts = p.timeouts;
+    v.unavailable = p.unavailable;
+    if (p.have_hello)
+      for (const auto& t : p.hello.tables) dir.emplace(t, p.hello.node);
+    views.push_back(std::move(v));
+  }
+  std::lock_guard lk(m->mu);
+  if (dir != m->directory) ++m->directory_epoch;
+  m->directory = std::move(dir);
+  m->peers = std::move(views);
+}
+
+void schedule_connect(node_ptr self, Peer& p) {
+  const std::int64_t d = std::min<std::int64_t>(1000, std::int64_t{100} << std::min(p.attempt, 4));
+  std::uniform_int_distribution<std::int64_t> jitter(d / 2, d);
+  ++p.attempt;
+  self->delayed_send(self, std::chrono::milliseconds(jitter(self->state.rng)),
+                     connect_try_atom::value, p.address);
+}
+
+Peer& add_peer(node_ptr self, const std::string& address) {
+  auto& st = self->state;
+  auto it = st.peers.find(address);
+  if (it != st.peers.end()) return it->second;
+  Peer& p = st.peers[address];
+  p.address = address;
+  split_address(address, p.host, p.port);
+  return p;
+}
+
+void learn(node_ptr self, Peer& p, PeerHello h) {
+  auto& st = self->state;
+  const bool restarted = p.have_hello && p.hello.incarnation != h.incarnation;
+  if (!p.up || restarted)
+    st.impl->say(0, "cluster: peer '" + h.node + "' at " + p.address + " is up" +
+                        (restarted ? " (restarted)" : ""));
+  p.up = true;
+  p.last_answer = Clock::now();
+  p.attempt = 0;
+  std::vector<std::string> more = h.peers;
+  p.hello = std::move(h);
+  p.have_hello = true;
+  // Every node joins every other one.
+  for (const auto& a : more)
+    if (a != st.impl->self_address && !st.peers.count(a)) {
+      add_peer(self, a);
+      self->send(self, connect_try_atom::value, a);
+    }
+  publish_view(self);
+}
+
+void ping(node_ptr self, const std::string& address) {
+  auto it = self->state.peers.find(address);
+  if (it == self->state.peers.end() || !it->second.handle) return;
+  const auto sent = Clock::now();
+  self->request(it->second.handle, self->state.impl->opts.failure_timeout, hello_atom::value,
+                my_hello(self))
+      .then(
+          [=](PeerHello& h) {
+            auto it2 = self->state.peers.find(address);
+            if (it2 == self->state.peers.end()) return;
+            it2->second.rtt_ms =
+                std::chrono::duration<double, std::milli>(Clock::now() - sent).count();
+            learn(self, it2->second, std::move(h));
+          },
+          [=](caf::error&) {
+            auto it2 = self->state.peers.find(address);
+            if (it2 == self->state.peers.end()) return;
+            Peer& p = it2->second;
+            if (p.up && Clock::now() - p.last_answer >= self->state.impl->opts.failure_timeout) {
+              p.up = false;
+              self->state.impl->say(1, "cluster: peer '" + p.hello.node + "' at " + p.address +
+                                           " does not answer: down");
+              publish_view(self);
+            }
+          });
+}
+
+void connect(node_ptr self, const std::string& address) {
+  auto& st = self->state;
+  Peer& p = add_peer(self, address);
+  if (p.handle || p.connecting) return;
+  if (p.host.empty()) {
+    st.impl->say(2, "cluster: peer address '" + address + "' is not host:port");
+    return;
+  }
+  p.connecting = true;
+  publish_view(self);
+  auto mm = self->system().middleman().actor_handle();
+  self->request(mm, std::chrono::seconds(2), caf::connect_atom::value, p.host, p.port)
+      .then(
+          [=](const caf::node_id&, caf::strong_actor_ptr& ptr, const std::set<std::string>&) {
+            auto it = self->state.peers.find(address);
+            if (it == self->state.peers.end()) return;
+            Peer& q = it->second;
+            q.connecting = false;
+            if (!ptr) {
+              schedule_connect(self, q);
+              return;
+            }
+            auto h = caf::actor_cast<caf::actor>(std::move(ptr));
+            if (h == self) {  // a seed that is this node
+              self->state.peers.erase(it);
+              publish_view(self);
+              return;
+            }
+            if (q.have_hello) ++q.reconnects;
+            q.handle = h;
+            q.refused = false;
+            self->monitor(h);
+            ping(self, address);
+          },
+          [=](caf::error& e) {
+            auto it = self->state.peers.find(address);
+            if (it == self->state.peers.end()) return;
+            Peer& q = it->second;
+            q.connecting = false;
+            const std::string why = self->system().render(e);
+            if (e.category() == caf::atom("system") &&
+                e.code() == static_cast<std::uint8_t>(caf::sec::incompatible_application_ids)) {
+              if (!q.refused)
+                self->state.impl->say(
+                    2, "cluster: peer " + address + " refused: it belongs to another cluster (" +
+                           "cluster.name is '" + self->state.impl->opts.name + "' here)");
+              q.refused = true;
+            } else if (why != q.last_error) {
+              self->state.impl->say(
+                  1, "cluster: cannot reach peer " + address + ": " + why + " (retrying)");
+            }
+            q.last_error = why;
+            publish_view(self);
+            schedule_connect(self, q);
+          });
+}
+
+caf::behavior node_actor(node_ptr self, Cluster::Impl* impl) {
+  self->state.impl = impl;
+  self->set_down_handler([=](caf::down_msg& dm) {
+    for (auto& [addr, p] : self->state.peers) {
+      if (!p.handle || p.handle.address() != dm.source) continue;
+      if (p.up)
+        self->state.impl->say(1, "cluster: lost peer '" + p.hello.node + "' at " + addr + ": " +
+                                     self->system().render(dm.reason));
+      p.up = false;
+      p.handle = nullptr;
+      p.attempt = 0;
+      publish_view(self);
+      schedule_connect(self, p);
+    }
+  });
+  for (const auto& a : impl->opts.peers) {
+    add_peer(self, a);
+    self->send(self, connect_try_atom::value, a);
+  }
+  self->send(self, ping_all_atom::value);
+  return {
+      [=](connect_try_atom, const std::string& address) { connect(self, address); },
+      [=](ping_all_atom) {
+        std::vector<std::string> addrs;
+        for (const auto& [a, p] : self->state.peers) addrs.push_back(a);
+        for (const auto& a : addrs) ping(self, a);
+        self->delayed_send(self, self->state.impl->opts.heartbeat, ping_all_atom::value);
+      },
+      [=](announce_atom) {
+        std::vector<std::string> addrs;
+        for (const auto& [a, p] : self->state.peers) addrs.push_back(a);
+        for (const auto& a : addrs) ping(self, a);
+      },
+      [=](hello_atom, PeerHello& h) -> PeerHello {
+        // A peer's ping, or a node that joins us: answer with ours, and learn it.
+        if (h.cluster == self->state.impl->opts.name && !h.address.empty() &&
+            h.address != self->state.impl->self_address) {
+          Peer& p = add_peer(self, h.address);
+          if (!p.handle) {
+            if (auto s = caf::actor_cast<caf::actor>(self->current_sender())) {
+              p.handle = s;
+              self->monitor(s);
+            }
+          }
+          learn(self, p, std::move(h));
+        }
+        return my_hello(self);
+      },
+      [=](forward_atom, ForwardRequest& req) -> caf::typed_response_promise<ForwardReply> {
+        auto rp = self->make_response_promise<ForwardReply>();
+        const std::uint64_t id = self->state.next_id++;
+        self->state.answering.emplace(id, rp);
+        caf::actor me = caf::actor_cast<caf::actor>(self);
+        self->state.impl->handler(std::move(req), [me, id](ForwardReply r) {
+          caf::anon_send(me, deliver_atom::value, id, std::move(r));
+        });
+        return rp;
+      },
+      [=](deliver_atom, std::uint64_t id, ForwardReply& r) {
+        auto it = self->state.answering.find(id);
+        if (it == self->state.answering.end()) return;
+        it->second.deliver(std::move(r));
+        self->state.answering.erase(it);
+      },
+      [=](lforward_atom, const std::string& node, ForwardRequest& req,
+          std::shared_ptr<ForwardDone>& done) {
+        Peer* target = nullptr;
+        for (auto& [a, p] : self->state.peers)
+          if (p.have_hello && p.hello.node == node) target = &p;
+        if (!target || !target->up || !target->handle) {
+          if (target) ++target->unavailable;
+          done->send(
+              error_reply(Errc::node_unavailable, "node '" + node + "', which owns this, is down"));
+          return;
+        }
+        ++target->forwarded;
+        const std::string address = target->address;
+        self->request(target->handle, self->state.impl->opts.request_timeout, forward_atom::value,
+                      std::move(req))
+            .then([done](ForwardReply& r) { done->send(std::move(r)); },
+                  [=](caf::error& e) {
+                    auto it = self->state.peers.find(address);
+                    if (e.category() == caf::atom("system") &&
+                        e.code() == static_cast<std::uint8_t>(caf::sec::request_timeout)) {
+                      if (it != self->state.peers.end()) ++it->second.timeouts;
+                      done->send(error_reply(
+                          Errc::node_timeout,
+                          "node '" + node + "' did not answer within cluster.request_timeout_ms (" +
+                              std::to_string(self->state.impl->opts.request_timeout.count()) +
+                              "); the outcome is unknown"));
+                    } else {
+                      if (it != self->state.peers.end()) ++it->second.unavailable;
+                      done->send(
+                          error_reply(Errc::node_unavailable,
+                                      "node '" + node + "' is down: " + self->system().render(e)));
+                    }
+                  });
+      },
+  };
+}
+
+}  // namespace
+
+Cluster::Cluster() : impl_(std::make_unique<Impl>()) {}
+Cluster::~Cluster() {
+  stop();
+}
+
+Result<std::unique_ptr<Cluster>> Cluster::start(ClusterOptions opts, Runtime& rt, Handler handler) {
+  std::unique_ptr<Cluster> c(new Cluster());
+  Impl& m = *c->impl_;
+  m.opts = std::move(opts);
+  m.rt = &rt;
+  m.handler = std::move(handler);
+  m.incarnation = std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32);
+  auto& sys = rt.system();
+  m.node = sys.spawn(node_actor, &m);
+  // Blocking, once, at start-up (not on an I/O thread, not in an actor).
+  auto port = sys.middleman().publish(m.node, m.opts.port, m.opts.address.c_str(), true);
+  if (!port) {
+    caf::anon_send_exit(m.node, caf::exit_reason::user_shutdown);
+    m.node = nullptr;
+    return make_error(Errc::invalid_argument, "cannot publish the cluster node on " +
+                                                  m.opts.address + ":" +
+                                                  std::to_string(m.opts.port) +
+                                                  " (cluster.port): " + sys.render(port.error()));
+  }
+  m.port = *port;
+  m.self_address = m.opts.address + ":" + std::to_string(m.port);
+  return c;
+}
+
+void Cluster::stop() {
+  if (!impl_ || !impl_->node) return;
+  caf::anon_send_exit(impl_->node, caf::exit_reason::user_shutdown);
+  impl_->node = nullptr;
+}
+
+std::uint16_t Cluster::port() const {
+  return impl_->port;
+}
+const ClusterOptions& Cluster::options() const {
+  return impl_->opts;
+}
+
+std::optional<Cluster::Owner> Cluster::owner(std::string_view table) const {
+  std::lock_guard lk(impl_->mu);
+  auto it = impl_->directory.find(table);
+  if (it == impl_->directory.end()) return std::nullopt;
+  Owner o{it->second, false};
+  for (const auto& p : impl_->peers)
+    if (p.node == it->second) o.up = o.up || p.up;
+  return o;
+}
+
+std::optional<bool> Cluster::peer_up(std::string_view node) const {
+  std::lock_guard lk(impl_->mu);
+  std::optional<bool> out;
+  for (const auto& p : impl_->peers)
+    if (p.node == node) out = (out && *out) || p.up;
+  return out;
+}
+
+void Cluster::forward(const std::string& node, ForwardRequest req,
+                      std::function<void(ForwardReply)> done) {
+  auto d = std::make_shared<ForwardDone>();
+  d->fn = std::move(done);
+  if (!impl_->node) {
+    d->send(error_reply(Errc::node_unavailable, "this node is stopping"));
+    return;
+  }
+  req.from = impl_->opts.node;
+  caf::anon_send(impl_->node, lforward_atom::value, node, std::move(req), std::move(d));
+}
+
+void Cluster::announce() {
+  if (impl_->node) caf::anon_send(impl_->node, announce_atom::value);
+}
+
+json Cluster::view() const {
+  const Impl& m = *impl_;
+  json nodes = json::array();
+  json mine = json::array();
+  for (const auto& [name, t] : m.rt->current()->tables()) mine.push_back(name);
+  nodes.push_back({{"name", m.opts.node},
+                   {"address", m.self_address},
+                   {"http", m.opts.http},
+                   {"up", true},
+                   {"state", "self"},
+                   {"rtt_ms", 0},
+                   {"tables", std::move(mine)}});
+  std::lock_guard lk(m.mu);
+  for (const auto& p : m.peers)
+    nodes.push_back({{"name", p.node.empty() ? p.address : p.node},
+                     {"address", p.address},
+                     {"http", p.http},
+                     {"up", p.up},
+                     {"state", p.state},
+                     {"rtt_ms", p.rtt_ms < 0 ? json(nullptr) : json(p.rtt_ms)},
+                     {"tables", p.tables}});
+  return {{"node", m.opts.node}, {"directory_epoch", m.directory_epoch}, {"nodes", nodes}};
+}
+
+std::vector<Cluster::PeerFigures> Cluster::figures() const {
+  std::lock_guard lk(impl_->mu);
+  std::vector<PeerFigures> out;
+  for (const auto& p : impl_->peers)
+    out.push_back({p.node.empty() ? p.address : p.node, p.up, p.rtt_ms, p.reconnects, p.forwarded,
+                   p.timeouts, p.unavailable});
+  return out;
+}
+
+}  // namespace tickdb

@@ -1,0 +1,115 @@
+// Cluster: this node's membership in a cluster of tickdb nodes joined over CAF's remote actors
+// (DESIGN.md, Cluster; API.md, Cluster).
+//
+// A node actor is published on cluster.address:cluster.port. It connects to the seed peers of
+// cluster.peers asynchronously (the middleman actor's connect request, never a blocking
+// remote_actor()), monitors each peer, pings it every cluster.heartbeat_ms with this node's
+// hello (name, HTTP address, incarnation, its tables, the peers it knows: so every node joins
+// every other one), and reconnects with exponential backoff and jitter. CAF's own heartbeats
+// (set from cluster.heartbeat_ms / cluster.failure_timeout_ms) catch a dead connection; the
+// pings catch a node whose process is there but does not answer (SIGSTOP): a peer that has
+// not answered a ping for cluster.failure_timeout_ms is down. cluster.name is CAF's app
+// identifier, so a node of another cluster is refused (and logged: CAF logs nothing).
+//
+// The directory (table -> node) is what the peers' hellos say; a table created here is
+// announced at once. forward() sends an HTTP request to the node that owns a table and hands
+// back its answer: 503 node_unavailable (with Retry-After) for a node known to be down,
+// 504 node_timeout when no answer came within cluster.request_timeout_ms.
+//
+// No CAF in this header (the HTTP layer includes it). Messages between nodes are plain
+// serializable values (actors/cluster_messages.h).
+//
+// Thread-safety: every method is safe from any thread; start/stop from one.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/status.h"
+
+namespace tickdb {
+
+class Runtime;
+
+struct ClusterOptions {
+  std::string name = "tickdb";        // cluster.name
+  std::string node = "tickdb";        // node.name
+  std::string address = "127.0.0.1";  // cluster.address
+  std::uint16_t port = 0;             // cluster.port (0: any free port)
+  std::vector<std::string> peers;     // cluster.peers: "host:port" seeds
+  std::string http;                   // this node's HTTP address:port, for /cluster
+  std::chrono::milliseconds heartbeat{250};
+  std::chrono::milliseconds failure_timeout{1000};
+  std::chrono::milliseconds request_timeout{2000};
+  // Where joins, refusals and losses are told (level: 0 info, 1 warning, 2 error).
+  std::function<void(int level, const std::string& message)> log;
+};
+
+// An HTTP request on its way to the node that owns its table, and the answer that comes back.
+struct ForwardRequest {
+  std::string method, target, body, authorization;
+  std::vector<std::string> headers;  // name, value, name, value, ...
+  std::string from;                  // the node that forwarded it
+};
+struct ForwardReply {
+  std::int32_t status = 500;
+  std::string body;
+  std::string content_type = "application/json";
+  std::vector<std::string> headers;  // name, value, ...
+};
+
+class Cluster {
+ public:
+  // Runs a request forwarded here by a peer (on any thread); `reply` answers it, once.
+  using Handler = std::function<void(ForwardRequest, std::function<void(ForwardReply)> reply)>;
+
+  // Publishes the node actor (blocking: call it at start-up, not from an actor or an I/O
+  // thread) and starts joining the peers. invalid_argument naming the key when the address
+  // or port cannot be used.
+  static Result<std::unique_ptr<Cluster>> start(ClusterOptions opts, Runtime& rt, Handler handler);
+  ~Cluster();
+  void stop();
+
+  std::uint16_t port() const;
+  const ClusterOptions& options() const;
+
+  struct Owner {
+    std::string node;
+    bool up = false;
+  };
+  // The other node that owns `table`, if a peer said so.
+  std::optional<Owner> owner(std::string_view table) const;
+  // Whether `node` is a peer we know (up or down), and whether it is up.
+  std::optional<bool> peer_up(std::string_view node) const;
+  // Sends `req` to `node` and gives its answer to `done` (on some thread), or the 503/504 of
+  // API.md.
+  void forward(const std::string& node, ForwardRequest req, std::function<void(ForwardReply)> done);
+  // This node's tables changed: tell every peer now (not only with the next ping).
+  void announce();
+
+  // GET /cluster: {"node", "directory_epoch", "nodes": [...]} (this node first).
+  nlohmann::json view() const;
+  struct PeerFigures {
+    std::string peer;  // its node name (or address until it said its name)
+    bool up = false;
+    double rtt_ms = -1;
+    std::uint64_t reconnects = 0, forwarded = 0, timeouts = 0, unavailable = 0;
+  };
+  std::vector<PeerFigures> figures() const;
+
+  struct Impl;
+
+ private:
+  Cluster();
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tickdb

@@ -1,0 +1,287 @@
+#!/usr/bin/env python3
+"""End-to-end tests of a cluster: 2 and 3 real tickdb-server processes on loopback, joined over
+CAF's remote actors (issue 11). Every wait is bounded; only 127.0.0.1 is used.
+
+usage: cluster_test.py SERVER_BINARY GAME_MODULE [unittest args]
+"""
+import http.client
+import json
+import os
+import random
+import signal
+import sys
+import threading
+import time
+import unittest
+
+from tickdb_node import NodeProcess, temp_dir
+
+SERVER = None
+GAME = None
+
+
+def free_cluster_port():
+    # Below the ephemeral range (32768-60999 here): a port an outgoing connection used may sit
+    # in TIME-WAIT there and cannot be published.
+    import socket
+    for _ in range(200):
+        p = random.randint(20000, 32000)
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", p))
+            return p
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise RuntimeError("no free port")
+
+
+def _req(self, method, path, body=None, headers=None, timeout=10):
+    c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+    if body is not None and not isinstance(body, (bytes, str)):
+        body = json.dumps(body)
+    c.request(method, path, body=body, headers=dict(headers or {}))
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    try:
+        parsed = json.loads(data) if data else None
+    except ValueError:
+        parsed = data.decode("utf-8", "replace")
+    return r.status, parsed, r
+
+
+NodeProcess.req = _req
+
+
+class ClusterNode(NodeProcess):
+    def __init__(self, name, port=None, peers=(), data=None, extra=()):
+        self.name = name
+        self.cport = port or free_cluster_port()
+        sets = ["node.name=" + json.dumps(name), "cluster.port=%d" % self.cport,
+                "cluster.peers=" + json.dumps(["127.0.0.1:%d" % p for p in peers]),
+                "cluster.heartbeat_ms=100", "cluster.failure_timeout_ms=1000",
+                "storage.snapshot_interval_s=0"] + list(extra)
+        self.sets = sets
+        super().__init__(SERVER, *sets, data=data or temp_dir("tickdb-cluster-"))
+
+    def rpc(self, method, params, id=1):
+        return self.req("POST", "/rpc", {"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+
+    def peers_up(self):
+        st, c, _ = self.req("GET", "/cluster")
+        return {n["name"] for n in c["nodes"][1:] if n["up"]}
+
+
+def wait_until(cond, timeout, what):
+    end = time.time() + timeout
+    while time.time() < end:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError("not within %.1f s: %s" % (timeout, what))
+
+
+def make_table(node, name, owner):
+    st, body, _ = node.req("POST", "/table", {"name": name, "node": owner,
+                                              "fields": [{"name": "v", "type": "i32"}, {"name": "s", "type": "str", "size": 8}]})
+    assert st == 201, (st, body)
+
+
+class Cluster(unittest.TestCase):
+    def start3(self):
+        a = ClusterNode("a")
+        b = ClusterNode("b", peers=[a.cport])
+        c = ClusterNode("c", peers=[a.cport])
+        self.nodes = [a, b, c]
+        for n in self.nodes:
+            others = {m.name for m in self.nodes} - {n.name}
+            wait_until(lambda n=n, o=others: n.peers_up() == o, 10, "%s sees %s" % (n.name, others))
+        return a, b, c
+
+    def tearDown(self):
+        for n in getattr(self, "nodes", []):
+            if n.proc.poll() is None:
+                try:
+                    os.kill(n.pid, signal.SIGCONT)
+                except OSError:
+                    pass
+                n.stop()
+
+    def test_tables_on_each_node_through_the_others(self):
+        a, b, c = self.start3()
+        make_table(b, "ta", "a")   # created on a, asked of b
+        make_table(c, "tb", "b")
+        make_table(a, "tc", "c")
+        owners = {"ta": "a", "tb": "b", "tc": "c"}
+        for t, owner in owners.items():
+            wait_until(lambda t=t: all(n.req("GET", "/table/" + t)[0] == 200 for n in self.nodes), 5,
+                       "every node knows " + t)
+        # Write through every node, read through every node: the owner's answers.
+        for t, owner in owners.items():
+            for i, n in enumerate(self.nodes):
+                st, body, r = n.req("POST", "/table/%s/record" % t, {"v": i, "s": n.name})
+                self.assertEqual(st, 201, body)
+                self.assertEqual(r.getheader("X-Tickdb-Node"), owner)
+                self.assertEqual(r.getheader("X-Tickdb-Owner"), None if n.name == owner else owner)
+            answers = [n.req("GET", "/table/%s/records" % t)[1] for n in self.nodes]
+            self.assertEqual(answers[0], answers[1])
+            self.assertEqual(answers[1], answers[2])
+            self.assertEqual([r["s"] for r in answers[0]["records"]], ["a", "b", "c"])
+        # The table lives on its owner only.
+        st, body, _ = a.req("GET", "/tables")
+        self.assertEqual([t["name"] for t in body["tables"]], ["ta"])
+        # Errors are the owner's too; a node that does not exist is refused.
+        st, body, r = a.req("GET", "/table/tb/record/99")
+        self.assertEqual((st, body["error"]["code"], r.getheader("X-Tickdb-Owner")), (404, "not_found", "b"))
+        st, body, _ = a.req("POST", "/table", {"name": "x", "node": "nope", "fields": []})
+        self.assertEqual(st, 400)
+        # JSON-RPC: a batch may mix tables of several nodes.
+        st, out, _ = b.req("POST", "/rpc", [
+            {"jsonrpc": "2.0", "id": 1, "method": "db.get", "params": {"table": "ta", "id": 1}},
+            {"jsonrpc": "2.0", "id": 2, "method": "db.insert", "params": {"table": "tc", "values": {"v": 9}}},
+            {"jsonrpc": "2.0", "id": 3, "method": "db.list", "params": {"table": "tb", "limit": 2}}])
+        self.assertEqual(st, 200)
+        by_id = {x["id"]: x for x in out}
+        self.assertEqual(by_id[1]["result"]["s"], "a")
+        self.assertEqual(by_id[2]["result"]["v"], 9)
+        self.assertEqual(len(by_id[3]["result"]["records"]), 2)
+        self.assertEqual(c.req("GET", "/table/tc/record/4")[1]["v"], 9)
+        # What would span two nodes is refused, naming them, and changes nothing.
+        st, out, _ = a.req("POST", "/rpc", {"jsonrpc": "2.0", "id": 7, "method": "db.transaction", "params": {"ops": [
+            {"method": "db.insert", "params": {"table": "ta", "values": {"v": 1}}},
+            {"method": "db.insert", "params": {"table": "tb", "values": {"v": 1}}}]}})
+        self.assertEqual(out["error"]["code"], -32602, out)
+        self.assertIn("'a', 'b'", out["error"]["message"])
+        st, out, _ = c.req("POST", "/rpc", {"jsonrpc": "2.0", "id": 8, "method": "db.transaction", "params": {"ops": [
+            {"method": "db.insert", "params": {"table": "tb", "values": {"v": 77}}},
+            {"method": "db.insert", "params": {"table": "tb", "values": {"v": 78}}}]}})
+        self.assertEqual([r["v"] for r in out["result"]], [77, 78])  # all on b: forwarded whole
+        st, body, _ = b.req("POST", "/relation", {"from_table": "ta", "from_field": "v", "to_table": "tc"})
+        self.assertEqual((st, body["error"]["code"]), (400, "invalid_argument"))
+        self.assertIn("'a', 'c'", body["error"]["message"])
+        self.assertEqual(a.req("GET", "/table/ta/records")[1]["count"], 3)
+        st, cl, _ = c.req("GET", "/cluster")
+        self.assertEqual({n["name"]: n["tables"] for n in cl["nodes"]}, {"c": ["tc"], "a": ["ta"], "b": ["tb"]})
+        self.assertTrue(all(n["rtt_ms"] is not None for n in cl["nodes"]))
+        m = a.req("GET", "/metrics")[1]
+        self.assertIn('tickdb_cluster_peer_up{peer="b"} 1', m)
+        self.assertIn('tickdb_cluster_forwarded_total{peer="c"}', m)
+
+    def test_random_calls_through_random_nodes_answer_as_one_node(self):
+        a, b, c = self.start3()
+        solo = NodeProcess(SERVER, "storage.snapshot_interval_s=0")
+        self.nodes.append(solo)
+        make_table(a, "t1", "b")
+        make_table(solo, "t1", "tickdb")  # the one node there is
+        wait_until(lambda: all(n.req("GET", "/table/t1")[0] == 200 for n in (a, b, c)), 5, "t1 known")
+        rnd = random.Random(11)
+        deadline = time.time() + 60
+        for i in range(300):
+            self.assertLess(time.time(), deadline)
+            kind = rnd.choice(["insert", "get", "update", "delete", "list", "rpc_get", "rpc_insert"])
+            rid = rnd.randint(1, 40)
+            if kind == "insert":
+                call = ("POST", "/table/t1/record", {"v": rnd.randint(-5, 5), "s": "x%d" % i})
+            elif kind == "get":
+                call = ("GET", "/table/t1/record/%d" % rid, None)
+            elif kind == "update":
+                call = ("PUT", "/table/t1/record/%d" % rid, {"v": rnd.choice([1, 2, 2147483648])})
+            elif kind == "delete":
+                call = ("DELETE", "/table/t1/record/%d" % rid, None)
+            elif kind == "list":
+                call = ("GET", "/table/t1/records?limit=%d&after=%d" % (rnd.randint(1, 5), rnd.randint(0, 30)), None)
+            elif kind == "rpc_get":
+                call = ("POST", "/rpc", {"jsonrpc": "2.0", "id": i, "method": "db.get", "params": {"table": "t1", "id": rid}})
+            else:
+                call = ("POST", "/rpc", {"jsonrpc": "2.0", "id": i, "method": "db.insert", "params": {"table": "t1", "values": {"v": i}}})
+            through = rnd.choice([a, b, c])
+            got = through.req(*call)
+            want = solo.req(*call)
+            self.assertEqual(got[0], want[0], (kind, call, got[1], want[1]))
+            self.assertEqual(got[1], want[1], (kind, call))
+
+    def test_a_hung_node_answers_503_in_bound_others_unaffected_and_it_recovers(self):
+        a = ClusterNode("a", extra=["cluster.request_timeout_ms=300"])
+        b = ClusterNode("b", peers=[a.cport], extra=["cluster.request_timeout_ms=300"])
+        self.nodes = [a, b]
+        wait_until(lambda: a.peers_up() == {"b"}, 10, "a sees b")
+        make_table(a, "mine", "a")
+        make_table(a, "theirs", "b")
+        wait_until(lambda: a.req("GET", "/table/theirs")[0] == 200, 5, "theirs known")
+        self.assertEqual(a.req("POST", "/table/theirs/record", {"v": 1})[0], 201)
+        os.kill(b.pid, signal.SIGSTOP)
+        t0 = time.time()
+        first_503 = None
+        slowest_local = 0
+        while time.time() - t0 < 5:
+            st, body, r = a.req("GET", "/table/theirs/record/1", timeout=5)
+            if st == 503:
+                first_503 = time.time() - t0
+                self.assertEqual(body["error"]["code"], "node_unavailable")
+                self.assertEqual(r.getheader("Retry-After"), "1")
+                break
+            self.assertIn(st, (200, 504), body)
+            s0 = time.time()
+            self.assertEqual(a.req("POST", "/table/mine/record", {"v": 2}, timeout=5)[0], 201)
+            slowest_local = max(slowest_local, time.time() - s0)
+        self.assertIsNotNone(first_503, "no 503 within 5 s of SIGSTOP")
+        self.assertLessEqual(first_503, 1.0 + 0.5 + 0.3, "first 503 %.2f s after SIGSTOP" % first_503)
+        self.assertLess(slowest_local, 0.5, "a's own table slowed to %.2f s" % slowest_local)
+        os.kill(b.pid, signal.SIGCONT)
+        t1 = time.time()
+        wait_until(lambda: a.req("GET", "/table/theirs/record/1")[0] == 200, 5, "forwarding again after SIGCONT")
+        self.assertLess(time.time() - t1, 3)
+
+    def test_a_killed_node_restarts_from_its_data_and_is_joined_again(self):
+        a = ClusterNode("a")
+        b = ClusterNode("b", peers=[a.cport])
+        self.nodes = [a, b]
+        wait_until(lambda: a.peers_up() == {"b"}, 10, "a sees b")
+        make_table(a, "tb", "b")
+        wait_until(lambda: a.req("GET", "/table/tb")[0] == 200, 5, "tb known")
+        ids = [a.req("POST", "/table/tb/record", {"v": i})[1]["id"] for i in range(20)]
+        b.proc.kill()
+        b.proc.wait(10)
+        wait_until(lambda: a.req("GET", "/table/tb/record/1")[0] == 503, 3, "503 once b is gone")
+        b2 = ClusterNode("b", port=b.cport, peers=[a.cport], data=b.data)
+        self.nodes.append(b2)
+        wait_until(lambda: b2.req("GET", "/health")[0] == 200, 5, "b back")
+        t0 = time.time()
+        wait_until(lambda: a.req("GET", "/table/tb/record/1")[0] == 200, 5, "forwarding to the restarted b")
+        self.assertLess(time.time() - t0, 2.0)
+        got = a.req("GET", "/table/tb/records?limit=100")[1]["records"]
+        self.assertEqual([r["id"] for r in got], ids)  # every acknowledged write is there
+
+    def test_504_past_the_request_timeout_and_the_idempotent_retry_applies_once(self):
+        a = ClusterNode("a", extra=["cluster.request_timeout_ms=300", "cluster.failure_timeout_ms=8000"])
+        b = ClusterNode("b", peers=[a.cport], extra=["cluster.failure_timeout_ms=8000"])
+        self.nodes = [a, b]
+        wait_until(lambda: a.peers_up() == {"b"}, 10, "a sees b")
+        make_table(a, "tb", "b")
+        wait_until(lambda: a.req("GET", "/table/tb")[0] == 200, 5, "tb known")
+        os.kill(b.pid, signal.SIGSTOP)  # slow: answers only after the request timeout
+        key = {"Idempotency-Key": "pay-42"}
+        st, body, _ = a.req("POST", "/table/tb/record", {"v": 42}, headers=key)
+        self.assertEqual((st, body["error"]["code"]), (504, "node_timeout"))
+        os.kill(b.pid, signal.SIGCONT)
+        wait_until(lambda: b.req("GET", "/table/tb/records")[1]["count"] >= 1, 5, "the write arrived late")
+        st, body, r = a.req("POST", "/table/tb/record", {"v": 42}, headers=key)
+        self.assertEqual(st, 201, body)
+        self.assertEqual(r.getheader("Idempotent-Replayed"), "true")
+        self.assertEqual(b.req("GET", "/table/tb/records")[1]["count"], 1)
+
+    def test_a_node_of_another_cluster_is_refused(self):
+        a = ClusterNode("a")
+        x = ClusterNode("x", peers=[a.cport], extra=['cluster.name="other"'])
+        self.nodes = [a, x]
+        wait_until(lambda: any("another cluster" in line for line in x.log), 5, "x logs the refusal")
+        time.sleep(0.3)  # a bounded look for a join that must not happen
+        self.assertEqual(a.peers_up(), set())
+        self.assertEqual(x.peers_up(), set())
+
+
+if __name__ == "__main__":
+    SERVER, GAME = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+    unittest.main(argv=[sys.argv[0]] + sys.argv[3:], verbosity=2)
