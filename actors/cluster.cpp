@@ -95,7 +95,21 @@ struct Peer {
   double rtt_ms = -1;
   std::uint64_t reconnects = 0, forwarded = 0, timeouts = 0, unavailable = 0;
   std::string last_error;
+  // Forwarded calls sent and not answered yet: answered 504 at once when the peer goes down.
+  std::map<std::uint64_t, std::shared_ptr<ForwardDone>> in_flight;
 };
+
+// The peer is down: its calls in flight will not be answered (their outcome is unknown).
+void fail_in_flight(Peer& p, const std::string& why) {
+  auto calls = std::move(p.in_flight);
+  p.in_flight.clear();
+  for (auto& [id, done] : calls) {
+    ++p.timeouts;
+    done->send(
+        error_reply(Errc::node_timeout, "node '" + p.hello.node + "' went down (" + why +
+                                            ") with the call in flight; the outcome is unknown"));
+  }
+}
 
 struct NodeState {
   Cluster::Impl* impl = nullptr;
@@ -238,6 +252,7 @@ void ping(node_ptr self, const std::string& address) {
             Peer& p = it2->second;
             if (p.up && Clock::now() - p.last_answer >= self->state.impl->opts.failure_timeout) {
               p.up = false;
+              fail_in_flight(p, "no answer to pings");
               self->state.impl->say(1, "cluster: peer '" + p.hello.node + "' at " + p.address +
                                            " does not answer: down");
               publish_view(self);
@@ -313,6 +328,7 @@ caf::behavior node_actor(node_ptr self, Cluster::Impl* impl) {
       p.up = false;
       p.handle = nullptr;
       p.attempt = 0;
+      fail_in_flight(p, self->system().render(dm.reason));
       publish_view(self);
       schedule_connect(self, p);
     }
@@ -352,12 +368,32 @@ caf::behavior node_actor(node_ptr self, Cluster::Impl* impl) {
       },
       [=](forward_atom, ForwardRequest& req) -> caf::typed_response_promise<ForwardReply> {
         auto rp = self->make_response_promise<ForwardReply>();
+        // Reads answer while the handler runs: delivered here, without a message to ourselves;
+        // writes answer later, from another thread, through deliver_atom.
+        struct Slot {
+          std::mutex mu;
+          bool returned = false;
+          std::optional<ForwardReply> reply;
+        };
+        auto slot = std::make_shared<Slot>();
         const std::uint64_t id = self->state.next_id++;
-        self->state.answering.emplace(id, rp);
         caf::actor me = caf::actor_cast<caf::actor>(self);
-        self->state.impl->handler(std::move(req), [me, id](ForwardReply r) {
+        self->state.impl->handler(std::move(req), [me, id, slot](ForwardReply r) {
+          {
+            std::lock_guard lk(slot->mu);
+            if (!slot->returned) {
+              slot->reply = std::move(r);
+              return;
+            }
+          }
           caf::anon_send(me, deliver_atom::value, id, std::move(r));
         });
+        std::lock_guard lk(slot->mu);
+        slot->returned = true;
+        if (slot->reply)
+          rp.deliver(std::move(*slot->reply));
+        else
+          self->state.answering.emplace(id, rp);
         return rp;
       },
       [=](deliver_atom, std::uint64_t id, ForwardReply& r) {
@@ -379,26 +415,35 @@ caf::behavior node_actor(node_ptr self, Cluster::Impl* impl) {
         }
         ++target->forwarded;
         const std::string address = target->address;
+        const std::uint64_t call = self->state.next_id++;
+        target->in_flight.emplace(call, done);
         self->request(target->handle, self->state.impl->opts.request_timeout, forward_atom::value,
                       std::move(req))
-            .then([done](ForwardReply& r) { done->send(std::move(r)); },
-                  [=](caf::error& e) {
-                    auto it = self->state.peers.find(address);
-                    if (e.category() == caf::atom("system") &&
-                        e.code() == static_cast<std::uint8_t>(caf::sec::request_timeout)) {
-                      if (it != self->state.peers.end()) ++it->second.timeouts;
-                      done->send(error_reply(
-                          Errc::node_timeout,
-                          "node '" + node + "' did not answer within cluster.request_timeout_ms (" +
-                              std::to_string(self->state.impl->opts.request_timeout.count()) +
-                              "); the outcome is unknown"));
-                    } else {
-                      if (it != self->state.peers.end()) ++it->second.unavailable;
-                      done->send(
-                          error_reply(Errc::node_unavailable,
-                                      "node '" + node + "' is down: " + self->system().render(e)));
-                    }
-                  });
+            .then(
+                [=](ForwardReply& r) {
+                  auto it = self->state.peers.find(address);
+                  if (it != self->state.peers.end()) it->second.in_flight.erase(call);
+                  done->send(std::move(r));
+                },
+                [=](caf::error& e) {
+                  auto it = self->state.peers.find(address);
+                  // Already answered when the peer went down (fail_in_flight).
+                  if (it == self->state.peers.end() || it->second.in_flight.erase(call) == 0)
+                    return;
+                  if (e.category() == caf::atom("system") &&
+                      e.code() == static_cast<std::uint8_t>(caf::sec::request_timeout)) {
+                    ++it->second.timeouts;
+                    done->send(error_reply(
+                        Errc::node_timeout,
+                        "node '" + node + "' did not answer within cluster.request_timeout_ms (" +
+                            std::to_string(self->state.impl->opts.request_timeout.count()) +
+                            "); the outcome is unknown"));
+                  } else {
+                    ++it->second.unavailable;
+                    done->send(error_reply(Errc::node_unavailable, "node '" + node + "' is down: " +
+                                                                       self->system().render(e)));
+                  }
+                });
       },
   };
 }

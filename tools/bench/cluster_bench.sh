@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# tools/bench/cluster_bench.sh [--json] [--quick]: the cluster figures of issue 11, one run.
+#
+# Starts two tickdb-server nodes joined as a cluster on 127.0.0.1 (a owns nothing, b owns a
+# table of 100,000 records) and measures:
+#   forward_get  wrk GET one random record through a (forwarded to b) against asking b directly:
+#                req/s of each and the p50 latency forwarding adds;
+#   failover     SIGSTOP of b to the first 503 through a (detect_ms), and a restart of b (kill -9,
+#                same data dir and port) from its /health answering to the first 200 through a
+#                (recover_ms).
+# Prints a table (or with --json one object: {"forward_get": {"rps", "direct_rps",
+# "p50_added_ms"}, "failover": {"detect_ms", "recover_ms"}}); a full run (not --quick) writes
+# the table into docs/benchmarks.md between the cluster_bench markers. Loopback only; every
+# load is bounded in time and count.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+json_out=0
+quick=0
+dur=10
+records=100000
+while (($#)); do
+  case "$1" in
+    --json) json_out=1 ;;
+    --quick) dur=2; records=10000; quick=1 ;;
+    *) echo "usage: $0 [--json] [--quick]" >&2; exit 2 ;;
+  esac
+  shift
+done
+log() { if [[ $json_out == 1 ]]; then echo "$@" >&2; else echo "$@"; fi; }
+
+tools/install-deps >&2
+export CCACHE_DIR="${CCACHE_DIR:-$PWD/.cache/ccache}"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$(nproc)" --target tickdb-server >&2
+
+work=$(mktemp -d)
+trap 'pkill -CONT -f "$work" 2>/dev/null || true; pkill -f "$work" 2>/dev/null || true; sleep 0.2; rm -rf "$work"' EXIT
+
+log "cluster_bench: measuring (about $((2 * dur + 10)) s)"
+python3 - "$work" "$records" "$dur" "$json_out" "$quick" <<'PY'
+import datetime, json, os, random, re, signal, socket, subprocess, sys, time, urllib.request
+
+work, records, dur, json_out, quick = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1", sys.argv[5] == "1"
+server = os.path.abspath("build/tools/server/tickdb-server")
+
+def cport():
+    for _ in range(200):
+        p = random.randint(20000, 32000)
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", p)); return p
+        except OSError:
+            pass
+        finally:
+            s.close()
+    raise SystemExit("no free port")
+
+def start(name, port, peers, data):
+    args = [server, "--set", "http.port=0", "--set", "log.level=info", "--set", "node.name=" + json.dumps(name),
+            "--set", "cluster.port=%d" % port, "--set", "cluster.peers=" + json.dumps(["127.0.0.1:%d" % p for p in peers]),
+            "--set", "storage.data_dir=" + json.dumps(data), "--set", "storage.snapshot_interval_s=0"]
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    end = time.time() + 20
+    while time.time() < end:
+        line = p.stdout.readline()
+        m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
+        if m:
+            return p, int(m.group(1))
+    p.kill(); raise SystemExit("node %s did not start" % name)
+
+def req(port, method, path, body=None, timeout=5):
+    r = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), method=method,
+                               data=None if body is None else json.dumps(body).encode())
+    try:
+        with urllib.request.urlopen(r, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+    except Exception:
+        return 0, b""
+
+def wait(cond, timeout, what):
+    end = time.time() + timeout
+    while time.time() < end:
+        if cond(): return
+        time.sleep(0.01)
+    raise SystemExit("not within %s s: %s" % (timeout, what))
+
+pa, pb = cport(), cport()
+a, ha = start("a", pa, [], work + "/a")
+b, hb = start("b", pb, [pa], work + "/b")
+def peers_up(port):
+    st, body = req(port, "GET", "/cluster")
+    return st == 200 and any(n["up"] for n in json.loads(body)["nodes"][1:])
+wait(lambda: peers_up(ha), 10, "a sees b")
+assert req(ha, "POST", "/table", {"name": "bench", "node": "b", "fields": [{"name": "hp", "type": "i32"}, {"name": "name", "type": "str", "size": 16}]})[0] == 201
+for s in range(0, records, 10000):
+    st, _ = req(hb, "POST", "/table/bench/records", {"records": [{"hp": i, "name": "p%d" % i} for i in range(s, min(records, s + 10000))]}, timeout=60)
+    assert st == 201, st
+wait(lambda: req(ha, "GET", "/table/bench/record/1")[0] == 200, 5, "a forwards")
+
+lua = os.path.join(work, "get.lua")
+with open(lua, "w") as f:
+    f.write('math.randomseed(os.time())\nrequest = function() return wrk.format("GET", "/table/bench/record/" .. math.random(1, %d)) end\n'
+            'done = function(s, l, r) io.write(string.format(\'{"rps": %%.1f, "p50_ms": %%.3f, "errors": %%d}\\n\', s.requests / (s.duration / 1e6), l:percentile(50) / 1000, s.errors.connect + s.errors.read + s.errors.write + s.errors.status + s.errors.timeout)) end\n' % records)
+def wrk(port):
+    out = subprocess.run(["timeout", str(dur + 30), "wrk", "-t2", "-c64", "-d%ds" % dur, "--timeout", "5s", "-s", lua, "http://127.0.0.1:%d/" % port],
+                         capture_output=True, text=True).stdout
+    return json.loads([l for l in out.splitlines() if l.startswith("{")][-1])
+print("wrk: through a (forwarded)", file=sys.stderr); fwd = wrk(ha)
+print("wrk: b directly", file=sys.stderr); direct = wrk(hb)
+
+# Failover: SIGSTOP b, poll a until 503 (each poll bounded by cluster.request_timeout_ms = 2 s).
+os.kill(b.pid, signal.SIGSTOP)
+t0 = time.time()
+detect = None
+while time.time() - t0 < 10:
+    st, _ = req(ha, "GET", "/table/bench/record/1", timeout=5)
+    if st == 503:
+        detect = (time.time() - t0) * 1000; break
+    time.sleep(0.01)
+os.kill(b.pid, signal.SIGCONT)
+wait(lambda: req(ha, "GET", "/table/bench/record/1")[0] == 200, 10, "back after SIGCONT")
+b.kill(); b.wait(10)
+wait(lambda: req(ha, "GET", "/table/bench/record/1")[0] == 503, 5, "503 once b is gone")
+b, hb = start("b", pb, [pa], work + "/b")
+wait(lambda: req(hb, "GET", "/health")[0] == 200, 20, "b answers /health")
+t1 = time.time()
+wait(lambda: req(ha, "GET", "/table/bench/record/1")[0] == 200, 10, "a forwards to the restarted b")
+recover = (time.time() - t1) * 1000
+for p in (a, b):
+    p.send_signal(signal.SIGTERM)
+for p in (a, b):
+    try: p.wait(20)
+    except subprocess.TimeoutExpired: p.kill()
+
+out = {"forward_get": {"rps": fwd["rps"], "direct_rps": direct["rps"], "p50_added_ms": fwd["p50_ms"] - direct["p50_ms"],
+                       "p50_ms": fwd["p50_ms"], "direct_p50_ms": direct["p50_ms"], "errors": fwd["errors"] + direct["errors"]},
+       "failover": {"detect_ms": detect, "recover_ms": recover}, "records": records, "seconds_each": dur}
+ratio = fwd["rps"] / direct["rps"] if direct["rps"] else 0
+bars = [("GET through a forwarding node >= 0.5x asking the owner", "%.2fx" % ratio, ratio >= 0.5),
+        ("added p50 latency of forwarding <= 0.3 ms", "%.3f ms" % out["forward_get"]["p50_added_ms"], out["forward_get"]["p50_added_ms"] <= 0.3),
+        ("SIGSTOP of the owner to the first 503 <= 1500 ms", "%.0f ms" % (detect or -1), detect is not None and detect <= 1500),
+        ("restart of the owner to the first 200 <= 2000 ms after /health", "%.0f ms" % recover, recover <= 2000)]
+lines = ["Written by `tools/bench/cluster_bench.sh` on %s (%d records on b, wrk -t2 -c64, %d s each; defaults: heartbeat 250 ms, failure timeout 1000 ms)." % (datetime.date.today().isoformat(), records, dur), "",
+         "| figure | value | bar | |", "|---|---|---|---|",
+         "| GET one record through a (forwarded to b) | {:,.0f} req/s, p50 {:.3f} ms | | |".format(fwd["rps"], fwd["p50_ms"]),
+         "| GET one record asking b directly | {:,.0f} req/s, p50 {:.3f} ms | | |".format(direct["rps"], direct["p50_ms"])]
+lines += ["| %s | %s | | %s |" % (n, v, "met" if ok else "**missed**") for n, v, ok in bars]
+if not quick:
+    path = "docs/benchmarks.md"
+    doc = open(path).read()
+    begin, end = "<!-- cluster_bench:begin -->", "<!-- cluster_bench:end -->"
+    if begin in doc and end in doc:
+        doc = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda m: begin + "\n" + "\n".join(lines) + "\n" + end, doc, flags=re.S)
+        open(path, "w").write(doc)
+if json_out:
+    print(json.dumps(out))
+else:
+    print("\n".join(lines))
+PY
