@@ -18,6 +18,12 @@ namespace {
 
 using lforward_atom = caf::atom_constant<caf::atom("c_lfwd")>;    // a forward from HTTP
 using deliver_atom = caf::atom_constant<caf::atom("c_deliver")>;  // our answer to a peer's
+using sweep_atom = caf::atom_constant<caf::atom("c_sweep")>;      // request deadlines
+
+// A forwarded answer travels in pieces of at most this many body bytes, so that no message on
+// the link is much over 1 MiB (one big message blocks the link for everything else).
+constexpr std::size_t kReplyChunk = 512 * 1024;
+constexpr std::chrono::milliseconds kSweepEvery{50};
 
 // Where the answer of one forwarded call goes; a call that dies unanswered (the node stops)
 // answers 503.
@@ -95,17 +101,24 @@ struct Peer {
   double rtt_ms = -1;
   std::uint64_t reconnects = 0, forwarded = 0, timeouts = 0, unavailable = 0;
   std::string last_error;
-  // Forwarded calls sent and not answered yet: answered 504 at once when the peer goes down.
-  std::map<std::uint64_t, std::shared_ptr<ForwardDone>> in_flight;
+  // Forwarded calls sent and not answered yet (504 past their deadline, or at once when the
+  // peer goes down), with the pieces of their answer received so far.
+  struct Call {
+    std::shared_ptr<ForwardDone> done;
+    Clock::time_point deadline;
+    ForwardReply reply;
+    std::uint32_t next_piece = 0;
+  };
+  std::map<std::uint64_t, Call> in_flight;
 };
 
 // The peer is down: its calls in flight will not be answered (their outcome is unknown).
 void fail_in_flight(Peer& p, const std::string& why) {
   auto calls = std::move(p.in_flight);
   p.in_flight.clear();
-  for (auto& [id, done] : calls) {
+  for (auto& [id, call] : calls) {
     ++p.timeouts;
-    done->send(
+    call.done->send(
         error_reply(Errc::node_timeout, "node '" + p.hello.node + "' went down (" + why +
                                             ") with the call in flight; the outcome is unknown"));
   }
@@ -317,6 +330,27 @@ void connect(node_ptr self, const std::string& address) {
           });
 }
 
+// Sends our answer to a peer's forwarded call, in pieces of at most kReplyChunk body bytes.
+void send_reply(node_ptr self, const caf::actor& origin, std::uint64_t call, ForwardReply r) {
+  if (!origin) return;
+  if (r.body.size() <= kReplyChunk) {
+    self->send(origin, fwd_reply_atom::value, call, std::uint32_t{0}, true, std::move(r));
+    return;
+  }
+  std::string body = std::move(r.body);
+  std::uint32_t piece = 0;
+  for (std::size_t off = 0; off < body.size(); off += kReplyChunk, ++piece) {
+    ForwardReply part;
+    if (piece == 0) {
+      part = r;
+      part.body.clear();
+    }
+    part.body = body.substr(off, kReplyChunk);
+    self->send(origin, fwd_reply_atom::value, call, piece, off + kReplyChunk >= body.size(),
+               std::move(part));
+  }
+}
+
 caf::behavior node_actor(node_ptr self, Cluster::Impl* impl) {
   self->state.impl = impl;
   self->set_down_handler([=](caf::down_msg& dm) {
@@ -338,6 +372,7 @@ caf::behavior node_actor(node_ptr self, Cluster::Impl* impl) {
     self->send(self, connect_try_atom::value, a);
   }
   self->send(self, ping_all_atom::value);
+  self->send(self, sweep_atom::value);
   return {
       [=](connect_try_atom, const std::string& address) { connect(self, address); },
       [=](ping_all_atom) {
@@ -366,19 +401,18 @@ caf::behavior node_actor(node_ptr self, Cluster::Impl* impl) {
         }
         return my_hello(self);
       },
-      [=](forward_atom, ForwardRequest& req) -> caf::typed_response_promise<ForwardReply> {
-        auto rp = self->make_response_promise<ForwardReply>();
-        // Reads answer while the handler runs: delivered here, without a message to ourselves;
-        // writes answer later, from another thread, through deliver_atom.
+      [=](forward_atom, std::uint64_t call, ForwardRequest& req) {
+        // Reads answer while the handler runs: sent from here; writes answer later, from
+        // another thread, through deliver_atom.
         struct Slot {
           std::mutex mu;
           bool returned = false;
           std::optional<ForwardReply> reply;
         };
         auto slot = std::make_shared<Slot>();
-        const std::uint64_t id = self->state.next_id++;
+        caf::actor origin = caf::actor_cast<caf::actor>(self->current_sender());
         caf::actor me = caf::actor_cast<caf::actor>(self);
-        self->state.impl->handler(std::move(req), [me, id, slot](ForwardReply r) {
+        self->state.impl->handler(std::move(req), [me, origin, call, slot](ForwardReply r) {
           {
             std::lock_guard lk(slot->mu);
             if (!slot->returned) {
@@ -386,21 +420,54 @@ caf::behavior node_actor(node_ptr self, Cluster::Impl* impl) {
               return;
             }
           }
-          caf::anon_send(me, deliver_atom::value, id, std::move(r));
+          caf::anon_send(me, deliver_atom::value, origin, call, std::move(r));
         });
         std::lock_guard lk(slot->mu);
         slot->returned = true;
-        if (slot->reply)
-          rp.deliver(std::move(*slot->reply));
-        else
-          self->state.answering.emplace(id, rp);
-        return rp;
+        if (slot->reply) send_reply(self, origin, call, std::move(*slot->reply));
       },
-      [=](deliver_atom, std::uint64_t id, ForwardReply& r) {
-        auto it = self->state.answering.find(id);
-        if (it == self->state.answering.end()) return;
-        it->second.deliver(std::move(r));
-        self->state.answering.erase(it);
+      [=](deliver_atom, caf::actor& origin, std::uint64_t call, ForwardReply& r) {
+        send_reply(self, origin, call, std::move(r));
+      },
+      [=](fwd_reply_atom, std::uint64_t call, std::uint32_t piece, bool last, ForwardReply& r) {
+        for (auto& [addr, p] : self->state.peers) {
+          auto it = p.in_flight.find(call);
+          if (it == p.in_flight.end()) continue;
+          auto& c = it->second;
+          if (piece != c.next_piece++) {  // a piece lost: the answer cannot be trusted
+            c.done->send(error_reply(Errc::node_timeout,
+                                     "the answer of node '" + p.hello.node + "' came incomplete"));
+            p.in_flight.erase(it);
+            return;
+          }
+          if (piece == 0)
+            c.reply = std::move(r);
+          else
+            c.reply.body += r.body;
+          if (last) {
+            c.done->send(std::move(c.reply));
+            p.in_flight.erase(it);
+          }
+          return;
+        }
+      },
+      [=](sweep_atom) {
+        const auto now = Clock::now();
+        for (auto& [addr, p] : self->state.peers)
+          for (auto it = p.in_flight.begin(); it != p.in_flight.end();) {
+            if (it->second.deadline > now) {
+              ++it;
+              continue;
+            }
+            ++p.timeouts;
+            it->second.done->send(error_reply(
+                Errc::node_timeout,
+                "node '" + p.hello.node + "' did not answer within cluster.request_timeout_ms (" +
+                    std::to_string(self->state.impl->opts.request_timeout.count()) +
+                    "); the outcome is unknown"));
+            it = p.in_flight.erase(it);
+          }
+        self->delayed_send(self, kSweepEvery, sweep_atom::value);
       },
       [=](lforward_atom, const std::string& node, ForwardRequest& req,
           std::shared_ptr<ForwardDone>& done) {
@@ -414,36 +481,12 @@ caf::behavior node_actor(node_ptr self, Cluster::Impl* impl) {
           return;
         }
         ++target->forwarded;
-        const std::string address = target->address;
         const std::uint64_t call = self->state.next_id++;
-        target->in_flight.emplace(call, done);
-        self->request(target->handle, self->state.impl->opts.request_timeout, forward_atom::value,
-                      std::move(req))
-            .then(
-                [=](ForwardReply& r) {
-                  auto it = self->state.peers.find(address);
-                  if (it != self->state.peers.end()) it->second.in_flight.erase(call);
-                  done->send(std::move(r));
-                },
-                [=](caf::error& e) {
-                  auto it = self->state.peers.find(address);
-                  // Already answered when the peer went down (fail_in_flight).
-                  if (it == self->state.peers.end() || it->second.in_flight.erase(call) == 0)
-                    return;
-                  if (e.category() == caf::atom("system") &&
-                      e.code() == static_cast<std::uint8_t>(caf::sec::request_timeout)) {
-                    ++it->second.timeouts;
-                    done->send(error_reply(
-                        Errc::node_timeout,
-                        "node '" + node + "' did not answer within cluster.request_timeout_ms (" +
-                            std::to_string(self->state.impl->opts.request_timeout.count()) +
-                            "); the outcome is unknown"));
-                  } else {
-                    ++it->second.unavailable;
-                    done->send(error_reply(Errc::node_unavailable, "node '" + node + "' is down: " +
-                                                                       self->system().render(e)));
-                  }
-                });
+        target->in_flight.emplace(
+            call, Peer::Call{done, Clock::now() + self->state.impl->opts.request_timeout, {}, 0});
+        // A plain send matched by `call` (not a CAF request): the answer may come in pieces,
+        // and the deadlines are swept by one timer instead of one CAF timeout per call.
+        self->send(target->handle, forward_atom::value, call, std::move(req));
       },
   };
 }

@@ -41,7 +41,9 @@ typename Inspector::result_type inspect(Inspector& f, ForwardReply& x) {
 
 // Between nodes.
 using hello_atom = caf::atom_constant<caf::atom("c_hello")>;  // PeerHello -> PeerHello
-using forward_atom = caf::atom_constant<caf::atom("c_fwd")>;  // ForwardRequest -> ForwardReply
+using forward_atom = caf::atom_constant<caf::atom("c_fwd")>;  // (call id, ForwardRequest)
+// (call id, piece, last piece?, ForwardReply): a forwarded answer, in pieces of at most 512 KiB
+using fwd_reply_atom = caf::atom_constant<caf::atom("c_fwd_rep")>;
 // Inside one node.
 using connect_try_atom = caf::atom_constant<caf::atom("c_try")>;  // (address): connect now
 using ping_all_atom = caf::atom_constant<caf::atom("c_ping")>;    // every heartbeat

@@ -272,6 +272,23 @@ class Cluster(unittest.TestCase):
         self.assertEqual(r.getheader("Idempotent-Replayed"), "true")
         self.assertEqual(b.req("GET", "/table/tb/records")[1]["count"], 1)
 
+    def test_a_big_answer_comes_back_whole_in_pieces(self):
+        a = ClusterNode("a")
+        b = ClusterNode("b", peers=[a.cport])
+        self.nodes = [a, b]
+        wait_until(lambda: a.peers_up() == {"b"}, 10, "a sees b")
+        st, body, _ = a.req("POST", "/table", {"name": "wide", "node": "b", "fields": [{"name": "s", "type": "str", "size": 200}]})
+        self.assertEqual(st, 201, body)
+        for s0 in range(0, 10000, 2500):
+            st, _, _ = a.req("POST", "/table/wide/records", {"records": [{"s": ("r%d-" % i) * 20} for i in range(s0, s0 + 2500)]}, timeout=30)
+            self.assertEqual(st, 201)
+        st, direct, _ = b.req("GET", "/table/wide/records?limit=10000", timeout=30)
+        st2, forwarded, r = a.req("GET", "/table/wide/records?limit=10000", timeout=30)
+        self.assertEqual((st, st2), (200, 200))
+        self.assertGreater(len(json.dumps(direct)), 1 << 20)  # three pieces of 512 KiB
+        self.assertEqual(forwarded, direct)
+        self.assertEqual(r.getheader("X-Tickdb-Owner"), "b")
+
     def test_a_node_of_another_cluster_is_refused(self):
         a = ClusterNode("a")
         x = ClusterNode("x", peers=[a.cport], extra=['cluster.name="other"'])
