@@ -74,6 +74,7 @@ struct Cluster::Impl {
     double rtt_ms = -1;
     std::vector<std::string> tables;
     std::uint64_t reconnects = 0, forwarded = 0, timeouts = 0, unavailable = 0;
+    std::vector<std::pair<int, std::uint64_t>> answered;
   };
   mutable std::mutex mu;  // the view below: written by the node actor, read by HTTP threads
   std::vector<PeerView> peers;
@@ -100,6 +101,7 @@ struct Peer {
   Clock::time_point last_answer{};
   double rtt_ms = -1;
   std::uint64_t reconnects = 0, forwarded = 0, timeouts = 0, unavailable = 0;
+  std::map<int, std::uint64_t> answered;  // forwarded calls by the status they got
   std::string last_error;
   // Forwarded calls sent and not answered yet (504 past their deadline, or at once when the
   // peer goes down), with the pieces of their answer received so far.
@@ -118,6 +120,7 @@ void fail_in_flight(Peer& p, const std::string& why) {
   p.in_flight.clear();
   for (auto& [id, call] : calls) {
     ++p.timeouts;
+    ++p.answered[504];
     call.done->send(
         error_reply(Errc::node_timeout, "node '" + p.hello.node + "' went down (" + why +
                                             ") with the call in flight; the outcome is unknown"));
@@ -194,6 +197,7 @@ void publish_view(node_ptr self) {
     if (p.have_hello) v.tables = p.hello.tables;
     v.reconnects = p.reconnects;
     v.forwarded = p.forwarded;
+    v.answered.assign(p.answered.begin(), p.answered.end());
     v.timeouts = p.timeouts;
     v.unavailable = p.unavailable;
     if (p.have_hello)
@@ -445,6 +449,7 @@ caf::behavior node_actor(node_ptr self, Cluster::Impl* impl) {
           else
             c.reply.body += r.body;
           if (last) {
+            ++p.answered[c.reply.status];
             c.done->send(std::move(c.reply));
             p.in_flight.erase(it);
           }
@@ -460,6 +465,7 @@ caf::behavior node_actor(node_ptr self, Cluster::Impl* impl) {
               continue;
             }
             ++p.timeouts;
+            ++p.answered[504];
             it->second.done->send(error_reply(
                 Errc::node_timeout,
                 "node '" + p.hello.node + "' did not answer within cluster.request_timeout_ms (" +
@@ -475,7 +481,10 @@ caf::behavior node_actor(node_ptr self, Cluster::Impl* impl) {
         for (auto& [a, p] : self->state.peers)
           if (p.have_hello && p.hello.node == node) target = &p;
         if (!target || !target->up || !target->handle) {
-          if (target) ++target->unavailable;
+          if (target) {
+            ++target->unavailable;
+            ++target->answered[503];
+          }
           done->send(
               error_reply(Errc::node_unavailable, "node '" + node + "', which owns this, is down"));
           return;
@@ -598,7 +607,7 @@ std::vector<Cluster::PeerFigures> Cluster::figures() const {
   std::vector<PeerFigures> out;
   for (const auto& p : impl_->peers)
     out.push_back({p.node.empty() ? p.address : p.node, p.up, p.rtt_ms, p.reconnects, p.forwarded,
-                   p.timeouts, p.unavailable});
+                   p.timeouts, p.unavailable, p.answered});
   return out;
 }
 

@@ -29,6 +29,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -102,6 +103,7 @@ class Cluster {
     bool up = false;
     double rtt_ms = -1;
     std::uint64_t reconnects = 0, forwarded = 0, timeouts = 0, unavailable = 0;
+    std::vector<std::pair<int, std::uint64_t>> answered;  // forwarded calls by status
   };
   std::vector<PeerFigures> figures() const;
 

@@ -144,8 +144,12 @@ std::string render_prometheus(const NodeFigures& f) {
              [](const auto& p) { return static_cast<std::uint64_t>(p.up ? 1 : 0); });
     per_peer("tickdb_cluster_peer_rtt_seconds", "gauge", "Round-trip time of the last ping.",
              [](const auto& p) { return p.rtt_ms < 0 ? 0.0 : p.rtt_ms / 1000.0; });
-    per_peer("tickdb_cluster_forwarded_total", "counter", "Calls forwarded to the peer.",
-             [](const auto& p) { return p.forwarded; });
+    t.head("tickdb_cluster_forwarded_total", "counter",
+           "Calls forwarded to the peer, by the status they were answered with.");
+    for (const auto& p : f.peers)
+      for (const auto& [status, n] : p.answered)
+        t.sample("tickdb_cluster_forwarded_total",
+                 "peer=\"" + label(p.peer) + "\",status=\"" + std::to_string(status) + "\"", n);
     per_peer("tickdb_cluster_request_timeouts_total", "counter",
              "Forwarded calls the peer did not answer within cluster.request_timeout_ms.",
              [](const auto& p) { return p.timeouts; });

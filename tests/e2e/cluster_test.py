@@ -165,9 +165,16 @@ class Cluster(unittest.TestCase):
         st, cl, _ = c.req("GET", "/cluster")
         self.assertEqual({n["name"]: n["tables"] for n in cl["nodes"]}, {"c": ["tc"], "a": ["ta"], "b": ["tb"]})
         self.assertTrue(all(n["rtt_ms"] is not None for n in cl["nodes"]))
+        # Per-peer figures are refreshed with every heartbeat.
+        wait_until(lambda: 'tickdb_cluster_forwarded_total{peer="c",status="201"}' in a.req("GET", "/metrics")[1], 3,
+                   "forwarded calls counted by peer and status")
         m = a.req("GET", "/metrics")[1]
         self.assertIn('tickdb_cluster_peer_up{peer="b"} 1', m)
-        self.assertIn('tickdb_cluster_forwarded_total{peer="c"}', m)
+        import shutil, subprocess
+        promtool = shutil.which("promtool")
+        self.assertIsNotNone(promtool, "promtool is missing (tools/install-deps installs prometheus)")
+        p = subprocess.run([promtool, "check", "metrics"], input=m, capture_output=True, text=True, timeout=30)
+        self.assertEqual((p.returncode, p.stdout + p.stderr), (0, ""))
 
     def test_random_calls_through_random_nodes_answer_as_one_node(self):
         a, b, c = self.start3()
