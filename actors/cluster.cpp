@@ -19,6 +19,7 @@ namespace {
 using lforward_atom = caf::atom_constant<caf::atom("c_lfwd")>;    // a forward from HTTP
 using deliver_atom = caf::atom_constant<caf::atom("c_deliver")>;  // our answer to a peer's
 using sweep_atom = caf::atom_constant<caf::atom("c_sweep")>;      // request deadlines
+using flush_atom = caf::atom_constant<caf::atom("c_flush")>;      // (address): send the outbox
 
 // A forwarded answer travels in pieces of at most this many body bytes, so that no message on
 // the link is much over 1 MiB (one big message blocks the link for everything else).
@@ -112,6 +113,8 @@ struct Peer {
     std::uint32_t next_piece = 0;
   };
   std::map<std::uint64_t, Call> in_flight;
+  ForwardBatch outbox;  // calls queued for the next flush
+  bool flush_sent = false;
 };
 
 // The peer is down: its calls in flight will not be answered (their outcome is unknown).
@@ -355,6 +358,57 @@ void send_reply(node_ptr self, const caf::actor& origin, std::uint64_t call, For
   }
 }
 
+// Runs a call a peer forwarded here: its answer when the handler gave it at once (a read),
+// else nullopt (it comes later, from another thread, through deliver_atom).
+std::optional<ForwardReply> run_forwarded(node_ptr self, const caf::actor& origin,
+                                          std::uint64_t call, ForwardRequest req) {
+  struct Slot {
+    std::mutex mu;
+    bool returned = false;
+    std::optional<ForwardReply> reply;
+  };
+  auto slot = std::make_shared<Slot>();
+  caf::actor me = caf::actor_cast<caf::actor>(self);
+  self->state.impl->handler(std::move(req), [me, origin, call, slot](ForwardReply r) {
+    {
+      std::lock_guard lk(slot->mu);
+      if (!slot->returned) {
+        slot->reply = std::move(r);
+        return;
+      }
+    }
+    caf::anon_send(me, deliver_atom::value, origin, call, std::move(r));
+  });
+  std::lock_guard lk(slot->mu);
+  slot->returned = true;
+  return std::move(slot->reply);
+}
+
+// A piece of the answer of one of our forwarded calls.
+void complete(node_ptr self, std::uint64_t call, std::uint32_t piece, bool last, ForwardReply r) {
+  for (auto& [addr, p] : self->state.peers) {
+    auto it = p.in_flight.find(call);
+    if (it == p.in_flight.end()) continue;
+    auto& c = it->second;
+    if (piece != c.next_piece++) {  // a piece lost: the answer cannot be trusted
+      c.done->send(error_reply(Errc::node_timeout,
+                               "the answer of node '" + p.hello.node + "' came incomplete"));
+      p.in_flight.erase(it);
+      return;
+    }
+    if (piece == 0)
+      c.reply = std::move(r);
+    else
+      c.reply.body += r.body;
+    if (last) {
+      ++p.answered[c.reply.status];
+      c.done->send(std::move(c.reply));
+      p.in_flight.erase(it);
+    }
+    return;
+  }
+}
+
 caf::behavior node_actor(node_ptr self, Cluster::Impl* impl) {
   self->state.impl = impl;
   self->set_down_handler([=](caf::down_msg& dm) {
@@ -405,56 +459,41 @@ caf::behavior node_actor(node_ptr self, Cluster::Impl* impl) {
         }
         return my_hello(self);
       },
-      [=](forward_atom, std::uint64_t call, ForwardRequest& req) {
-        // Reads answer while the handler runs: sent from here; writes answer later, from
-        // another thread, through deliver_atom.
-        struct Slot {
-          std::mutex mu;
-          bool returned = false;
-          std::optional<ForwardReply> reply;
-        };
-        auto slot = std::make_shared<Slot>();
+      [=](fwd_batch_atom, ForwardBatch& batch) {
         caf::actor origin = caf::actor_cast<caf::actor>(self->current_sender());
-        caf::actor me = caf::actor_cast<caf::actor>(self);
-        self->state.impl->handler(std::move(req), [me, origin, call, slot](ForwardReply r) {
-          {
-            std::lock_guard lk(slot->mu);
-            if (!slot->returned) {
-              slot->reply = std::move(r);
-              return;
-            }
+        ReplyBatch ready;
+        for (std::size_t i = 0; i < batch.calls.size() && i < batch.requests.size(); ++i) {
+          auto r = run_forwarded(self, origin, batch.calls[i], std::move(batch.requests[i]));
+          if (!r) continue;  // answered later, through deliver_atom
+          if (r->body.size() > kReplyChunk) {
+            send_reply(self, origin, batch.calls[i], std::move(*r));
+            continue;
           }
-          caf::anon_send(me, deliver_atom::value, origin, call, std::move(r));
-        });
-        std::lock_guard lk(slot->mu);
-        slot->returned = true;
-        if (slot->reply) send_reply(self, origin, call, std::move(*slot->reply));
+          ready.calls.push_back(batch.calls[i]);
+          ready.replies.push_back(std::move(*r));
+        }
+        if (!ready.calls.empty() && origin)
+          self->send(origin, reply_batch_atom::value, std::move(ready));
+      },
+      [=](reply_batch_atom, ReplyBatch& batch) {
+        for (std::size_t i = 0; i < batch.calls.size() && i < batch.replies.size(); ++i)
+          complete(self, batch.calls[i], 0, true, std::move(batch.replies[i]));
+      },
+      [=](flush_atom, const std::string& address) {
+        auto it = self->state.peers.find(address);
+        if (it == self->state.peers.end()) return;
+        Peer& p = it->second;
+        p.flush_sent = false;
+        if (p.outbox.calls.empty()) return;
+        ForwardBatch batch = std::move(p.outbox);
+        p.outbox = ForwardBatch{};
+        if (p.handle) self->send(p.handle, fwd_batch_atom::value, std::move(batch));
       },
       [=](deliver_atom, caf::actor& origin, std::uint64_t call, ForwardReply& r) {
         send_reply(self, origin, call, std::move(r));
       },
       [=](fwd_reply_atom, std::uint64_t call, std::uint32_t piece, bool last, ForwardReply& r) {
-        for (auto& [addr, p] : self->state.peers) {
-          auto it = p.in_flight.find(call);
-          if (it == p.in_flight.end()) continue;
-          auto& c = it->second;
-          if (piece != c.next_piece++) {  // a piece lost: the answer cannot be trusted
-            c.done->send(error_reply(Errc::node_timeout,
-                                     "the answer of node '" + p.hello.node + "' came incomplete"));
-            p.in_flight.erase(it);
-            return;
-          }
-          if (piece == 0)
-            c.reply = std::move(r);
-          else
-            c.reply.body += r.body;
-          if (last) {
-            ++p.answered[c.reply.status];
-            c.done->send(std::move(c.reply));
-            p.in_flight.erase(it);
-          }
-          return;
-        }
+        complete(self, call, piece, last, std::move(r));
       },
       [=](sweep_atom) {
         const auto now = Clock::now();
@@ -494,8 +533,15 @@ caf::behavior node_actor(node_ptr self, Cluster::Impl* impl) {
         target->in_flight.emplace(
             call, Peer::Call{done, Clock::now() + self->state.impl->opts.request_timeout, {}, 0});
         // A plain send matched by `call` (not a CAF request): the answer may come in pieces,
-        // and the deadlines are swept by one timer instead of one CAF timeout per call.
-        self->send(target->handle, forward_atom::value, call, std::move(req));
+        // and the deadlines are swept by one timer instead of one CAF timeout per call. Calls
+        // queued behind this one in our mailbox go in the same message (flush_atom runs after
+        // them).
+        target->outbox.calls.push_back(call);
+        target->outbox.requests.push_back(std::move(req));
+        if (!target->flush_sent) {
+          target->flush_sent = true;
+          self->send(self, flush_atom::value, target->address);
+        }
       },
   };
 }

@@ -24,6 +24,17 @@ struct PeerHello {
   std::vector<std::string> peers;  // the cluster addresses it knows: every node joins all
 };
 
+// Forwarded calls sent together (those that queued up while the node actor was busy), and
+// the answers that were ready together: one message on the link for many calls.
+struct ForwardBatch {
+  std::vector<std::uint64_t> calls;
+  std::vector<ForwardRequest> requests;
+};
+struct ReplyBatch {
+  std::vector<std::uint64_t> calls;
+  std::vector<ForwardReply> replies;
+};
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, PeerHello& x) {
   return f(caf::meta::type_name("tickdb_hello"), x.cluster, x.node, x.http, x.address,
@@ -39,11 +50,21 @@ typename Inspector::result_type inspect(Inspector& f, ForwardReply& x) {
   return f(caf::meta::type_name("tickdb_fwd_rep"), x.status, x.body, x.content_type, x.headers);
 }
 
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ForwardBatch& x) {
+  return f(caf::meta::type_name("tickdb_fwd_batch"), x.calls, x.requests);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ReplyBatch& x) {
+  return f(caf::meta::type_name("tickdb_rep_batch"), x.calls, x.replies);
+}
+
 // Between nodes.
 using hello_atom = caf::atom_constant<caf::atom("c_hello")>;  // PeerHello -> PeerHello
-using forward_atom = caf::atom_constant<caf::atom("c_fwd")>;  // (call id, ForwardRequest)
 // (call id, piece, last piece?, ForwardReply): a forwarded answer, in pieces of at most 512 KiB
 using fwd_reply_atom = caf::atom_constant<caf::atom("c_fwd_rep")>;
+using fwd_batch_atom = caf::atom_constant<caf::atom("c_fwd_b")>;    // ForwardBatch
+using reply_batch_atom = caf::atom_constant<caf::atom("c_rep_b")>;  // ReplyBatch
 // Inside one node.
 using connect_try_atom = caf::atom_constant<caf::atom("c_try")>;  // (address): connect now
 using ping_all_atom = caf::atom_constant<caf::atom("c_ping")>;    // every heartbeat
@@ -54,6 +75,8 @@ inline void add_cluster_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<PeerHello>("tickdb_hello");
   cfg.add_message_type<ForwardRequest>("tickdb_fwd_req");
   cfg.add_message_type<ForwardReply>("tickdb_fwd_rep");
+  cfg.add_message_type<ForwardBatch>("tickdb_fwd_batch");
+  cfg.add_message_type<ReplyBatch>("tickdb_rep_batch");
 }
 
 }  // namespace tickdb
