@@ -29,6 +29,22 @@ bool decode(std::string_view s, bool plus_is_space, std::string& out) {
   return true;
 }
 
+// Calls fn with each non-empty segment of a '/'-separated path.
+template <class Fn>
+void for_each_segment(std::string_view path, Fn fn) {
+  std::size_t i = 0;
+  while (i < path.size()) {
+    if (path[i] == '/') {
+      ++i;
+      continue;
+    }
+    auto j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    fn(path.substr(i, j - i));
+    i = j;
+  }
+}
+
 Error invalid(std::string msg) {
   return make_error(Errc::invalid_argument, std::move(msg));
 }
@@ -40,28 +56,21 @@ Result<Target> parse_target(std::string_view target) {
   const auto qpos = target.find('?');
   const std::string_view path = target.substr(0, qpos);
   Target t;
-  std::size_t i = 0;
-  while (i < path.size()) {
-    if (path[i] == '/') {
-      ++i;
-      continue;
-    }
-    auto j = path.find('/', i);
-    if (j == std::string_view::npos) j = path.size();
-    const std::string_view seg = path.substr(i, j - i);
+  bool bad = false;
+  for_each_segment(path, [&](std::string_view seg) {
     // Each segment is decoded on its own, so an encoded '/' stays inside its segment.
     if (seg.find('%') == std::string_view::npos) {
       t.segments.emplace_back(seg);
     } else {
       std::string d;
-      if (!decode(seg, false, d)) return invalid("malformed percent-encoding in the path");
+      bad = bad || !decode(seg, false, d);
       t.segments.push_back(std::move(d));
     }
-    i = j;
-  }
+  });
+  if (bad) return invalid("malformed percent-encoding in the path");
   if (qpos == std::string_view::npos) return t;
   const std::string_view qs = target.substr(qpos + 1);
-  i = 0;
+  std::size_t i = 0;
   while (i < qs.size()) {
     auto j = qs.find('&', i);
     if (j == std::string_view::npos) j = qs.size();
@@ -88,17 +97,7 @@ void RouteTable::add(std::string method, std::string pattern, std::string summar
   HttpRoute r;
   r.id = static_cast<RouteId>(names_.size());
   r.method = std::move(method);
-  std::size_t i = 0;
-  while (i < pattern.size()) {
-    if (pattern[i] == '/') {
-      ++i;
-      continue;
-    }
-    auto j = pattern.find('/', i);
-    if (j == std::string::npos) j = pattern.size();
-    r.pattern.push_back(pattern.substr(i, j - i));
-    i = j;
-  }
+  for_each_segment(pattern, [&](std::string_view seg) { r.pattern.emplace_back(seg); });
   r.pattern_text = std::move(pattern);
   r.summary = std::move(summary);
   r.ok_status = ok_status;
