@@ -4,9 +4,9 @@
 
 namespace tickdb {
 
-bool Database::publish(const std::shared_ptr<const DbVersion>& base, const std::shared_ptr<const DbVersion>& mine,
-                       const TouchSet& touched, std::uint32_t calls, std::string_view calls_payload,
-                       std::uint64_t* ticket) {
+bool Database::publish(const std::shared_ptr<const DbVersion>& base,
+                       const std::shared_ptr<const DbVersion>& mine, const TouchSet& touched,
+                       std::uint32_t calls, std::string_view calls_payload, std::uint64_t* ticket) {
   if (ticket) *ticket = 0;
   if (mine == base) return true;  // nothing changed
   CommitSink* sink = this->sink();
@@ -70,7 +70,8 @@ std::uint32_t encode_committed(const std::vector<PendingCall>& batch, std::strin
     if (c.logged_params) {
       append_logged_call(payload, c.name, *c.logged_params, p.req.tick, p.req.tick_dt);
     } else {
-      append_logged_call(payload, c.name, p.req.params.dump(-1, ' ', false, json::error_handler_t::replace),
+      append_logged_call(payload, c.name,
+                         p.req.params.dump(-1, ' ', false, json::error_handler_t::replace),
                          p.req.tick, p.req.tick_dt);
     }
     ++n;

@@ -30,8 +30,8 @@ class CommitSink {
  public:
   virtual ~CommitSink() = default;
   // The entry of `version` (published right after `prev_version`); returns its ticket.
-  virtual std::uint64_t append(std::uint64_t version, std::uint64_t prev_version, std::uint32_t calls,
-                               std::string_view calls_payload) = 0;
+  virtual std::uint64_t append(std::uint64_t version, std::uint64_t prev_version,
+                               std::uint32_t calls, std::string_view calls_payload) = 0;
   using Answers = std::vector<std::pair<std::shared_ptr<ReplyTo>, Result<json>>>;
   virtual void answer(std::uint64_t ticket, Answers answers) = 0;
 };
@@ -50,8 +50,9 @@ class Database {
   // it onto newer versions when it can. false on a conflict: nothing was published. With a
   // sink, the calls it commits (`calls`, encoded by append_logged_call) are appended to it
   // in publish order, and `ticket` receives the ticket for answer().
-  bool publish(const std::shared_ptr<const DbVersion>& base, const std::shared_ptr<const DbVersion>& mine,
-               const TouchSet& touched, std::uint32_t calls = 0, std::string_view calls_payload = {},
+  bool publish(const std::shared_ptr<const DbVersion>& base,
+               const std::shared_ptr<const DbVersion>& mine, const TouchSet& touched,
+               std::uint32_t calls = 0, std::string_view calls_payload = {},
                std::uint64_t* ticket = nullptr);
 
   // The commit log (nullptr: none). Set before writers start, or while none publish.

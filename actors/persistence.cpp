@@ -31,7 +31,8 @@ std::string snapshot_file_name(std::uint64_t version) {
 }
 
 std::optional<std::uint64_t> parse_snapshot_file_name(std::string_view name) {
-  if (name.size() != 9 + 20 + 4 || name.substr(0, 9) != "snapshot-" || name.substr(29) != ".tds") return std::nullopt;
+  if (name.size() != 9 + 20 + 4 || name.substr(0, 9) != "snapshot-" || name.substr(29) != ".tds")
+    return std::nullopt;
   std::uint64_t v = 0;
   for (char c : name.substr(9, 20)) {
     if (c < '0' || c > '9') return std::nullopt;
@@ -71,18 +72,18 @@ struct Persistence::Impl {
 
   // ---- the log writer ----
   mutable std::mutex mu;
-  std::condition_variable cv;      // the writer waits here for entries
-  std::string pending;             // encoded entries not yet written
-  std::uint64_t pending_first = 0; // the version of the first entry in `pending`
-  std::uint64_t appended = 0;      // tickets handed out (one per entry)
-  std::uint64_t durable = 0;       // entries up to this ticket are on disk
+  std::condition_variable cv;       // the writer waits here for entries
+  std::string pending;              // encoded entries not yet written
+  std::uint64_t pending_first = 0;  // the version of the first entry in `pending`
+  std::uint64_t appended = 0;       // tickets handed out (one per entry)
+  std::uint64_t durable = 0;        // entries up to this ticket are on disk
   std::deque<std::pair<std::uint64_t, Answers>> waiting;  // sync: answers until durable
-  bool rotate = false;             // start a new segment with the next write
+  bool rotate = false;                                    // start a new segment with the next write
   bool stop_writer = false;
-  std::optional<Error> broken;     // the log could not be written: nothing more is acknowledged
+  std::optional<Error> broken;  // the log could not be written: nothing more is acknowledged
   std::thread writer;
-  LogFile file;                    // the writer's own
-  std::string segment;             // the open segment's path (under mu)
+  LogFile file;         // the writer's own
+  std::string segment;  // the open segment's path (under mu)
   // figures (under mu)
   std::uint64_t log_bytes = 0, fsyncs = 0, entries_written = 0, max_group = 0;
   double fsync_seconds = 0;
@@ -114,7 +115,8 @@ struct Persistence::Impl {
   void snapshot_loop();
 };
 
-Persistence::Persistence(PersistenceOptions opts) : impl_(std::make_unique<Impl>()), opts_(std::move(opts)) {
+Persistence::Persistence(PersistenceOptions opts)
+    : impl_(std::make_unique<Impl>()), opts_(std::move(opts)) {
   impl_->opts = opts_;
 }
 
@@ -127,7 +129,8 @@ Result<std::unique_ptr<Persistence>> Persistence::open(PersistenceOptions opts) 
   auto bad = [](std::string m) { return make_error(Errc::invalid_argument, std::move(m)); };
   if (opts.snapshot_keep < 1) return bad("storage.snapshot_keep must be at least 1");
   if (opts.compression_level < 1 || opts.compression_level > 19)
-    return bad("storage.compression_level must be 1..19, it is " + std::to_string(opts.compression_level));
+    return bad("storage.compression_level must be 1..19, it is " +
+               std::to_string(opts.compression_level));
   if (!(opts.snapshot_interval_s >= 0)) return bad("storage.snapshot_interval_s must be >= 0");
   if (opts.data_dir.empty()) return bad("storage.data_dir must not be empty");
   std::error_code ec;
@@ -143,8 +146,9 @@ Result<std::unique_ptr<Persistence>> Persistence::open(PersistenceOptions opts) 
     return make_error(Errc::io_error,
                       "storage.data_dir: cannot open '" + lock_path + "': " + std::strerror(errno));
   if (::flock(m.lock_fd, LOCK_EX | LOCK_NB) != 0)
-    return make_error(Errc::conflict, "storage.data_dir '" + m.opts.data_dir + "' is in use by another tickdb-server (" +
-                                          lock_path + " is locked)");
+    return make_error(Errc::conflict, "storage.data_dir '" + m.opts.data_dir +
+                                          "' is in use by another tickdb-server (" + lock_path +
+                                          " is locked)");
   for (const auto& e : fs::directory_iterator(m.opts.data_dir, ec)) {
     const std::string name = e.path().filename().string();
     if (e.is_regular_file() && name.size() > 4 && name.substr(name.size() - 4) == ".tmp") {
@@ -169,7 +173,8 @@ Result<Persistence::Recovered> Persistence::recover() {
     auto t0 = std::chrono::steady_clock::now();
     auto loaded = read_snapshot(path, [&](std::uint64_t done, std::uint64_t total) {
       if (done < total)
-        m.say(0, "loading " + path + ": " + std::to_string(done * 100 / std::max<std::uint64_t>(total, 1)) + "%");
+        m.say(0, "loading " + path + ": " +
+                     std::to_string(done * 100 / std::max<std::uint64_t>(total, 1)) + "%");
     });
     if (!loaded) {
       // A newer format (conflict) stops the start: falling back would lose what it holds.
@@ -189,9 +194,10 @@ Result<Persistence::Recovered> Persistence::recover() {
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::uint64_t records = 0;
     for (const auto& t : loaded->info.tables) records += t.records;
-    m.say(0, "loaded snapshot " + path + ": version " + std::to_string(loaded->info.version) + ", " +
-                 std::to_string(loaded->info.tables.size()) + " tables, " + std::to_string(records) + " records, " +
-                 std::to_string(loaded->info.bytes) + " bytes in " + std::to_string(secs) + " s");
+    m.say(0, "loaded snapshot " + path + ": version " + std::to_string(loaded->info.version) +
+                 ", " + std::to_string(loaded->info.tables.size()) + " tables, " +
+                 std::to_string(records) + " records, " + std::to_string(loaded->info.bytes) +
+                 " bytes in " + std::to_string(secs) + " s");
     out.db = loaded->db;
     out.snapshot = path;
     std::lock_guard lk(m.snap_mu);
@@ -199,8 +205,10 @@ Result<Persistence::Recovered> Persistence::recover() {
     m.have_last = true;
     break;
   }
-  if (out.snapshot.empty()) m.say(snaps.empty() ? 0 : 1, snaps.empty() ? "no snapshot: starting from an empty database"
-                                                                     : "no snapshot loads: starting from an empty database");
+  if (out.snapshot.empty())
+    m.say(snaps.empty() ? 0 : 1, snaps.empty()
+                                     ? "no snapshot: starting from an empty database"
+                                     : "no snapshot loads: starting from an empty database");
   // The log after it.
   const std::uint64_t from = out.db->version();
   auto segs = list_files(m.opts.data_dir, parse_log_file_name);
@@ -213,7 +221,8 @@ Result<Persistence::Recovered> Persistence::recover() {
       if (ec)
         return make_error(Errc::io_error, "cannot rename '" + path + "' to '" + path +
                                               ".unreplayed': " + ec.message());
-      m.say(2, "log segment " + path + " comes after a damaged one: moved aside to " + path + ".unreplayed, not replayed");
+      m.say(2, "log segment " + path + " comes after a damaged one: moved aside to " + path +
+                   ".unreplayed, not replayed");
       continue;
     }
     auto r = read_log_file(path);
@@ -229,7 +238,8 @@ Result<Persistence::Recovered> Persistence::recover() {
     }
   }
   if (!out.entries.empty())
-    m.say(0, std::to_string(out.entries.size()) + " log entries to replay after version " + std::to_string(from));
+    m.say(0, std::to_string(out.entries.size()) + " log entries to replay after version " +
+                 std::to_string(from));
   return out;
 }
 
@@ -252,8 +262,8 @@ Status Persistence::start(Runtime& rt) {
 
 // ---------------- the log ----------------
 
-std::uint64_t Persistence::append(std::uint64_t version, std::uint64_t prev_version, std::uint32_t calls,
-                                  std::string_view calls_payload) {
+std::uint64_t Persistence::append(std::uint64_t version, std::uint64_t prev_version,
+                                  std::uint32_t calls, std::string_view calls_payload) {
   Impl& m = *impl_;
   std::lock_guard lk(m.mu);
   if (m.pending.empty()) m.pending_first = version;
@@ -389,8 +399,8 @@ Result<SnapshotWriteInfo> Persistence::Impl::take_snapshot(bool only_if_changed,
   last_at = now_s();
   last_version = v->version();
   have_last = true;
-  say(0, "snapshot " + path + ": " + std::to_string(r->records) + " records, " + std::to_string(r->bytes) + " bytes in " +
-             std::to_string(r->seconds) + " s");
+  say(0, "snapshot " + path + ": " + std::to_string(r->records) + " records, " +
+             std::to_string(r->bytes) + " bytes in " + std::to_string(r->seconds) + " s");
   return r;
 }
 
@@ -431,8 +441,9 @@ void Persistence::Impl::snapshot_loop() {
   sched_param none{};
   if (::sched_setscheduler(0, SCHED_IDLE, &none) != 0)
     ::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 19);
-  auto next_due = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                                           std::chrono::duration<double>(opts.snapshot_interval_s));
+  auto next_due = std::chrono::steady_clock::now() +
+                  std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                      std::chrono::duration<double>(opts.snapshot_interval_s));
   for (;;) {
     std::vector<std::function<void(Result<SnapshotWriteInfo>)>> todo;
     bool periodic = false;
@@ -456,8 +467,9 @@ void Persistence::Impl::snapshot_loop() {
       rotate = true;  // the next entries start a segment after this snapshot
     }
     if (r) prune();
-    next_due = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                                      std::chrono::duration<double>(opts.snapshot_interval_s));
+    next_due = std::chrono::steady_clock::now() +
+               std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                   std::chrono::duration<double>(opts.snapshot_interval_s));
     for (auto& done : todo) done(r);
   }
   // Requests that came too late are answered, never dropped.

@@ -43,10 +43,10 @@ class Runtime;
 struct PersistenceOptions {
   std::string data_dir = "./data";
   Durability durability = Durability::sync;
-  double snapshot_interval_s = 60;   // 0: no periodic snapshots
-  unsigned snapshot_keep = 3;        // >= 1
-  int compression_level = 1;         // zstd 1..19
-  double async_flush_s = 0.05;       // "async": how often the log is written and fsynced
+  double snapshot_interval_s = 60;  // 0: no periodic snapshots
+  unsigned snapshot_keep = 3;       // >= 1
+  int compression_level = 1;        // zstd 1..19
+  double async_flush_s = 0.05;      // "async": how often the log is written and fsynced
   // Where progress and problems are told (level: 0 info, 1 warning, 2 error).
   std::function<void(int level, const std::string& message)> log;
 };
@@ -64,7 +64,7 @@ class Persistence final : public CommitSink {
     std::string snapshot;                 // its path ("" for none)
     std::vector<LogEntry> entries;        // the log entries after it, in order
     std::uint64_t skipped_snapshots = 0;
-    std::uint64_t cut_bytes = 0;          // log bytes cut off damaged tails
+    std::uint64_t cut_bytes = 0;  // log bytes cut off damaged tails
   };
   Result<Recovered> recover();
 

@@ -17,9 +17,12 @@ Status SerialRunner::run(std::size_t n, const std::function<Status(std::size_t)>
 
 std::string_view route_name(Route r) {
   switch (r) {
-    case Route::read: return "read";
-    case Route::table: return "table";
-    case Route::serial: return "serial";
+    case Route::read:
+      return "read";
+    case Route::table:
+      return "table";
+    case Route::serial:
+      return "serial";
   }
   return "serial";
 }
@@ -29,7 +32,8 @@ std::string_view route_name(Route r) {
 CallContext::CallContext(Transaction& txn, const Registry& reg, ParallelRunner& runner)
     : txn_(&txn), reg_(&reg), runner_(&runner) {}
 
-CallContext::CallContext(std::shared_ptr<const DbVersion> view, const Registry& reg, ParallelRunner& runner)
+CallContext::CallContext(std::shared_ptr<const DbVersion> view, const Registry& reg,
+                         ParallelRunner& runner)
     : view_(std::move(view)), reg_(&reg), runner_(&runner) {}
 
 Result<Transaction*> CallContext::txn() {
@@ -47,8 +51,12 @@ std::optional<RecordView> CallContext::get(std::string_view table, std::uint64_t
   return (*t)->get(id);
 }
 
-const TypeRegistry& CallContext::types() const { return txn_ ? txn_->types() : view_->types(); }
-const RelationMap& CallContext::relations() const { return txn_ ? txn_->relations() : view_->relations(); }
+const TypeRegistry& CallContext::types() const {
+  return txn_ ? txn_->types() : view_->types();
+}
+const RelationMap& CallContext::relations() const {
+  return txn_ ? txn_->relations() : view_->relations();
+}
 
 std::size_t CallContext::part_count(std::size_t chunks) const {
   // A few parts per worker: workers take parts as they come free, so one that starts late
@@ -58,11 +66,15 @@ std::size_t CallContext::part_count(std::size_t chunks) const {
 
 Result<json> CallContext::call(std::string_view name, const json& params) {
   const Callable* c = reg_->find(name);
-  if (!c) return make_error(Errc::not_found, "method '" + std::string(name.substr(0, 128)) + "' does not exist");
+  if (!c)
+    return make_error(Errc::not_found,
+                      "method '" + std::string(name.substr(0, 128)) + "' does not exist");
   if (!c->in_transaction)
-    return make_error(Errc::invalid_argument, "method '" + c->name + "' cannot run inside another call");
+    return make_error(Errc::invalid_argument,
+                      "method '" + c->name + "' cannot run inside another call");
   if (c->route != Route::read && !txn_)
-    return make_error(Errc::invalid_argument, "method '" + c->name + "' writes: it cannot run in a read-only call");
+    return make_error(Errc::invalid_argument,
+                      "method '" + c->name + "' writes: it cannot run in a read-only call");
   if (depth_ >= 8) return make_error(Errc::invalid_argument, "calls nested deeper than 8");
   ++depth_;
   Result<json> r = invoke(*c, *this, params);
@@ -75,7 +87,8 @@ Result<json> CallContext::call(std::string_view name, const json& params) {
 }
 
 Status CallContext::parallel_update_chunks(
-    std::string_view table, const std::function<Status(const MutableChunkSpan&, UpdateScope&)>& fn) {
+    std::string_view table,
+    const std::function<Status(const MutableChunkSpan&, UpdateScope&)>& fn) {
   auto tx = txn();
   if (!tx) return tx.error();
   Transaction& t = **tx;
@@ -120,7 +133,8 @@ Status CallContext::parallel_update_chunks(
         before.clear();
         for (std::uint32_t i = 0; i < span.count; ++i)
           for (const Ref& r : refs)
-            before.push_back(load<std::uint64_t>(span.records + std::size_t{i} * span.record_size + r.offset));
+            before.push_back(
+                load<std::uint64_t>(span.records + std::size_t{i} * span.record_size + r.offset));
       }
       TICKDB_TRY(fn(span, scope));
       if (refs.empty()) continue;
@@ -130,9 +144,11 @@ Status CallContext::parallel_update_chunks(
       for (std::size_t ri = 0; ri < refs.size(); ++ri) {
         const std::byte* now = span.records + refs[ri].offset;
         const std::byte* was = old_recs + refs[ri].offset;
-        for (std::uint32_t i = 0; i < span.count; ++i, now += span.record_size, was += span.record_size) {
+        for (std::uint32_t i = 0; i < span.count;
+             ++i, now += span.record_size, was += span.record_size) {
           auto v = load<std::uint64_t>(now);
-          auto old = in_place ? before[std::size_t{i} * refs.size() + ri] : load<std::uint64_t>(was);
+          auto old =
+              in_place ? before[std::size_t{i} * refs.size() + ri] : load<std::uint64_t>(was);
           if (v != old && v != 0 && span.alive[i]) [[unlikely]]
             scope.refs().emplace_back(ri, v);
         }
@@ -180,7 +196,8 @@ bool valid_callable_name(std::string_view name) {
   std::size_t start = 0;
   while (true) {
     auto dot = name.find('.', start);
-    if (!valid_part(name.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start)))
+    if (!valid_part(name.substr(
+            start, dot == std::string_view::npos ? std::string_view::npos : dot - start)))
       return false;
     if (dot == std::string_view::npos) return true;
     start = dot + 1;
@@ -189,17 +206,20 @@ bool valid_callable_name(std::string_view name) {
 
 Status Registry::add(Callable c) {
   if (!valid_callable_name(c.name))
-    return make_error(Errc::invalid_argument,
-                      "callable name '" + c.name.substr(0, 128) +
-                          "' is not valid: parts of [A-Za-z_][A-Za-z0-9_]* joined by dots, at most 128 characters");
+    return make_error(Errc::invalid_argument, "callable name '" + c.name.substr(0, 128) +
+                                                  "' is not valid: parts of [A-Za-z_][A-Za-z0-9_]* "
+                                                  "joined by dots, at most 128 characters");
   if (!c.fn) return make_error(Errc::invalid_argument, "callable '" + c.name + "' has no function");
   if (!c.builtin && c.name.rfind("db.", 0) == 0)
-    return make_error(Errc::invalid_argument, "callable name '" + c.name + "': the prefix 'db.' is kept for built-ins");
+    return make_error(Errc::invalid_argument,
+                      "callable name '" + c.name + "': the prefix 'db.' is kept for built-ins");
   if (!c.builtin && c.route != Route::serial)
     return make_error(Errc::invalid_argument,
-                      "callable '" + c.name + "': a procedure runs on the executor (Route::serial); only built-ins "
-                      "run on a table actor or on the caller's thread");
-  if (by_name_.count(c.name)) return make_error(Errc::already_exists, "callable '" + c.name + "' is already registered");
+                      "callable '" + c.name +
+                          "': a procedure runs on the executor (Route::serial); only built-ins "
+                          "run on a table actor or on the caller's thread");
+  if (by_name_.count(c.name))
+    return make_error(Errc::already_exists, "callable '" + c.name + "' is already registered");
   order_.push_back(std::move(c));
   by_name_.emplace(order_.back().name, &order_.back());
   return {};
@@ -239,8 +259,9 @@ Result<json> invoke(const Callable& c, CallContext& ctx, const json& params) {
   // transaction may commit then.
   if (threw && ctx.writable()) (void)(*ctx.txn())->poison(err);
   if (!c.builtin && err.code != Errc::procedure_failed)
-    err = make_error(Errc::procedure_failed, "procedure '" + c.name + "' failed: " +
-                                                 std::string(errc_name(err.code)) + ": " + err.message);
+    err = make_error(Errc::procedure_failed, "procedure '" + c.name +
+                                                 "' failed: " + std::string(errc_name(err.code)) +
+                                                 ": " + err.message);
   return Result<json>(std::move(err));
 }
 
@@ -258,7 +279,8 @@ const json* member(const json& params, std::string_view key) {
 }
 }  // namespace
 
-Status check_params(const json& params, std::initializer_list<std::string_view> allowed, std::string_view method) {
+Status check_params(const json& params, std::initializer_list<std::string_view> allowed,
+                    std::string_view method) {
   if (params.is_null()) return {};
   if (!params.is_object())
     return make_error(Errc::invalid_argument, std::string(method) + ": params must be an object");
@@ -272,7 +294,8 @@ Status check_params(const json& params, std::initializer_list<std::string_view> 
   return {};
 }
 
-Result<std::string> param_string(const json& params, std::string_view key, std::string_view method) {
+Result<std::string> param_string(const json& params, std::string_view key,
+                                 std::string_view method) {
   const json* v = member(params, key);
   if (!v || !v->is_string()) return bad_param(method, key, "a string");
   return v->get<std::string>();
@@ -282,7 +305,8 @@ Result<std::uint64_t> param_u64(const json& params, std::string_view key, std::s
   const json* v = member(params, key);
   if (!v) return bad_param(method, key, "given (an unsigned integer)");
   if (v->is_number_unsigned()) return v->get<std::uint64_t>();
-  if (v->is_number_integer() && v->get<std::int64_t>() >= 0) return static_cast<std::uint64_t>(v->get<std::int64_t>());
+  if (v->is_number_integer() && v->get<std::int64_t>() >= 0)
+    return static_cast<std::uint64_t>(v->get<std::int64_t>());
   return bad_param(method, key, "an unsigned integer");
 }
 
@@ -300,7 +324,8 @@ Result<std::uint64_t> param_u64_or(const json& params, std::string_view key, std
   return param_u64(params, key, method);
 }
 
-Result<double> param_number_or(const json& params, std::string_view key, double fallback, std::string_view method) {
+Result<double> param_number_or(const json& params, std::string_view key, double fallback,
+                               std::string_view method) {
   if (!member(params, key)) return fallback;
   return param_number(params, key, method);
 }

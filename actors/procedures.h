@@ -61,10 +61,10 @@ using CallFn = std::function<Result<json>(CallContext&, const json& params)>;
 struct Callable {
   std::string name;
   std::string description;
-  json params;            // a description of the params (free-form JSON, shown by db.procedures)
+  json params;  // a description of the params (free-form JSON, shown by db.procedures)
   Route route = Route::serial;
   CallFn fn;
-  bool builtin = false;   // db.*: its errors keep their codes; a procedure's become procedure_failed
+  bool builtin = false;  // db.*: its errors keep their codes; a procedure's become procedure_failed
   bool in_transaction = true;  // may be an op of db.transaction
   // A callable made for one call (Runtime::run_async) that stands for a registered one: the
   // params that call would take, as JSON text; the commit log records `name` with these.
@@ -131,24 +131,27 @@ class CallContext {
   // must stay valid for their types; values written into a relation's field are checked after
   // the parallel phase, and ids passed to scope.erase() are deleted then (relation rules
   // apply). Any failure fails the call and poisons the transaction: nothing of it commits.
-  Status parallel_update_chunks(std::string_view table,
-                                const std::function<Status(const MutableChunkSpan&, UpdateScope&)>& fn);
+  Status parallel_update_chunks(
+      std::string_view table,
+      const std::function<Status(const MutableChunkSpan&, UpdateScope&)>& fn);
   // Per live record: fn(std::byte* record, std::uint64_t id, UpdateScope&) (no return value).
   template <class Fn>
   Status parallel_update(std::string_view table, Fn fn) {
-    return parallel_update_chunks(table, [&fn](const MutableChunkSpan& c, UpdateScope& scope) -> Status {
-      // A local copy: records are bytes, which may alias anything the closure holds, so
-      // only a copy whose address never escapes keeps its captures in registers.
-      Fn f = fn;
-      std::byte* rec = c.records;
-      if (c.all_alive) {
-        for (std::uint32_t i = 0; i < c.count; ++i, rec += c.record_size) f(rec, c.ids[i], scope);
-      } else {
-        for (std::uint32_t i = 0; i < c.count; ++i, rec += c.record_size)
-          if (c.alive[i]) f(rec, c.ids[i], scope);
-      }
-      return {};
-    });
+    return parallel_update_chunks(
+        table, [&fn](const MutableChunkSpan& c, UpdateScope& scope) -> Status {
+          // A local copy: records are bytes, which may alias anything the closure holds, so
+          // only a copy whose address never escapes keeps its captures in registers.
+          Fn f = fn;
+          std::byte* rec = c.records;
+          if (c.all_alive) {
+            for (std::uint32_t i = 0; i < c.count; ++i, rec += c.record_size)
+              f(rec, c.ids[i], scope);
+          } else {
+            for (std::uint32_t i = 0; i < c.count; ++i, rec += c.record_size)
+              if (c.alive[i]) f(rec, c.ids[i], scope);
+          }
+          return {};
+        });
   }
 
   // A reduction: map(const ChunkSpan&, T& partial) runs once per used chunk (partials start as
@@ -182,7 +185,8 @@ class CallContext {
   // part p covers chunks part_range(n, parts, p) = [begin, end).
   static constexpr std::size_t kPartsPerWorker = 4;
   std::size_t part_count(std::size_t chunks) const;
-  static std::pair<std::size_t, std::size_t> part_range(std::size_t chunks, std::size_t parts, std::size_t p) {
+  static std::pair<std::size_t, std::size_t> part_range(std::size_t chunks, std::size_t parts,
+                                                        std::size_t p) {
     return {chunks * p / parts, chunks * (p + 1) / parts};
   }
 

@@ -37,21 +37,27 @@ struct Runtime::Impl {
   std::atomic<std::uint64_t> ticks{0};
   std::atomic<double> rate{60};
   std::atomic<bool> stopping{false};
-  std::atomic<int> inflight{0};  // call_async / set_tick_rate bodies running (stop() waits for them)
+  std::atomic<int> inflight{
+      0};  // call_async / set_tick_rate bodies running (stop() waits for them)
   std::mutex stop_mu;
   bool stopped = false;
 };
 
 Runtime::Runtime() : impl_(std::make_unique<Impl>()) {}
 
-Runtime::~Runtime() { stop(); }
+Runtime::~Runtime() {
+  stop();
+}
 
-Result<std::unique_ptr<Runtime>> Runtime::start(RuntimeConfig cfg, std::shared_ptr<const DbVersion> initial) {
+Result<std::unique_ptr<Runtime>> Runtime::start(RuntimeConfig cfg,
+                                                std::shared_ptr<const DbVersion> initial) {
   auto bad = [](std::string m) { return make_error(Errc::invalid_argument, std::move(m)); };
   if (!valid_tick_rate(cfg.tick_rate_hz))
     return bad("tick.rate_hz must be 15..120, it is " + json(cfg.tick_rate_hz).dump());
   if (cfg.workers == 0) cfg.workers = std::max(1u, std::thread::hardware_concurrency());
-  if (cfg.workers > 256) return bad("workers.count must be 1..256 (0: one per core), it is " + std::to_string(cfg.workers));
+  if (cfg.workers > 256)
+    return bad("workers.count must be 1..256 (0: one per core), it is " +
+               std::to_string(cfg.workers));
 
   std::unique_ptr<Runtime> rt(new Runtime());
   Impl& m = *rt->impl_;
@@ -67,7 +73,8 @@ Result<std::unique_ptr<Runtime>> Runtime::start(RuntimeConfig cfg, std::shared_p
     snap.builtin = true;
     snap.in_transaction = false;
     snap.fn = [](CallContext&, const json&) -> Result<json> {
-      return make_error(Errc::conflict, "db.snapshot: this node keeps no snapshots (no storage configured)");
+      return make_error(Errc::conflict,
+                        "db.snapshot: this node keeps no snapshots (no storage configured)");
     };
     if (cfg.snapshot) {
       auto hook = cfg.snapshot;
@@ -87,9 +94,12 @@ Result<std::unique_ptr<Runtime>> Runtime::start(RuntimeConfig cfg, std::shared_p
   SchedulerSetup& setup = m.setup;
   for (const auto& tp : cfg.tick_procedures) {
     const Callable* c = m.registry.find(tp.name);
-    if (!c) return bad("tick.procedures: '" + tp.name.substr(0, 128) + "' is not a registered procedure");
-    if (tp.every == 0) return bad("tick.procedures: 'every' of '" + tp.name + "' must be at least 1");
-    if (!tp.params.is_object()) return bad("tick.procedures: 'params' of '" + tp.name + "' must be an object");
+    if (!c)
+      return bad("tick.procedures: '" + tp.name.substr(0, 128) + "' is not a registered procedure");
+    if (tp.every == 0)
+      return bad("tick.procedures: 'every' of '" + tp.name + "' must be at least 1");
+    if (!tp.params.is_object())
+      return bad("tick.procedures: 'params' of '" + tp.name + "' must be an object");
     setup.procedures.push_back({c, tp});
   }
 
@@ -133,25 +143,31 @@ void Runtime::start_ticks() {
   m.scheduler = spawn_scheduler(*m.sys, std::move(m.setup));
 }
 
-void Runtime::set_commit_sink(CommitSink* sink) { impl_->db->set_sink(sink); }
+void Runtime::set_commit_sink(CommitSink* sink) {
+  impl_->db->set_sink(sink);
+}
 
 Status Runtime::replay(const LogEntry& e) {
   Impl& m = *impl_;
   auto base = m.db->current();
   auto where = [&] { return "log entry of version " + std::to_string(e.version) + ": "; };
   if (e.prev_version != base->version())
-    return make_error(Errc::conflict, where() + "it follows version " + std::to_string(e.prev_version) +
-                                          " but the database is at version " + std::to_string(base->version()) +
-                                          " (a log segment is missing, or the log belongs to another snapshot)");
+    return make_error(Errc::conflict,
+                      where() + "it follows version " + std::to_string(e.prev_version) +
+                          " but the database is at version " + std::to_string(base->version()) +
+                          " (a log segment is missing, or the log belongs to another snapshot)");
   std::shared_ptr<const DbVersion> head = base;
   std::size_t i = 0;
   for (const auto& call : e.calls) {
     const Callable* c = m.registry.find(call.name);
     if (!c || !c->fn || c->async_fn)
-      return make_error(Errc::not_found, where() + "call " + std::to_string(i) + " names '" + call.name.substr(0, 128) +
+      return make_error(Errc::not_found, where() + "call " + std::to_string(i) + " names '" +
+                                             call.name.substr(0, 128) +
                                              "', which is not registered here (a module missing?)");
     auto params = parse_json(call.params, 256);
-    if (!params) return make_error(Errc::invalid_argument, where() + "call " + std::to_string(i) + ": " + params.message());
+    if (!params)
+      return make_error(Errc::invalid_argument,
+                        where() + "call " + std::to_string(i) + ": " + params.message());
     Transaction txn(head);
     CallContext ctx(txn, m.registry, *m.pool);
     ctx.set_tick(call.tick, call.tick_dt);
@@ -247,12 +263,14 @@ void Runtime::call_async(std::string_view method, json params,
             make_error(Errc::not_found, "table '" + t->substr(0, 80) + "' does not exist")));
         return;
       }
-      CallRequest req{c, std::move(params), 0, 0.0, std::make_shared<ReplyTo>(std::move(done)), nullptr};
+      CallRequest req{c,      std::move(params), 0, 0.0, std::make_shared<ReplyTo>(std::move(done)),
+                      nullptr};
       post(m.dir->get(*t), call_atom::value, std::move(req));
       return;
     }
     case Route::serial: {
-      CallRequest req{c, std::move(params), 0, 0.0, std::make_shared<ReplyTo>(std::move(done)), nullptr};
+      CallRequest req{c,      std::move(params), 0, 0.0, std::make_shared<ReplyTo>(std::move(done)),
+                      nullptr};
       post(m.executor, call_atom::value, std::move(req));
       return;
     }
@@ -273,7 +291,8 @@ void Runtime::write_async(RecordWrite w, std::function<void(Result<json>)> done)
     return;
   }
   if (!m.db->current()->table(w.table)) {
-    done(Result<json>(make_error(Errc::not_found, "table '" + w.table.substr(0, 80) + "' does not exist")));
+    done(Result<json>(
+        make_error(Errc::not_found, "table '" + w.table.substr(0, 80) + "' does not exist")));
     return;
   }
   // The params the call stands for: what the callable runs with and the log records.
@@ -281,7 +300,8 @@ void Runtime::write_async(RecordWrite w, std::function<void(Result<json>)> done)
   params["table"] = w.table;
   if (w.op != RecordWrite::Op::insert) params["id"] = w.id;
   if (w.op != RecordWrite::Op::erase) params["values"] = std::move(w.values);
-  CallRequest req{c, std::move(params), 0, 0.0, std::make_shared<ReplyTo>(std::move(done)), nullptr};
+  CallRequest req{c,      std::move(params), 0, 0.0, std::make_shared<ReplyTo>(std::move(done)),
+                  nullptr};
   post(m.dir->get(w.table), call_atom::value, std::move(req));
 }
 
@@ -290,7 +310,8 @@ void Runtime::run_on_table_async(const std::string& table, std::shared_ptr<const
   Impl& m = *impl_;
   InFlight guard(m.inflight);
   if (!c || c->route != Route::table || !c->fn) {
-    done(Result<json>(make_error(Errc::internal, "run_on_table_async needs a table callable with a function")));
+    done(Result<json>(
+        make_error(Errc::internal, "run_on_table_async needs a table callable with a function")));
     return;
   }
   if (m.stopping.load()) {
@@ -298,7 +319,8 @@ void Runtime::run_on_table_async(const std::string& table, std::shared_ptr<const
     return;
   }
   if (!m.db->current()->table(table)) {
-    done(Result<json>(make_error(Errc::not_found, "table '" + table.substr(0, 80) + "' does not exist")));
+    done(Result<json>(
+        make_error(Errc::not_found, "table '" + table.substr(0, 80) + "' does not exist")));
     return;
   }
   CallRequest req{c.get(), json::object(), 0, 0.0, std::make_shared<ReplyTo>(std::move(done)), c};
@@ -328,15 +350,26 @@ Result<json> Runtime::call(std::string_view method, json params) {
   return f.get();
 }
 
-std::shared_ptr<const DbVersion> Runtime::current() const { return impl_->db->current(); }
-VersionCell<DbVersion>& Runtime::versions() { return impl_->db->cell(); }
-const Registry& Runtime::registry() const { return impl_->registry; }
-ParallelRunner& Runtime::workers() { return *impl_->pool; }
-caf::actor_system& Runtime::system() { return *impl_->sys; }
+std::shared_ptr<const DbVersion> Runtime::current() const {
+  return impl_->db->current();
+}
+VersionCell<DbVersion>& Runtime::versions() {
+  return impl_->db->cell();
+}
+const Registry& Runtime::registry() const {
+  return impl_->registry;
+}
+ParallelRunner& Runtime::workers() {
+  return *impl_->pool;
+}
+caf::actor_system& Runtime::system() {
+  return *impl_->sys;
+}
 
 Status Runtime::set_tick_rate(double hz) {
   if (!valid_tick_rate(hz))
-    return make_error(Errc::invalid_argument, "tick rate must be 15..120 Hz, it is " + json(hz).dump());
+    return make_error(Errc::invalid_argument,
+                      "tick rate must be 15..120 Hz, it is " + json(hz).dump());
   InFlight guard(impl_->inflight);
   if (impl_->stopping.load()) return make_error(Errc::node_unavailable, "the node is stopping");
   impl_->rate = hz;
@@ -344,14 +377,23 @@ Status Runtime::set_tick_rate(double hz) {
   return {};
 }
 
-double Runtime::tick_rate() const { return impl_->rate.load(); }
-std::uint64_t Runtime::ticks() const { return impl_->ticks.load(std::memory_order_relaxed); }
-TickStats::Snapshot Runtime::tick_stats() const { return impl_->stats.snapshot(); }
-std::vector<std::int64_t> Runtime::tick_lateness_samples() const { return impl_->stats.lateness_samples(); }
+double Runtime::tick_rate() const {
+  return impl_->rate.load();
+}
+std::uint64_t Runtime::ticks() const {
+  return impl_->ticks.load(std::memory_order_relaxed);
+}
+TickStats::Snapshot Runtime::tick_stats() const {
+  return impl_->stats.snapshot();
+}
+std::vector<std::int64_t> Runtime::tick_lateness_samples() const {
+  return impl_->stats.lateness_samples();
+}
 
 Runtime::CommitStats Runtime::commit_stats() const {
   auto c = impl_->db->counters();
-  return {c.versions, c.rebases, c.conflicts, c.calls, c.handoffs, impl_->dir ? impl_->dir->size() : 0};
+  return {c.versions, c.rebases,  c.conflicts,
+          c.calls,    c.handoffs, impl_->dir ? impl_->dir->size() : 0};
 }
 
 }  // namespace tickdb

@@ -15,8 +15,8 @@
 
 #include <chrono>
 #include <functional>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,13 +36,14 @@ class CommitSink;
 struct LogEntry;
 
 struct RuntimeConfig {
-  double tick_rate_hz = 60;                   // tick.rate_hz: 15..120
+  double tick_rate_hz = 60;                    // tick.rate_hz: 15..120
   std::vector<TickProcedure> tick_procedures;  // tick.procedures
-  std::size_t workers = 0;                    // workers.count: 0 = one per core
-  std::vector<std::string> modules;           // procedures.modules: shared libraries
-  bool start_ticks = true;                    // tests may drive without the tick loop
-  SchedulerPolicy scheduler_policy = SchedulerPolicy::sharing;  // workers.scheduler_policy (runtime.cpp)
-  int table_conflict_tries = 8;               // a table actor's tries before it hands a batch to the executor
+  std::size_t workers = 0;                     // workers.count: 0 = one per core
+  std::vector<std::string> modules;            // procedures.modules: shared libraries
+  bool start_ticks = true;                     // tests may drive without the tick loop
+  SchedulerPolicy scheduler_policy =
+      SchedulerPolicy::sharing;  // workers.scheduler_policy (runtime.cpp)
+  int table_conflict_tries = 8;  // a table actor's tries before it hands a batch to the executor
   // Cluster (actors/cluster.h): CAF's middleman is loaded only when set, with the cluster's
   // name as its app identifier and its heartbeats on.
   struct ClusterTransport {
@@ -61,8 +62,8 @@ class Runtime {
  public:
   // Loads the modules, checks the tick procedures, spawns the actors and starts ticking.
   // invalid_argument naming what is wrong (a bad rate, a module file, an unknown procedure).
-  static Result<std::unique_ptr<Runtime>> start(RuntimeConfig cfg,
-                                                std::shared_ptr<const DbVersion> initial = DbVersion::empty());
+  static Result<std::unique_ptr<Runtime>> start(
+      RuntimeConfig cfg, std::shared_ptr<const DbVersion> initial = DbVersion::empty());
   ~Runtime();  // stop()s
   // Stops the tick loop and every actor (calls still queued are answered first).
   void stop();

@@ -5,7 +5,9 @@
 
 namespace tickdb {
 
-bool valid_tick_rate(double hz) { return hz >= 15.0 && hz <= 120.0; }
+bool valid_tick_rate(double hz) {
+  return hz >= 15.0 && hz <= 120.0;
+}
 
 namespace {
 
@@ -16,7 +18,8 @@ Clock::duration period_of(double hz) {
 }
 
 // Runs one tick procedure through the executor and waits for its answer.
-void run_procedure(const SchedulerSetup& s, const SchedulerSetup::Due& d, std::uint64_t tick, double dt) {
+void run_procedure(const SchedulerSetup& s, const SchedulerSetup::Due& d, std::uint64_t tick,
+                   double dt) {
   auto latch = std::make_shared<std::latch>(1);
   auto result = std::make_shared<Result<json>>(json());
   CallRequest req;
@@ -48,7 +51,8 @@ void scheduler_loop(caf::blocking_actor* self, SchedulerSetup s) {
         [&](rate_atom, double new_hz) {
           TICKDB_MAILBOX_RECEIVE(self);
           if (!valid_tick_rate(new_hz)) return;
-          deadline += period_of(new_hz) - period;  // the next deadline: one new period after the last
+          deadline +=
+              period_of(new_hz) - period;  // the next deadline: one new period after the last
           hz = new_hz;
           period = period_of(hz);
           s.stats->set_rate(hz);
@@ -86,7 +90,8 @@ void scheduler_loop(caf::blocking_actor* self, SchedulerSetup s) {
       next += period * static_cast<std::int64_t>(skipped);
     }
     s.stats->record(std::chrono::duration_cast<std::chrono::nanoseconds>(start - deadline).count(),
-                    std::chrono::duration_cast<std::chrono::nanoseconds>(end - start).count(), overrun, skipped);
+                    std::chrono::duration_cast<std::chrono::nanoseconds>(end - start).count(),
+                    overrun, skipped);
     deadline = next;
   }
 }

@@ -45,8 +45,8 @@ struct TableState {
   }
 };
 
-table_actor::behavior_type table_actor_impl(table_actor::stateful_pointer<TableState> self, Database* db,
-                                            txn_actor executor, int max_tries) {
+table_actor::behavior_type table_actor_impl(table_actor::stateful_pointer<TableState> self,
+                                            Database* db, txn_actor executor, int max_tries) {
   self->state.db = db;
   self->state.max_tries = max_tries;
   self->state.executor = std::move(executor);
@@ -99,7 +99,8 @@ table_actor TableDirectory::get(std::string_view table) {
   std::lock_guard lock(mu_);
   auto it = actors_.find(table);
   if (it != actors_.end()) return it->second;
-  auto a = sys_->spawn(table_actor_impl, db_, executor_, max_tries_);  // callers hold Runtime's in-flight guard
+  auto a = sys_->spawn(table_actor_impl, db_, executor_,
+                       max_tries_);  // callers hold Runtime's in-flight guard
   actors_.emplace(std::string(table), a);
   return a;
 }

@@ -24,7 +24,8 @@ void TickStats::set_rate(double hz) {
   rate_hz_ = hz;
 }
 
-void TickStats::record(std::int64_t lateness_ns, std::int64_t duration_ns, bool overrun, std::uint64_t skipped) {
+void TickStats::record(std::int64_t lateness_ns, std::int64_t duration_ns, bool overrun,
+                       std::uint64_t skipped) {
   std::lock_guard lock(mu_);
   const std::size_t i = ticks_ % kWindow;
   duration_[i] = duration_ns;

@@ -2,16 +2,16 @@
 // distribution of tick durations and of lateness (tick start against its deadline).
 //
 // Percentiles are over the last kWindow ticks (at 60 Hz about 2 minutes); counts, maxima and
-// the histograms (for Prometheus) are since start. Thread-safety: record() (the scheduler) and snapshot() (anyone: /metrics)
-// are safe together: a short mutex, never held while a tick runs.
+// the histograms (for Prometheus) are since start. Thread-safety: record() (the scheduler) and
+// snapshot() (anyone: /metrics) are safe together: a short mutex, never held while a tick runs.
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-#include <nlohmann/json.hpp>
 
 #include "core/histogram.h"
 
@@ -27,20 +27,21 @@ class TickStats {
 
   struct Snapshot {
     std::uint64_t ticks = 0;
-    std::uint64_t overruns = 0;   // ticks that ran past the next tick's deadline
-    std::uint64_t skipped = 0;    // deadlines passed while a slow tick ran (never run late)
+    std::uint64_t overruns = 0;  // ticks that ran past the next tick's deadline
+    std::uint64_t skipped = 0;   // deadlines passed while a slow tick ran (never run late)
     double rate_hz = 0;
-    std::size_t window = 0;       // ticks the percentiles are over
+    std::size_t window = 0;  // ticks the percentiles are over
     Percentiles duration, lateness;
     double max_duration_us = 0, max_lateness_us = 0;  // since start
-    std::uint64_t errors = 0;     // tick procedure runs that failed
+    std::uint64_t errors = 0;                         // tick procedure runs that failed
     std::string last_error;
     Histogram::Counts duration_hist, lateness_hist;  // since start
     nlohmann::json to_json() const;
   };
 
   void set_rate(double hz);
-  void record(std::int64_t lateness_ns, std::int64_t duration_ns, bool overrun, std::uint64_t skipped);
+  void record(std::int64_t lateness_ns, std::int64_t duration_ns, bool overrun,
+              std::uint64_t skipped);
   void record_error(std::string message);
   Snapshot snapshot() const;
   // The lateness of the ticks in the window, in nanoseconds (benchmarks).

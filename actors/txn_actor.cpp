@@ -46,7 +46,8 @@ struct TxnState {
       }
       std::vector<table_actor> more;
       for (auto& a : dir->find(touched))
-        if (std::find(holds.held.begin(), holds.held.end(), a) == holds.held.end()) more.push_back(a);
+        if (std::find(holds.held.begin(), holds.held.end(), a) == holds.held.end())
+          more.push_back(a);
       hold(more);
       holds.held.insert(holds.held.end(), more.begin(), more.end());
     }

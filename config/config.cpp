@@ -29,7 +29,9 @@ const std::vector<std::pair<std::string, std::vector<std::string>>>& known_keys(
       {"storage",
        {"data_dir", "snapshot_interval_s", "snapshot_keep", "compression_level", "durability"}},
       {"procedures", {"modules"}},
-      {"cluster", {"name", "address", "allow_remote", "port", "peers", "heartbeat_ms", "failure_timeout_ms", "request_timeout_ms", "idempotency_ttl_s", "idempotency_max_keys"}},
+      {"cluster",
+       {"name", "address", "allow_remote", "port", "peers", "heartbeat_ms", "failure_timeout_ms",
+        "request_timeout_ms", "idempotency_ttl_s", "idempotency_max_keys"}},
       {"log", {"level"}},
   };
   return k;
@@ -45,15 +47,20 @@ Result<std::string> get_string(const json& v, const std::string& key) {
   if (!v.is_string()) return bad(key, "must be a string");
   return v.get<std::string>();
 }
-Result<std::uint64_t> get_uint(const json& v, const std::string& key, std::uint64_t lo, std::uint64_t hi) {
-  if (!v.is_number_integer() || (v.is_number_integer() && !v.is_number_unsigned() && v.get<std::int64_t>() < 0))
+Result<std::uint64_t> get_uint(const json& v, const std::string& key, std::uint64_t lo,
+                               std::uint64_t hi) {
+  if (!v.is_number_integer() ||
+      (v.is_number_integer() && !v.is_number_unsigned() && v.get<std::int64_t>() < 0))
     return bad(key, "must be an integer " + std::to_string(lo) + ".." + std::to_string(hi));
   auto x = v.get<std::uint64_t>();
-  if (x < lo || x > hi) return bad(key, "must be " + std::to_string(lo) + ".." + std::to_string(hi) + ", it is " + std::to_string(x));
+  if (x < lo || x > hi)
+    return bad(key, "must be " + std::to_string(lo) + ".." + std::to_string(hi) + ", it is " +
+                        std::to_string(x));
   return x;
 }
 Result<double> get_number(const json& v, const std::string& key, double lo, double hi) {
-  if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < lo || v.get<double>() > hi) {
+  if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < lo ||
+      v.get<double>() > hi) {
     std::ostringstream os;
     os << "must be a number " << lo << ".." << hi;
     return bad(key, os.str());
@@ -80,17 +87,19 @@ Result<Config> config_from_json(const json& j) {
     if (!keys) return bad(section.substr(0, 64), "unknown key");
     if (!body.is_object()) return bad(section, "must be an object");
     for (const auto& [k, v] : body.items()) {
-      if (std::find(keys->begin(), keys->end(), k) == keys->end()) return bad(section + "." + k.substr(0, 64), "unknown key");
+      if (std::find(keys->begin(), keys->end(), k) == keys->end())
+        return bad(section + "." + k.substr(0, 64), "unknown key");
       const std::string key = section + "." + k;
-#define TAKE(expr, field)            \
-  do {                               \
-    auto r_ = (expr);                \
-    if (!r_) return r_.error();      \
-    field = std::move(*r_);          \
+#define TAKE(expr, field)       \
+  do {                          \
+    auto r_ = (expr);           \
+    if (!r_) return r_.error(); \
+    field = std::move(*r_);     \
   } while (0)
       if (key == "node.name") {
         TAKE(get_string(v, key), c.node_name);
-        if (c.node_name.empty() || c.node_name.size() > 63) return bad(key, "must be 1..63 characters");
+        if (c.node_name.empty() || c.node_name.size() > 63)
+          return bad(key, "must be 1..63 characters");
       } else if (key == "http.address") {
         TAKE(get_string(v, key), c.http_address);
       } else if (key == "http.port") {
@@ -110,17 +119,21 @@ Result<Config> config_from_json(const json& j) {
       } else if (key == "tick.rate_hz") {
         TAKE(get_number(v, key, 15, 120), c.tick_rate_hz);
       } else if (key == "tick.procedures") {
-        if (!v.is_array()) return bad(key, "must be an array of names or {\"name\", \"every\"?, \"params\"?}");
+        if (!v.is_array())
+          return bad(key, "must be an array of names or {\"name\", \"every\"?, \"params\"?}");
         for (const auto& e : v) {
           TickProcedureConfig tp;
           if (e.is_string()) {
             tp.name = e.get<std::string>();
           } else if (e.is_object()) {
             for (const auto& [pk, pv] : e.items())
-              if (pk != "name" && pk != "every" && pk != "params") return bad(key, "unknown key '" + pk.substr(0, 64) + "' in an entry");
-            if (!e.contains("name") || !e["name"].is_string()) return bad(key, "every entry needs a string 'name'");
+              if (pk != "name" && pk != "every" && pk != "params")
+                return bad(key, "unknown key '" + pk.substr(0, 64) + "' in an entry");
+            if (!e.contains("name") || !e["name"].is_string())
+              return bad(key, "every entry needs a string 'name'");
             tp.name = e["name"].get<std::string>();
-            if (e.contains("every")) TAKE(get_uint(e["every"], key + ".every", 1, 1'000'000), tp.every);
+            if (e.contains("every"))
+              TAKE(get_uint(e["every"], key + ".every", 1, 1'000'000), tp.every);
             if (e.contains("params")) {
               if (!e["params"].is_object()) return bad(key, "'params' must be an object");
               tp.params = e["params"];
@@ -191,7 +204,8 @@ Result<Config> config_from_json(const json& j) {
         TAKE(get_uint(v, key, 1, 10'000'000), c.cluster_idempotency_max_keys);
       } else if (key == "log.level") {
         TAKE(get_string(v, key), c.log_level);
-        static const char* levels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+        static const char* levels[] = {"trace", "debug",    "info", "warn",
+                                       "error", "critical", "off"};
         if (std::find(std::begin(levels), std::end(levels), c.log_level) == std::end(levels))
           return bad(key, "must be trace, debug, info, warn, error, critical or off");
       }
@@ -210,17 +224,25 @@ Result<Config> config_from_json(const json& j) {
 
 json Config::to_json() const {
   json tp = json::array();
-  for (const auto& t : tick_procedures) tp.push_back({{"name", t.name}, {"every", t.every}, {"params", t.params}});
+  for (const auto& t : tick_procedures)
+    tp.push_back({{"name", t.name}, {"every", t.every}, {"params", t.params}});
   return {{"node", {{"name", node_name}}},
-          {"http", {{"address", http_address}, {"port", http_port}, {"threads", http_threads},
-                    {"max_body_bytes", http_max_body_bytes}, {"timeout_s", http_timeout_s},
-                    {"auth_token", http_auth_token.empty() ? "" : "(set)"}}},
+          {"http",
+           {{"address", http_address},
+            {"port", http_port},
+            {"threads", http_threads},
+            {"max_body_bytes", http_max_body_bytes},
+            {"timeout_s", http_timeout_s},
+            {"auth_token", http_auth_token.empty() ? "" : "(set)"}}},
           {"tick", {{"rate_hz", tick_rate_hz}, {"procedures", tp}}},
           {"workers",
            {{"count", workers_count}, {"scheduler_policy", to_string(workers_scheduler_policy)}}},
-          {"storage", {{"data_dir", storage_data_dir}, {"snapshot_interval_s", storage_snapshot_interval_s},
-                       {"snapshot_keep", storage_snapshot_keep}, {"compression_level", storage_compression_level},
-                       {"durability", to_string(storage_durability)}}},
+          {"storage",
+           {{"data_dir", storage_data_dir},
+            {"snapshot_interval_s", storage_snapshot_interval_s},
+            {"snapshot_keep", storage_snapshot_keep},
+            {"compression_level", storage_compression_level},
+            {"durability", to_string(storage_durability)}}},
           {"procedures", {{"modules", procedures_modules}}},
           {"cluster",
            {{"name", cluster_name},
@@ -256,11 +278,14 @@ Result<json> read_config_file(const std::string& path) {
 Status apply_override(json& j, const std::string& assignment) {
   auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0)
-    return make_error(Errc::invalid_argument, "--set '" + assignment.substr(0, 80) + "': expected key=value");
+    return make_error(Errc::invalid_argument,
+                      "--set '" + assignment.substr(0, 80) + "': expected key=value");
   std::string key = assignment.substr(0, eq), value = assignment.substr(eq + 1);
   auto dot = key.find('.');
-  if (dot == std::string::npos || dot == 0 || dot + 1 == key.size() || key.find('.', dot + 1) != std::string::npos)
-    return make_error(Errc::invalid_argument, "--set '" + key.substr(0, 80) + "': the key must be section.name");
+  if (dot == std::string::npos || dot == 0 || dot + 1 == key.size() ||
+      key.find('.', dot + 1) != std::string::npos)
+    return make_error(Errc::invalid_argument,
+                      "--set '" + key.substr(0, 80) + "': the key must be section.name");
   json v = json::parse(value, nullptr, false);
   if (v.is_discarded()) v = value;  // not JSON: a plain string
   if (!j.is_object()) j = json::object();

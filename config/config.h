@@ -48,8 +48,8 @@ struct Config {
   std::string cluster_name = "tickdb";        // CAF's app identifier: other clusters are refused
   std::string cluster_address = "127.0.0.1";  // where the cluster port listens
   bool cluster_allow_remote = false;          // needed for any address but loopback
-  std::uint16_t cluster_port = 0;  // 0: no cluster
-  std::vector<std::string> cluster_peers;  // "host:port" seeds
+  std::uint16_t cluster_port = 0;             // 0: no cluster
+  std::vector<std::string> cluster_peers;     // "host:port" seeds
   std::uint64_t cluster_heartbeat_ms = 250;
   std::uint64_t cluster_failure_timeout_ms = 1000;
   std::uint64_t cluster_request_timeout_ms = 2000;

@@ -9,13 +9,13 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
-#include <deque>
-#include <mutex>
-#include <thread>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <limits>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -68,10 +68,12 @@ class FileOut {
     if (bytes_ - started_ >= kWriteback) {
       // Start writing this range back, and wait for the one before it: dirty pages stay
       // bounded and the final fsync has little left to do.
-      ::sync_file_range(fd_, static_cast<off_t>(started_), static_cast<off_t>(bytes_ - started_), SYNC_FILE_RANGE_WRITE);
+      ::sync_file_range(fd_, static_cast<off_t>(started_), static_cast<off_t>(bytes_ - started_),
+                        SYNC_FILE_RANGE_WRITE);
       if (started_ > 0)
-        ::sync_file_range(fd_, static_cast<off_t>(waited_), static_cast<off_t>(started_ - waited_),
-                          SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+        ::sync_file_range(
+            fd_, static_cast<off_t>(waited_), static_cast<off_t>(started_ - waited_),
+            SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
       waited_ = started_;
       started_ = bytes_;
     }
@@ -135,7 +137,8 @@ Result<SnapshotWriteInfo> write_snapshot(const DbVersion& db, const std::string&
   if (auto s = out.write(catalog.data(), catalog.size()); !s) return fail(s.error());
 
   std::unique_ptr<ZSTD_CCtx, decltype(&ZSTD_freeCCtx)> cctx(ZSTD_createCCtx(), ZSTD_freeCCtx);
-  if (!cctx) return fail(make_error(Errc::resource_exhausted, "zstd: cannot create a compression context"));
+  if (!cctx)
+    return fail(make_error(Errc::resource_exhausted, "zstd: cannot create a compression context"));
   ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel, level);
   std::vector<std::byte> raw;
   std::string comp;
@@ -146,7 +149,8 @@ Result<SnapshotWriteInfo> write_snapshot(const DbVersion& db, const std::string&
     const std::uint64_t count = t->count();
     const std::uint64_t blocks = (count + per_block - 1) / per_block;
     if (blocks > std::numeric_limits<std::uint32_t>::max())
-      return fail(make_error(Errc::resource_exhausted, "table '" + name + "' is too large for one snapshot"));
+      return fail(make_error(Errc::resource_exhausted,
+                             "table '" + name + "' is too large for one snapshot"));
     std::string th;
     put<std::uint32_t>(th, static_cast<std::uint32_t>(name.size()));
     th += name;
@@ -169,7 +173,8 @@ Result<SnapshotWriteInfo> write_snapshot(const DbVersion& db, const std::string&
       const std::size_t raw_len = ids_bytes + n * rs;
       comp.resize(ZSTD_compressBound(raw_len));
       std::size_t c = ZSTD_compress2(cctx.get(), comp.data(), comp.size(), raw.data(), raw_len);
-      if (ZSTD_isError(c)) return make_error(Errc::internal, std::string("zstd: ") + ZSTD_getErrorName(c));
+      if (ZSTD_isError(c))
+        return make_error(Errc::internal, std::string("zstd: ") + ZSTD_getErrorName(c));
       std::string bh;
       put<std::uint32_t>(bh, static_cast<std::uint32_t>(n));
       put<std::uint32_t>(bh, static_cast<std::uint32_t>(raw_len));
@@ -192,14 +197,17 @@ Result<SnapshotWriteInfo> write_snapshot(const DbVersion& db, const std::string&
         }
         // A run of live records, as long as the block has room.
         std::uint32_t end = i + 1;
-        const std::uint32_t limit = static_cast<std::uint32_t>(std::min<std::size_t>(s.count, i + (per_block - n)));
+        const std::uint32_t limit =
+            static_cast<std::uint32_t>(std::min<std::size_t>(s.count, i + (per_block - n)));
         while (end < limit && (!s.alive || s.alive[end])) ++end;
         for (std::uint32_t j = i; j < end; ++j) {
           const std::uint64_t d = s.ids[j] - prev;
           std::memcpy(id_area + (n + (j - i)) * sizeof(std::uint64_t), &d, sizeof d);
           prev = s.ids[j];
         }
-        if (rs) std::memcpy(rec_area + n * rs, s.records + std::size_t{i} * rs, std::size_t{end - i} * rs);
+        if (rs)
+          std::memcpy(rec_area + n * rs, s.records + std::size_t{i} * rs,
+                      std::size_t{end - i} * rs);
         n += end - i;
         i = end;
         if (n == per_block)
@@ -208,8 +216,9 @@ Result<SnapshotWriteInfo> write_snapshot(const DbVersion& db, const std::string&
     }
     if (auto st = emit(); !st) return fail(st.error());
     if (written != count)
-      return fail(make_error(Errc::internal, "table '" + name + "': counted " + std::to_string(count) +
-                                                 " live records but found " + std::to_string(written)));
+      return fail(
+          make_error(Errc::internal, "table '" + name + "': counted " + std::to_string(count) +
+                                         " live records but found " + std::to_string(written)));
     info.records += count;
   }
   if (auto s = out.flush(); !s) return fail(s.error());
@@ -359,17 +368,25 @@ class RecordCheck {
         case Kind::Bool:
         case Kind::F32:
         case Kind::F64:
-        case Kind::Str: checks_.push_back({f.type.kind, base + f.offset, f.type.size}); break;
-        case Kind::Composite: add(f.type.composite->fields, base + f.offset); break;
-        default: break;
+        case Kind::Str:
+          checks_.push_back({f.type.kind, base + f.offset, f.type.size});
+          break;
+        case Kind::Composite:
+          add(f.type.composite->fields, base + f.offset);
+          break;
+        default:
+          break;
       }
     }
   }
   static bool valid(const Check& c, const std::byte* p) {
     switch (c.kind) {
-      case Kind::Bool: return std::to_integer<unsigned>(*p) <= 1;
-      case Kind::F32: return std::isfinite(load<float>(p));
-      case Kind::F64: return std::isfinite(load<double>(p));
+      case Kind::Bool:
+        return std::to_integer<unsigned>(*p) <= 1;
+      case Kind::F32:
+        return std::isfinite(load<float>(p));
+      case Kind::F64:
+        return std::isfinite(load<double>(p));
       case Kind::Str: {
         std::string_view sv(reinterpret_cast<const char*>(p), c.size);
         auto end = sv.find('\0');
@@ -380,7 +397,8 @@ class RecordCheck {
         }
         return is_valid_utf8(sv);
       }
-      default: return true;
+      default:
+        return true;
     }
   }
   std::vector<Check> checks_;
@@ -446,7 +464,8 @@ class Decompressor {
     raw.resize(b.raw_len);
     std::size_t got = ZSTD_decompressDCtx(dctx_.get(), raw.data(), raw.size(), b.comp, b.comp_len);
     if (ZSTD_isError(got)) return std::string("does not decompress: ") + ZSTD_getErrorName(got);
-    if (got != b.raw_len) return "decompresses to " + std::to_string(got) + " bytes, not " + std::to_string(b.raw_len);
+    if (got != b.raw_len)
+      return "decompresses to " + std::to_string(got) + " bytes, not " + std::to_string(b.raw_len);
     return {};
   }
   void run() {
@@ -507,8 +526,8 @@ std::string read_layout(In& in, std::uint32_t table_count, Layout& out) {
     std::uint32_t name_len = 0, rs = 0, nblocks = 0;
     std::uint64_t count = 0;
     const char* name_p = nullptr;
-    if (!in.get(name_len) || name_len > 256 || !in.bytes(name_len, name_p) || !in.get(rs) || !in.get(count) ||
-        !in.get(nblocks))
+    if (!in.get(name_len) || name_len > 256 || !in.bytes(name_len, name_p) || !in.get(rs) ||
+        !in.get(count) || !in.get(nblocks))
       return "table section " + std::to_string(ti) + " is cut short";
     out.tables.push_back({std::string(name_p, name_len), rs, count, out.blocks.size(), nblocks});
     const std::string& name = out.tables.back().name;
@@ -516,7 +535,8 @@ std::string read_layout(In& in, std::uint32_t table_count, Layout& out) {
     std::uint64_t records = 0;
     for (std::uint32_t b = 0; b < nblocks; ++b) {
       BlockRef r{};
-      if (!in.get(r.n) || !in.get(r.raw_len) || !in.get(r.comp_len) || !in.bytes(r.comp_len, r.comp))
+      if (!in.get(r.n) || !in.get(r.raw_len) || !in.get(r.comp_len) ||
+          !in.bytes(r.comp_len, r.comp))
         return "table '" + name + "': block " + std::to_string(b) + " is cut short";
       if (r.n == 0 || std::uint64_t{r.raw_len} != std::uint64_t{r.n} * (sizeof(std::uint64_t) + rs))
         return "table '" + name + "': block " + std::to_string(b) + " has inconsistent lengths";
@@ -524,8 +544,8 @@ std::string read_layout(In& in, std::uint32_t table_count, Layout& out) {
       out.blocks.push_back(r);
     }
     if (records != count)
-      return "table '" + name + "': " + std::to_string(records) + " records in its blocks, the header says " +
-             std::to_string(count);
+      return "table '" + name + "': " + std::to_string(records) +
+             " records in its blocks, the header says " + std::to_string(count);
   }
   if (!in.done()) return "bytes after the last table";
   return {};
@@ -550,18 +570,22 @@ Result<SnapshotLoad> read_snapshot(
 
   In in(d, kHeaderSize, d.size() - kTrailerSize);
   const char* cat = nullptr;
-  if (h.catalog_len > d.size() || !in.bytes(h.catalog_len, cat)) return bad("the catalog runs past the end");
+  if (h.catalog_len > d.size() || !in.bytes(h.catalog_len, cat))
+    return bad("the catalog runs past the end");
   auto cj = parse_json(std::string_view(cat, h.catalog_len), 256);
   if (!cj) return bad("catalog: " + cj.message());
   auto base = catalog_from_json(*cj);
   if (!base) return bad("catalog: " + base.message());
-  if ((*base)->version() != h.version) return bad("the catalog's version differs from the header's");
-  if ((*base)->tables().size() != h.tables) return bad("the header's table count differs from the catalog's");
+  if ((*base)->version() != h.version)
+    return bad("the catalog's version differs from the header's");
+  if ((*base)->tables().size() != h.tables)
+    return bad("the header's table count differs from the catalog's");
 
   // First the layout: every table section and block, checked for bounds and lengths.
   Layout layout;
   if (auto problem = read_layout(in, h.tables, layout); !problem.empty()) return bad(problem);
-  if (layout.tables.size() != (*base)->tables().size()) return bad("a table of the catalog has no section");
+  if (layout.tables.size() != (*base)->tables().size())
+    return bad("a table of the catalog has no section");
   const auto& tables = layout.tables;
   const auto& blocks = layout.blocks;
 
@@ -583,7 +607,8 @@ Result<SnapshotLoad> read_snapshot(
     if (!w) return bad("table '" + name.substr(0, 80) + "' is not in the catalog");
     TableVersion& t = **w;
     const std::uint32_t rs = tr.record_size;
-    if (t.record_size() != rs) return bad("table '" + name + "': record size differs from the catalog's");
+    if (t.record_size() != rs)
+      return bad("table '" + name + "': record size differs from the catalog's");
     const std::uint64_t want_next = t.next_id();
     const auto& fields = t.schema()->fields();
     const RecordCheck check(fields);
@@ -591,7 +616,9 @@ Result<SnapshotLoad> read_snapshot(
     for (std::size_t b = tr.first_block; b < tr.first_block + tr.blocks; ++b) {
       const BlockRef& br = blocks[b];
       auto raw = dec.next();
-      if (!raw) return bad("table '" + name + "': block " + std::to_string(b - tr.first_block) + " " + raw.message());
+      if (!raw)
+        return bad("table '" + name + "': block " + std::to_string(b - tr.first_block) + " " +
+                   raw.message());
       const std::uint32_t n = br.n;
       ids.resize(n);
       std::memcpy(ids.data(), raw->data(), n * sizeof(std::uint64_t));
@@ -605,7 +632,8 @@ Result<SnapshotLoad> read_snapshot(
       if (!check.all_valid(recs, n, rs)) {
         for (std::uint32_t i = 0; i < n; ++i)  // which one, and why
           if (auto s = validate_record_bytes(fields, {recs + std::size_t{i} * rs, rs}); !s)
-            return bad("table '" + name + "', record " + std::to_string(ids[i]) + ": " + s.message());
+            return bad("table '" + name + "', record " + std::to_string(ids[i]) + ": " +
+                       s.message());
       }
       if (auto s = t.load_append(recs, ids.data(), n); !s) {
         if (s.code() == Errc::resource_exhausted) return s.error();
@@ -619,7 +647,8 @@ Result<SnapshotLoad> read_snapshot(
       }
     }
     if (t.next_id() != want_next)
-      return bad("table '" + name + "': id " + std::to_string(prev) + " is not below the table's next id " + std::to_string(want_next));
+      return bad("table '" + name + "': id " + std::to_string(prev) +
+                 " is not below the table's next id " + std::to_string(want_next));
     out.info.tables.push_back({name, tr.count, rs});
   }
   auto v = txn.commit();

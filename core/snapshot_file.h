@@ -4,9 +4,10 @@
 //            unix time in ns (i64), catalog length (u64), table count (u32), 0 (u32): 48 bytes
 //   catalog  catalog_to_json() as text: types, tables (fields, next ids), relations
 //   tables   per table, in catalog order: name length (u32), name, record size (u32), record
-//            count (u64), block count (u32), then blocks (about 256 KiB raw each): record count (u32), raw length (u32),
-//            compressed length (u32), and one zstd frame holding the block's ids (u64, each as
-//            the difference to the one before) followed by its packed records
+//            count (u64), block count (u32), then blocks (about 256 KiB raw each): record count
+//            (u32), raw length (u32), compressed length (u32), and one zstd frame holding the
+//            block's ids (u64, each as the difference to the one before) followed by its packed
+//            records
 //   trailer  magic "TICKDBE\0", XXH3-64 of every byte before the trailer (u64)
 //
 // All integers little-endian. Writing goes to `<path>.tmp`, which is fsynced, renamed to
@@ -35,8 +36,8 @@ inline constexpr std::size_t kSnapshotBlockRaw = std::size_t{256} << 10;
 
 struct SnapshotWriteInfo {
   std::string path;
-  std::uint64_t bytes = 0;     // the file's size
-  std::uint64_t raw_bytes = 0; // ids and records before compression
+  std::uint64_t bytes = 0;      // the file's size
+  std::uint64_t raw_bytes = 0;  // ids and records before compression
   std::uint64_t records = 0;
   std::uint64_t version = 0;
   double seconds = 0;

@@ -74,8 +74,8 @@ class [[nodiscard]] Status {
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T v) : v_(std::in_place_index<0>, std::move(v)) {}   // NOLINT
-  Result(Error e) : v_(std::in_place_index<1>, std::move(e)) {}  // NOLINT
+  Result(T v) : v_(std::in_place_index<0>, std::move(v)) {}                         // NOLINT
+  Result(Error e) : v_(std::in_place_index<1>, std::move(e)) {}                     // NOLINT
   Result(Status s) : v_(std::in_place_index<1>, s.error()) { assert(!s.is_ok()); }  // NOLINT
 
   bool is_ok() const { return v_.index() == 0; }
@@ -96,13 +96,15 @@ class [[nodiscard]] Result {
   std::variant<T, Error> v_;
 };
 
-inline Error make_error(Errc c, std::string msg) { return Error{c, std::move(msg)}; }
+inline Error make_error(Errc c, std::string msg) {
+  return Error{c, std::move(msg)};
+}
 
 }  // namespace tickdb
 
 // Early return on failure: TICKDB_TRY(status_expr);
-#define TICKDB_TRY(expr)                              \
-  do {                                                \
-    auto tickdb_try_s_ = (expr);                      \
+#define TICKDB_TRY(expr)                                      \
+  do {                                                        \
+    auto tickdb_try_s_ = (expr);                              \
     if (!tickdb_try_s_.is_ok()) return tickdb_try_s_.error(); \
   } while (0)

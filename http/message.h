@@ -39,8 +39,8 @@ struct HttpResponse {
   // When set, the body is this value, encoded by the I/O thread that writes the answer (so a
   // write answered on the commit log's thread is not encoded there).
   std::optional<nlohmann::json> value;
-  std::string_view content_type = "application/json";  // a literal
-  std::string allow;                                   // for 405: the route's methods
+  std::string_view content_type = "application/json";        // a literal
+  std::string allow;                                         // for 405: the route's methods
   std::vector<std::pair<std::string, std::string>> headers;  // more headers to send
 };
 

@@ -49,7 +49,9 @@ TEST_CASE("one bad write in a batch fails alone", "[group-commit]") {
   make_table(*rt, "t", {{{"name", "v"}, {"type", "i8"}}});
   std::vector<json> params;
   for (int i = 0; i < 500; ++i)
-    params.push_back({{"table", "t"}, {"values", {{"v", i % 10 == 3 ? 1000 : i % 100}}}});  // 1000 is out of range for i8
+    params.push_back(
+        {{"table", "t"},
+         {"values", {{"v", i % 10 == 3 ? 1000 : i % 100}}}});  // 1000 is out of range for i8
   auto res = send_all(*rt, "db.insert", params);
   int good = 0;
   for (int i = 0; i < 500; ++i) {
@@ -63,7 +65,8 @@ TEST_CASE("one bad write in a batch fails alone", "[group-commit]") {
   auto t = rt->current()->table("t");
   CHECK(t->count() == static_cast<std::uint64_t>(good));
   // Every stored record is one of the good ones: the failed ones left nothing behind.
-  for (RecordView r : *t) CHECK(r.get<std::int8_t>("v").value() != static_cast<std::int8_t>(1000 % 256));
+  for (RecordView r : *t)
+    CHECK(r.get<std::int8_t>("v").value() != static_cast<std::int8_t>(1000 % 256));
 }
 
 TEST_CASE("updates and deletes in one batch each get their own answer", "[group-commit]") {
@@ -81,7 +84,8 @@ TEST_CASE("updates and deletes in one batch each get their own answer", "[group-
                  [&](Result<json> r) { ps[3].set_value(r); });
   CHECK(ok(ps[0].get_future().get())["v"] == 100);
   CHECK(ok(ps[1].get_future().get()) == true);
-  CHECK(code_of(ps[2].get_future().get()) == Errc::not_found);  // the second delete of the same record
+  CHECK(code_of(ps[2].get_future().get()) ==
+        Errc::not_found);  // the second delete of the same record
   CHECK(code_of(ps[3].get_future().get()) == Errc::not_found);
   CHECK(rt->current()->table("t")->count() == 9);
 }
@@ -92,11 +96,12 @@ TEST_CASE("writes to different tables do not wait for each other", "[group-commi
   std::atomic<bool> slow_running{false};
   RuntimeConfig cfg = no_ticks(2);
   cfg.register_procedures = [&](Registry& reg) {
-    Callable c = procedure("test.slow_insert", [&](CallContext& ctx, const json& p) -> Result<json> {
-      slow_running = true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(400));
-      return ctx.registry().find("db.insert")->fn(ctx, p);
-    });
+    Callable c =
+        procedure("test.slow_insert", [&](CallContext& ctx, const json& p) -> Result<json> {
+          slow_running = true;
+          std::this_thread::sleep_for(std::chrono::milliseconds(400));
+          return ctx.registry().find("db.insert")->fn(ctx, p);
+        });
     c.route = Route::table;
     c.builtin = true;  // one statement: may batch on a table actor
     return reg.add(std::move(c));
@@ -109,11 +114,15 @@ TEST_CASE("writes to different tables do not wait for each other", "[group-commi
                  [&](Result<json> r) { slow.set_value(r); });
   REQUIRE(wait_until([&] { return slow_running.load(); }));
   auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < 200; ++i) ok(rt->call("db.insert", {{"table", "fast"}, {"values", {{"v", i}}}}));
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  for (int i = 0; i < 200; ++i)
+    ok(rt->call("db.insert", {{"table", "fast"}, {"values", {{"v", i}}}}));
+  auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
   auto f = slow.get_future();
   INFO("200 inserts into `fast` took " << ms << " ms while `slow` was busy");
-  CHECK(f.wait_for(std::chrono::seconds(0)) != std::future_status::ready);  // `slow` still busy: no waiting on it
+  CHECK(f.wait_for(std::chrono::seconds(0)) !=
+        std::future_status::ready);  // `slow` still busy: no waiting on it
   CHECK(ok(f.get())["id"] == 1);
   CHECK(rt->current()->table("fast")->count() == 200);
   CHECK(rt->current()->table("slow")->count() == 1);
@@ -153,17 +162,19 @@ TEST_CASE("stopping answers every call still queued", "[group-commit]") {
   rt->stop();
   CHECK(answered == 1000);
   CHECK(succeeded == 1000);
-  CHECK(code_of(rt->call("db.insert", {{"table", "t"}, {"values", {{"v", 1}}}})) == Errc::node_unavailable);
+  CHECK(code_of(rt->call("db.insert", {{"table", "t"}, {"values", {{"v", 1}}}})) ==
+        Errc::node_unavailable);
 }
 
 TEST_CASE("a table write that throws half-way fails alone and leaves nothing", "[group-commit]") {
   RuntimeConfig cfg = no_ticks();
   cfg.register_procedures = [](Registry& reg) {
-    Callable c = procedure("test.insert_then_throw", [](CallContext& ctx, const json& p) -> Result<json> {
-      auto r = ctx.registry().find("db.insert")->fn(ctx, p);
-      if (r && p["values"]["v"] == 13) throw std::runtime_error("after the write");
-      return r;
-    });
+    Callable c =
+        procedure("test.insert_then_throw", [](CallContext& ctx, const json& p) -> Result<json> {
+          auto r = ctx.registry().find("db.insert")->fn(ctx, p);
+          if (r && p["values"]["v"] == 13) throw std::runtime_error("after the write");
+          return r;
+        });
     c.route = Route::table;
     c.builtin = true;
     return reg.add(std::move(c));
@@ -198,7 +209,8 @@ TEST_CASE("stopping while other threads keep calling answers every call", "[grou
         ++sent;
         auto r = k == 2 ? rt->call("db.list", {{"table", "t"}, {"limit", 5}})
                         : rt->call(k ? "db.transaction" : "db.insert",
-                                   k ? json{{"ops", json::array()}} : json{{"table", "t"}, {"values", {{"v", 1}}}});
+                                   k ? json{{"ops", json::array()}}
+                                     : json{{"table", "t"}, {"values", {{"v", 1}}}});
         ++answered;
         if (!r.is_ok() && code_of(r) != Errc::node_unavailable) ++odd;
         if (!r.is_ok()) break;

@@ -12,14 +12,20 @@ namespace {
 
 // A table `n` with `count` records: a u64 (a deterministic pseudo-random), b i32, owner u64 (0).
 void fill(Runtime& rt, std::uint64_t count) {
-  make_table(rt, "n", {{{"name", "a"}, {"type", "u64"}}, {{"name", "b"}, {"type", "i32"}}, {{"name", "owner"}, {"type", "u64"}}});
+  make_table(rt, "n",
+             {{{"name", "a"}, {"type", "u64"}},
+              {{"name", "b"}, {"type", "i32"}},
+              {{"name", "owner"}, {"type", "u64"}}});
   std::uint64_t x = 88172645463325252ULL;
   json ops = json::array();
   for (std::uint64_t i = 0; i < count; ++i) {
     x ^= x << 13;
     x ^= x >> 7;
     x ^= x << 17;
-    ops.push_back({{"method", "db.insert"}, {"params", {{"table", "n"}, {"values", {{"a", x}, {"b", static_cast<std::int32_t>(x % 1000)}}}}}});
+    ops.push_back(
+        {{"method", "db.insert"},
+         {"params",
+          {{"table", "n"}, {"values", {{"a", x}, {"b", static_cast<std::int32_t>(x % 1000)}}}}}});
     if (ops.size() == 5000 || i + 1 == count) {
       ok(rt.call("db.transaction", {{"ops", ops}}));
       ops = json::array();
@@ -31,50 +37,56 @@ void fill(Runtime& rt, std::uint64_t count) {
 void transform(std::byte* rec, std::uint32_t off_a, std::uint32_t off_b) {
   auto a = load<std::uint64_t>(rec + off_a);
   auto b = load<std::int32_t>(rec + off_b);
-  store<std::uint64_t>(rec + off_a, a * 6364136223846793005ULL + static_cast<std::uint64_t>(static_cast<std::int64_t>(b)));
+  store<std::uint64_t>(rec + off_a, a * 6364136223846793005ULL +
+                                        static_cast<std::uint64_t>(static_cast<std::int64_t>(b)));
   store<std::int32_t>(rec + off_b, b ^ static_cast<std::int32_t>(a >> 7));
 }
 
 Status register_parallel(Registry& reg) {
-  TICKDB_TRY(reg.add(procedure("test.par_update", [](CallContext& ctx, const json& p) -> Result<json> {
-    auto t = ctx.find_table("n");
-    if (!t) return t.error();
-    auto oa = (*t)->schema()->locate("a")->offset, ob = (*t)->schema()->locate("b")->offset;
-    int fail_chunk = p.value("fail_chunk", -1);
-    bool do_throw = p.value("throw", false);
-    std::atomic<int> chunk{0};
-    TICKDB_TRY(ctx.parallel_update_chunks("n", [&](const MutableChunkSpan& c, UpdateScope&) -> Status {
-      if (chunk.fetch_add(1) == fail_chunk) {
-        if (do_throw) throw std::runtime_error("worker threw");
-        return make_error(Errc::invalid_argument, "worker failed");
-      }
-      for (std::uint32_t i = 0; i < c.count; ++i)
-        if (c.alive[i]) transform(c.records + std::size_t{i} * c.record_size, oa, ob);
-      return {};
-    }));
-    return json(true);
-  })));
-  TICKDB_TRY(reg.add(procedure("test.serial_update", [](CallContext& ctx, const json&) -> Result<json> {
-    auto tx = ctx.txn();
-    if (!tx) return tx.error();
-    auto t = ctx.find_table("n");
-    if (!t) return t.error();
-    auto oa = (*t)->schema()->locate("a")->offset, ob = (*t)->schema()->locate("b")->offset;
-    auto w = (*tx)->writable_table("n");
-    if (!w) return w.error();
-    for (std::size_t k = 0; k < (*w)->used_chunk_count(); ++k) {
-      auto span = (*w)->mutable_chunk_span(k);
-      if (!span) return span.error();
-      for (std::uint32_t i = 0; i < span->count; ++i)
-        if (span->alive[i]) transform(span->records + std::size_t{i} * span->record_size, oa, ob);
-    }
-    return json(true);
-  })));
+  TICKDB_TRY(
+      reg.add(procedure("test.par_update", [](CallContext& ctx, const json& p) -> Result<json> {
+        auto t = ctx.find_table("n");
+        if (!t) return t.error();
+        auto oa = (*t)->schema()->locate("a")->offset, ob = (*t)->schema()->locate("b")->offset;
+        int fail_chunk = p.value("fail_chunk", -1);
+        bool do_throw = p.value("throw", false);
+        std::atomic<int> chunk{0};
+        TICKDB_TRY(
+            ctx.parallel_update_chunks("n", [&](const MutableChunkSpan& c, UpdateScope&) -> Status {
+              if (chunk.fetch_add(1) == fail_chunk) {
+                if (do_throw) throw std::runtime_error("worker threw");
+                return make_error(Errc::invalid_argument, "worker failed");
+              }
+              for (std::uint32_t i = 0; i < c.count; ++i)
+                if (c.alive[i]) transform(c.records + std::size_t{i} * c.record_size, oa, ob);
+              return {};
+            }));
+        return json(true);
+      })));
+  TICKDB_TRY(
+      reg.add(procedure("test.serial_update", [](CallContext& ctx, const json&) -> Result<json> {
+        auto tx = ctx.txn();
+        if (!tx) return tx.error();
+        auto t = ctx.find_table("n");
+        if (!t) return t.error();
+        auto oa = (*t)->schema()->locate("a")->offset, ob = (*t)->schema()->locate("b")->offset;
+        auto w = (*tx)->writable_table("n");
+        if (!w) return w.error();
+        for (std::size_t k = 0; k < (*w)->used_chunk_count(); ++k) {
+          auto span = (*w)->mutable_chunk_span(k);
+          if (!span) return span.error();
+          for (std::uint32_t i = 0; i < span->count; ++i)
+            if (span->alive[i])
+              transform(span->records + std::size_t{i} * span->record_size, oa, ob);
+        }
+        return json(true);
+      })));
   TICKDB_TRY(reg.add(procedure("test.par_sum", [](CallContext& ctx, const json&) -> Result<json> {
     auto t = ctx.find_table("n");
     if (!t) return t.error();
     auto a = FieldAccessor<std::uint64_t>::resolve(*(*t)->schema(), "a").value();
-    // A sum and an order-sensitive hash (combined in chunk order): both must equal the serial run's.
+    // A sum and an order-sensitive hash (combined in chunk order): both must equal the serial
+    // run's.
     auto r = ctx.parallel_reduce(
         "n", std::pair<std::uint64_t, std::uint64_t>{0, 1469598103934665603ULL},
         [&](const ChunkSpan& c, std::pair<std::uint64_t, std::uint64_t>& acc) {
@@ -83,32 +95,36 @@ Status register_parallel(Registry& reg) {
             acc.second = (acc.second ^ a.get(rec.data())) * 1099511628211ULL;
           }
         },
-        [](std::pair<std::uint64_t, std::uint64_t>& into, const std::pair<std::uint64_t, std::uint64_t>& part) {
+        [](std::pair<std::uint64_t, std::uint64_t>& into,
+           const std::pair<std::uint64_t, std::uint64_t>& part) {
           into.first += part.first;
           into.second = (into.second ^ part.second) * 1099511628211ULL;
         });
     if (!r) return r.error();
     return json{r->first, r->second, ctx.part_count((*t)->used_chunk_count())};
   })));
-  TICKDB_TRY(reg.add(procedure("test.set_owner", [](CallContext& ctx, const json& p) -> Result<json> {
-    std::uint64_t owner = p.at("owner");
-    auto t = ctx.find_table("n");
-    if (!t) return t.error();
-    auto off = (*t)->schema()->locate("owner")->offset;
-    TICKDB_TRY(ctx.parallel_update("n", [&](std::byte* rec, std::uint64_t id, UpdateScope&) {
-      if (id % 2) store<std::uint64_t>(rec + off, owner);
-    }));
-    return json(true);
-  })));
-  TICKDB_TRY(reg.add(procedure("test.kill_odd_b", [](CallContext& ctx, const json&) -> Result<json> {
-    auto t = ctx.find_table("n");
-    if (!t) return t.error();
-    auto off = (*t)->schema()->locate("b")->offset;
-    TICKDB_TRY(ctx.parallel_update("n", [&](std::byte* rec, std::uint64_t id, UpdateScope& scope) {
-      if (load<std::int32_t>(rec + off) % 2) scope.erase(id);
-    }));
-    return json(true);
-  })));
+  TICKDB_TRY(
+      reg.add(procedure("test.set_owner", [](CallContext& ctx, const json& p) -> Result<json> {
+        std::uint64_t owner = p.at("owner");
+        auto t = ctx.find_table("n");
+        if (!t) return t.error();
+        auto off = (*t)->schema()->locate("owner")->offset;
+        TICKDB_TRY(ctx.parallel_update("n", [&](std::byte* rec, std::uint64_t id, UpdateScope&) {
+          if (id % 2) store<std::uint64_t>(rec + off, owner);
+        }));
+        return json(true);
+      })));
+  TICKDB_TRY(
+      reg.add(procedure("test.kill_odd_b", [](CallContext& ctx, const json&) -> Result<json> {
+        auto t = ctx.find_table("n");
+        if (!t) return t.error();
+        auto off = (*t)->schema()->locate("b")->offset;
+        TICKDB_TRY(
+            ctx.parallel_update("n", [&](std::byte* rec, std::uint64_t id, UpdateScope& scope) {
+              if (load<std::int32_t>(rec + off) % 2) scope.erase(id);
+            }));
+        return json(true);
+      })));
   return {};
 }
 
@@ -125,7 +141,8 @@ std::vector<std::byte> all_bytes(const TableVersion& t) {
 
 }  // namespace
 
-TEST_CASE("a parallel update equals the serial run bit for bit, for any worker count", "[parallel]") {
+TEST_CASE("a parallel update equals the serial run bit for bit, for any worker count",
+          "[parallel]") {
   for (std::size_t workers : {1, 2, 3, 4}) {
     DYNAMIC_SECTION("workers " << workers) {
       RuntimeConfig cfg = no_ticks(workers);
@@ -210,14 +227,16 @@ TEST_CASE("a failure in any worker rolls the whole parallel procedure back", "[p
     }
 }
 
-TEST_CASE("a parallel update cannot break a relation, and its deletes follow relation rules", "[parallel][relations]") {
+TEST_CASE("a parallel update cannot break a relation, and its deletes follow relation rules",
+          "[parallel][relations]") {
   RuntimeConfig cfg = no_ticks(2);
   cfg.register_procedures = register_parallel;
   auto rt = start_runtime(cfg);
   fill(*rt, 5000);
   make_table(*rt, "owners");
   ok(rt->call("db.insert", {{"table", "owners"}, {"values", {{"v", 1}}}}));
-  ok(rt->call("db.create_relation", {{"from_table", "n"}, {"from_field", "owner"}, {"to_table", "owners"}}));
+  ok(rt->call("db.create_relation",
+              {{"from_table", "n"}, {"from_field", "owner"}, {"to_table", "owners"}}));
   auto before = rt->current();
   auto r = rt->call("test.set_owner", {{"owner", 999}});  // no owner 999
   CHECK(code_of(r) == Errc::procedure_failed);
@@ -229,7 +248,10 @@ TEST_CASE("a parallel update cannot break a relation, and its deletes follow rel
 
   // Deletes collected by workers: restrict from another table refuses them all.
   make_table(*rt, "refs", {{{"name", "to"}, {"type", "u64"}}});
-  ok(rt->call("db.create_relation", {{"from_table", "refs"}, {"from_field", "to"}, {"to_table", "n"}, {"on_delete", "restrict"}}));
+  ok(rt->call("db.create_relation", {{"from_table", "refs"},
+                                     {"from_field", "to"},
+                                     {"to_table", "n"},
+                                     {"on_delete", "restrict"}}));
   std::uint64_t odd_id = 0;
   for (RecordView rec : *rt->current()->table("n"))
     if (rec.get<std::int32_t>("b").value() % 2) {
@@ -258,9 +280,9 @@ TEST_CASE("the worker pool runs every task once and reports the first failure", 
   CHECK(w.workers() == 3);
   std::vector<std::atomic<int>> hits(1000);
   CHECK(w.run(1000, [&](std::size_t i) -> Status {
-          hits[i]++;
-          return {};
-        }).is_ok());
+           hits[i]++;
+           return {};
+         }).is_ok());
   for (auto& h : hits) CHECK(h == 1);
   auto s = w.run(100, [](std::size_t i) -> Status {
     if (i == 42) return make_error(Errc::invalid_argument, "task 42");

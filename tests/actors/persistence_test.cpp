@@ -87,14 +87,16 @@ struct Node {
 void copy_dir(const std::string& from, const std::string& to) {
   fs::create_directories(to);
   for (const auto& e : fs::directory_iterator(from))
-    if (e.is_regular_file() && e.path().filename() != "LOCK") fs::copy_file(e.path(), fs::path(to) / e.path().filename());
+    if (e.is_regular_file() && e.path().filename() != "LOCK")
+      fs::copy_file(e.path(), fs::path(to) / e.path().filename());
 }
 
 std::map<std::uint64_t, std::string> files_of(const std::string& dir, const std::string& prefix) {
   std::map<std::uint64_t, std::string> out;
   for (const auto& e : fs::directory_iterator(dir)) {
     auto name = e.path().filename().string();
-    if (name.rfind(prefix, 0) == 0) out[std::stoull(name.substr(prefix.size(), 20))] = e.path().string();
+    if (name.rfind(prefix, 0) == 0)
+      out[std::stoull(name.substr(prefix.size(), 20))] = e.path().string();
   }
   return out;
 }
@@ -116,15 +118,23 @@ void game_writes(Runtime& rt, int round) {
   test::ok(rt.call("spawn", {{"owner", ana}, {"n", 1500}}));
   test::ok(rt.call("spawn", {{"owner", bo}, {"n", 700}}));
   test::ok(rt.call("step", {{"dt", 0.25}}));
-  test::ok(rt.call("damage_area", {{"center", {{"x", 10.0}, {"y", 10.0}, {"z", 10.0}}}, {"radius", 400.0}, {"amount", 60}}));
-  test::ok(rt.call("db.transaction", {{"ops", {{{"method", "db.update"}, {"params", {{"table", "players"}, {"id", ana}, {"values", {{"score", 99}}}}}},
-                                               {{"method", "db.insert"}, {"params", {{"table", "players"}, {"values", {{"name", "tx"}}}}}}}}}));
+  test::ok(rt.call(
+      "damage_area",
+      {{"center", {{"x", 10.0}, {"y", 10.0}, {"z", 10.0}}}, {"radius", 400.0}, {"amount", 60}}));
+  test::ok(
+      rt.call("db.transaction",
+              {{"ops",
+                {{{"method", "db.update"},
+                  {"params", {{"table", "players"}, {"id", ana}, {"values", {{"score", 99}}}}}},
+                 {{"method", "db.insert"},
+                  {"params", {{"table", "players"}, {"values", {{"name", "tx"}}}}}}}}}));
   test::ok(rt.call("db.delete", {{"table", "players"}, {"id", bo}}));  // cascades to bo's entities
 }
 
 }  // namespace
 
-TEST_CASE("recovery from a crash image rebuilds exactly what was committed, ticks included", "[persistence]") {
+TEST_CASE("recovery from a crash image rebuilds exactly what was committed, ticks included",
+          "[persistence]") {
   TempDir dir, image;
   std::shared_ptr<const DbVersion> live;
   {
@@ -133,9 +143,11 @@ TEST_CASE("recovery from a crash image rebuilds exactly what was committed, tick
     game_writes(*n.rt, 1);
     test::ok(n.rt->call("db.snapshot", json::object()));  // a snapshot in the middle
     game_writes(*n.rt, 2);
-    test::ok(n.rt->call("db.add_field", {{"table", "players"}, {"field", {{"name", "level"}, {"type", "u8"}}}}));
+    test::ok(n.rt->call("db.add_field",
+                        {{"table", "players"}, {"field", {{"name", "level"}, {"type", "u8"}}}}));
     game_writes(*n.rt, 3);
-    REQUIRE(test::wait_until([&] { return n.rt->ticks() > 20; }));  // `step` ran as a tick procedure
+    REQUIRE(
+        test::wait_until([&] { return n.rt->ticks() > 20; }));  // `step` ran as a tick procedure
     n.quiesce();
     live = n.rt->current();
     copy_dir(dir.str(), image.str());  // before the last snapshot a graceful stop would write
@@ -152,7 +164,8 @@ TEST_CASE("recovery from a crash image rebuilds exactly what was committed, tick
   CHECK(add(*back.rt, "players", {{"name", "new"}}) == next);
 }
 
-TEST_CASE("a damaged newest snapshot falls back to an older one and the log after it", "[persistence]") {
+TEST_CASE("a damaged newest snapshot falls back to an older one and the log after it",
+          "[persistence]") {
   TempDir dir, image;
   std::shared_ptr<const DbVersion> live;
   {
@@ -208,7 +221,8 @@ TEST_CASE("a torn log tail is cut: the database is what the whole entries say", 
   std::shared_ptr<const DbVersion> before_last;
   {
     Node n(dir.str());
-    test::ok(n.rt->call("db.create_table", {{"name", "t"}, {"fields", {{{"name", "v"}, {"type", "i64"}}}}}));
+    test::ok(n.rt->call("db.create_table",
+                        {{"name", "t"}, {"fields", {{{"name", "v"}, {"type", "i64"}}}}}));
     for (int i = 0; i < 50; ++i) add(*n.rt, "t", {{"v", i}});
     before_last = n.rt->current();
     add(*n.rt, "t", {{"v", 1000}});
@@ -229,10 +243,12 @@ TEST_CASE("a torn log tail is cut: the database is what the whole entries say", 
   CHECK(fs::file_size(seg) < full - 3);  // cut on disk too
 }
 
-TEST_CASE("sync durability answers a write only once its entry is in the log file", "[persistence]") {
+TEST_CASE("sync durability answers a write only once its entry is in the log file",
+          "[persistence]") {
   TempDir dir;
   Node n(dir.str(), Durability::sync);
-  test::ok(n.rt->call("db.create_table", {{"name", "t"}, {"fields", {{{"name", "v"}, {"type", "i64"}}}}}));
+  test::ok(n.rt->call("db.create_table",
+                      {{"name", "t"}, {"fields", {{{"name", "v"}, {"type", "i64"}}}}}));
   for (int i = 1; i <= 20; ++i) {
     add(*n.rt, "t", {{"v", i * 7}});
     auto segs = files_of(dir.str(), "log-");
@@ -249,12 +265,14 @@ TEST_CASE("sync durability answers a write only once its entry is in the log fil
   CHECK(st.durability == "sync");
 }
 
-TEST_CASE("concurrent writes share fsyncs (group commit) and all of them recover", "[persistence]") {
+TEST_CASE("concurrent writes share fsyncs (group commit) and all of them recover",
+          "[persistence]") {
   TempDir dir, image;
   std::shared_ptr<const DbVersion> live;
   {
     Node n(dir.str(), Durability::sync);
-    test::ok(n.rt->call("db.create_table", {{"name", "t"}, {"fields", {{{"name", "v"}, {"type", "i64"}}}}}));
+    test::ok(n.rt->call("db.create_table",
+                        {{"name", "t"}, {"fields", {{{"name", "v"}, {"type", "i64"}}}}}));
     std::atomic<int> answered{0};
     for (int i = 0; i < 2000; ++i)
       n.rt->call_async("db.insert", {{"table", "t"}, {"values", {{"v", i}}}}, [&](Result<json> r) {
@@ -279,7 +297,8 @@ TEST_CASE("async and snapshot durability keep everything over a graceful stop", 
     std::shared_ptr<const DbVersion> live;
     {
       Node n(dir.str(), mode);
-      test::ok(n.rt->call("db.create_table", {{"name", "t"}, {"fields", {{{"name", "v"}, {"type", "i64"}}}}}));
+      test::ok(n.rt->call("db.create_table",
+                          {{"name", "t"}, {"fields", {{{"name", "v"}, {"type", "i64"}}}}}));
       for (int i = 0; i < 30; ++i) add(*n.rt, "t", {{"v", i}});
       live = n.rt->current();
     }  // graceful: log written, last snapshot taken
@@ -294,7 +313,8 @@ TEST_CASE("recovery refuses what it cannot trust, saying why", "[persistence]") 
   TempDir dir;
   {
     Node n(dir.str());
-    test::ok(n.rt->call("db.create_table", {{"name", "t"}, {"fields", {{{"name", "v"}, {"type", "i64"}}}}}));
+    test::ok(n.rt->call("db.create_table",
+                        {{"name", "t"}, {"fields", {{{"name", "v"}, {"type", "i64"}}}}}));
     add(*n.rt, "t", {{"v", 1}});
     test::ok(n.rt->call("db.snapshot", json::object()));
     add(*n.rt, "t", {{"v", 2}});
@@ -318,7 +338,8 @@ TEST_CASE("recovery refuses what it cannot trust, saying why", "[persistence]") 
     auto p = ok(Persistence::open(po));
     auto r = p->recover();
     REQUIRE_FALSE(r.is_ok());
-    CHECK_THAT(r.message(), Catch::Matchers::Contains("format version 2") && Catch::Matchers::Contains("refusing to start"));
+    CHECK_THAT(r.message(), Catch::Matchers::Contains("format version 2") &&
+                                Catch::Matchers::Contains("refusing to start"));
   }
   SECTION("a log that does not follow the snapshot is refused at replay") {
     // The snapshots are gone; the log kept only covers what came after the oldest of them.

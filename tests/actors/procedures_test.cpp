@@ -24,14 +24,17 @@ Result<json> write_then(CallContext& ctx, const json& p) {
   if (end == "json") return json::parse("{bad");  // an exception from a library
   if (end == "nested_fail") {
     auto r = ctx.call("test.write_then", {{"n", 3}, {"end", "fail"}});
-    if (!r) return json("swallowed: " + r.message());  // a procedure that ignores a failed nested call
+    if (!r)
+      return json("swallowed: " + r.message());  // a procedure that ignores a failed nested call
   }
   return json(p.value("n", 10));
 }
 
 RuntimeConfig with_procs() {
   RuntimeConfig cfg = no_ticks();
-  cfg.register_procedures = [](Registry& reg) { return reg.add(procedure("test.write_then", write_then)); };
+  cfg.register_procedures = [](Registry& reg) {
+    return reg.add(procedure("test.write_then", write_then));
+  };
   return cfg;
 }
 }  // namespace
@@ -76,7 +79,8 @@ TEST_CASE("a failing, throwing or half-done procedure leaves nothing behind", "[
   CHECK(rt->current()->table("t")->count() == 7);
 }
 
-TEST_CASE("a failing procedure does not fail the others committed in the same batch", "[procedures]") {
+TEST_CASE("a failing procedure does not fail the others committed in the same batch",
+          "[procedures]") {
   auto rt = start_runtime(with_procs());
   make_table(*rt, "t");
   std::vector<std::promise<Result<json>>> ps(40);
@@ -96,7 +100,8 @@ TEST_CASE("a failing procedure does not fail the others committed in the same ba
   CHECK(rt->current()->table("t")->count() == static_cast<std::uint64_t>(good * 10));
 }
 
-TEST_CASE("procedures may be ops of db.transaction, and its failure undoes every op", "[procedures]") {
+TEST_CASE("procedures may be ops of db.transaction, and its failure undoes every op",
+          "[procedures]") {
   auto rt = start_runtime(with_procs());
   make_table(*rt, "t");
   json ops = {{{"method", "db.insert"}, {"params", {{"table", "t"}, {"values", {{"v", 1}}}}}},

@@ -5,10 +5,12 @@
 using namespace tickdb;
 using namespace tickdb::test;
 
-TEST_CASE("built-ins and procedures are registered the same way and listed by db.procedures", "[registry]") {
+TEST_CASE("built-ins and procedures are registered the same way and listed by db.procedures",
+          "[registry]") {
   RuntimeConfig cfg = no_ticks();
   cfg.register_procedures = [](Registry& reg) {
-    Callable c = procedure("demo.answer", [](CallContext&, const json&) -> Result<json> { return json(42); });
+    Callable c = procedure("demo.answer",
+                           [](CallContext&, const json&) -> Result<json> { return json(42); });
     c.description = "answers";
     c.params = {{"x", "u64"}};
     return reg.add(std::move(c));
@@ -18,11 +20,13 @@ TEST_CASE("built-ins and procedures are registered the same way and listed by db
   REQUIRE(list.is_array());
   std::vector<std::string> names;
   for (auto& e : list) names.push_back(e["name"]);
-  for (const char* n : {"db.create_table", "db.drop_table", "db.add_field", "db.remove_field", "db.create_type",
-                        "db.drop_type", "db.create_relation", "db.delete_relation", "db.insert", "db.get", "db.update",
-                        "db.delete", "db.list", "db.transaction", "db.procedures", "demo.answer"})
+  for (const char* n :
+       {"db.create_table", "db.drop_table", "db.add_field", "db.remove_field", "db.create_type",
+        "db.drop_type", "db.create_relation", "db.delete_relation", "db.insert", "db.get",
+        "db.update", "db.delete", "db.list", "db.transaction", "db.procedures", "demo.answer"})
     CHECK(std::find(names.begin(), names.end(), n) != names.end());
-  auto demo = std::find_if(list.begin(), list.end(), [](const json& e) { return e["name"] == "demo.answer"; });
+  auto demo = std::find_if(list.begin(), list.end(),
+                           [](const json& e) { return e["name"] == "demo.answer"; });
   CHECK((*demo)["description"] == "answers");
   CHECK((*demo)["params"] == json{{"x", "u64"}});
   CHECK(list == rt->registry().list());
@@ -38,15 +42,18 @@ TEST_CASE("unknown methods are not_found and bad registrations are refused", "[r
   Registry reg;
   REQUIRE(register_builtins(reg).is_ok());
   auto fn = [](CallContext&, const json&) -> Result<json> { return json(nullptr); };
-  CHECK(reg.add(procedure("db.mine", fn)).code() == Errc::invalid_argument);      // db. is for built-ins
+  CHECK(reg.add(procedure("db.mine", fn)).code() ==
+        Errc::invalid_argument);  // db. is for built-ins
   CHECK(reg.add(procedure("db.insert", fn)).code() == Errc::invalid_argument);
   CHECK(reg.add(procedure("bad name", fn)).code() == Errc::invalid_argument);
   CHECK(reg.add(procedure("a..b", fn)).code() == Errc::invalid_argument);
   CHECK(reg.add(procedure("9lives", fn)).code() == Errc::invalid_argument);
   CHECK(reg.add(procedure(std::string(200, 'a'), fn)).code() == Errc::invalid_argument);
   CHECK(reg.add(procedure("nofn", nullptr)).code() == Errc::invalid_argument);
-  CHECK(reg.add(procedure("w", fn, Route::table)).code() == Errc::invalid_argument);  // only built-ins batch
-  CHECK(reg.add(procedure("r", fn, Route::read)).code() == Errc::invalid_argument);   // or run on the caller
+  CHECK(reg.add(procedure("w", fn, Route::table)).code() ==
+        Errc::invalid_argument);  // only built-ins batch
+  CHECK(reg.add(procedure("r", fn, Route::read)).code() ==
+        Errc::invalid_argument);  // or run on the caller
   CHECK(reg.add(procedure("game.ok_name", fn)).is_ok());
   CHECK(reg.add(procedure("game.ok_name", fn)).code() == Errc::already_exists);
   CHECK(reg.find("game.ok_name") != nullptr);
@@ -63,19 +70,25 @@ TEST_CASE("a registration failure stops start-up with its message", "[registry]"
 TEST_CASE("built-in params are validated at the edge", "[registry]") {
   auto rt = start_runtime(no_ticks());
   make_table(*rt, "t");
-  CHECK(code_of(rt->call("db.insert", {{"table", "t"}})) == Errc::invalid_argument);                    // no values
-  CHECK(code_of(rt->call("db.insert", {{"table", 5}, {"values", json::object()}})) == Errc::invalid_argument);
-  CHECK(code_of(rt->call("db.insert", {{"table", "t"}, {"values", json::object()}, {"x", 1}})) == Errc::invalid_argument);
-  CHECK(code_of(rt->call("db.insert", {{"table", "nope"}, {"values", json::object()}})) == Errc::not_found);
-  CHECK(code_of(rt->call("db.insert", {{"table", "t"}, {"values", {{"v", "str"}}}})) == Errc::invalid_argument);
+  CHECK(code_of(rt->call("db.insert", {{"table", "t"}})) == Errc::invalid_argument);  // no values
+  CHECK(code_of(rt->call("db.insert", {{"table", 5}, {"values", json::object()}})) ==
+        Errc::invalid_argument);
+  CHECK(code_of(rt->call("db.insert", {{"table", "t"}, {"values", json::object()}, {"x", 1}})) ==
+        Errc::invalid_argument);
+  CHECK(code_of(rt->call("db.insert", {{"table", "nope"}, {"values", json::object()}})) ==
+        Errc::not_found);
+  CHECK(code_of(rt->call("db.insert", {{"table", "t"}, {"values", {{"v", "str"}}}})) ==
+        Errc::invalid_argument);
   CHECK(code_of(rt->call("db.insert", json::array())) == Errc::invalid_argument);
   CHECK(code_of(rt->call("db.get", {{"table", "t"}, {"id", -1}})) == Errc::invalid_argument);
   CHECK(code_of(rt->call("db.get", {{"table", "t"}, {"id", 1}})) == Errc::not_found);
   CHECK(code_of(rt->call("db.list", {{"table", "t"}, {"limit", 0}})) == Errc::invalid_argument);
   CHECK(code_of(rt->call("db.list", {{"table", "t"}, {"limit", 10001}})) == Errc::invalid_argument);
   CHECK(code_of(rt->call("db.transaction", {{"ops", 3}})) == Errc::invalid_argument);
-  CHECK(code_of(rt->call("db.transaction", {{"ops", {{{"method", "db.transaction"}, {"params", json::object()}}}}})) ==
-        Errc::invalid_argument);
+  CHECK(
+      code_of(rt->call("db.transaction",
+                       {{"ops", {{{"method", "db.transaction"}, {"params", json::object()}}}}})) ==
+      Errc::invalid_argument);
   CHECK(code_of(rt->call("db.procedures", {{"x", 1}})) == Errc::invalid_argument);
 }
 
@@ -96,5 +109,6 @@ TEST_CASE("db.list pages by id cursor and by offset", "[registry]") {
   CHECK(p3["next_after"].is_null());
   json o = ok(rt->call("db.list", {{"table", "t"}, {"limit", 2}, {"offset", 2}}));
   CHECK(o["records"][0]["id"] == 4);
-  CHECK(code_of(rt->call("db.list", {{"table", "t"}, {"after", 1}, {"offset", 1}})) == Errc::invalid_argument);
+  CHECK(code_of(rt->call("db.list", {{"table", "t"}, {"after", 1}, {"offset", 1}})) ==
+        Errc::invalid_argument);
 }

@@ -60,15 +60,21 @@ bool wait_until(F cond, std::chrono::milliseconds limit = std::chrono::milliseco
 // players(name str16, score u64) and items(owner u64 -> players, qty i32) with a relation.
 inline void make_players_items(Runtime& rt, const char* on_delete = "cascade") {
   ok(rt.call("db.create_table", {{"name", "players"},
-                                 {"fields", {{{"name", "name"}, {"type", "str"}, {"size", 16}},
-                                             {{"name", "score"}, {"type", "u64"}}}}}));
-  ok(rt.call("db.create_table",
-             {{"name", "items"}, {"fields", {{{"name", "owner"}, {"type", "u64"}}, {{"name", "qty"}, {"type", "i32"}}}}}));
-  ok(rt.call("db.create_relation",
-             {{"from_table", "items"}, {"from_field", "owner"}, {"to_table", "players"}, {"on_delete", on_delete}}));
+                                 {"fields",
+                                  {{{"name", "name"}, {"type", "str"}, {"size", 16}},
+                                   {{"name", "score"}, {"type", "u64"}}}}}));
+  ok(rt.call(
+      "db.create_table",
+      {{"name", "items"},
+       {"fields", {{{"name", "owner"}, {"type", "u64"}}, {{"name", "qty"}, {"type", "i32"}}}}}));
+  ok(rt.call("db.create_relation", {{"from_table", "items"},
+                                    {"from_field", "owner"},
+                                    {"to_table", "players"},
+                                    {"on_delete", on_delete}}));
 }
 
-inline void make_table(Runtime& rt, const std::string& name, json fields = json::array({{{"name", "v"}, {"type", "i64"}}})) {
+inline void make_table(Runtime& rt, const std::string& name,
+                       json fields = json::array({{{"name", "v"}, {"type", "i64"}}})) {
   ok(rt.call("db.create_table", {{"name", name}, {"fields", std::move(fields)}}));
 }
 

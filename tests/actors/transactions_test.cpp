@@ -24,13 +24,16 @@ TEST_CASE("db.transaction commits all its ops or none", "[transactions]") {
   auto rt = start_runtime(no_ticks());
   make_table(*rt, "a");
   make_table(*rt, "b");
-  json r = ok(rt->call("db.transaction", {{"ops", {insert_op("a", {{"v", 1}}), insert_op("b", {{"v", 2}})}}}));
+  json r = ok(rt->call("db.transaction",
+                       {{"ops", {insert_op("a", {{"v", 1}}), insert_op("b", {{"v", 2}})}}}));
   REQUIRE(r.size() == 2);
   CHECK(r[0]["id"] == 1);
   CHECK(r[1]["v"] == 2);
   auto before = rt->current();
-  auto bad = rt->call("db.transaction",
-                      {{"ops", {insert_op("a", {{"v", 3}}), insert_op("b", {{"v", 4}}), insert_op("b", {{"nope", 1}})}}});
+  auto bad = rt->call(
+      "db.transaction",
+      {{"ops",
+        {insert_op("a", {{"v", 3}}), insert_op("b", {{"v", 4}}), insert_op("b", {{"nope", 1}})}}});
   CHECK(code_of(bad) == Errc::invalid_argument);
   CHECK(bad.error().message.find("op 2") != std::string::npos);
   CHECK(rt->current() == before);  // nothing of it was published
@@ -38,9 +41,11 @@ TEST_CASE("db.transaction commits all its ops or none", "[transactions]") {
   CHECK(rt->current()->table("b")->count() == 1);
   // Ops see the writes of the ops before them.
   json r2 = ok(rt->call("db.transaction",
-                        {{"ops", {insert_op("a", {{"v", 5}}),
-                                  {{"method", "db.get"}, {"params", {{"table", "a"}, {"id", 2}}}},
-                                  {{"method", "db.update"}, {"params", {{"table", "a"}, {"id", 2}, {"values", {{"v", 6}}}}}}}}}));
+                        {{"ops",
+                          {insert_op("a", {{"v", 5}}),
+                           {{"method", "db.get"}, {"params", {{"table", "a"}, {"id", 2}}}},
+                           {{"method", "db.update"},
+                            {"params", {{"table", "a"}, {"id", 2}, {"values", {{"v", 6}}}}}}}}}));
   CHECK(r2[1]["v"] == 5);
   CHECK(r2[2]["v"] == 6);
 }
@@ -60,10 +65,12 @@ TEST_CASE("readers never see half of a transaction across tables", "[transaction
     }
   });
   std::thread single([&] {  // single-table writes to another table keep coming meanwhile
-    for (int i = 0; i < 2000 && !stop; ++i) (void)rt->call("db.insert", {{"table", "c"}, {"values", {{"v", i}}}});
+    for (int i = 0; i < 2000 && !stop; ++i)
+      (void)rt->call("db.insert", {{"table", "c"}, {"values", {{"v", i}}}});
   });
   for (int i = 0; i < 1000; ++i)
-    ok(rt->call("db.transaction", {{"ops", {insert_op("a", {{"v", i}}), insert_op("b", {{"v", i}})}}}));
+    ok(rt->call("db.transaction",
+                {{"ops", {insert_op("a", {{"v", i}}), insert_op("b", {{"v", i}})}}}));
   stop = true;
   reader.join();
   single.join();
@@ -73,7 +80,8 @@ TEST_CASE("readers never see half of a transaction across tables", "[transaction
   CHECK(rt->current()->table("b")->count() == 1000);
 }
 
-TEST_CASE("read-modify-write procedures racing table writes lose no update", "[transactions][serializable]") {
+TEST_CASE("read-modify-write procedures racing table writes lose no update",
+          "[transactions][serializable]") {
   // incr reads counter.v and writes v+1 through the executor while another thread keeps
   // updating the same record's other field through the table actor: every increment must
   // survive (a lost update would show as a smaller total).
@@ -92,7 +100,8 @@ TEST_CASE("read-modify-write procedures racing table writes lose no update", "[t
     }));
   };
   auto rt = start_runtime(cfg);
-  make_table(*rt, "counter", {{{"name", "v"}, {"type", "i64"}}, {{"name", "noise"}, {"type", "i64"}}});
+  make_table(*rt, "counter",
+             {{{"name", "v"}, {"type", "i64"}}, {{"name", "noise"}, {"type", "i64"}}});
   ok(rt->call("db.insert", {{"table", "counter"}, {"values", {{"v", 0}}}}));
   std::atomic<bool> stop{false};
   std::thread noise([&] {
@@ -150,12 +159,16 @@ TEST_CASE("a long transaction completes while single-table writes keep coming", 
   auto conflicts0 = rt->commit_stats().conflicts;
   auto t0 = std::chrono::steady_clock::now();
   std::vector<std::int64_t> sums;
-  for (int i = 0; i < 5; ++i) sums.push_back(ok(rt->call("test.sum", json::object())).get<std::int64_t>());
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  for (int i = 0; i < 5; ++i)
+    sums.push_back(ok(rt->call("test.sum", json::object())).get<std::int64_t>());
+  auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
   auto inserted_during = inserted.load();
   stop = true;
   for (auto& t : writers) t.join();
-  INFO("5 long transactions took " << ms << " ms; conflicts " << rt->commit_stats().conflicts - conflicts0);
+  INFO("5 long transactions took " << ms << " ms; conflicts "
+                                   << rt->commit_stats().conflicts - conflicts0);
   CHECK(ms < 10000);
   CHECK(inserted_during > 200);
   // Each recorded sum is exact for the version it committed over: b's record k was published
@@ -163,23 +176,30 @@ TEST_CASE("a long transaction completes while single-table writes keep coming", 
   auto v = rt->current();
   const TableVersion* b = v->table("b");
   REQUIRE(b->count() == 5);
-  for (RecordView r : *b) CHECK(static_cast<std::uint64_t>(r.get<std::int64_t>("v").value()) == r.get<std::uint64_t>("n").value());
+  for (RecordView r : *b)
+    CHECK(static_cast<std::uint64_t>(r.get<std::int64_t>("v").value()) ==
+          r.get<std::uint64_t>("n").value());
   CHECK(std::is_sorted(sums.begin(), sums.end()));
 }
 
-TEST_CASE("relations hold under concurrent deletes and inserts on different actors", "[transactions][relations]") {
+TEST_CASE("relations hold under concurrent deletes and inserts on different actors",
+          "[transactions][relations]") {
   // Deleting players (players' actor, cascading into items) races inserting items that name
   // them (items' actor): no item may ever name a missing player.
   auto rt = start_runtime(no_ticks());
   make_players_items(*rt, "cascade");
-  for (int i = 0; i < 200; ++i) ok(rt->call("db.insert", {{"table", "players"}, {"values", {{"name", "p"}}}}));
+  for (int i = 0; i < 200; ++i)
+    ok(rt->call("db.insert", {{"table", "players"}, {"values", {{"name", "p"}}}}));
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> fk_refused{0}, inserted{0};
   std::thread inserter([&] {
     for (int i = 0; !stop && i < 50000; ++i) {
-      auto r = rt->call("db.insert", {{"table", "items"}, {"values", {{"owner", 1 + i % 200}, {"qty", 1}}}});
-      if (r.is_ok()) ++inserted;
-      else if (code_of(r) == Errc::foreign_key_violation) ++fk_refused;
+      auto r = rt->call("db.insert",
+                        {{"table", "items"}, {"values", {{"owner", 1 + i % 200}, {"qty", 1}}}});
+      if (r.is_ok())
+        ++inserted;
+      else if (code_of(r) == Errc::foreign_key_violation)
+        ++fk_refused;
     }
   });
   for (int id = 1; id <= 200; id += 2) {
@@ -205,11 +225,13 @@ TEST_CASE("schema changes and writes interleave without deadlock", "[transaction
   make_table(*rt, "t");
   std::atomic<bool> stop{false};
   std::thread writer([&] {
-    for (int i = 0; !stop && i < 100000; ++i) (void)rt->call("db.insert", {{"table", "t"}, {"values", {{"v", i}}}});
+    for (int i = 0; !stop && i < 100000; ++i)
+      (void)rt->call("db.insert", {{"table", "t"}, {"values", {{"v", i}}}});
   });
   for (int i = 0; i < 30; ++i) {
     std::string f = "f" + std::to_string(i);
-    ok(rt->call("db.add_field", {{"table", "t"}, {"field", {{"name", f}, {"type", "u8"}, {"default", 7}}}}));
+    ok(rt->call("db.add_field",
+                {{"table", "t"}, {"field", {{"name", f}, {"type", "u8"}, {"default", 7}}}}));
     ok(rt->call("db.create_table", {{"name", "x" + std::to_string(i)}, {"fields", json::array()}}));
   }
   stop = true;
@@ -219,8 +241,9 @@ TEST_CASE("schema changes and writes interleave without deadlock", "[transaction
   for (RecordView r : *v->table("t")) CHECK(r.get<std::uint8_t>("f29").value() == 7);
 }
 
-TEST_CASE("inserts that check a relation complete while the referenced table is written all the time",
-          "[transactions][relations]") {
+TEST_CASE(
+    "inserts that check a relation complete while the referenced table is written all the time",
+    "[transactions][relations]") {
   // Every items insert reads players (its reference check); updates of players keep coming,
   // so the items actor's batches conflict. After `table_conflict_tries` (1 here, to make it
   // happen often) it hands them to the executor, which holds players: every insert
@@ -229,7 +252,8 @@ TEST_CASE("inserts that check a relation complete while the referenced table is 
   cfg.table_conflict_tries = 1;
   auto rt = start_runtime(cfg);
   make_players_items(*rt, "restrict");
-  for (int i = 0; i < 4; ++i) ok(rt->call("db.insert", {{"table", "players"}, {"values", {{"name", "p"}}}}));
+  for (int i = 0; i < 4; ++i)
+    ok(rt->call("db.insert", {{"table", "players"}, {"values", {{"name", "p"}}}}));
   std::atomic<bool> stop{false};
   std::atomic<int> updaters_running{0};
   // Asynchronous updaters: each keeps one update in flight, sending the next from the answer.
@@ -248,7 +272,8 @@ TEST_CASE("inserts that check a relation complete while the referenced table is 
     }
   };
   std::vector<Updater> updaters;
-  for (std::uint64_t u = 0; u < 4; ++u) updaters.push_back(Updater{rt.get(), &stop, &updaters_running, 1 + u});
+  for (std::uint64_t u = 0; u < 4; ++u)
+    updaters.push_back(Updater{rt.get(), &stop, &updaters_running, 1 + u});
   updaters_running = 4;
   for (auto& u : updaters) u.next();
   // Bursts of inserts until some batch was handed over (bounded: 10 s).
@@ -256,7 +281,8 @@ TEST_CASE("inserts that check a relation complete while the referenced table is 
   int failed = 0, bursts = 0;
   bool ordered = true;
   std::uint64_t sent = 0;
-  while (bursts < 5 || (rt->commit_stats().handoffs == 0 && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10))) {
+  while (bursts < 5 || (rt->commit_stats().handoffs == 0 &&
+                        std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10))) {
     ++bursts;
     std::vector<std::promise<Result<json>>> ps(300);
     for (std::size_t i = 0; i < ps.size(); ++i)
@@ -282,11 +308,13 @@ TEST_CASE("inserts that check a relation complete while the referenced table is 
       last = id;
     }
   }
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
   stop = true;
   REQUIRE(wait_until([&] { return updaters_running == 0; }));
-  INFO(sent << " inserts took " << ms << " ms; handoffs " << rt->commit_stats().handoffs << ", conflicts "
-            << rt->commit_stats().conflicts);
+  INFO(sent << " inserts took " << ms << " ms; handoffs " << rt->commit_stats().handoffs
+            << ", conflicts " << rt->commit_stats().conflicts);
   CHECK(failed == 0);
   CHECK(ordered);
   CHECK(rt->current()->table("items")->count() == sent);

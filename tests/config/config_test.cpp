@@ -20,7 +20,8 @@ TEST_CASE("no config at all gives the documented defaults", "[config]") {
 }
 
 TEST_CASE("every key is read", "[config]") {
-  json j = json::parse(R"({"node": {"name": "n1"}, "http": {"address": "0.0.0.0", "port": 9090, "threads": 4,
+  json j = json::parse(
+      R"({"node": {"name": "n1"}, "http": {"address": "0.0.0.0", "port": 9090, "threads": 4,
     "max_body_bytes": 4096, "timeout_s": 5, "auth_token": "t"}, "tick": {"rate_hz": 120,
     "procedures": ["step", {"name": "other", "every": 3, "params": {"k": 1}}]}, "workers": {"count": 3},
     "storage": {"data_dir": "/tmp/x", "snapshot_interval_s": 10, "snapshot_keep": 5, "compression_level": 3,
@@ -73,7 +74,8 @@ TEST_CASE("unknown keys and bad values are refused naming the key", "[config]") 
   CHECK_FALSE(config_from_json(json::array()).is_ok());
 }
 
-TEST_CASE("set overrides (key=value) parse JSON values and take other text as strings", "[config]") {
+TEST_CASE("set overrides (key=value) parse JSON values and take other text as strings",
+          "[config]") {
   json j = json::object();
   REQUIRE(apply_override(j, "http.port=9091").is_ok());
   REQUIRE(apply_override(j, "http.address=0.0.0.0").is_ok());
@@ -119,7 +121,8 @@ TEST_CASE("durability and the scheduler policy are parsed once into enums and sh
 }
 
 TEST_CASE("the shipped config files are valid", "[config]") {
-  for (const char* f : {TICKDB_SOURCE_DIR "/config/tickdb.json", TICKDB_SOURCE_DIR "/config/game.json"}) {
+  for (const char* f :
+       {TICKDB_SOURCE_DIR "/config/tickdb.json", TICKDB_SOURCE_DIR "/config/game.json"}) {
     auto j = read_config_file(f);
     INFO(f << ": " << (j ? "" : j.message()));
     REQUIRE(j.is_ok());
@@ -129,7 +132,8 @@ TEST_CASE("the shipped config files are valid", "[config]") {
   }
 }
 
-TEST_CASE("cluster keys: defaults, ranges, and a non-loopback address only when allowed", "[config]") {
+TEST_CASE("cluster keys: defaults, ranges, and a non-loopback address only when allowed",
+          "[config]") {
   auto d = config_from_json(json::object());
   REQUIRE(d.is_ok());
   CHECK(d->cluster_name == "tickdb");
@@ -141,7 +145,8 @@ TEST_CASE("cluster keys: defaults, ranges, and a non-loopback address only when 
   auto open = config_from_json(json{{"cluster", {{"address", "0.0.0.0"}}}});
   REQUIRE_FALSE(open.is_ok());
   CHECK(open.message().find("cluster.allow_remote") != std::string::npos);
-  auto allowed = config_from_json(json{{"cluster", {{"address", "0.0.0.0"}, {"allow_remote", true}}}});
+  auto allowed =
+      config_from_json(json{{"cluster", {{"address", "0.0.0.0"}, {"allow_remote", true}}}});
   CHECK(allowed.is_ok());
   auto fast = config_from_json(json{{"cluster", {{"heartbeat_ms", 1}}}});
   REQUIRE_FALSE(fast.is_ok());

@@ -18,9 +18,10 @@ namespace fs = std::filesystem;
 namespace {
 
 struct TempFile {
-  std::string path = (fs::temp_directory_path() / ("tickdb-log-" + std::to_string(::getpid()) + "-" +
-                                                   std::to_string(std::random_device{}()) + ".tdl"))
-                         .string();
+  std::string path =
+      (fs::temp_directory_path() / ("tickdb-log-" + std::to_string(::getpid()) + "-" +
+                                    std::to_string(std::random_device{}()) + ".tdl"))
+          .string();
   ~TempFile() {
     std::error_code ec;
     fs::remove(path, ec);
@@ -32,9 +33,12 @@ std::string entries_text(int n, std::vector<std::size_t>* ends = nullptr) {
   std::uint64_t prev = 0;
   for (int i = 1; i <= n; ++i) {
     std::string calls;
-    append_logged_call(calls, "db.insert", R"({"table":"t","values":{"hp":)" + std::to_string(i) + "}}", 0, 0.0);
-    append_logged_call(calls, "step", R"({"dt":0.016})", static_cast<std::uint64_t>(i) * 3, 1.0 / 60);
-    const std::uint64_t v = prev + 1 + static_cast<std::uint64_t>(i % 3);  // versions rise, not always by one
+    append_logged_call(calls, "db.insert",
+                       R"({"table":"t","values":{"hp":)" + std::to_string(i) + "}}", 0, 0.0);
+    append_logged_call(calls, "step", R"({"dt":0.016})", static_cast<std::uint64_t>(i) * 3,
+                       1.0 / 60);
+    const std::uint64_t v =
+        prev + 1 + static_cast<std::uint64_t>(i % 3);  // versions rise, not always by one
     append_entry(out, v, prev, 2, calls);
     prev = v;
     if (ends) ends->push_back(out.size());
@@ -158,7 +162,8 @@ TEST_CASE("a log file that cannot be opened, read or written answers io_error na
   CHECK(st.message().find(std::strerror(ENOTDIR)) != std::string::npos);
 }
 
-TEST_CASE("a preallocated zero tail is a clean end; anything else after the entries is damage", "[commit-log]") {
+TEST_CASE("a preallocated zero tail is a clean end; anything else after the entries is damage",
+          "[commit-log]") {
   TempFile f;
   std::vector<std::size_t> ends;
   const std::string all = entries_text(3, &ends);

@@ -11,7 +11,8 @@ using namespace tickdb;
 using nlohmann::json;
 
 namespace {
-HttpResponse send(Router& r, std::string method, std::string target, std::string body = "", std::string auth = "") {
+HttpResponse send(Router& r, std::string method, std::string target, std::string body = "",
+                  std::string auth = "") {
   std::promise<HttpResponse> p;
   r.handle(HttpRequest{std::move(method), std::move(target), std::move(body), std::move(auth), {}},
            [&p](HttpResponse res) { p.set_value(std::move(res)); });
@@ -40,7 +41,8 @@ TEST_CASE("the OpenAPI document lists exactly the router's routes", "[http]") {
     INFO(route.method << " " << route.pattern_text);
     REQUIRE(doc["paths"].contains(route.pattern_text));
     REQUIRE(doc["paths"][route.pattern_text].contains(m));
-    CHECK(doc["paths"][route.pattern_text][m]["responses"].contains(std::to_string(route.ok_status)));
+    CHECK(
+        doc["paths"][route.pattern_text][m]["responses"].contains(std::to_string(route.ok_status)));
   }
 }
 
@@ -73,30 +75,43 @@ json rpc(Router& r, const std::string& body) {
   REQUIRE(res.status == 200);
   return json::parse(res.body);
 }
-std::uint64_t fast_answered(Router& r) { return r.stats_json()["rpc_fast_transactions"]["answered"].get<std::uint64_t>(); }
-std::uint64_t fast_fell_back(Router& r) { return r.stats_json()["rpc_fast_transactions"]["fell_back"].get<std::uint64_t>(); }
-std::uint64_t records(Runtime& rt, const std::string& table) { return rt.current()->table(table)->count(); }
+std::uint64_t fast_answered(Router& r) {
+  return r.stats_json()["rpc_fast_transactions"]["answered"].get<std::uint64_t>();
+}
+std::uint64_t fast_fell_back(Router& r) {
+  return r.stats_json()["rpc_fast_transactions"]["fell_back"].get<std::uint64_t>();
+}
+std::uint64_t records(Runtime& rt, const std::string& table) {
+  return rt.current()->table(table)->count();
+}
 void make_tables(Runtime& rt) {
   for (const char* name : {"fast", "slow"}) {
     auto r = rt.call("db.create_table", {{"name", name},
-                                         {"fields", {{{"name", "hp"}, {"type", "i32"}},
-                                                     {{"name", "name"}, {"type", "str"}, {"size", 8}},
-                                                     {{"name", "speed"}, {"type", "f32"}}}}});
+                                         {"fields",
+                                          {{{"name", "hp"}, {"type", "i32"}},
+                                           {{"name", "name"}, {"type", "str"}, {"size", 8}},
+                                           {{"name", "speed"}, {"type", "f32"}}}}});
     REQUIRE(r.is_ok());
   }
 }
 }  // namespace
 
-TEST_CASE("db.transaction of inserts: the fast path answers what the general path answers", "[http][fast-txn]") {
+TEST_CASE("db.transaction of inserts: the fast path answers what the general path answers",
+          "[http][fast-txn]") {
   auto rt = runtime();
   make_tables(*rt);
   Router r(*rt, Config{});
   // The same ops twice: plain (the fast path) and with an escape in a string (the general path).
   auto body = [](const std::string& table, const std::string& name) {
     return R"({"jsonrpc":"2.0","id":"t1","method":"db.transaction","params":{"ops":[)"
-           R"({"method":"db.insert","params":{"table":")" + table + R"(","values":{"hp":5,"name":")" + name + R"("}}},)"
-           R"({"method":"db.insert","params":{"table":")" + table + R"(","values":{"speed":0.1,"id":10}}},)"
-           R"({"method":"db.insert","params":{"table":")" + table + R"(","values":{}}}]}})";
+           R"({"method":"db.insert","params":{"table":")" +
+           table + R"(","values":{"hp":5,"name":")" + name +
+           R"("}}},)"
+           R"({"method":"db.insert","params":{"table":")" +
+           table +
+           R"(","values":{"speed":0.1,"id":10}}},)"
+           R"({"method":"db.insert","params":{"table":")" +
+           table + R"(","values":{}}}]}})";
   };
   json a = rpc(r, body("fast", "ab"));
   CHECK(fast_answered(r) == 1);
@@ -113,22 +128,26 @@ TEST_CASE("db.transaction of inserts: the fast path answers what the general pat
   CHECK(records(*rt, "fast") == 3);
 
   // Keys in any order are still read straight: params before method, values before table.
-  json c = rpc(r, R"({"params":{"ops":[{"params":{"values":{"hp":7},"table":"fast"},"method":"db.insert"}]},)"
-                  R"("id":2,"method":"db.transaction","jsonrpc":"2.0"})");
+  json c = rpc(
+      r,
+      R"({"params":{"ops":[{"params":{"values":{"hp":7},"table":"fast"},"method":"db.insert"}]},)"
+      R"("id":2,"method":"db.transaction","jsonrpc":"2.0"})");
   CHECK(fast_answered(r) == 2);
   CHECK(c["result"][0]["hp"] == 7);
   CHECK(c["id"] == 2);
   CHECK(records(*rt, "fast") == 4);
 }
 
-TEST_CASE("db.transaction of inserts: failures fall back to the general path and change nothing", "[http][fast-txn]") {
+TEST_CASE("db.transaction of inserts: failures fall back to the general path and change nothing",
+          "[http][fast-txn]") {
   auto rt = runtime();
   make_tables(*rt);
   Router r(*rt, Config{});
   auto ops = [](const std::string& values2) {
     return R"({"jsonrpc":"2.0","id":1,"method":"db.transaction","params":{"ops":[)"
            R"({"method":"db.insert","params":{"table":"fast","values":{"hp":1}}},)"
-           R"({"method":"db.insert","params":{"table":"fast","values":)" + values2 + "}}]}}";
+           R"({"method":"db.insert","params":{"table":"fast","values":)" +
+           values2 + "}}]}}";
   };
   REQUIRE(rpc(r, ops(R"({"id":5})"))["result"].size() == 2);
   CHECK(records(*rt, "fast") == 2);
@@ -154,20 +173,24 @@ TEST_CASE("db.transaction of inserts: failures fall back to the general path and
   CHECK(records(*rt, "fast") == 2);
 
   // A notification (no id) is the general path's: no answer, but the inserts are done.
-  auto note = send(r, "POST", "/rpc", R"({"jsonrpc":"2.0","method":"db.transaction","params":{"ops":[)"
-                                      R"({"method":"db.insert","params":{"table":"fast","values":{}}}]}})");
+  auto note = send(r, "POST", "/rpc",
+                   R"({"jsonrpc":"2.0","method":"db.transaction","params":{"ops":[)"
+                   R"({"method":"db.insert","params":{"table":"fast","values":{}}}]}})");
   CHECK(note.status == 204);
   CHECK(records(*rt, "fast") == 3);
 }
 
-TEST_CASE("db.transaction of inserts: a schema changed after the read makes the run give up", "[http][fast-txn]") {
+TEST_CASE("db.transaction of inserts: a schema changed after the read makes the run give up",
+          "[http][fast-txn]") {
   auto rt = runtime();
   make_tables(*rt);
   auto prepared = prepare_insert_transaction(
       R"({"jsonrpc":"2.0","id":1,"method":"db.transaction","params":{"ops":[{"method":"db.insert","params":{"table":"fast","values":{"hp":3}}}]}})",
       *rt->current());
   REQUIRE(prepared.has_value());
-  REQUIRE(rt->call("db.add_field", {{"table", "fast"}, {"field", {{"name", "extra"}, {"type", "u64"}}}}).is_ok());
+  REQUIRE(
+      rt->call("db.add_field", {{"table", "fast"}, {"field", {{"name", "extra"}, {"type", "u64"}}}})
+          .is_ok());
   auto outcome = std::make_shared<FastTxnOutcome>();
   std::promise<Result<json>> p;
   rt->run_async(
@@ -193,7 +216,10 @@ TEST_CASE("GET /cluster lists this node with its tables and the configured peers
   json c = json::parse(res.body);
   CHECK(c["node"] == "alpha");
   REQUIRE(c["nodes"].size() == 2);
-  CHECK(c["nodes"][0] == json{{"name", "alpha"}, {"address", "127.0.0.1:7001"}, {"up", true}, {"tables", {"fast", "slow"}}});
+  CHECK(c["nodes"][0] == json{{"name", "alpha"},
+                              {"address", "127.0.0.1:7001"},
+                              {"up", true},
+                              {"tables", {"fast", "slow"}}});
   CHECK(c["nodes"][1]["up"] == false);
   CHECK(c["nodes"][1]["address"] == "127.0.0.1:7002");
 }
@@ -232,9 +258,11 @@ TEST_CASE("a JSON-RPC batch with a value nlohmann cannot read answers that call 
   make_tables(*rt);
   Router r(*rt, Config{});
   REQUIRE(rt->call("db.insert", {{"table", "fast"}, {"values", {{"hp", 9}}}}).is_ok());
-  json out = rpc(r, R"([{"jsonrpc":"2.0","id":1,"method":"db.insert","params":{"table":"fast","values":{"hp":1}}},)"
-                    R"( {"jsonrpc":"2.0","id":"bad","method":"db.insert","params":{"table":"fast","values":{"speed":1e400}}},)"
-                    R"( {"jsonrpc":"2.0","id":3,"method":"db.get","params":{"table":"fast","id":1}}])");
+  json out = rpc(
+      r,
+      R"([{"jsonrpc":"2.0","id":1,"method":"db.insert","params":{"table":"fast","values":{"hp":1}}},)"
+      R"( {"jsonrpc":"2.0","id":"bad","method":"db.insert","params":{"table":"fast","values":{"speed":1e400}}},)"
+      R"( {"jsonrpc":"2.0","id":3,"method":"db.get","params":{"table":"fast","id":1}}])");
   REQUIRE(out.is_array());
   REQUIRE(out.size() == 3);
   CHECK(out[0]["result"]["hp"] == 1);
@@ -248,12 +276,14 @@ TEST_CASE("a JSON-RPC batch with a value nlohmann cannot read answers that call 
   json broken = rpc(r, R"([{"jsonrpc":"2.0","id":1,"method":)");
   CHECK(broken["error"]["code"] == -32700);
   // A single call with such a value: its own error, with its id.
-  json single = rpc(r, R"({"jsonrpc":"2.0","id":7,"method":"db.get","params":{"table":"fast","id":1e400}})");
+  json single =
+      rpc(r, R"({"jsonrpc":"2.0","id":7,"method":"db.get","params":{"table":"fast","id":1e400}})");
   CHECK(single["error"]["code"] == -32602);
   CHECK(single["id"] == 7);
 }
 
-TEST_CASE("request figures: per thread, merged per route and status, latency as a histogram", "[http][metrics]") {
+TEST_CASE("request figures: per thread, merged per route and status, latency as a histogram",
+          "[http][metrics]") {
   auto rt = runtime();
   Config cfg;
   cfg.http_threads = 2;
@@ -262,22 +292,29 @@ TEST_CASE("request figures: per thread, merged per route and status, latency as 
   for (const auto& route : r.table().routes())
     if (route.pattern_text == "/health") health = route.id;
   REQUIRE(health >= kFirstRoute);
-  r.figures().record(0, health, 200, 40'000);        // 40 us
-  r.figures().record(1, health, 200, 3'000'000);     // 3 ms
-  r.figures().record(1, health, 503, 20'000'000);    // 20 ms
+  r.figures().record(0, health, 200, 40'000);      // 40 us
+  r.figures().record(1, health, 200, 3'000'000);   // 3 ms
+  r.figures().record(1, health, 503, 20'000'000);  // 20 ms
   r.figures().record(0, kRouteNotFound, 404, 1'000);
   auto merged = r.figures().merged();
   CHECK(merged[health].latency.count == 3);
   CHECK(merged[health].by_status == std::vector<std::pair<int, std::uint64_t>>{{200, 2}, {503, 1}});
-  CHECK(merged[health].latency.cumulative(0) == 1);   // <= 50 us
+  CHECK(merged[health].latency.cumulative(0) == 1);  // <= 50 us
   CHECK(merged[health].latency.sum_s == Approx(0.02304));
   std::string text = r.metrics_text();
   CHECK(text.find("# TYPE tickdb_http_request_duration_seconds histogram") != std::string::npos);
-  CHECK(text.find("tickdb_http_request_duration_seconds_bucket{route=\"GET /health\",le=\"5e-05\"} 1") != std::string::npos);
-  CHECK(text.find("tickdb_http_request_duration_seconds_bucket{route=\"GET /health\",le=\"+Inf\"} 3") != std::string::npos);
-  CHECK(text.find("tickdb_http_request_duration_seconds_count{route=\"GET /health\"} 3") != std::string::npos);
-  CHECK(text.find("tickdb_http_requests_total{route=\"GET /health\",status=\"503\"} 1") != std::string::npos);
-  CHECK(text.find("tickdb_http_requests_total{route=\"not_found\",status=\"404\"} 1") != std::string::npos);
+  CHECK(text.find(
+            "tickdb_http_request_duration_seconds_bucket{route=\"GET /health\",le=\"5e-05\"} 1") !=
+        std::string::npos);
+  CHECK(text.find(
+            "tickdb_http_request_duration_seconds_bucket{route=\"GET /health\",le=\"+Inf\"} 3") !=
+        std::string::npos);
+  CHECK(text.find("tickdb_http_request_duration_seconds_count{route=\"GET /health\"} 3") !=
+        std::string::npos);
+  CHECK(text.find("tickdb_http_requests_total{route=\"GET /health\",status=\"503\"} 1") !=
+        std::string::npos);
+  CHECK(text.find("tickdb_http_requests_total{route=\"not_found\",status=\"404\"} 1") !=
+        std::string::npos);
   CHECK(text.find("# TYPE tickdb_tick_duration_seconds histogram") != std::string::npos);
   CHECK(text.find("# TYPE tickdb_tick_lateness_seconds histogram") != std::string::npos);
   // /stats renders the same figures.
@@ -288,7 +325,8 @@ TEST_CASE("request figures: per thread, merged per route and status, latency as 
   CHECK(n == 3);
 }
 
-TEST_CASE("REST insert: the record reader answers what the general path answers, and falls back", "[http][fast-txn]") {
+TEST_CASE("REST insert: the record reader answers what the general path answers, and falls back",
+          "[http][fast-txn]") {
   auto rt = runtime();
   make_tables(*rt);
   Router r(*rt, Config{});
@@ -315,25 +353,36 @@ TEST_CASE("REST insert: the record reader answers what the general path answers,
   CHECK(records(*rt, "fast") == 2);
 }
 
-TEST_CASE("db.get read without a JSON document answers what the general path answers", "[http][fast-txn]") {
+TEST_CASE("db.get read without a JSON document answers what the general path answers",
+          "[http][fast-txn]") {
   auto rt = runtime();
   make_tables(*rt);
   Router r(*rt, Config{});
-  REQUIRE(rt->call("db.insert", {{"table", "fast"}, {"values", {{"hp", 3}, {"name", "x"}}}}).is_ok());
-  json fast = rpc(r, R"({"jsonrpc":"2.0","id":"a","method":"db.get","params":{"table":"fast","id":1}})");
-  json keys = rpc(r, R"({"params":{"id":1,"table":"fast"},"method":"db.get","id":"a","jsonrpc":"2.0"})");
+  REQUIRE(
+      rt->call("db.insert", {{"table", "fast"}, {"values", {{"hp", 3}, {"name", "x"}}}}).is_ok());
+  json fast =
+      rpc(r, R"({"jsonrpc":"2.0","id":"a","method":"db.get","params":{"table":"fast","id":1}})");
+  json keys =
+      rpc(r, R"({"params":{"id":1,"table":"fast"},"method":"db.get","id":"a","jsonrpc":"2.0"})");
   // An escape in the table name: the reader leaves it to the general path.
-  json general = rpc(r, R"({"jsonrpc":"2.0","id":"a","method":"db.get","params":{"table":"f\u0061st","id":1}})");
+  json general = rpc(
+      r, R"({"jsonrpc":"2.0","id":"a","method":"db.get","params":{"table":"f\u0061st","id":1}})");
   CHECK(fast == general);
   CHECK(keys == general);
-  CHECK(fast == json{{"jsonrpc", "2.0"}, {"id", "a"}, {"result", {{"id", 1}, {"hp", 3}, {"name", "x"}, {"speed", 0.0}}}});
-  json missing = rpc(r, R"({"jsonrpc":"2.0","id":2,"method":"db.get","params":{"table":"fast","id":7}})");
+  CHECK(fast == json{{"jsonrpc", "2.0"},
+                     {"id", "a"},
+                     {"result", {{"id", 1}, {"hp", 3}, {"name", "x"}, {"speed", 0.0}}}});
+  json missing =
+      rpc(r, R"({"jsonrpc":"2.0","id":2,"method":"db.get","params":{"table":"fast","id":7}})");
   CHECK(missing["error"]["data"]["code"] == "not_found");
-  json no_table = rpc(r, R"({"jsonrpc":"2.0","id":2,"method":"db.get","params":{"table":"none","id":1}})");
+  json no_table =
+      rpc(r, R"({"jsonrpc":"2.0","id":2,"method":"db.get","params":{"table":"none","id":1}})");
   CHECK(no_table["error"]["data"]["code"] == "not_found");
-  json extra = rpc(r, R"({"jsonrpc":"2.0","id":2,"method":"db.get","params":{"table":"fast","id":1,"x":1}})");
+  json extra = rpc(
+      r, R"({"jsonrpc":"2.0","id":2,"method":"db.get","params":{"table":"fast","id":1,"x":1}})");
   CHECK(extra["error"]["code"] == -32602);
-  json neg = rpc(r, R"({"jsonrpc":"2.0","id":2,"method":"db.get","params":{"table":"fast","id":-1}})");
+  json neg =
+      rpc(r, R"({"jsonrpc":"2.0","id":2,"method":"db.get","params":{"table":"fast","id":-1}})");
   CHECK(neg.contains("error"));
 }
 
@@ -341,8 +390,9 @@ namespace {
 HttpResponse send_with(Router& r, std::string method, std::string target, std::string body,
                        std::vector<std::pair<std::string, std::string>> headers) {
   std::promise<HttpResponse> p;
-  r.handle(HttpRequest{std::move(method), std::move(target), std::move(body), "", std::move(headers)},
-           [&p](HttpResponse res) { p.set_value(std::move(res)); });
+  r.handle(
+      HttpRequest{std::move(method), std::move(target), std::move(body), "", std::move(headers)},
+      [&p](HttpResponse res) { p.set_value(std::move(res)); });
   HttpResponse res = p.get_future().get();
   if (res.value) res.body = json_text(*res.value);
   return res;
@@ -354,7 +404,8 @@ bool replayed(const HttpResponse& r) {
 }
 }  // namespace
 
-TEST_CASE("a write with an Idempotency-Key is applied once; repeats get the first answer", "[http][idempotency]") {
+TEST_CASE("a write with an Idempotency-Key is applied once; repeats get the first answer",
+          "[http][idempotency]") {
   auto rt = runtime();
   make_tables(*rt);
   Router r(*rt, Config{});
@@ -373,14 +424,19 @@ TEST_CASE("a write with an Idempotency-Key is applied once; repeats get the firs
   CHECK(json::parse(other.body)["error"]["code"] == "conflict");
   CHECK(records(*rt, "fast") == 1);
   // Bad keys are refused; other keys, and writes without a key, run.
-  CHECK(send_with(r, "POST", "/table/fast/record", "{}", {{"idempotency-key", std::string(65, 'a')}}).status == 400);
-  CHECK(send_with(r, "POST", "/table/fast/record", "{}", {{"idempotency-key", "a b"}}).status == 400);
-  CHECK(send_with(r, "POST", "/table/fast/record", "{}", {{"idempotency-key", "k-2"}}).status == 201);
+  CHECK(
+      send_with(r, "POST", "/table/fast/record", "{}", {{"idempotency-key", std::string(65, 'a')}})
+          .status == 400);
+  CHECK(send_with(r, "POST", "/table/fast/record", "{}", {{"idempotency-key", "a b"}}).status ==
+        400);
+  CHECK(send_with(r, "POST", "/table/fast/record", "{}", {{"idempotency-key", "k-2"}}).status ==
+        201);
   CHECK(send(r, "POST", "/table/fast/record", "{}").status == 201);
   CHECK(send(r, "POST", "/table/fast/record", "{}").status == 201);
   CHECK(records(*rt, "fast") == 4);
   // JSON-RPC writes and deletes too; a failed first answer is kept as well.
-  const std::string call = R"({"jsonrpc":"2.0","id":1,"method":"db.delete","params":{"table":"fast","id":1}})";
+  const std::string call =
+      R"({"jsonrpc":"2.0","id":1,"method":"db.delete","params":{"table":"fast","id":1}})";
   auto d1 = send_with(r, "POST", "/rpc", call, {{"idempotency-key", "d"}});
   auto d2 = send_with(r, "POST", "/rpc", call, {{"idempotency-key", "d"}});
   CHECK(json::parse(d1.body)["result"] == true);
@@ -391,11 +447,13 @@ TEST_CASE("a write with an Idempotency-Key is applied once; repeats get the firs
   for (int i = 0; i < 8; ++i) {
     auto p = std::make_shared<std::promise<HttpResponse>>();
     answers.push_back(p->get_future());
-    r.handle(HttpRequest{"POST", "/table/slow/record", R"({"hp":7})", "", {{"idempotency-key", "burst"}}},
-             [p](HttpResponse res) {
-               if (res.value) res.body = json_text(*res.value);
-               p->set_value(std::move(res));
-             });
+    r.handle(
+        HttpRequest{
+            "POST", "/table/slow/record", R"({"hp":7})", "", {{"idempotency-key", "burst"}}},
+        [p](HttpResponse res) {
+          if (res.value) res.body = json_text(*res.value);
+          p->set_value(std::move(res));
+        });
     ps.push_back(p);
   }
   std::string body0;
@@ -411,7 +469,8 @@ TEST_CASE("a write with an Idempotency-Key is applied once; repeats get the firs
   CHECK(st["conflicts"] == 1);
 }
 
-TEST_CASE("idempotency keys expire after their ttl and beyond max_keys; a 503 is not kept", "[http][idempotency]") {
+TEST_CASE("idempotency keys expire after their ttl and beyond max_keys; a 503 is not kept",
+          "[http][idempotency]") {
   IdempotencyCache c(0.05, 2);
   int calls = 0;
   Done count = [&](HttpResponse) { ++calls; };

@@ -3,7 +3,8 @@
 //   snapshot              write_snapshot() of a table of 10,000,000 32-byte records (zstd -1,
 //                         fsynced), MB/s of raw bytes (ids and records); against the `zstd -1`
 //                         CLI compressing the very bytes the snapshot compresses (dumped to a
-//                         file: per block of kSnapshotBlockRaw bytes the id differences, then the records)
+//                         file: per block of kSnapshotBlockRaw bytes the id differences, then the
+//                         records)
 //   recovery              read_snapshot() of that file (checksum, decompression, every value
 //                         checked, the tables built), MB/s of raw bytes; against `zstd -d` of
 //                         the `zstd -1` file of the same raw bytes
@@ -30,8 +31,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -65,9 +66,9 @@ struct Options {
 
 // ---- clean-up, also on failure ----
 
-std::string g_tmp;                 // the run's temporary directory
-std::vector<pid_t> g_children;     // servers still running
-char g_big[3][256];                // the large files, for the SIGINT handler
+std::string g_tmp;              // the run's temporary directory
+std::vector<pid_t> g_children;  // servers still running
+char g_big[3][256];             // the large files, for the SIGINT handler
 
 void cleanup() {
   for (pid_t p : g_children) {
@@ -102,7 +103,9 @@ void say(const Options& o, const char* fmt, const std::string& a = "") {
   std::fflush(o.json_out ? stderr : stdout);
 }
 
-double secs_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double secs_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
@@ -111,7 +114,9 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-double mb(std::uint64_t bytes) { return static_cast<double>(bytes) / 1e6; }
+double mb(std::uint64_t bytes) {
+  return static_cast<double>(bytes) / 1e6;
+}
 
 // Runs a shell command (already bounded by `timeout`); its wall time in seconds.
 double timed_shell(const std::string& cmd) {
@@ -145,12 +150,18 @@ float coord(std::uint64_t& s, double lo, double hi) {
 
 std::shared_ptr<const DbVersion> build_db(std::uint64_t n) {
   Transaction t(DbVersion::empty());
-  must(t.create_table("bench", {{"hp", "i32"}, {"x", "f32"}, {"y", "f32"}, {"z", "f32"}, {"owner", "u64"},
-                                {"tag", "u32"}, {"speed", "f32"}}),
+  must(t.create_table("bench", {{"hp", "i32"},
+                                {"x", "f32"},
+                                {"y", "f32"},
+                                {"z", "f32"},
+                                {"owner", "u64"},
+                                {"tag", "u32"},
+                                {"speed", "f32"}}),
        "create_table");
   TableVersion* tv = must(t.writable_table("bench"), "writable_table");
   const TableSchema& s = *tv->schema();
-  if (s.record_size() != 32) die("the bench table's records are " + std::to_string(s.record_size()) + " bytes, not 32");
+  if (s.record_size() != 32)
+    die("the bench table's records are " + std::to_string(s.record_size()) + " bytes, not 32");
   auto hp = must(FieldAccessor<std::int32_t>::resolve(s, "hp"), "hp");
   auto x = must(FieldAccessor<float>::resolve(s, "x"), "x");
   auto y = must(FieldAccessor<float>::resolve(s, "y"), "y");
@@ -189,7 +200,8 @@ std::uint64_t dump_raw(const DbVersion& db, const std::string& path) {
   std::uint64_t total = 0;
   for (const auto& [name, t] : db.tables()) {
     const std::uint32_t rs = t->record_size();
-    const std::size_t per_block = std::max<std::size_t>(1, kSnapshotBlockRaw / (rs + sizeof(std::uint64_t)));
+    const std::size_t per_block =
+        std::max<std::size_t>(1, kSnapshotBlockRaw / (rs + sizeof(std::uint64_t)));
     std::vector<std::uint64_t> ids;
     std::vector<std::byte> recs;
     std::uint64_t prev = 0;
@@ -243,19 +255,20 @@ json snapshot_part(const Options& o, const DbVersion& db, Files& f) {
   const double ss = median(snap_s), zs = median(zstd_s);
   const double mbps = mb(info.raw_bytes) / ss, zmbps = mb(f.raw_bytes) / zs;
   (void)o;
-  return {{"mb_per_s", mbps},
-          {"zstd_cli_mb_per_s", zmbps},
-          {"ratio", mbps / zmbps},
-          {"bar", 0.5},
-          {"met", mbps / zmbps >= 0.5},
-          {"seconds", ss},
-          {"seconds_all", snap_s},
-          {"zstd_cli_seconds", zs},
-          {"zstd_cli_seconds_all", zstd_s},
-          {"records", info.records},
-          {"raw_bytes", info.raw_bytes},
-          {"file_bytes", info.bytes},
-          {"compression_ratio", static_cast<double>(info.raw_bytes) / static_cast<double>(info.bytes)}};
+  return {
+      {"mb_per_s", mbps},
+      {"zstd_cli_mb_per_s", zmbps},
+      {"ratio", mbps / zmbps},
+      {"bar", 0.5},
+      {"met", mbps / zmbps >= 0.5},
+      {"seconds", ss},
+      {"seconds_all", snap_s},
+      {"zstd_cli_seconds", zs},
+      {"zstd_cli_seconds_all", zstd_s},
+      {"records", info.records},
+      {"raw_bytes", info.raw_bytes},
+      {"file_bytes", info.bytes},
+      {"compression_ratio", static_cast<double>(info.raw_bytes) / static_cast<double>(info.bytes)}};
 }
 
 json recovery_part(const Options& o, const Files& f) {
@@ -302,15 +315,17 @@ CpuSample cpu_sample() {
   c.at = Clock::now();
   const double hz = static_cast<double>(::sysconf(_SC_CLK_TCK));
   if (std::FILE* f = std::fopen("/proc/stat", "r")) {
-    unsigned long long user = 0, nice = 0, sys = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
-    if (std::fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &user, &nice, &sys, &idle, &iowait, &irq, &softirq,
-                    &steal) == 8) {
+    unsigned long long user = 0, nice = 0, sys = 0, idle = 0, iowait = 0, irq = 0, softirq = 0,
+                       steal = 0;
+    if (std::fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &user, &nice, &sys, &idle,
+                    &iowait, &irq, &softirq, &steal) == 8) {
       c.busy_s = static_cast<double>(user + nice + sys + irq + softirq) / hz;
       c.steal_s = static_cast<double>(steal) / hz;
     }
     std::fclose(f);
   }
-  for (int who : {RUSAGE_SELF, RUSAGE_CHILDREN}) {  // children: zstd, wrk, the servers, once waited for
+  for (int who :
+       {RUSAGE_SELF, RUSAGE_CHILDREN}) {  // children: zstd, wrk, the servers, once waited for
     rusage ru{};
     ::getrusage(who, &ru);
     c.self_s += static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
@@ -378,8 +393,12 @@ json tick_part(const Options& o, std::shared_ptr<const DbVersion> db) {
     auto pw = percentiles_us(wo.data(), wo.size());
     p99_without.push_back(pw.p99_us);
     p50_without.push_back(pw.p50_us);
-    phases.push_back({{"snapshots", 0}, {"ticks", t1 - t0}, {"p50_us", pw.p50_us}, {"p99_us", pw.p99_us},
-                      {"max_us", pw.max_us}, {"cpu", cpu_use(c0, c1)}});
+    phases.push_back({{"snapshots", 0},
+                      {"ticks", t1 - t0},
+                      {"p50_us", pw.p50_us},
+                      {"p99_us", pw.p99_us},
+                      {"max_us", pw.max_us},
+                      {"cpu", cpu_use(c0, c1)}});
 
     // With: snapshots back to back (each requested when the one before is durable) until the
     // phase's time is up; the phase ends when the last one is done.
@@ -391,7 +410,8 @@ json tick_part(const Options& o, std::shared_ptr<const DbVersion> db) {
     auto step = std::make_shared<std::function<void(Result<SnapshotWriteInfo>)>>();
     *step = [chain, end, pp, step_w = std::weak_ptr(step)](Result<SnapshotWriteInfo> res) {
       std::unique_lock lk(chain->mu);
-      if (!res) chain->error = res.message();
+      if (!res)
+        chain->error = res.message();
       else {
         ++chain->snapshots;
         chain->seconds += res->seconds;
@@ -420,8 +440,12 @@ json tick_part(const Options& o, std::shared_ptr<const DbVersion> db) {
     p50_with.push_back(pi.p50_us);
     snapshots += chain->snapshots;
     snapshot_seconds += chain->seconds;
-    phases.push_back({{"snapshots", chain->snapshots}, {"ticks", t1 - t0}, {"p50_us", pi.p50_us}, {"p99_us", pi.p99_us},
-                      {"max_us", pi.max_us}, {"cpu", cpu_use(c0, c1)}});
+    phases.push_back({{"snapshots", chain->snapshots},
+                      {"ticks", t1 - t0},
+                      {"p50_us", pi.p50_us},
+                      {"p99_us", pi.p99_us},
+                      {"max_us", pi.max_us},
+                      {"cpu", cpu_use(c0, c1)}});
   }
   auto ts = rt->tick_stats();
   rt->stop();
@@ -479,7 +503,8 @@ struct HttpReply {
 };
 
 // One request on a fresh connection to 127.0.0.1 (Connection: close), 10 s at most.
-HttpReply http(int port, const std::string& method, const std::string& target, const std::string& body = "") {
+HttpReply http(int port, const std::string& method, const std::string& target,
+               const std::string& body = "") {
   HttpReply out;
   int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (s < 0) return out;
@@ -495,7 +520,9 @@ HttpReply http(int port, const std::string& method, const std::string& target, c
     return out;
   }
   std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
-  if (!body.empty()) req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  if (!body.empty())
+    req +=
+        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
   req += "\r\n" + body;
   for (std::size_t off = 0; off < req.size();) {
     ssize_t w = ::send(s, req.data() + off, req.size() - off, MSG_NOSIGNAL);
@@ -515,9 +542,11 @@ HttpReply http(int port, const std::string& method, const std::string& target, c
     auto head_end = resp.find("\r\n\r\n");
     if (head_end != std::string::npos) {  // stop at Content-Length, closed or not
       std::string head = resp.substr(0, head_end);
-      std::transform(head.begin(), head.end(), head.begin(), [](unsigned char c) { return std::tolower(c); });
+      std::transform(head.begin(), head.end(), head.begin(),
+                     [](unsigned char c) { return std::tolower(c); });
       auto cl = head.find("content-length:");
-      if (cl != std::string::npos && resp.size() - head_end - 4 >= std::strtoull(head.c_str() + cl + 15, nullptr, 10))
+      if (cl != std::string::npos &&
+          resp.size() - head_end - 4 >= std::strtoull(head.c_str() + cl + 15, nullptr, 10))
         break;
     }
   }
@@ -553,10 +582,14 @@ Server start_server(const Options& o, const std::string& durability, const std::
     sv.port = free_port();
     sv.log = dir + ".log";
     std::vector<std::string> args = {o.server,
-                                     "--set", "storage.durability=" + durability,
-                                     "--set", "storage.data_dir=" + json(dir).dump(),
-                                     "--set", "http.port=" + std::to_string(sv.port),
-                                     "--set", "log.level=warn"};
+                                     "--set",
+                                     "storage.durability=" + durability,
+                                     "--set",
+                                     "storage.data_dir=" + json(dir).dump(),
+                                     "--set",
+                                     "http.port=" + std::to_string(sv.port),
+                                     "--set",
+                                     "log.level=warn"};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -608,20 +641,23 @@ int stop_server(Server& sv) {
 
 json post_round(const Options& o, const std::string& durability, int round, int secs) {
   Server sv = start_server(o, durability, durability + "-" + std::to_string(round));
-  auto created = http(sv.port, "POST", "/table",
-                      R"({"name":"bench","fields":[{"name":"hp","type":"i32"},{"name":"score","type":"i64"},)"
-                      R"({"name":"name","type":"str","size":16}]})");
-  if (created.status != 201) die("POST /table answered " + std::to_string(created.status) + ": " + created.body);
+  auto created =
+      http(sv.port, "POST", "/table",
+           R"({"name":"bench","fields":[{"name":"hp","type":"i32"},{"name":"score","type":"i64"},)"
+           R"({"name":"name","type":"str","size":16}]})");
+  if (created.status != 201)
+    die("POST /table answered " + std::to_string(created.status) + ": " + created.body);
   const std::string script = g_tmp + "/post_one.lua";
-  const std::string cmd = "timeout " + std::to_string(secs + 30) + " wrk -t2 -c64 -d" + std::to_string(secs) +
-                          "s --timeout 5s -s " + shell_quote(script) + " http://127.0.0.1:" + std::to_string(sv.port) +
-                          "/ 2>/dev/null";
+  const std::string cmd = "timeout " + std::to_string(secs + 30) + " wrk -t2 -c64 -d" +
+                          std::to_string(secs) + "s --timeout 5s -s " + shell_quote(script) +
+                          " http://127.0.0.1:" + std::to_string(sv.port) + "/ 2>/dev/null";
   std::FILE* pipe = ::popen(cmd.c_str(), "r");
   if (!pipe) die("cannot run wrk");
   std::string out;
   char buf[4096];
   std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0 && out.size() < (1u << 20)) out.append(buf, n);
+  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0 && out.size() < (1u << 20))
+    out.append(buf, n);
   int wrc = ::pclose(pipe);
   json w;
   for (std::size_t pos = 0; pos < out.size();) {
@@ -630,23 +666,30 @@ json post_round(const Options& o, const std::string& durability, int round, int 
     if (!line.empty() && line[0] == '{') w = json::parse(line, nullptr, false);
     pos = nl == std::string::npos ? out.size() : nl + 1;
   }
-  if (wrc != 0 || !w.is_object() || w.is_discarded()) die("wrk failed (status " + std::to_string(wrc) + "): " + out);
+  if (wrc != 0 || !w.is_object() || w.is_discarded())
+    die("wrk failed (status " + std::to_string(wrc) + "): " + out);
   auto page = http(sv.port, "GET", "/table/bench/records?limit=1");
   json pj = json::parse(page.body, nullptr, false);
   if (page.status != 200 || !pj.is_object() || !pj.contains("total"))
-    die("GET /table/bench/records answered " + std::to_string(page.status) + ": " + page.body.substr(0, 200));
-  const std::uint64_t total = pj["total"].get<std::uint64_t>(), requests = w["requests"].get<std::uint64_t>();
+    die("GET /table/bench/records answered " + std::to_string(page.status) + ": " +
+        page.body.substr(0, 200));
+  const std::uint64_t total = pj["total"].get<std::uint64_t>(),
+                      requests = w["requests"].get<std::uint64_t>();
   if (total < requests)
-    die(durability + ": wrk counted " + std::to_string(requests) + " answers but the table holds " + std::to_string(total) +
-        " records");
+    die(durability + ": wrk counted " + std::to_string(requests) + " answers but the table holds " +
+        std::to_string(total) + " records");
   json storage;
   auto st = http(sv.port, "GET", "/stats");
-  if (json sj = json::parse(st.body, nullptr, false); st.status == 200 && sj.is_object() && sj.contains("storage"))
+  if (json sj = json::parse(st.body, nullptr, false);
+      st.status == 200 && sj.is_object() && sj.contains("storage"))
     storage = sj["storage"]["log"];
   int exit_code = stop_server(sv);
-  if (exit_code != 0) die("tickdb-server (" + durability + ") exited with " + std::to_string(exit_code) + ": " + read_text(sv.log));
-  json r = {{"durability", durability}, {"rps", w["rps"]}, {"p50_ms", w["p50_ms"]}, {"p99_ms", w["p99_ms"]},
-            {"requests", requests}, {"records", total}, {"errors", w["errors"]}};
+  if (exit_code != 0)
+    die("tickdb-server (" + durability + ") exited with " + std::to_string(exit_code) + ": " +
+        read_text(sv.log));
+  json r = {{"durability", durability}, {"rps", w["rps"]},      {"p50_ms", w["p50_ms"]},
+            {"p99_ms", w["p99_ms"]},    {"requests", requests}, {"records", total},
+            {"errors", w["errors"]}};
   if (storage.is_object())
     for (const char* k : {"fsyncs", "fsync_seconds", "group_avg", "group_max"})
       if (storage.contains(k)) r[k] = storage[k];
@@ -654,8 +697,10 @@ json post_round(const Options& o, const std::string& durability, int round, int 
 }
 
 json sync_post_part(const Options& o) {
-  if (std::system("command -v wrk >/dev/null 2>&1") != 0) die("wrk is not installed (tools/install-deps installs it)");
-  if (!fs::exists(o.server)) die("no tickdb-server at " + o.server + " (build the target tickdb-server, or pass --server)");
+  if (std::system("command -v wrk >/dev/null 2>&1") != 0)
+    die("wrk is not installed (tools/install-deps installs it)");
+  if (!fs::exists(o.server))
+    die("no tickdb-server at " + o.server + " (build the target tickdb-server, or pass --server)");
   {
     std::FILE* f = std::fopen((g_tmp + "/post_one.lua").c_str(), "w");
     if (!f) die("cannot write the wrk script");
@@ -704,13 +749,18 @@ int main(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--json") o.json_out = true;
-    else if (a == "--quick") o.quick = true;
-    else if (a == "--server" && i + 1 < argc) o.server = argv[++i];
-    else if (a == "--only" && i + 1 < argc) o.only = argv[++i];
+    if (a == "--json")
+      o.json_out = true;
+    else if (a == "--quick")
+      o.quick = true;
+    else if (a == "--server" && i + 1 < argc)
+      o.server = argv[++i];
+    else if (a == "--only" && i + 1 < argc)
+      o.only = argv[++i];
     else if (a == "--help" || a == "-h") {
       std::printf(
-          "usage: tickdb-bench-durability [--json] [--quick] [--only PART] [--server PATH-to-tickdb-server]\n"
+          "usage: tickdb-bench-durability [--json] [--quick] [--only PART] [--server "
+          "PATH-to-tickdb-server]\n"
           "  parts: snapshot, recovery (runs snapshot too), tick_during_snapshot, sync_post\n");
       return 0;
     } else {
@@ -718,7 +768,8 @@ int main(int argc, char** argv) {
     }
   }
   if (o.quick) o.records = 1'000'000;
-  if (std::system("command -v zstd >/dev/null 2>&1") != 0) die("the zstd CLI is not installed (tools/install-deps installs it)");
+  if (std::system("command -v zstd >/dev/null 2>&1") != 0)
+    die("the zstd CLI is not installed (tools/install-deps installs it)");
   std::string base = std::getenv("TICKDB_BENCH_DIR") ? std::getenv("TICKDB_BENCH_DIR") : "/tmp";
   std::string tmpl_s = base + "/tickdb-bench-durability-XXXXXX";
   std::vector<char> tmpl(tmpl_s.begin(), tmpl_s.end());
@@ -728,7 +779,10 @@ int main(int argc, char** argv) {
   // Ctrl-C: only what is async-signal-safe: kill the servers, remove the large files (the
   // rest of the directory stays).
   for (int i = 0; i < 3; ++i)
-    std::snprintf(g_big[i], sizeof g_big[i], "%s/%s", g_tmp.c_str(), i == 0 ? "raw.bin" : i == 1 ? "raw.bin.zst" : "bench.tdbs");
+    std::snprintf(g_big[i], sizeof g_big[i], "%s/%s", g_tmp.c_str(),
+                  i == 0   ? "raw.bin"
+                  : i == 1 ? "raw.bin.zst"
+                           : "bench.tdbs");
   ::signal(SIGINT, [](int) {
     for (pid_t p : g_children) ::kill(p, SIGKILL);
     for (auto& f : g_big) ::unlink(f);
@@ -774,24 +828,34 @@ int main(int argc, char** argv) {
     return 0;
   }
   auto met = [](const json& j) { return j["met"].get<bool>() ? "met" : "MISSED"; };
-  std::printf("\n%-22s %-34s %-34s %-8s %-10s %s\n", "figure", "tickdb", "yardstick", "ratio", "bar", "");
+  std::printf("\n%-22s %-34s %-34s %-8s %-10s %s\n", "figure", "tickdb", "yardstick", "ratio",
+              "bar", "");
   if (const json& s = out["snapshot"]; !s.is_null())
-    std::printf("%-22s %-34s %-34s %-8.2f %-10s %s\n", "snapshot",
-                (std::to_string(static_cast<int>(s["mb_per_s"].get<double>())) + " MB/s (" +
-                 std::to_string(s["seconds"].get<double>()).substr(0, 5) + " s)").c_str(),
-                (std::to_string(static_cast<int>(s["zstd_cli_mb_per_s"].get<double>())) + " MB/s zstd -1").c_str(),
-                s["ratio"].get<double>(), ">= 0.5x", met(s));
+    std::printf(
+        "%-22s %-34s %-34s %-8.2f %-10s %s\n", "snapshot",
+        (std::to_string(static_cast<int>(s["mb_per_s"].get<double>())) + " MB/s (" +
+         std::to_string(s["seconds"].get<double>()).substr(0, 5) + " s)")
+            .c_str(),
+        (std::to_string(static_cast<int>(s["zstd_cli_mb_per_s"].get<double>())) + " MB/s zstd -1")
+            .c_str(),
+        s["ratio"].get<double>(), ">= 0.5x", met(s));
   if (const json& s = out["recovery"]; !s.is_null())
-    std::printf("%-22s %-34s %-34s %-8.2f %-10s %s\n", "recovery",
-                (std::to_string(static_cast<int>(s["mb_per_s"].get<double>())) + " MB/s (" +
-                 std::to_string(s["seconds"].get<double>()).substr(0, 5) + " s)").c_str(),
-                (std::to_string(static_cast<int>(s["zstd_d_mb_per_s"].get<double>())) + " MB/s zstd -d").c_str(),
-                s["ratio"].get<double>(), ">= 0.6x", met(s));
+    std::printf(
+        "%-22s %-34s %-34s %-8.2f %-10s %s\n", "recovery",
+        (std::to_string(static_cast<int>(s["mb_per_s"].get<double>())) + " MB/s (" +
+         std::to_string(s["seconds"].get<double>()).substr(0, 5) + " s)")
+            .c_str(),
+        (std::to_string(static_cast<int>(s["zstd_d_mb_per_s"].get<double>())) + " MB/s zstd -d")
+            .c_str(),
+        s["ratio"].get<double>(), ">= 0.6x", met(s));
   if (const json& s = out["tick_during_snapshot"]; !s.is_null())
     std::printf("%-22s %-34s %-34s %-8.2f %-10s %s\n", "tick p99 (snapshots)",
                 ("p99 " + std::to_string(static_cast<int>(s["p99_us"].get<double>())) + " us (" +
-                 std::to_string(s["snapshots"].get<std::uint64_t>()) + " snapshots)").c_str(),
-                ("p99 " + std::to_string(static_cast<int>(s["p99_us_without"].get<double>())) + " us without").c_str(),
+                 std::to_string(s["snapshots"].get<std::uint64_t>()) + " snapshots)")
+                    .c_str(),
+                ("p99 " + std::to_string(static_cast<int>(s["p99_us_without"].get<double>())) +
+                 " us without")
+                    .c_str(),
                 s["ratio"].get<double>(), "<= 1.2x", met(s));
   if (const json& s = out["tick_during_snapshot"]; !s.is_null())
     std::printf("%-22s other processes used %.2f cores (median over the phases)\n", "",
@@ -799,10 +863,14 @@ int main(int argc, char** argv) {
   if (const json& s = out["sync_post"]; !s.is_null())
     std::printf("%-22s %-34s %-34s %-8.2f %-10s %s\n", "POST, sync",
                 (std::to_string(static_cast<int>(s["rps"].get<double>())) + " req/s").c_str(),
-                (std::to_string(static_cast<int>(s["rps_snapshot_mode"].get<double>())) + " req/s durability snapshot").c_str(),
+                (std::to_string(static_cast<int>(s["rps_snapshot_mode"].get<double>())) +
+                 " req/s durability snapshot")
+                    .c_str(),
                 s["ratio"].get<double>(), ">= 0.5x", met(s));
-  std::printf("\n%llu records of 32 bytes; %.0f s in all; other processes used %.2f cores on average, steal %.2f\n",
-              static_cast<unsigned long long>(o.records), out["total_s"].get<double>(),
-              out["cpu"].value("other_cores", 0.0), out["cpu"].value("steal_cores", 0.0));
+  std::printf(
+      "\n%llu records of 32 bytes; %.0f s in all; other processes used %.2f cores on average, "
+      "steal %.2f\n",
+      static_cast<unsigned long long>(o.records), out["total_s"].get<double>(),
+      out["cpu"].value("other_cores", 0.0), out["cpu"].value("steal_cores", 0.0));
   return 0;
 }

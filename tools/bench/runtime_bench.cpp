@@ -58,12 +58,14 @@ json pct_json(std::vector<std::int64_t> ns) {
 
 std::vector<std::int64_t> baseline_phase(double hz, std::chrono::milliseconds d) {
   std::vector<std::int64_t> late;
-  const auto period = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / hz));
+  const auto period =
+      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / hz));
   auto deadline = Clock::now() + period;
   const auto end = Clock::now() + d;
   while (deadline < end) {
     std::this_thread::sleep_until(deadline);
-    late.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - deadline).count());
+    late.push_back(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - deadline).count());
     deadline += period;
   }
   return late;
@@ -80,7 +82,8 @@ std::vector<std::int64_t> scheduler_phase(double hz, std::chrono::milliseconds d
 }
 
 json tick_jitter(const Options& o) {
-  const auto phase = std::chrono::milliseconds(o.quick ? 1000 : 5000);  // 2 phases each: 10 s at 120 Hz
+  const auto phase =
+      std::chrono::milliseconds(o.quick ? 1000 : 5000);  // 2 phases each: 10 s at 120 Hz
   std::vector<std::int64_t> sched, base;
   for (int round = 0; round < 2; ++round) {
     auto b = baseline_phase(120, phase);
@@ -89,10 +92,10 @@ json tick_jitter(const Options& o) {
     sched.insert(sched.end(), s.begin(), s.end());
   }
   json js = pct_json(sched), jb = pct_json(base);
-  return {{"p50_us", js["p50_us"]},           {"p99_us", js["p99_us"]},
-          {"max_us", js["max_us"]},           {"ticks", js["n"]},
-          {"baseline_p50_us", jb["p50_us"]},  {"baseline_p99_us", jb["p99_us"]},
-          {"baseline_max_us", jb["max_us"]},  {"baseline_ticks", jb["n"]}};
+  return {{"p50_us", js["p50_us"]},          {"p99_us", js["p99_us"]},
+          {"max_us", js["max_us"]},          {"ticks", js["n"]},
+          {"baseline_p50_us", jb["p50_us"]}, {"baseline_p99_us", jb["p99_us"]},
+          {"baseline_max_us", jb["max_us"]}, {"baseline_ticks", jb["n"]}};
 }
 
 // ---- step_1m ----
@@ -122,7 +125,9 @@ json step_1m(const Options& o) {
   cfg.modules = {o.module};
   auto rt = start(cfg);
   must(rt->call("setup", json::object()), "setup");
-  std::uint64_t owner = must(rt->call("db.insert", {{"table", "players"}, {"values", {{"name", "bench"}}}}), "player")["id"];
+  std::uint64_t owner =
+      must(rt->call("db.insert", {{"table", "players"}, {"values", {{"name", "bench"}}}}),
+           "player")["id"];
   must(rt->call("spawn", {{"owner", owner}, {"n", n}}), "spawn");
   const json params = {{"dt", 1.0 / 120}};
   for (int i = 0; i < 5; ++i) must(rt->call("step", params), "step");  // warm the chunk pool
@@ -150,7 +155,8 @@ json step_1m(const Options& o) {
 
 // Runs `op(thread, i)` on 4 threads until `count` calls per thread or `limit`; calls per second.
 template <class Op>
-std::pair<double, std::uint64_t> hammer(std::uint64_t count, std::chrono::milliseconds limit, Op op) {
+std::pair<double, std::uint64_t> hammer(std::uint64_t count, std::chrono::milliseconds limit,
+                                        Op op) {
   std::atomic<std::uint64_t> done{0};
   std::atomic<bool> failed{false};
   auto t0 = Clock::now();
@@ -176,8 +182,9 @@ std::pair<double, std::uint64_t> hammer(std::uint64_t count, std::chrono::millis
 // flight and sends its next call from the answer's callback (on the answering actor's
 // thread), so no OS thread blocks per call.
 template <class Params>
-std::pair<double, std::uint64_t> hammer_async(Runtime& rt, const std::string& method, std::uint64_t count,
-                                              std::chrono::milliseconds limit, Params params) {
+std::pair<double, std::uint64_t> hammer_async(Runtime& rt, const std::string& method,
+                                              std::uint64_t count, std::chrono::milliseconds limit,
+                                              Params params) {
   struct Sender {
     Runtime* rt;
     const std::string* method;
@@ -207,7 +214,8 @@ std::pair<double, std::uint64_t> hammer_async(Runtime& rt, const std::string& me
   std::latch done(4);
   auto t0 = Clock::now();
   std::vector<Sender> senders;
-  for (int s = 0; s < 4; ++s) senders.push_back(Sender{&rt, &method, &params, s, count, 0, t0 + limit, &failed, &done});
+  for (int s = 0; s < 4; ++s)
+    senders.push_back(Sender{&rt, &method, &params, s, count, 0, t0 + limit, &failed, &done});
   for (auto& s : senders) s.next();
   done.wait();
   if (failed) die("a call failed");
@@ -221,7 +229,9 @@ json actor_insert(const Options& o) {
   RuntimeConfig cfg;
   cfg.start_ticks = false;
   auto rt = start(cfg);
-  must(rt->call("db.create_table", {{"name", "t"}, {"fields", {{{"name", "v"}, {"type", "i64"}}, {{"name", "w"}, {"type", "u32"}}}}}),
+  must(rt->call("db.create_table",
+                {{"name", "t"},
+                 {"fields", {{{"name", "v"}, {"type", "i64"}}, {{"name", "w"}, {"type", "u32"}}}}}),
        "create");
   auto params = [](int t, std::uint64_t i) {
     return json{{"table", "t"}, {"values", {{"v", static_cast<std::int64_t>(i)}, {"w", t}}}};
@@ -247,13 +257,16 @@ json txn_two_tables(const Options& o) {
   cfg.start_ticks = false;
   auto rt = start(cfg);
   for (const char* t : {"a", "b"})
-    must(rt->call("db.create_table", {{"name", t}, {"fields", {{{"name", "v"}, {"type", "i64"}}}}}), "create");
+    must(rt->call("db.create_table", {{"name", t}, {"fields", {{{"name", "v"}, {"type", "i64"}}}}}),
+         "create");
   auto params = [](int, std::uint64_t i) {
     json ops = {{{"method", "db.insert"}, {"params", {{"table", "a"}, {"values", {{"v", i}}}}}},
                 {{"method", "db.insert"}, {"params", {{"table", "b"}, {"values", {{"v", i}}}}}}};
     return json{{"ops", std::move(ops)}};
   };
-  auto txn = [&](int t, std::uint64_t i) { return rt->call("db.transaction", params(t, i)).is_ok(); };
+  auto txn = [&](int t, std::uint64_t i) {
+    return rt->call("db.transaction", params(t, i)).is_ok();
+  };
   const std::uint64_t count = o.quick ? 20'000 : 4'000'000;
   const auto limit = std::chrono::milliseconds(o.quick ? 1000 : 5000);
   hammer_async(*rt, "db.transaction", 2000, std::chrono::milliseconds(2000), params);
@@ -262,8 +275,12 @@ json txn_two_tables(const Options& o) {
   auto versions = rt->commit_stats().versions - v0;
   auto [blocking_per_s, bn] = hammer(count, limit, txn);
   (void)bn;
-  if (rt->current()->table("a")->count() != rt->current()->table("b")->count()) die("a and b differ");
-  return {{"per_s", per_s}, {"transactions", n}, {"versions", versions}, {"blocking_threads_per_s", blocking_per_s}};
+  if (rt->current()->table("a")->count() != rt->current()->table("b")->count())
+    die("a and b differ");
+  return {{"per_s", per_s},
+          {"transactions", n},
+          {"versions", versions},
+          {"blocking_threads_per_s", blocking_per_s}};
 }
 
 }  // namespace
@@ -272,12 +289,18 @@ int main(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--json") o.json_out = true;
-    else if (a == "--quick") o.quick = true;
-    else if (a == "--module" && i + 1 < argc) o.module = argv[++i];
-    else if (a == "--only" && i + 1 < argc) o.only = argv[++i];
+    if (a == "--json")
+      o.json_out = true;
+    else if (a == "--quick")
+      o.quick = true;
+    else if (a == "--module" && i + 1 < argc)
+      o.module = argv[++i];
+    else if (a == "--only" && i + 1 < argc)
+      o.only = argv[++i];
     else if (a == "--help" || a == "-h") {
-      std::printf("usage: tickdb-bench-runtime [--json] [--quick] [--only WORKLOAD] [--module PATH-to-libtickdb_game.so]\n");
+      std::printf(
+          "usage: tickdb-bench-runtime [--json] [--quick] [--only WORKLOAD] [--module "
+          "PATH-to-libtickdb_game.so]\n");
       return 0;
     } else {
       die("unknown argument '" + a + "' (see --help)");
@@ -300,16 +323,23 @@ int main(int argc, char** argv) {
   const json& ai = out["actor_insert"];
   const json& tx = out["txn_two_tables"];
   std::printf("%-16s %s\n", "workload", "result");
-  std::printf("%-16s lateness p50 %.0f us  p99 %.0f us  max %.0f us  | baseline p50 %.0f us  p99 %.0f us  max %.0f us\n",
-              "tick_jitter", tj["p50_us"].get<double>(), tj["p99_us"].get<double>(), tj["max_us"].get<double>(),
-              tj["baseline_p50_us"].get<double>(), tj["baseline_p99_us"].get<double>(), tj["baseline_max_us"].get<double>());
-  std::printf("%-16s %.2f ms per step of %llu entities (%.2f GB/s; raw one-thread scan %.2f GB/s)\n", "step_1m",
-              st["ms"].get<double>(), static_cast<unsigned long long>(st["entities"].get<std::uint64_t>()),
-              st["gb_per_s"].get<double>(), st["scan_raw_gb_per_s"].get<double>());
-  std::printf("%-16s %.0f inserts/s (%llu inserts, %llu versions); 4 blocking threads: %.0f/s\n", "actor_insert",
-              ai["per_s"].get<double>(), static_cast<unsigned long long>(ai["inserts"].get<std::uint64_t>()),
-              static_cast<unsigned long long>(ai["versions"].get<std::uint64_t>()), ai["blocking_threads_per_s"].get<double>());
-  std::printf("%-16s %.0f transactions/s; 4 blocking threads: %.0f/s\n", "txn_two_tables", tx["per_s"].get<double>(),
-              tx["blocking_threads_per_s"].get<double>());
+  std::printf(
+      "%-16s lateness p50 %.0f us  p99 %.0f us  max %.0f us  | baseline p50 %.0f us  p99 %.0f us  "
+      "max %.0f us\n",
+      "tick_jitter", tj["p50_us"].get<double>(), tj["p99_us"].get<double>(),
+      tj["max_us"].get<double>(), tj["baseline_p50_us"].get<double>(),
+      tj["baseline_p99_us"].get<double>(), tj["baseline_max_us"].get<double>());
+  std::printf(
+      "%-16s %.2f ms per step of %llu entities (%.2f GB/s; raw one-thread scan %.2f GB/s)\n",
+      "step_1m", st["ms"].get<double>(),
+      static_cast<unsigned long long>(st["entities"].get<std::uint64_t>()),
+      st["gb_per_s"].get<double>(), st["scan_raw_gb_per_s"].get<double>());
+  std::printf("%-16s %.0f inserts/s (%llu inserts, %llu versions); 4 blocking threads: %.0f/s\n",
+              "actor_insert", ai["per_s"].get<double>(),
+              static_cast<unsigned long long>(ai["inserts"].get<std::uint64_t>()),
+              static_cast<unsigned long long>(ai["versions"].get<std::uint64_t>()),
+              ai["blocking_threads_per_s"].get<double>());
+  std::printf("%-16s %.0f transactions/s; 4 blocking threads: %.0f/s\n", "txn_two_tables",
+              tx["per_s"].get<double>(), tx["blocking_threads_per_s"].get<double>());
   return 0;
 }

@@ -3,15 +3,15 @@
 // the actor runtime and the HTTP server, logs one start-up line, and on SIGINT/SIGTERM stops
 // gracefully: no new connections, requests in flight answered, the actors stopped, the log
 // flushed and a last snapshot written, exit 0. `--verify FILE` checks a snapshot file.
+#include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <csignal>
 #include <ctime>
 #include <iostream>
-#include <spdlog/spdlog.h>
 
-#include "actors/persistence.h"
 #include "actors/cluster.h"
+#include "actors/persistence.h"
 #include "http/server.h"
 
 using namespace tickdb;
@@ -37,7 +37,8 @@ int verify(const std::string& path) {
             << "checksum:  " << (info->checksum_ok ? "ok" : "MISMATCH (corruption)") << "\n"
             << "tables:    " << info->tables.size() << "\n";
   for (const auto& t : info->tables)
-    std::cout << "  " << t.name << ": " << t.records << " records of " << t.record_size << " bytes\n";
+    std::cout << "  " << t.name << ": " << t.records << " records of " << t.record_size
+              << " bytes\n";
   if (!info->checksum_ok) return 1;
   auto loaded = read_snapshot(path);
   std::cout << "content:   "
@@ -55,12 +56,15 @@ int main(int argc, char** argv) {
   std::vector<std::string> sets;
   bool print_config = false;
   bool baseline = false;
-  app.add_option("-c,--config", config_path, "JSON config file (every key optional; see config/tickdb.json)");
+  app.add_option("-c,--config", config_path,
+                 "JSON config file (every key optional; see config/tickdb.json)");
   app.add_option("--set", sets, "override a config key: --set http.port=9090 (repeatable)");
   app.add_flag("--print-config", print_config, "print the effective config as JSON and exit");
-  app.add_flag("--baseline", baseline, "benchmark baseline: answer every request 200 {} without the database");
+  app.add_flag("--baseline", baseline,
+               "benchmark baseline: answer every request 200 {} without the database");
   std::string verify_path;
-  app.add_option("--verify", verify_path, "check a snapshot file (version, time, tables, records, checksum) and exit");
+  app.add_option("--verify", verify_path,
+                 "check a snapshot file (version, time, tables, records, checksum) and exit");
   CLI11_PARSE(app, argc, argv);
   if (!verify_path.empty()) return verify(verify_path);
 
@@ -81,7 +85,8 @@ int main(int argc, char** argv) {
   }
   auto cfg = config_from_json(j);
   if (!cfg) {
-    std::cerr << "tickdb-server: " << (config_path.empty() ? "" : config_path + ": ") << cfg.message() << "\n";
+    std::cerr << "tickdb-server: " << (config_path.empty() ? "" : config_path + ": ")
+              << cfg.message() << "\n";
     return 2;
   }
   if (print_config) {
@@ -105,9 +110,12 @@ int main(int argc, char** argv) {
   po.snapshot_keep = cfg->storage_snapshot_keep;
   po.compression_level = cfg->storage_compression_level;
   po.log = [](int level, const std::string& m) {
-    if (level == 0) spdlog::info("{}", m);
-    else if (level == 1) spdlog::warn("{}", m);
-    else spdlog::error("{}", m);
+    if (level == 0)
+      spdlog::info("{}", m);
+    else if (level == 1)
+      spdlog::warn("{}", m);
+    else
+      spdlog::error("{}", m);
   };
   auto persistence = Persistence::open(po);
   if (!persistence) {
@@ -127,7 +135,8 @@ int main(int argc, char** argv) {
   rc.scheduler_policy = cfg->workers_scheduler_policy;
   rc.modules = cfg->procedures_modules;
   rc.start_ticks = false;  // after recovery
-  for (const auto& t : cfg->tick_procedures) rc.tick_procedures.push_back({t.name, t.every, t.params});
+  for (const auto& t : cfg->tick_procedures)
+    rc.tick_procedures.push_back({t.name, t.every, t.params});
   rc.snapshot = [&store](std::function<void(Result<json>)> done) {
     store.snapshot_async([done = std::move(done)](Result<SnapshotWriteInfo> r) {
       if (!r) return done(Result<json>(r.error()));
@@ -206,19 +215,24 @@ int main(int argc, char** argv) {
     }
     cluster = std::move(*c);
     router->set_cluster(cluster.get());
-    spdlog::info("cluster '{}': node '{}' on {}:{} (unauthenticated: keep it on a private network), peers: {}",
-                 cfg->cluster_name, cfg->node_name, cfg->cluster_address, cluster->port(),
-                 cfg->cluster_peers.empty() ? std::string("none") : nlohmann::json(cfg->cluster_peers).dump());
+    spdlog::info(
+        "cluster '{}': node '{}' on {}:{} (unauthenticated: keep it on a private network), peers: "
+        "{}",
+        cfg->cluster_name, cfg->node_name, cfg->cluster_address, cluster->port(),
+        cfg->cluster_peers.empty() ? std::string("none")
+                                   : nlohmann::json(cfg->cluster_peers).dump());
   }
   std::string modules;
   for (const auto& m : cfg->procedures_modules) modules += (modules.empty() ? "" : ", ") + m;
-  spdlog::info("tickdb node '{}' listening on http://{}:{} | data dir {} ({} durability) | "
-               "tick {} Hz | {} workers | modules: {}",
-               cfg->node_name, cfg->http_address, (*server)->port(), cfg->storage_data_dir,
-               to_string(cfg->storage_durability), cfg->tick_rate_hz, (*rt)->workers().workers(),
-               modules.empty() ? "none" : modules);
+  spdlog::info(
+      "tickdb node '{}' listening on http://{}:{} | data dir {} ({} durability) | "
+      "tick {} Hz | {} workers | modules: {}",
+      cfg->node_name, cfg->http_address, (*server)->port(), cfg->storage_data_dir,
+      to_string(cfg->storage_durability), cfg->tick_rate_hz, (*rt)->workers().workers(),
+      modules.empty() ? "none" : modules);
   if (baseline) spdlog::warn("--baseline: every request is answered 200 {} without the database");
-  if (!cfg->http_auth_token.empty()) spdlog::info("auth: every route but /health needs 'Authorization: Bearer <token>'");
+  if (!cfg->http_auth_token.empty())
+    spdlog::info("auth: every route but /health needs 'Authorization: Bearer <token>'");
 
   int sig = 0;
   sigwait(&sigs, &sig);
