@@ -1,5 +1,7 @@
 #include "actors/builtins.h"
 
+#include "core/query.h"
+
 namespace tickdb {
 
 namespace {
@@ -191,28 +193,20 @@ Result<json> erase(CallContext& ctx, const json& p) {
   return json(true);
 }
 
-Result<json> list(CallContext& ctx, const json& p) {
-  constexpr std::string_view m = "db.list";
-  TICKDB_TRY(check_params(p, {"table", "limit", "after", "offset"}, m));
+// db.list and db.query: the same parameters (API.md, Queries).
+Result<json> query(CallContext& ctx, const json& p, std::string_view m) {
   auto table = param_string(p, "table", m);
   if (!table) return table.error();
-  auto limit = param_u64_or(p, "limit", 100, m);
-  if (!limit) return limit.error();
-  std::optional<std::uint64_t> after, offset;
-  if (p.contains("after")) {
-    auto a = param_u64(p, "after", m);
-    if (!a) return a.error();
-    after = *a;
-  }
-  if (p.contains("offset")) {
-    auto o = param_u64(p, "offset", m);
-    if (!o) return o.error();
-    offset = *o;
-  }
+  auto spec = query_spec_from_json(p, {"table"}, false);
+  if (!spec) return Error{spec.error().code, std::string(m) + ": " + spec.error().message};
   auto t = ctx.find_table(*table);
   if (!t) return t.error();
-  return list_records(**t, *limit, after, offset);
+  auto page = run_query(**t, *spec);
+  if (!page) return Error{page.error().code, std::string(m) + ": " + page.error().message};
+  return query_page_to_json(*page, *spec, *(*t)->schema());
 }
+Result<json> list(CallContext& ctx, const json& p) { return query(ctx, p, "db.list"); }
+Result<json> query_records(CallContext& ctx, const json& p) { return query(ctx, p, "db.query"); }
 
 Result<json> transaction(CallContext& ctx, const json& p) {
   constexpr std::string_view m = "db.transaction";
@@ -251,50 +245,6 @@ Result<json> procedures(CallContext& ctx, const json& p) {
 
 }  // namespace
 
-Result<json> list_records(const TableVersion& t, std::uint64_t limit, std::optional<std::uint64_t> after,
-                          std::optional<std::uint64_t> offset) {
-  if (limit < 1 || limit > 10000)
-    return make_error(Errc::invalid_argument, "limit must be 1..10000, it is " + std::to_string(limit));
-  if (after && offset) return make_error(Errc::invalid_argument, "give 'after' or 'offset', not both");
-  // First slot to look at: ids rise with slots (dead slots keep theirs), so a binary search.
-  std::uint64_t slot = 0;
-  if (after) {
-    std::uint64_t lo = 0, hi = t.slots();
-    while (lo < hi) {
-      std::uint64_t mid = lo + (hi - lo) / 2;
-      if (t.slot_unchecked(mid).id() <= *after)
-        lo = mid + 1;
-      else
-        hi = mid;
-    }
-    slot = lo;
-  }
-  std::uint64_t skip = offset.value_or(0);
-  json records = json::array();
-  std::uint64_t last = 0;
-  bool more = false;
-  for (; slot < t.slots(); ++slot) {
-    if (!t.slot_alive(slot)) continue;
-    if (skip) {
-      --skip;
-      continue;
-    }
-    if (records.size() == limit) {
-      more = true;
-      break;
-    }
-    RecordView r = t.slot_unchecked(slot);
-    last = r.id();
-    records.push_back(record_to_json(r));
-  }
-  json out;
-  out["count"] = records.size();
-  out["records"] = std::move(records);
-  out["total"] = t.count();
-  out["next_after"] = more ? json(last) : json(nullptr);
-  return out;
-}
-
 Status register_builtins(Registry& reg) {
   const json table_p = {{"table", "string"}};
   const json rec_p = {{"table", "string"}, {"id", "u64"}};
@@ -321,9 +271,20 @@ Status register_builtins(Registry& reg) {
   TICKDB_TRY(add(reg, "db.update", "Changes the given fields of a record; returns the whole record.",
                  {{"table", "string"}, {"id", "u64"}, {"values", "object"}}, Route::table, update));
   TICKDB_TRY(add(reg, "db.delete", "Deletes a record (relation rules apply).", rec_p, Route::table, erase));
-  TICKDB_TRY(add(reg, "db.list", "A page of records in id order.",
-                 {{"table", "string"}, {"limit", "1..10000 (100)"}, {"after", "id cursor"}, {"offset", "u64"}},
+  const json query_p = {{"table", "string"},
+                        {"filter", "text or JSON array form"},
+                        {"order", "-score,name or [\"-score\",\"name\"]"},
+                        {"select", "hp,pos.x or [\"hp\",\"pos.x\"]"},
+                        {"limit", "1..10000 (100)"},
+                        {"after", "id cursor (id order)"},
+                        {"offset", "0..100000"},
+                        {"cursor", "next_cursor of the previous page"},
+                        {"count", "exact | none"},
+                        {"explain", "bool"}};
+  TICKDB_TRY(add(reg, "db.list", "A page of records: filter, order, select, keyset cursor.", query_p,
                  Route::read, list));
+  TICKDB_TRY(add(reg, "db.query", "As db.list (for long filters: the same parameters).", query_p,
+                 Route::read, query_records));
   TICKDB_TRY(add(reg, "db.transaction", "Runs ops together: all commit or none does.",
                  {{"ops", "[{method, params}]"}}, Route::serial, transaction, false));
   TICKDB_TRY(add(reg, "db.procedures", "Lists every callable.", json::object(), Route::read, procedures, false));

@@ -10,9 +10,4 @@ namespace tickdb {
 
 Status register_builtins(Registry& reg);
 
-// db.list's page: records with id > after (or after skipping `offset` live records), at most
-// `limit` (1..10000), as {"records","count","total","next_after"}.
-Result<json> list_records(const TableVersion& t, std::uint64_t limit, std::optional<std::uint64_t> after,
-                          std::optional<std::uint64_t> offset);
-
 }  // namespace tickdb

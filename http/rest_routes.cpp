@@ -5,6 +5,7 @@
 
 #include "actors/builtins.h"
 #include "actors/persistence.h"
+#include "core/query.h"
 #include "http/fast_txn.h"
 #include "http/node_figures.h"
 #include "http/router.h"
@@ -38,6 +39,19 @@ void with_body(const HttpRequest& req, Done& done, Fn fn) {
 }
 
 }  // namespace
+
+void Router::answer_query(const std::string& table, const json& params, bool in_url, Done& done) {
+  auto spec = query_spec_from_json(params, {}, in_url);
+  if (!spec) return done(error_response(spec.error()));
+  auto v = rt_->current();
+  auto t = v->find_table(table);
+  if (!t) return done(error_response(t.error()));
+  auto page = run_query(**t, *spec);
+  if (!page) return done(error_response(page.error()));
+  HttpResponse r = json_response(200, json_text(query_page_to_json(*page, *spec, *(*t)->schema())));
+  r.headers.emplace_back("X-Tickdb-Version", std::to_string(v->version()));
+  done(std::move(r));
+}
 
 void Router::add_operation_routes() {
   // ---- operations ----
@@ -256,31 +270,49 @@ void Router::add_record_routes() {
                if (!id) return done(error_response(id.error()));
                write({Runtime::RecordWrite::Op::erase, p[0], *id, nullptr}, 204, std::move(done));
              });
-  table_.add(
-      "GET", "/table/{name}/records", "A page of records in id order", 200,
-      [this](auto&, const Params& p, const Query& q, Done& done) {
-        std::uint64_t limit = 100;
-        std::optional<std::uint64_t> after, offset;
-        for (const auto& [k, val] : q) {
-          if (k != "limit" && k != "after" && k != "offset")
-            return done(error_response(make_error(
-                Errc::invalid_argument, "unknown query parameter '" + k.substr(0, 40) + "'")));
-          auto n = parse_u64(val, k);
-          if (!n) return done(error_response(n.error()));
-          if (k == "limit")
-            limit = *n;
-          else if (k == "after")
-            after = *n;
-          else
-            offset = *n;
-        }
-        auto v = rt_->current();
-        auto t = v->find_table(p[0]);
-        if (!t) return done(error_response(t.error()));
-        auto page = list_records(**t, limit, after, offset);
-        if (!page) return done(error_response(page.error()));
-        done(json_response(200, json_text(*page)));
-      });
+  table_.add("GET", "/table/{name}/records",
+             "A page of records: filter, order, select, keyset cursor (see Queries)", 200,
+             [this](auto&, const Params& p, const Query& q, Done& done) {
+               // The query string as the JSON object db.query takes: numbers for the numeric
+               // parameters, a filter starting with '[' in its JSON form.
+               json params = json::object();
+               for (const auto& [k, val] : q) {
+                 if (k == "limit" || k == "after" || k == "offset") {
+                   auto n = parse_u64(val, k);
+                   if (!n) return done(error_response(n.error()));
+                   params[k] = *n;
+                 } else if (k == "explain") {
+                   if (val != "true" && val != "false")
+                     return done(error_response(
+                         make_error(Errc::invalid_argument, "explain: expected true or false")));
+                   params[k] = val == "true";
+                 } else if (k == "filter" && val.find_first_not_of(" \t\r\n") != std::string::npos &&
+                            val[val.find_first_not_of(" \t\r\n")] == '[') {
+                   if (val.size() > kFilterMaxUrlBytes)
+                     return done(error_response(make_error(
+                         Errc::invalid_argument,
+                         "filter: longer than " + std::to_string(kFilterMaxUrlBytes) + " bytes")));
+                   auto f = parse_json(val);
+                   if (!f)
+                     return done(error_response(
+                         make_error(Errc::invalid_argument, "filter: " + f.error().message)));
+                   params[k] = std::move(*f);
+                 } else {
+                   params[k] = val;
+                 }
+               }
+               answer_query(p[0], params, true, done);
+             });
+  table_.add("POST", "/table/{name}/query",
+             "A page of records, the query in the body (for long filters)", 200,
+             [this](const HttpRequest& req, const Params& p, auto&, Done& done) {
+               with_body(req, done, [&](json b) {
+                 if (!b.is_object())
+                   return done(error_response(
+                       make_error(Errc::invalid_argument, "expected a JSON object of query parameters")));
+                 answer_query(p[0], b, false, done);
+               });
+             });
   table_.add("POST", "/table/{name}/records", "Insert records, atomically", 201,
              [this](const HttpRequest& req, const Params& p, auto&, Done& done) {
                auto b = body_json(req);

@@ -1,0 +1,466 @@
+#include "core/query.h"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include "core/json_codec.h"
+
+namespace tickdb {
+
+using json = nlohmann::json;
+
+namespace {
+
+Error bad(const std::string& what) { return make_error(Errc::invalid_argument, what); }
+
+// ---- parameters ----
+
+Result<std::vector<std::string>> name_list(const json& v, const char* what) {
+  std::vector<std::string> out;
+  auto add = [&](std::string_view s) -> Status {
+    if (s.empty()) return bad(std::string(what) + ": an empty field name");
+    out.emplace_back(s);
+    return {};
+  };
+  if (v.is_string()) {
+    std::string_view s = v.get_ref<const std::string&>();
+    if (s.empty()) return bad(std::string(what) + ": expected field names separated by ','");
+    std::size_t start = 0;
+    while (true) {
+      auto comma = s.find(',', start);
+      TICKDB_TRY(add(s.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start)));
+      if (comma == std::string_view::npos) break;
+      start = comma + 1;
+    }
+    return out;
+  }
+  if (v.is_array() && !v.empty()) {
+    for (const auto& e : v) {
+      if (!e.is_string()) return bad(std::string(what) + ": expected an array of field names");
+      TICKDB_TRY(add(e.get_ref<const std::string&>()));
+    }
+    return out;
+  }
+  return bad(std::string(what) + ": expected a string of field names separated by ',' or an array of them");
+}
+
+Result<std::uint64_t> u64_param(const json& v, const std::string& name) {
+  if (v.is_number_unsigned()) return v.get<std::uint64_t>();
+  if (v.is_number_integer() && v.get<std::int64_t>() >= 0) return static_cast<std::uint64_t>(v.get<std::int64_t>());
+  return bad("'" + name + "' must be a non-negative integer");
+}
+
+// ---- resolved fields ----
+
+struct Key {
+  bool is_id = true;  // the record id, unless resolved to a field
+  bool desc = false;
+  Kind kind = Kind::U64;
+  std::uint32_t offset = 0, size = 8;
+  std::string path;
+};
+
+Result<Key> resolve_key(const TableSchema& s, const std::string& path, const char* what) {
+  Key k;
+  k.path = path;
+  if (path == "id") return k;
+  auto loc = s.locate(path);
+  if (!loc) return bad(std::string(what) + ": " + loc.message());
+  if (loc->type.kind == Kind::Composite)
+    return bad(std::string(what) + ": field '" + path.substr(0, 128) + "' is a composite; order by its leaves");
+  k.is_id = false;
+  k.kind = loc->type.kind;
+  k.offset = loc->offset;
+  k.size = loc->type.size;
+  return k;
+}
+
+int cmp3(auto a, auto b) { return a < b ? -1 : b < a ? 1 : 0; }
+
+// Compares one key of two records in the field's own order (-0.0 = 0.0; strings as bytes).
+int cmp_key(const Key& k, const std::byte* a, std::uint64_t ida, const std::byte* b, std::uint64_t idb) {
+  if (k.is_id) return cmp3(ida, idb);
+  a += k.offset;
+  b += k.offset;
+  switch (k.kind) {
+    case Kind::Bool: return cmp3(load_bool(a), load_bool(b));
+    case Kind::I8: return cmp3(load<std::int8_t>(a), load<std::int8_t>(b));
+    case Kind::I16: return cmp3(load<std::int16_t>(a), load<std::int16_t>(b));
+    case Kind::I32: return cmp3(load<std::int32_t>(a), load<std::int32_t>(b));
+    case Kind::I64: return cmp3(load<std::int64_t>(a), load<std::int64_t>(b));
+    case Kind::U8: return cmp3(load<std::uint8_t>(a), load<std::uint8_t>(b));
+    case Kind::U16: return cmp3(load<std::uint16_t>(a), load<std::uint16_t>(b));
+    case Kind::U32: return cmp3(load<std::uint32_t>(a), load<std::uint32_t>(b));
+    case Kind::U64: return cmp3(load<std::uint64_t>(a), load<std::uint64_t>(b));
+    case Kind::F32: return cmp3(load<float>(a), load<float>(b));
+    case Kind::F64: return cmp3(load<double>(a), load<double>(b));
+    case Kind::Str: {
+      int c = load_str(a, k.size).compare(load_str(b, k.size));
+      return c < 0 ? -1 : c > 0 ? 1 : 0;
+    }
+    default: return 0;
+  }
+}
+
+// A record as the order sees it.
+struct Cand {
+  const std::byte* rec;
+  std::uint64_t id;
+};
+
+struct Order {
+  std::vector<Key> keys;  // ends with an id key (the tie-breaker), added when not given
+  int operator()(const Cand& a, const Cand& b) const {
+    for (const Key& k : keys) {
+      int c = cmp_key(k, a.rec, a.id, b.rec, b.id);
+      if (c) return k.desc ? -c : c;
+    }
+    return 0;
+  }
+  bool by_id() const { return keys.size() == 1 && keys[0].is_id; }
+};
+
+// ---- cursors: base64url of [1][fingerprint u64][id u64][each order key's bytes] ----
+
+constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+std::string b64url(const std::string& in) {
+  std::string out;
+  std::size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    std::uint32_t v = (std::uint8_t(in[i]) << 16) | (std::uint8_t(in[i + 1]) << 8) | std::uint8_t(in[i + 2]);
+    for (int s = 18; s >= 0; s -= 6) out += kB64[(v >> s) & 63];
+  }
+  if (i + 1 == in.size()) {
+    std::uint32_t v = std::uint8_t(in[i]) << 16;
+    out += kB64[(v >> 18) & 63];
+    out += kB64[(v >> 12) & 63];
+  } else if (i + 2 == in.size()) {
+    std::uint32_t v = (std::uint8_t(in[i]) << 16) | (std::uint8_t(in[i + 1]) << 8);
+    out += kB64[(v >> 18) & 63];
+    out += kB64[(v >> 12) & 63];
+    out += kB64[(v >> 6) & 63];
+  }
+  return out;
+}
+
+std::optional<std::string> b64url_decode(std::string_view in) {
+  if (in.size() % 4 == 1) return std::nullopt;
+  std::string out;
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    const char* p = std::strchr(kB64, c);
+    if (!p || c == 0) return std::nullopt;
+    acc = (acc << 6) | static_cast<std::uint32_t>(p - kB64);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((acc >> bits) & 0xff);
+    }
+  }
+  return out;
+}
+
+std::uint64_t fingerprint(const QuerySpec& q) {
+  std::string s = q.filter ? filter_to_string(*q.filter) : std::string();
+  s += '\n';
+  for (const auto& o : q.order) s += (o.desc ? "-" : "") + o.path + ",";
+  s += '\n';
+  for (const auto& f : q.select) s += f + ",";
+  return XXH3_64bits(s.data(), s.size());
+}
+
+std::string encode_cursor(const QuerySpec& q, const Order& order, const Cand& last) {
+  std::string raw(1, '\x01');
+  std::uint64_t fp = fingerprint(q);
+  raw.append(reinterpret_cast<const char*>(&fp), 8);
+  raw.append(reinterpret_cast<const char*>(&last.id), 8);
+  for (const Key& k : order.keys)
+    if (!k.is_id) raw.append(reinterpret_cast<const char*>(last.rec + k.offset), k.size);
+  return b64url(raw);
+}
+
+// The cursor's position as a record (its key fields in place, the rest zero) and id.
+Result<std::uint64_t> decode_cursor(const QuerySpec& q, const Order& order, std::string_view text,
+                                    std::vector<std::byte>& rec) {
+  auto raw = b64url_decode(text);
+  std::size_t need = 17;
+  for (const Key& k : order.keys)
+    if (!k.is_id) need += k.size;
+  if (!raw || raw->size() != need || (*raw)[0] != '\x01')
+    return bad("cursor: not a cursor of this query (malformed)");
+  std::uint64_t fp, id;
+  std::memcpy(&fp, raw->data() + 1, 8);
+  std::memcpy(&id, raw->data() + 9, 8);
+  if (fp != fingerprint(q))
+    return bad("cursor: it belongs to another filter, order or select (a cursor is valid only with the query it came from)");
+  std::size_t at = 17;
+  for (const Key& k : order.keys)
+    if (!k.is_id) {
+      std::memcpy(rec.data() + k.offset, raw->data() + at, k.size);
+      at += k.size;
+    }
+  return id;
+}
+
+// First slot whose id is above `id` (ids rise with slots, dead slots keep theirs).
+std::uint64_t first_slot_above(const TableVersion& t, std::uint64_t id) {
+  std::uint64_t lo = 0, hi = t.slots();
+  while (lo < hi) {
+    std::uint64_t mid = lo + (hi - lo) / 2;
+    if (t.slot_unchecked(mid).id() <= id) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+}  // namespace
+
+Result<QuerySpec> query_spec_from_json(const json& p, const std::vector<std::string>& known, bool in_url) {
+  if (!p.is_object()) return bad("query parameters must be an object");
+  QuerySpec q;
+  for (const auto& [k, v] : p.items()) {
+    if (k == "filter") {
+      if (v.is_string() && v.get_ref<const std::string&>().size() > (in_url ? kFilterMaxUrlBytes : kFilterMaxBodyBytes))
+        return bad("filter: longer than " + std::to_string(in_url ? kFilterMaxUrlBytes : kFilterMaxBodyBytes) +
+                   " bytes" + (in_url ? " (send long filters in a POST .../query body)" : ""));
+      if (v.is_array() && v.dump().size() > kFilterMaxBodyBytes)
+        return bad("filter: longer than " + std::to_string(kFilterMaxBodyBytes) + " bytes");
+      auto f = parse_filter(v);
+      if (!f) return f.error();
+      q.filter = std::move(*f);
+    } else if (k == "order") {
+      auto names = name_list(v, "order");
+      if (!names) return names.error();
+      if (names->size() > kQueryMaxOrderFields)
+        return bad("order: at most " + std::to_string(kQueryMaxOrderFields) + " fields");
+      for (auto& n : *names) {
+        OrderKey o;
+        o.desc = n[0] == '-';
+        o.path = o.desc ? n.substr(1) : n;
+        if (o.path.empty()) return bad("order: an empty field name");
+        q.order.push_back(std::move(o));
+      }
+    } else if (k == "select") {
+      auto names = name_list(v, "select");
+      if (!names) return names.error();
+      q.select = std::move(*names);
+    } else if (k == "limit" || k == "after" || k == "offset") {
+      auto n = u64_param(v, k);
+      if (!n) return n.error();
+      if (k == "limit") q.limit = *n;
+      else if (k == "after") q.after = *n;
+      else q.offset = *n;
+    } else if (k == "cursor") {
+      if (!v.is_string() || v.get_ref<const std::string&>().empty())
+        return bad("cursor: expected the next_cursor string of the previous page");
+      q.cursor = v.get<std::string>();
+    } else if (k == "count") {
+      if (v == "exact") q.count = QuerySpec::Count::exact;
+      else if (v == "none") q.count = QuerySpec::Count::none;
+      else return bad("count: expected \"exact\" or \"none\"");
+    } else if (k == "explain") {
+      if (!v.is_boolean()) return bad("explain: expected true or false");
+      q.explain = v.get<bool>();
+    } else if (std::find(known.begin(), known.end(), k) == known.end()) {
+      return bad("unknown parameter '" + k.substr(0, 64) + "'");
+    }
+  }
+  if (q.limit < 1 || q.limit > kQueryMaxLimit)
+    return bad("limit must be 1.." + std::to_string(kQueryMaxLimit) + ", it is " + std::to_string(q.limit));
+  if (q.offset && *q.offset > kQueryMaxOffset)
+    return bad("offset must be at most " + std::to_string(kQueryMaxOffset) + " (page with 'cursor' instead)");
+  if (int(q.after.has_value()) + int(q.offset.has_value()) + int(q.cursor.has_value()) > 1)
+    return bad("give one of 'after', 'offset' and 'cursor'");
+  const bool default_order = q.order.empty() || (q.order.size() == 1 && q.order[0].path == "id" && !q.order[0].desc);
+  if (q.after && !default_order) return bad("'after' pages in id order only: use 'cursor' with another order");
+  return q;
+}
+
+Result<QueryPage> run_query(const TableVersion& t, const QuerySpec& q) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const TableSchema& schema = *t.schema();
+  std::optional<CompiledFilter> filter;
+  if (q.filter) {
+    auto f = CompiledFilter::compile(*q.filter, schema);
+    if (!f) return f.error();
+    filter = std::move(*f);
+  }
+  Order order;
+  for (const auto& o : q.order) {
+    auto k = resolve_key(schema, o.path, "order");
+    if (!k) return k.error();
+    k->desc = o.desc;
+    const bool id = k->is_id;
+    order.keys.push_back(std::move(*k));
+    if (id) break;  // id is unique: keys after it never decide
+  }
+  if (order.keys.empty() || !order.keys.back().is_id) {
+    Key id;
+    id.is_id = true;
+    id.path = "id";
+    order.keys.push_back(id);
+  }
+  for (const auto& s : q.select)
+    if (s != "id") {
+      auto loc = schema.locate(s);
+      if (!loc) return bad("select: " + loc.message());
+    }
+
+  // Where the page starts: after the cursor, or after the `after` id.
+  std::vector<std::byte> cursor_rec(schema.record_size());
+  std::optional<Cand> from;
+  if (q.cursor) {
+    auto id = decode_cursor(q, order, *q.cursor, cursor_rec);
+    if (!id) return id.error();
+    from = Cand{cursor_rec.data(), *id};
+  } else if (q.after) {
+    from = Cand{cursor_rec.data(), *q.after};
+  }
+
+  QueryPage page;
+  const std::uint64_t skip = q.offset.value_or(0);
+  const std::uint64_t want = skip + q.limit + 1;  // one more tells whether a next page exists
+  std::vector<Cand> got;
+  std::vector<std::uint8_t> mask(t.records_per_chunk()), scratch;
+  const bool exact = q.count == QuerySpec::Count::exact || (q.count == QuerySpec::Count::automatic && !filter);
+  std::optional<std::uint64_t> matched;  // every match of the filter, when the plan saw them all
+  auto chunk_mask = [&](const ChunkSpan& c) {
+    if (filter) filter->match_chunk(c, mask.data(), scratch);
+    else
+      for (std::uint32_t i = 0; i < c.count; ++i) mask[i] = c.alive ? c.alive[i] != 0 : 1;
+  };
+
+  if (order.by_id() && !order.keys[0].desc) {
+    // Slot order is id order: walk from the start and stop when the page is full.
+    std::uint64_t slot = from ? first_slot_above(t, from->id) : 0;
+    const std::uint32_t rpc = t.records_per_chunk();
+    for (std::size_t k = slot / rpc; k < t.used_chunk_count() && got.size() < want; ++k) {
+      ChunkSpan c = t.chunk_span(k);
+      chunk_mask(c);
+      std::uint32_t i = k == slot / rpc ? static_cast<std::uint32_t>(slot % rpc) : 0;
+      for (; i < c.count && got.size() < want; ++i) {
+        page.scanned += c.alive ? c.alive[i] != 0 : 1;
+        if (mask[i]) got.push_back(Cand{c.records + std::size_t{i} * c.record_size, c.ids[i]});
+      }
+    }
+  } else if (order.by_id()) {
+    // Descending ids: the same walk backwards from the cursor.
+    std::uint64_t end = from ? (from->id ? first_slot_above(t, from->id - 1) : 0) : t.slots();  // slots below cursor id
+    const std::uint32_t rpc = t.records_per_chunk();
+    for (std::uint64_t k1 = (end + rpc - 1) / rpc; k1 > 0 && got.size() < want; --k1) {
+      const std::size_t k = k1 - 1;
+      ChunkSpan c = t.chunk_span(k);
+      chunk_mask(c);
+      std::uint32_t i = static_cast<std::uint32_t>(std::min<std::uint64_t>(c.count, end - std::uint64_t{k} * rpc));
+      for (; i > 0 && got.size() < want; --i) {
+        page.scanned += c.alive ? c.alive[i - 1] != 0 : 1;
+        if (mask[i - 1]) got.push_back(Cand{c.records + std::size_t{i - 1} * c.record_size, c.ids[i - 1]});
+      }
+    }
+  } else {
+    // Any other order: every match, keeping the `want` first in a bounded max-heap.
+    auto less = [&](const Cand& a, const Cand& b) { return order(a, b) < 0; };
+    std::uint64_t n = 0;
+    for (ChunkSpan c : t.chunks()) {
+      chunk_mask(c);
+      const std::byte* rec = c.records;
+      for (std::uint32_t i = 0; i < c.count; ++i, rec += c.record_size) {
+        if (!mask[i]) continue;
+        ++n;
+        Cand cand{rec, c.ids[i]};
+        if (from && order(cand, *from) <= 0) continue;
+        if (got.size() < want) {
+          got.push_back(cand);
+          std::push_heap(got.begin(), got.end(), less);
+        } else if (less(cand, got.front())) {
+          std::pop_heap(got.begin(), got.end(), less);
+          got.back() = cand;
+          std::push_heap(got.begin(), got.end(), less);
+        }
+      }
+    }
+    std::sort_heap(got.begin(), got.end(), less);
+    page.scanned = t.count();
+    matched = n;
+  }
+
+  const bool more = got.size() == want;
+  const std::size_t first = std::min<std::size_t>(skip, got.size());
+  const std::size_t last = std::min<std::size_t>(skip + q.limit, got.size());
+  for (std::size_t i = first; i < last; ++i) page.records.emplace_back(got[i].rec, got[i].id, &schema);
+  if (more && last > first) {
+    const Cand& end = got[last - 1];
+    page.next_cursor = encode_cursor(q, order, end);
+    if (order.by_id() && !order.keys[0].desc && q.order.size() <= 1) page.next_after = end.id;
+  }
+  if (exact) {
+    if (!filter) {
+      page.total = t.count();
+    } else if (matched) {
+      page.total = *matched;
+    } else {
+      page.total = filter->count(t);
+      page.scanned += t.count();
+    }
+  }
+  page.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  return page;
+}
+
+json query_page_to_json(const QueryPage& page, const QuerySpec& q, const TableSchema& schema) {
+  json records = json::array();
+  if (q.select.empty()) {
+    for (const RecordView& r : page.records) records.push_back(record_to_json(r));
+  } else {
+    struct Sel {
+      std::vector<std::string> parts;
+      FieldLoc loc;
+    };
+    std::vector<Sel> sel;
+    for (const auto& s : q.select) {
+      if (s == "id") continue;
+      Sel x;
+      std::size_t start = 0;
+      while (true) {
+        auto dot = s.find('.', start);
+        x.parts.push_back(s.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
+        if (dot == std::string::npos) break;
+        start = dot + 1;
+      }
+      x.loc = *schema.locate(s);  // checked by run_query
+      sel.push_back(std::move(x));
+    }
+    for (const RecordView& r : page.records) {
+      json o = json::object();
+      o["id"] = r.id();
+      for (const auto& s : sel) {
+        json* at = &o;
+        for (std::size_t i = 0; i + 1 < s.parts.size(); ++i) {
+          json& next = (*at)[s.parts[i]];
+          if (!next.is_object()) next = json::object();
+          at = &next;
+        }
+        (*at)[s.parts.back()] = value_to_json(s.loc.type, r.data() + s.loc.offset);
+      }
+      records.push_back(std::move(o));
+    }
+  }
+  json out;
+  out["count"] = records.size();
+  out["records"] = std::move(records);
+  out["total"] = page.total ? json(*page.total) : json(nullptr);
+  out["next_after"] = page.next_after ? json(*page.next_after) : json(nullptr);
+  out["next_cursor"] = page.next_cursor ? json(*page.next_cursor) : json(nullptr);
+  if (q.explain)
+    out["plan"] = {{"index", page.index.empty() ? json(nullptr) : json(page.index)},
+                   {"scanned", page.scanned},
+                   {"ms", page.ms}};
+  return out;
+}
+
+}  // namespace tickdb
