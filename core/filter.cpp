@@ -268,7 +268,7 @@ class TextParser {
 
   Result<json> parse_literal() {
     const std::size_t start = pos_;
-    if (pos_ >= s_.size()) return err("expected a value", pos_);
+    if (pos_ >= s_.size()) return err("expected a value (a number, a string, true, false or a field)", pos_);
     if (at_word("true")) {
       pos_ += 4;
       return json(true);
@@ -482,7 +482,8 @@ struct Side {
 
 Result<Side> resolve(const TableSchema& schema, const std::string& path, const std::string& where) {
   Side s;
-  if (path == "id") return s;
+  s.is_id = path == "id";
+  if (s.is_id) return s;
   auto loc = schema.locate(path);
   if (!loc) {
     if (loc.code() == Errc::not_found) return filter_error("unknown field '" + path.substr(0, 128) + "'", where);
