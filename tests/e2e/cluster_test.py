@@ -6,6 +6,7 @@ usage: cluster_test.py SERVER_BINARY GAME_MODULE [unittest args]
 """
 import http.client
 import json
+import urllib.parse
 import os
 import random
 import signal
@@ -129,6 +130,33 @@ class Cluster(unittest.TestCase):
             self.assertEqual(answers[0], answers[1])
             self.assertEqual(answers[1], answers[2])
             self.assertEqual([r["s"] for r in answers[0]["records"]], ["a", "b", "c"])
+        # Queries are forwarded with their parameters: filters in both forms, order, select,
+        # cursors (valid on every node: the owner makes them), POST .../query and db.query.
+        for i in range(20):
+            self.assertEqual(a.req("POST", "/table/tb/record", {"v": i % 5, "s": "q%d" % i})[0], 201)
+        q = "/table/tb/records?filter=" + urllib.parse.quote('v >= 2 && s ^= "q"') + "&order=-v,s&select=v&limit=4"
+        pages = {}
+        for n in self.nodes:
+            got, path = [], q
+            for _ in range(10):
+                st, body, r = n.req("GET", path)
+                self.assertEqual(st, 200, body)
+                self.assertIsNotNone(r.getheader("X-Tickdb-Version"))
+                got += body["records"]
+                if body["next_cursor"] is None:
+                    break
+                path = q + "&cursor=" + body["next_cursor"]
+            pages[n.name] = got
+        self.assertEqual(pages["a"], pages["b"])
+        self.assertEqual(pages["c"], pages["b"])
+        self.assertEqual(len(pages["b"]), 12)
+        self.assertEqual([r["v"] for r in pages["b"]], sorted([r["v"] for r in pages["b"]], reverse=True))
+        st, body, _ = c.req("POST", "/table/tb/query", {"filter": ["=", "v", 4], "select": ["s"], "limit": 100})
+        self.assertEqual((st, [r["s"] for r in body["records"]]), (200, ["q4", "q9", "q14", "q19"]))
+        st, body, _ = a.req("GET", "/table/tb/records?filter=" + urllib.parse.quote("nope = 1"))
+        self.assertEqual((st, body["error"]["message"]), (400, "filter: unknown field 'nope' at 1:1"))
+        st, out, _ = a.rpc("db.query", {"table": "tb", "filter": "v = 4", "order": "-id", "limit": 1})
+        self.assertEqual([r["s"] for r in out["result"]["records"]], ["q19"])
         # The table lives on its owner only.
         st, body, _ = a.req("GET", "/tables")
         self.assertEqual([t["name"] for t in body["tables"]], ["ta"])

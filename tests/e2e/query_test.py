@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Black-box tests of queries over HTTP (issue 12): GET /table/{name}/records with filter,
+order, select, cursor, count and explain; POST /table/{name}/query; db.list and db.query over
+/rpc; X-Tickdb-Version; the errors a client sees. The engine's exactness is proven by the
+differential unit test (tests/core/query_test.cpp); this proves the HTTP edge.
+
+usage: query_test.py SERVER_BINARY GAME_MODULE [unittest args]
+Only 127.0.0.1 is used; every wait is bounded.
+"""
+import http.client
+import json
+import sys
+import unittest
+import urllib.parse
+
+from tickdb_node import NodeProcess, temp_dir
+
+SERVER = None
+
+
+class Node(NodeProcess):
+    def __init__(self):
+        super().__init__(SERVER, "storage.snapshot_interval_s=0", data=temp_dir("tickdb-query-"))
+
+    def req(self, method, path, body=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+        c.request(method, path, body=body, headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r.status, (json.loads(data) if data else None), r
+
+    def get(self, **params):
+        return self.req("GET", "/table/p/records?" + urllib.parse.urlencode(params))
+
+    def rpc(self, method, params):
+        st, out, r = self.req("POST", "/rpc", {"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+        return out, r
+
+
+class Queries(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.n = Node()
+        n = cls.n
+        assert n.req("POST", "/type", {"name": "vec2", "fields": [{"name": "x", "type": "f32"},
+                                                                  {"name": "y", "type": "f32"}]})[0] == 201
+        assert n.req("POST", "/table", {"name": "p", "fields": [
+            {"name": "hp", "type": "i32"}, {"name": "team", "type": "str", "size": 8},
+            {"name": "pos", "type": "vec2"}, {"name": "score", "type": "u64"}]})[0] == 201
+        teams = ["red", "blue", "green", "été vu"]
+        cls.recs = [{"hp": (i * 37) % 101, "team": teams[i % 4], "pos": {"x": i / 4, "y": -i},
+                     "score": (i * 7919) % 1000 + (2 ** 63 if i % 10 == 0 else 0)} for i in range(300)]
+        st, body, _ = n.req("POST", "/table/p/records", {"records": cls.recs})
+        assert st == 201, body
+        for i, r in enumerate(cls.recs):
+            r["id"] = i + 1
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.n.stop()
+
+    def expect(self, pred, key=None, reverse=False):
+        out = [r for r in self.recs if pred(r)]
+        if key:
+            out.sort(key=lambda r: r["id"])
+            out.sort(key=key, reverse=reverse)
+        return out
+
+    def test_filter_order_select_and_cursor_over_the_url(self):
+        # '+' and %20 are spaces; the non-ASCII literal arrives as UTF-8.
+        want = self.expect(lambda r: r["hp"] < 50 and r["team"] in ("red", "été vu"), key=lambda r: -r["score"])
+        got, params = [], {"filter": 'hp < 50 && team in ("red", "été vu")', "order": "-score",
+                           "select": "score,pos.x", "limit": 7}
+        versions = set()
+        for _ in range(100):
+            st, body, r = self.n.get(**params)
+            self.assertEqual(st, 200, body)
+            versions.add(r.getheader("X-Tickdb-Version"))
+            self.assertIsNone(body["total"])  # count=none by default with a filter
+            self.assertIsNone(body["next_after"])  # not the id order
+            got += body["records"]
+            if body["next_cursor"] is None:
+                break
+            self.assertEqual(body["count"], 7)
+            params["cursor"] = body["next_cursor"]
+        self.assertEqual(got, [{"id": r["id"], "score": r["score"], "pos": {"x": r["pos"]["x"]}} for r in want])
+        self.assertEqual(len(versions), 1)
+        self.assertTrue(all(v and v.isdigit() for v in versions))
+
+    def test_json_form_in_the_url_and_in_a_body_count_and_explain(self):
+        f = ["&&", ["<", "hp", {"field": "pos.x"}], ["!in", "team", ["blue"]], ["^=", "team", "gr"]]
+        want = self.expect(lambda r: r["hp"] < r["pos"]["x"] and r["team"] != "blue" and r["team"].startswith("gr"))
+        self.assertTrue(want)
+        st, body, _ = self.n.get(filter=json.dumps(f), count="exact", explain="true", limit=1000)
+        self.assertEqual((st, body["total"], [r["id"] for r in body["records"]]), (200, len(want), [r["id"] for r in want]))
+        self.assertEqual(body["plan"]["index"], None)
+        self.assertEqual(body["plan"]["scanned"], 300 + 300)  # the page's walk and the exact count
+        st, body2, r = self.n.req("POST", "/table/p/query", {"filter": f, "count": "exact", "limit": 1000})
+        self.assertEqual((st, body2["records"], body2["total"]), (200, body["records"], len(want)))
+        self.assertIsNotNone(r.getheader("X-Tickdb-Version"))
+        # A filter too long for a URL fits in a body.
+        long_f = " || ".join("hp = %d" % i for i in range(60)) + " || team ~ \"" + "x" * 4000 + "\""
+        st, body, _ = self.n.get(filter=long_f)
+        self.assertEqual((st, body["error"]["code"]), (400, "invalid_argument"))
+        self.assertIn("longer than 4096 bytes", body["error"]["message"])
+        st, body, _ = self.n.req("POST", "/table/p/query", {"filter": long_f, "count": "exact"})
+        self.assertEqual((st, body["total"]), (200, len(self.expect(lambda r: r["hp"] < 60))))
+
+    def test_default_order_pages_by_after_and_cursor_and_offset(self):
+        st, p1, _ = self.n.get(limit=100)
+        self.assertEqual((p1["total"], p1["next_after"], len(p1["records"])), (300, 100, 100))
+        st, p2, _ = self.n.get(limit=100, after=p1["next_after"])
+        st, p2c, _ = self.n.get(limit=100, cursor=p1["next_cursor"])
+        self.assertEqual(p2["records"], p2c["records"])
+        self.assertEqual(p2["records"][0]["id"], 101)
+        st, last, _ = self.n.get(limit=100, offset=250)
+        self.assertEqual((len(last["records"]), last["next_after"], last["next_cursor"]), (50, None, None))
+        st, d, _ = self.n.get(order="-id", limit=3, filter="hp >= 100")
+        self.assertEqual([r["id"] for r in d["records"]], [r["id"] for r in self.expect(lambda r: r["hp"] >= 100)][::-1][:3])
+
+    def test_bad_queries_answer_400_with_the_position(self):
+        cases = [
+            ({"filter": "hpp < 5"}, "filter: unknown field 'hpp' at 1:1"),
+            ({"filter": "hp < 5 &&\nteam = 3"}, "filter: str field 'team' cannot be compared with 3 at 2:1"),
+            ({"filter": "hp <"}, "filter: expected a value (a number, a string, true, false or a field) at 1:5"),
+            ({"filter": '["<", "hp"]'}, "filter: '<' takes a field and a value at "),
+            ({"filter": "[1, 2"}, "filter: "),
+            ({"filter": ""}, "filter: the filter is empty"),
+            ({"filter": "hp = 2147483648"}, "out of range for i32 field 'hp'"),
+            ({"order": "-nope"}, "order: field 'nope' does not exist in table 'p'"),
+            ({"order": "a,b,c,d,e"}, "order: at most 4 fields"),
+            ({"select": "hp,nope"}, "select: field 'nope' does not exist in table 'p'"),
+            ({"cursor": "zzzz"}, "cursor: not a cursor of this query"),
+            ({"limit": "0"}, "limit must be 1..10000"),
+            ({"limit": "x"}, "limit must be an unsigned integer"),
+            ({"offset": "100001"}, "offset must be at most 100000"),
+            ({"after": "3", "order": "-hp"}, "'after' pages in id order only"),
+            ({"count": "maybe"}, "count: expected \"exact\" or \"none\""),
+            ({"explain": "1"}, "explain: expected true or false"),
+            ({"colour": "red"}, "unknown parameter 'colour'"),
+        ]
+        for params, msg in cases:
+            st, body, _ = self.n.get(**params)
+            self.assertEqual(st, 400, (params, body))
+            self.assertEqual(body["error"]["code"], "invalid_argument")
+            self.assertIn(msg, body["error"]["message"], params)
+        # A cursor of another query is refused.
+        st, body, _ = self.n.get(order="-hp", limit=2)
+        st, body, _ = self.n.get(order="hp", limit=2, cursor=body["next_cursor"])
+        self.assertEqual(st, 400)
+        self.assertIn("cursor: it belongs to another filter, order or select", body["error"]["message"])
+        st, body, _ = self.n.req("POST", "/table/p/query", "[1]")
+        self.assertEqual((st, body["error"]["code"]), (400, "invalid_argument"))
+        st, body, _ = self.n.req("POST", "/table/p/query", "{")
+        self.assertEqual((st, body["error"]["code"]), (400, "bad_json"))
+        st, body, _ = self.n.req("GET", "/table/nope/records?filter=a%3D1")
+        self.assertEqual((st, body["error"]["code"]), (404, "not_found"))
+
+    def test_rpc_db_list_and_db_query(self):
+        out, _ = self.n.rpc("db.query", {"table": "p", "filter": ["=", "team", "blue"], "order": ["-hp", "id"],
+                                         "select": ["hp"], "limit": 5})
+        want = self.expect(lambda r: r["team"] == "blue", key=lambda r: -r["hp"])[:5]
+        self.assertEqual(out["result"]["records"], [{"id": r["id"], "hp": r["hp"]} for r in want])
+        out2, _ = self.n.rpc("db.list", {"table": "p", "filter": 'team = "blue"', "order": "-hp,id",
+                                         "select": "hp", "limit": 5})
+        self.assertEqual(out2["result"]["records"], out["result"]["records"])
+        out3, _ = self.n.rpc("db.list", {"table": "p", "filter": 'team = "blue"', "order": "-hp,id",
+                                         "select": "hp", "limit": 5, "cursor": out2["result"]["next_cursor"]})
+        self.assertEqual(out3["result"]["records"][0]["id"],
+                         self.expect(lambda r: r["team"] == "blue", key=lambda r: -r["hp"])[5]["id"])
+        out, _ = self.n.rpc("db.query", {"table": "p", "filter": "hpp = 1"})
+        self.assertEqual(out["error"]["data"]["code"], "invalid_argument")
+        self.assertIn("db.query: filter: unknown field 'hpp' at 1:1", out["error"]["message"])
+        out, _ = self.n.rpc("db.list", {"table": "p", "bogus": 1})
+        self.assertIn("unknown parameter 'bogus'", out["error"]["message"])
+
+    def test_the_version_header_moves_with_writes(self):
+        st, _, r1 = self.n.get(limit=1)
+        st, body, _ = self.n.req("POST", "/table/p/record", {"hp": 5000, "team": "x"})
+        self.assertEqual(st, 201)
+        st, page, r2 = self.n.get(filter="hp = 5000", count="exact")
+        self.assertGreater(int(r2.getheader("X-Tickdb-Version")), int(r1.getheader("X-Tickdb-Version")))
+        self.assertEqual((page["total"], page["records"][0]["team"]), (1, "x"))
+        self.assertEqual(self.n.req("DELETE", "/table/p/record/%d" % body["id"])[0], 204)
+        st, page, _ = self.n.get(filter="hp = 5000", count="exact")
+        self.assertEqual(page["total"], 0)
+
+
+if __name__ == "__main__":
+    SERVER = sys.argv[1]
+    unittest.main(argv=[sys.argv[0]] + sys.argv[3:], verbosity=2)
