@@ -841,54 +841,62 @@ bool match_node(const std::vector<Node>& nodes, std::uint32_t at, const std::byt
   }
 }
 
-// The tight loops: one per (stored type, comparison), over a chunk's packed records.
-template <class T, class V, class Cmp>
+// How a leaf's result goes into the mask: written, or combined with what is there (the
+// operands of && and || after the first write straight into the mask: no second pass).
+enum class Into { set, and_, or_ };
+
+// The tight loops: one per (stored type, comparison, combination), over a chunk's records.
+template <Into M, class T, class V, class Cmp>
 void cmp_loop(const std::byte* p, std::uint32_t rs, std::uint32_t n, V lit, std::uint8_t* out, Cmp cmp) {
   for (std::uint32_t i = 0; i < n; ++i, p += rs) {
     T v;
     std::memcpy(&v, p, sizeof(T));
-    out[i] = cmp(static_cast<V>(v), lit);
+    const std::uint8_t r = cmp(static_cast<V>(v), lit);
+    if constexpr (M == Into::set) out[i] = r;
+    else if constexpr (M == Into::and_) out[i] &= r;
+    else out[i] |= r;
   }
 }
 
-template <class T, class V>
+template <Into M, class T, class V>
 void cmp_loop_op(Op op, const std::byte* p, std::uint32_t rs, std::uint32_t n, V lit, std::uint8_t* out) {
   switch (op) {
-    case Op::eq: return cmp_loop<T, V>(p, rs, n, lit, out, std::equal_to<V>());
-    case Op::ne: return cmp_loop<T, V>(p, rs, n, lit, out, std::not_equal_to<V>());
-    case Op::lt: return cmp_loop<T, V>(p, rs, n, lit, out, std::less<V>());
-    case Op::le: return cmp_loop<T, V>(p, rs, n, lit, out, std::less_equal<V>());
-    case Op::gt: return cmp_loop<T, V>(p, rs, n, lit, out, std::greater<V>());
-    case Op::ge: return cmp_loop<T, V>(p, rs, n, lit, out, std::greater_equal<V>());
-    default: std::memset(out, 0, n);
+    case Op::eq: return cmp_loop<M, T, V>(p, rs, n, lit, out, std::equal_to<V>());
+    case Op::ne: return cmp_loop<M, T, V>(p, rs, n, lit, out, std::not_equal_to<V>());
+    case Op::lt: return cmp_loop<M, T, V>(p, rs, n, lit, out, std::less<V>());
+    case Op::le: return cmp_loop<M, T, V>(p, rs, n, lit, out, std::less_equal<V>());
+    case Op::gt: return cmp_loop<M, T, V>(p, rs, n, lit, out, std::greater<V>());
+    case Op::ge: return cmp_loop<M, T, V>(p, rs, n, lit, out, std::greater_equal<V>());
+    default: return;  // not a numeric comparison: compile() never gives one here
   }
 }
 
 // True when it handled the leaf with a tight loop.
+template <Into M>
 bool leaf_chunk(const Node& n, const ChunkSpan& c, std::uint8_t* out) {
-  if (n.code == Code::always || n.code == Code::never) {
-    std::memset(out, n.code == Code::always ? 1 : 0, c.count);
-    return true;
-  }
-  if (n.code != Code::cmp_lit) return false;
+  if (n.code != Code::cmp_lit || domain_of(n.kind) == Domain::str) return false;
   const std::byte* p = c.records + n.offset;
   const std::uint32_t rs = c.record_size, cnt = c.count;
   if (n.is_id) {
-    cmp_loop_op<std::uint64_t, std::uint64_t>(n.op, reinterpret_cast<const std::byte*>(c.ids), 8, cnt, n.u, out);
+    cmp_loop_op<M, std::uint64_t, std::uint64_t>(n.op, reinterpret_cast<const std::byte*>(c.ids), 8, cnt, n.u, out);
     return true;
   }
   switch (n.kind) {
-    case Kind::I8: cmp_loop_op<std::int8_t, std::int64_t>(n.op, p, rs, cnt, n.i, out); return true;
-    case Kind::I16: cmp_loop_op<std::int16_t, std::int64_t>(n.op, p, rs, cnt, n.i, out); return true;
-    case Kind::I32: cmp_loop_op<std::int32_t, std::int32_t>(n.op, p, rs, cnt, static_cast<std::int32_t>(n.i), out); return true;
-    case Kind::I64: cmp_loop_op<std::int64_t, std::int64_t>(n.op, p, rs, cnt, n.i, out); return true;
-    case Kind::U8: cmp_loop_op<std::uint8_t, std::uint64_t>(n.op, p, rs, cnt, n.u, out); return true;
-    case Kind::U16: cmp_loop_op<std::uint16_t, std::uint64_t>(n.op, p, rs, cnt, n.u, out); return true;
-    case Kind::U32: cmp_loop_op<std::uint32_t, std::uint32_t>(n.op, p, rs, cnt, static_cast<std::uint32_t>(n.u), out); return true;
-    case Kind::U64: cmp_loop_op<std::uint64_t, std::uint64_t>(n.op, p, rs, cnt, n.u, out); return true;
-    case Kind::F32: cmp_loop_op<float, float>(n.op, p, rs, cnt, static_cast<float>(n.d), out); return true;
-    case Kind::F64: cmp_loop_op<double, double>(n.op, p, rs, cnt, n.d, out); return true;
-    case Kind::Bool: cmp_loop_op<std::uint8_t, std::uint64_t>(n.op, p, rs, cnt, n.u, out); return true;
+    case Kind::I8: cmp_loop_op<M, std::int8_t, std::int64_t>(n.op, p, rs, cnt, n.i, out); return true;
+    case Kind::I16: cmp_loop_op<M, std::int16_t, std::int64_t>(n.op, p, rs, cnt, n.i, out); return true;
+    case Kind::I32:
+      cmp_loop_op<M, std::int32_t, std::int32_t>(n.op, p, rs, cnt, static_cast<std::int32_t>(n.i), out);
+      return true;
+    case Kind::I64: cmp_loop_op<M, std::int64_t, std::int64_t>(n.op, p, rs, cnt, n.i, out); return true;
+    case Kind::U8: cmp_loop_op<M, std::uint8_t, std::uint64_t>(n.op, p, rs, cnt, n.u, out); return true;
+    case Kind::U16: cmp_loop_op<M, std::uint16_t, std::uint64_t>(n.op, p, rs, cnt, n.u, out); return true;
+    case Kind::U32:
+      cmp_loop_op<M, std::uint32_t, std::uint32_t>(n.op, p, rs, cnt, static_cast<std::uint32_t>(n.u), out);
+      return true;
+    case Kind::U64: cmp_loop_op<M, std::uint64_t, std::uint64_t>(n.op, p, rs, cnt, n.u, out); return true;
+    case Kind::F32: cmp_loop_op<M, float, float>(n.op, p, rs, cnt, static_cast<float>(n.d), out); return true;
+    case Kind::F64: cmp_loop_op<M, double, double>(n.op, p, rs, cnt, n.d, out); return true;
+    case Kind::Bool: cmp_loop_op<M, std::uint8_t, std::uint64_t>(n.op, p, rs, cnt, n.u, out); return true;
     default: return false;
   }
 }
@@ -902,6 +910,9 @@ void eval_chunk(const std::vector<Node>& nodes, std::uint32_t at, const ChunkSpa
     case Code::any_of: {
       eval_chunk(nodes, n.kids[0], c, out, scratch + cnt);
       for (std::size_t k = 1; k < n.kids.size(); ++k) {
+        const Node& kid = nodes[n.kids[k]];
+        if (n.code == Code::all_of ? leaf_chunk<Into::and_>(kid, c, out) : leaf_chunk<Into::or_>(kid, c, out))
+          continue;
         eval_chunk(nodes, n.kids[k], c, scratch, scratch + cnt);
         if (n.code == Code::all_of)
           for (std::uint32_t i = 0; i < cnt; ++i) out[i] &= scratch[i];
@@ -914,8 +925,10 @@ void eval_chunk(const std::vector<Node>& nodes, std::uint32_t at, const ChunkSpa
       eval_chunk(nodes, n.kids[0], c, out, scratch);
       for (std::uint32_t i = 0; i < cnt; ++i) out[i] ^= 1;
       return;
+    case Code::always:
+    case Code::never: std::memset(out, n.code == Code::always ? 1 : 0, cnt); return;
     default:
-      if (leaf_chunk(n, c, out)) return;
+      if (leaf_chunk<Into::set>(n, c, out)) return;
       const std::byte* rec = c.records;
       for (std::uint32_t i = 0; i < cnt; ++i, rec += c.record_size) out[i] = leaf_match(n, rec, c.ids[i]);
   }
