@@ -20,12 +20,28 @@ json Router::openapi() const {
                           {"in", "path"},
                           {"required", true},
                           {"schema", {{"type", "string"}}}});
-    if (r.pattern_text == "/table/{name}/records" && r.method == "GET")
-      for (const char* q : {"limit", "after", "offset"})
-        params.push_back({{"name", q},
+    if (r.pattern_text == "/table/{name}/records" && r.method == "GET") {
+      // API.md, Queries.
+      auto query = [&](const char* name, json schema, const char* description) {
+        params.push_back({{"name", name},
                           {"in", "query"},
                           {"required", false},
-                          {"schema", {{"type", "integer"}, {"minimum", 0}}}});
+                          {"description", description},
+                          {"schema", std::move(schema)}});
+      };
+      query("filter", {{"type", "string"}, {"maxLength", 4096}},
+            "a filter in the text form (hp < 50 && team = \"red\") or the JSON array form");
+      query("order", {{"type", "string"}}, "fields, '-' for descending: -score,name (id breaks ties)");
+      query("select", {{"type", "string"}}, "the fields to return: hp,pos.x (id is always included)");
+      query("limit", {{"type", "integer"}, {"minimum", 1}, {"maximum", 10000}, {"default", 100}},
+            "records per page");
+      query("after", {{"type", "integer"}, {"minimum", 0}}, "id cursor (id order only)");
+      query("offset", {{"type", "integer"}, {"minimum", 0}, {"maximum", 100000}}, "records to skip");
+      query("cursor", {{"type", "string"}}, "the next_cursor of the previous page");
+      query("count", {{"type", "string"}, {"enum", {"exact", "none"}}},
+            "total: exact (default without a filter) or none (default with one)");
+      query("explain", {{"type", "boolean"}}, "add the plan: index, records scanned, ms");
+    }
     json op;
     op["summary"] = r.summary;
     op["responses"][std::to_string(r.ok_status)]["description"] = "success";

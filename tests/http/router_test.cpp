@@ -2,6 +2,7 @@
 // are 404, wrong methods 405 with Allow, auth guards every route but /health.
 #include <catch2/catch.hpp>
 #include <future>
+#include <set>
 #include <thread>
 
 #include "http/fast_txn.h"
@@ -44,6 +45,18 @@ TEST_CASE("the OpenAPI document lists exactly the router's routes", "[http]") {
     CHECK(
         doc["paths"][route.pattern_text][m]["responses"].contains(std::to_string(route.ok_status)));
   }
+}
+
+TEST_CASE("the OpenAPI document lists the query parameters of GET .../records", "[http]") {
+  auto rt = runtime();
+  Router r(*rt, Config{});
+  json doc = r.openapi();
+  std::set<std::string> names;
+  for (const auto& p : doc["paths"]["/table/{name}/records"]["get"]["parameters"])
+    if (p["in"] == "query") names.insert(p["name"].get<std::string>());
+  CHECK(names == std::set<std::string>{"filter", "order", "select", "limit", "after", "offset", "cursor",
+                                       "count", "explain"});
+  CHECK(doc["paths"].contains("/table/{name}/query"));
 }
 
 TEST_CASE("unknown routes, wrong methods, bad targets and auth", "[http]") {
