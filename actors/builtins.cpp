@@ -35,13 +35,56 @@ Status add(Registry& reg, std::string name, std::string description, json params
 
 Result<json> create_table(CallContext& ctx, const json& p) {
   constexpr std::string_view m = "db.create_table";
-  TICKDB_TRY(check_params(p, {"name", "fields", "record_size", "count"}, m));
+  TICKDB_TRY(check_params(p, {"name", "fields", "record_size", "count", "indexes"}, m));
   auto tx = ctx.txn();
   if (!tx) return tx.error();
-  auto spec = table_spec_from_json(p, ctx.types());
+  // "indexes": created with the table, in the same write (a bad one creates nothing).
+  std::vector<IndexDef> indexes;
+  if (auto it = p.find("indexes"); it != p.end()) {
+    if (!it->is_array()) return make_error(Errc::invalid_argument, "db.create_table: 'indexes' must be an array");
+    for (const auto& ij : *it) {
+      auto def = index_def_from_json(ij);
+      if (!def) return def.error();
+      indexes.push_back(std::move(*def));
+    }
+  }
+  json table_only = p;
+  table_only.erase("indexes");
+  auto spec = table_spec_from_json(table_only, ctx.types());
   if (!spec) return spec.error();
   TICKDB_TRY((*tx)->create_table(spec->name, spec->fields));
+  for (auto& def : indexes) {
+    auto d = (*tx)->create_index(spec->name, std::move(def));
+    if (!d) return d.error();
+  }
   return table_json(ctx, spec->name);
+}
+
+Result<json> create_index(CallContext& ctx, const json& p) {
+  constexpr std::string_view m = "db.create_index";
+  TICKDB_TRY(check_params(p, {"table", "name", "fields", "type", "unique"}, m));
+  auto table = param_string(p, "table", m);
+  if (!table) return table.error();
+  auto def = index_def_from_json(p);
+  if (!def) return def.error();
+  auto tx = ctx.txn();
+  if (!tx) return tx.error();
+  auto d = (*tx)->create_index(*table, std::move(*def));
+  if (!d) return d.error();
+  return index_description_to_json(*d);
+}
+
+Result<json> drop_index(CallContext& ctx, const json& p) {
+  constexpr std::string_view m = "db.drop_index";
+  TICKDB_TRY(check_params(p, {"table", "name"}, m));
+  auto table = param_string(p, "table", m);
+  if (!table) return table.error();
+  auto name = param_string(p, "name", m);
+  if (!name) return name.error();
+  auto tx = ctx.txn();
+  if (!tx) return tx.error();
+  TICKDB_TRY((*tx)->drop_index(*table, *name));
+  return json(true);
 }
 
 Result<json> drop_table(CallContext& ctx, const json& p) {
@@ -265,6 +308,15 @@ Status register_builtins(Registry& reg) {
                   {"on_delete", "restrict | cascade | set_zero"}},
                  Route::serial, create_relation));
   TICKDB_TRY(add(reg, "db.delete_relation", "Deletes a relation.", {{"id", "u64"}}, Route::serial, delete_relation));
+  TICKDB_TRY(add(reg, "db.create_index", "Creates an index (ordered or hash, unique or not) and builds it.",
+                 {{"table", "string"},
+                  {"name", "string"},
+                  {"fields", "[1..4 field paths]"},
+                  {"type", "ordered | hash (ordered)"},
+                  {"unique", "bool (false)"}},
+                 Route::serial, create_index));
+  TICKDB_TRY(add(reg, "db.drop_index", "Drops an index (not a relation's own).", {{"table", "string"}, {"name", "string"}},
+                 Route::serial, drop_index));
   TICKDB_TRY(add(reg, "db.insert", "Inserts a record; returns it with its id.",
                  {{"table", "string"}, {"values", "object"}}, Route::table, insert));
   TICKDB_TRY(add(reg, "db.get", "Reads a record by id.", rec_p, Route::read, get));

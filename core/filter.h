@@ -96,6 +96,9 @@ class CompiledFilter {
     std::vector<std::uint32_t> kids;
   };
 
+  // The program (for the planner): nodes()[0] is the root.
+  const std::vector<Node>& nodes() const { return nodes_; }
+
  private:
   std::vector<Node> nodes_;  // nodes_[0] is the root; kids come after their parent
   std::size_t depth_ = 0;

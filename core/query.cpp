@@ -7,10 +7,13 @@
 #include <cstring>
 
 #include "core/json_codec.h"
+#include "core/query_order.h"
+#include "core/query_plan.h"
 
 namespace tickdb {
 
 using json = nlohmann::json;
+using namespace query_detail;
 
 namespace {
 
@@ -52,76 +55,6 @@ Result<std::uint64_t> u64_param(const json& v, const std::string& name) {
   if (v.is_number_integer() && v.get<std::int64_t>() >= 0) return static_cast<std::uint64_t>(v.get<std::int64_t>());
   return bad("'" + name + "' must be a non-negative integer");
 }
-
-// ---- resolved fields ----
-
-struct Key {
-  bool is_id = true;  // the record id, unless resolved to a field
-  bool desc = false;
-  Kind kind = Kind::U64;
-  std::uint32_t offset = 0, size = 8;
-  std::string path;
-};
-
-Result<Key> resolve_key(const TableSchema& s, const std::string& path, const char* what) {
-  Key k;
-  k.path = path;
-  if (path == "id") return k;
-  auto loc = s.locate(path);
-  if (!loc) return bad(std::string(what) + ": " + loc.message());
-  if (loc->type.kind == Kind::Composite)
-    return bad(std::string(what) + ": field '" + path.substr(0, 128) + "' is a composite; order by its leaves");
-  k.is_id = false;
-  k.kind = loc->type.kind;
-  k.offset = loc->offset;
-  k.size = loc->type.size;
-  return k;
-}
-
-int cmp3(auto a, auto b) { return a < b ? -1 : b < a ? 1 : 0; }
-
-// Compares one key of two records in the field's own order (-0.0 = 0.0; strings as bytes).
-int cmp_key(const Key& k, const std::byte* a, std::uint64_t ida, const std::byte* b, std::uint64_t idb) {
-  if (k.is_id) return cmp3(ida, idb);
-  a += k.offset;
-  b += k.offset;
-  switch (k.kind) {
-    case Kind::Bool: return cmp3(load_bool(a), load_bool(b));
-    case Kind::I8: return cmp3(load<std::int8_t>(a), load<std::int8_t>(b));
-    case Kind::I16: return cmp3(load<std::int16_t>(a), load<std::int16_t>(b));
-    case Kind::I32: return cmp3(load<std::int32_t>(a), load<std::int32_t>(b));
-    case Kind::I64: return cmp3(load<std::int64_t>(a), load<std::int64_t>(b));
-    case Kind::U8: return cmp3(load<std::uint8_t>(a), load<std::uint8_t>(b));
-    case Kind::U16: return cmp3(load<std::uint16_t>(a), load<std::uint16_t>(b));
-    case Kind::U32: return cmp3(load<std::uint32_t>(a), load<std::uint32_t>(b));
-    case Kind::U64: return cmp3(load<std::uint64_t>(a), load<std::uint64_t>(b));
-    case Kind::F32: return cmp3(load<float>(a), load<float>(b));
-    case Kind::F64: return cmp3(load<double>(a), load<double>(b));
-    case Kind::Str: {
-      int c = load_str(a, k.size).compare(load_str(b, k.size));
-      return c < 0 ? -1 : c > 0 ? 1 : 0;
-    }
-    default: return 0;
-  }
-}
-
-// A record as the order sees it.
-struct Cand {
-  const std::byte* rec;
-  std::uint64_t id;
-};
-
-struct Order {
-  std::vector<Key> keys;  // ends with an id key (the tie-breaker), added when not given
-  int operator()(const Cand& a, const Cand& b) const {
-    for (const Key& k : keys) {
-      int c = cmp_key(k, a.rec, a.id, b.rec, b.id);
-      if (c) return k.desc ? -c : c;
-    }
-    return 0;
-  }
-  bool by_id() const { return keys.size() == 1 && keys[0].is_id; }
-};
 
 // ---- cursors: base64url of [1][fingerprint u64][id u64][each order key's bytes] ----
 
@@ -335,7 +268,48 @@ Result<QueryPage> run_query(const TableVersion& t, const QuerySpec& q) {
       for (std::uint32_t i = 0; i < c.count; ++i) mask[i] = c.alive ? c.alive[i] != 0 : 1;
   };
 
-  if (order.by_id() && !order.keys[0].desc) {
+  // The `want` first candidates in the order, in a bounded max-heap.
+  auto less = [&](const Cand& a, const Cand& b) { return order(a, b) < 0; };
+  auto offer = [&](const Cand& cand) {
+    if (got.size() < want) {
+      got.push_back(cand);
+      std::push_heap(got.begin(), got.end(), less);
+    } else if (less(cand, got.front())) {
+      std::pop_heap(got.begin(), got.end(), less);
+      got.back() = cand;
+      std::push_heap(got.begin(), got.end(), less);
+    }
+  };
+  // An index, unless the plain id walk is already the best plan.
+  std::optional<IndexPlan> plan;
+  if (filter || !order.by_id()) plan = choose_index(t, filter ? &*filter : nullptr, order);
+
+  if (plan) {
+    page.index = plan->index->name();
+    std::uint64_t n = 0, accepted = 0;
+    bool stopped = false;
+    std::string boundary;  // an ordered walk: the order fields of the want-th candidate
+    page.scanned = walk_index(*plan, from ? from->rec : nullptr, [&](std::uint64_t id, const std::byte* obytes) {
+      if (plan->ordered_walk && accepted >= want &&
+          (plan->order_len == 0 || std::memcmp(obytes, boundary.data(), plan->order_len) != 0)) {
+        stopped = true;  // past the last group of ties that can still enter the page
+        return false;
+      }
+      auto slot = t.find_slot(id);
+      if (!slot) return true;  // (indexes are in step with the records)
+      RecordView r = t.slot_unchecked(*slot);
+      if (filter && !filter->match(r.data(), id)) return true;
+      ++n;
+      Cand cand{r.data(), id};
+      if (from && order(cand, *from) <= 0) return true;
+      if (++accepted == want && plan->ordered_walk)
+        boundary.assign(reinterpret_cast<const char*>(obytes ? obytes : r.data()), plan->order_len);
+      offer(cand);
+      return true;
+    });
+    std::sort_heap(got.begin(), got.end(), less);
+    if (!stopped) matched = n;
+  } else if (order.by_id() && !order.keys[0].desc) {
     // Slot order is id order: walk from the start and stop when the page is full.
     std::uint64_t slot = from ? first_slot_above(t, from->id) : 0;
     const std::uint32_t rpc = t.records_per_chunk();
@@ -363,8 +337,7 @@ Result<QueryPage> run_query(const TableVersion& t, const QuerySpec& q) {
       }
     }
   } else {
-    // Any other order: every match, keeping the `want` first in a bounded max-heap.
-    auto less = [&](const Cand& a, const Cand& b) { return order(a, b) < 0; };
+    // Any other order: every match, through the heap.
     std::uint64_t n = 0;
     for (ChunkSpan c : t.chunks()) {
       chunk_mask(c);
@@ -374,14 +347,7 @@ Result<QueryPage> run_query(const TableVersion& t, const QuerySpec& q) {
         ++n;
         Cand cand{rec, c.ids[i]};
         if (from && order(cand, *from) <= 0) continue;
-        if (got.size() < want) {
-          got.push_back(cand);
-          std::push_heap(got.begin(), got.end(), less);
-        } else if (less(cand, got.front())) {
-          std::pop_heap(got.begin(), got.end(), less);
-          got.back() = cand;
-          std::push_heap(got.begin(), got.end(), less);
-        }
+        offer(cand);
       }
     }
     std::sort_heap(got.begin(), got.end(), less);

@@ -270,6 +270,29 @@ void Router::add_record_routes() {
                if (!id) return done(error_response(id.error()));
                write({Runtime::RecordWrite::Op::erase, p[0], *id, nullptr}, 204, std::move(done));
              });
+  // ---- indexes ----
+  table_.add("POST", "/table/{name}/index", "Create an index (ordered or hash, unique or not)", 201,
+             [this](const HttpRequest& req, const Params& p, auto&, Done& done) {
+               with_body(req, done, [&](json b) {
+                 if (!b.is_object())
+                   return done(error_response(make_error(Errc::invalid_argument, "expected an index definition object")));
+                 b["table"] = p[0];
+                 call("db.create_index", std::move(b), 201, std::move(done));
+               });
+             });
+  table_.add("GET", "/table/{name}/indexes", "The table's indexes", 200,
+             [this](auto&, const Params& p, auto&, Done& done) {
+               auto v = rt_->current();
+               auto t = v->find_table(p[0]);
+               if (!t) return done(error_response(t.error()));
+               json out = json::array();
+               for (const auto& ix : (*t)->indexes()) out.push_back(index_description_to_json(ix.describe(p[0])));
+               done(json_response(200, json_text(json{{"indexes", std::move(out)}})));
+             });
+  table_.add("DELETE", "/table/{name}/index/{index}", "Drop an index", 204,
+             [this](auto&, const Params& p, auto&, Done& done) {
+               call("db.drop_index", {{"table", p[0]}, {"name", p[1]}}, 204, std::move(done));
+             });
   table_.add("GET", "/table/{name}/records",
              "A page of records: filter, order, select, keyset cursor (see Queries)", 200,
              [this](auto&, const Params& p, const Query& q, Done& done) {

@@ -456,9 +456,29 @@ TEST_CASE("differential: random queries against a brute-force model", "[query]")
       }
     });
   };
-  std::size_t queries = 0, pages = 0, nonempty = 0;
+  std::size_t queries = 0, pages = 0, nonempty = 0, indexed = 0, early = 0;
+  int next_index = 0;
+  // Random indexes come and go: the planner may use them, the answers must not change.
+  auto reindex = [&]() {
+    db = commit(db, [&](Transaction& txn) {
+      const auto& have = txn.table("m")->indexes();
+      if (!have.empty() && g.coin(30)) {
+        ok(txn.drop_index("m", have[g.pick(have.size())].name()));
+        return;
+      }
+      IndexDef d;
+      d.name = "ix" + std::to_string(next_index++);
+      d.type = g.coin(30) ? IndexType::hash : IndexType::ordered;
+      for (std::size_t i = 0, n = 1 + g.pick(3); i < n; ++i) {
+        std::string f = kFields[1 + g.pick(kFields.size() - 1)].path;
+        if (std::find(d.fields.begin(), d.fields.end(), f) == d.fields.end()) d.fields.push_back(f);
+      }
+      ok(txn.create_index("m", d));
+    });
+  };
   for (int round = 0; round < 40; ++round) {
     mutate(round < 5 ? 60 : 25);
+    if (round % 2 == 1) reindex();
     const TableVersion& t = *db->table("m");
     std::vector<json> all;
     for (RecordView r : t) all.push_back(record_to_json(r));
@@ -498,6 +518,8 @@ TEST_CASE("differential: random queries against a brute-force model", "[query]")
       for (int guard = 0; guard < 1000; ++guard) {
         auto page = ok(run_query(t, pq));
         ++pages;
+        indexed += !page.index.empty();
+        early += !page.index.empty() && page.scanned < t.count() / 2 && want.size() > q.limit * 2;
         json j = query_page_to_json(page, pq, *t.schema());
         if (q.count == QuerySpec::Count::exact || !q.filter) REQUIRE(j["total"] == want.size());
         else REQUIRE(j["total"].is_null());
@@ -524,8 +546,13 @@ TEST_CASE("differential: random queries against a brute-force model", "[query]")
       REQUIRE(page.records.size() == std::min<std::size_t>(q.limit, want.size() - std::min<std::size_t>(want.size(), *oq.offset)));
     }
   }
-  // The random queries were not all trivially empty.
+  // The random queries were not all trivially empty, and the planner took indexes (some of
+  // them stopping early) for a good share of the pages.
   CHECK(nonempty > queries / 3);
+  CHECK(indexed > pages / 10);
+  CHECK(early > 0);
+  // Every index is still in step with the records.
+  ok(check_indexes(*db->table("m")));
   CHECK(pages > queries);
 }
 
@@ -552,4 +579,51 @@ TEST_CASE("cursor pages stay exact while the table changes between pages", "[que
   QuerySpec other = ok(query_spec_from_json({{"order", "hp"}, {"limit", 10}}, {}, false));
   other.cursor = *p1.next_cursor;
   CHECK_THAT(run_query(*db->table("m"), other).message(), Catch::Contains("cursor: it belongs to another"));
+}
+
+TEST_CASE("the planner picks an index for =, in, ranges, prefixes and a served order", "[query]") {
+  auto db = mixed_db();
+  db = commit(db, [&](Transaction& txn) {
+    for (int i = 0; i < 1000; ++i)
+      ok(insert_json(txn, "m", {{"hp", i % 100}, {"tag", i % 5}, {"name", "n" + std::to_string(i % 300)}, {"owner", i}}));
+    ok(txn.create_index("m", IndexDef{"m_owner", {"owner"}, IndexType::hash, true, false}));
+    ok(txn.create_index("m", IndexDef{"m_tag_hp", {"tag", "hp"}, IndexType::ordered, false, false}));
+    ok(txn.create_index("m", IndexDef{"m_name", {"name"}, IndexType::ordered, false, false}));
+  });
+  const TableVersion& t = *db->table("m");
+  struct Case {
+    json params;
+    std::string index;
+    std::uint64_t max_scanned;
+    std::size_t count;
+  };
+  const std::vector<Case> cases = {
+      {{{"filter", "owner = 77"}}, "m_owner", 1, 1},
+      {{{"filter", "owner in (1, 2, 3, 5000)"}}, "m_owner", 3, 3},
+      {{{"filter", "tag = 3 && hp >= 10 && hp < 20"}, {"limit", 1000}}, "m_tag_hp", 20, 20},
+      {{{"filter", "tag = 3 && hp > 90"}, {"order", "-hp"}, {"limit", 3}}, "m_tag_hp", 11, 3},
+      {{{"filter", "tag in (1, 2) && hp = 7"}, {"limit", 1000}}, "m_tag_hp", 10, 10},
+      {{{"filter", "name ^= \"n29\""}, {"limit", 1000}}, "m_name", 34, 34},
+      {{{"order", "name"}, {"limit", 5}}, "m_name", 10, 5},
+      {{{"order", "-name"}, {"limit", 5}}, "m_name", 10, 5},
+      {{{"filter", "tag = 4"}, {"order", "hp"}, {"limit", 2}}, "m_tag_hp", 12, 2},
+      {{{"filter", "hp = 3"}, {"limit", 1000}}, "", 1000, 10},        // hp is not a leading field
+      {{{"filter", "owner = 5 || tag = 1"}, {"limit", 1000}}, "", 1000, 201},  // || is not served
+  };
+  for (const auto& c : cases) {
+    INFO(c.params.dump());
+    auto q = ok(query_spec_from_json(c.params, {}, false));
+    auto page = ok(run_query(t, q));
+    CHECK(page.index == c.index);
+    CHECK(page.scanned <= c.max_scanned);
+    CHECK(page.records.size() == c.count);
+    // The same answer without indexes.
+    auto bare = commit(db, [&](Transaction& txn) {
+      for (const char* ix : {"m_owner", "m_tag_hp", "m_name"}) ok(txn.drop_index("m", ix));
+    });
+    auto scan = ok(run_query(*bare->table("m"), q));
+    REQUIRE(scan.records.size() == page.records.size());
+    for (std::size_t i = 0; i < scan.records.size(); ++i) CHECK(scan.records[i].id() == page.records[i].id());
+    CHECK(scan.index.empty());
+  }
 }

@@ -35,6 +35,14 @@ class Node(NodeProcess):
     def get(self, **params):
         return self.req("GET", "/table/p/records?" + urllib.parse.urlencode(params))
 
+    def get_full(self, table, **params):
+        return self.req("GET", "/table/%s/records?" % table + urllib.parse.urlencode(params))
+
+    def get_table(self, table, **params):
+        st, body, _ = self.get_full(table, **params)
+        assert st == 200, body
+        return body
+
     def rpc(self, method, params):
         st, out, r = self.req("POST", "/rpc", {"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
         return out, r
@@ -188,6 +196,113 @@ class Queries(unittest.TestCase):
         st, page, _ = self.n.get(filter="hp = 5000", count="exact")
         self.assertEqual(page["total"], 0)
 
+
+class Indexes(unittest.TestCase):
+    """Indexes over HTTP: created, listed, described, used by the planner, unique constraints."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.n = Node()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.n.stop()
+
+    def test_index_lifecycle_and_unique_constraints(self):
+        n = self.n
+        st, t, _ = n.req("POST", "/table", {"name": "u", "fields": [
+            {"name": "name", "type": "str", "size": 12}, {"name": "team", "type": "u32"}, {"name": "score", "type": "i64"}],
+            "indexes": [{"name": "u_name", "fields": ["name"], "type": "hash", "unique": True}]})
+        self.assertEqual(st, 201, t)
+        self.assertEqual([(i["name"], i["type"], i["unique"], i["auto"]) for i in t["indexes"]],
+                         [("u_name", "hash", True, False)])
+        st, ix, _ = n.req("POST", "/table/u/index", {"name": "u_team_score", "fields": ["team", "score"]})
+        self.assertEqual((st, ix["table"], ix["fields"], ix["type"], ix["unique"], ix["entries"]),
+                         (201, "u", ["team", "score"], "ordered", False, 0))
+        for i in range(200):
+            st, body, _ = n.req("POST", "/table/u/record", {"name": "n%d" % i, "team": i % 4, "score": (i * 37) % 101})
+            self.assertEqual(st, 201, body)
+        st, lst, _ = n.req("GET", "/table/u/indexes")
+        self.assertEqual({i["name"]: i["entries"] for i in lst["indexes"]}, {"u_name": 200, "u_team_score": 200})
+        self.assertTrue(all(i["bytes"] > 0 for i in lst["indexes"]))
+        # A duplicate key is refused, naming the index and both ids; nothing changes.
+        st, body, _ = n.req("POST", "/table/u/record", {"name": "n7"})
+        self.assertEqual((st, body["error"]["code"]), (409, "unique_violation"))
+        self.assertIn("u_name", body["error"]["message"])
+        self.assertIn("8", body["error"]["message"])
+        st, body, _ = n.req("PUT", "/table/u/record/1", {"name": "n2"})
+        self.assertEqual((st, body["error"]["code"]), (409, "unique_violation"))
+        st, body, _ = n.req("POST", "/table/u/records", {"records": [{"name": "fresh"}, {"name": "fresh"}]})
+        self.assertEqual((st, body["error"]["code"]), (409, "unique_violation"))
+        self.assertEqual(n.get_table("u", filter='name = "fresh"', count="exact")["total"], 0)
+        # A transaction may swap two unique values.
+        out, _ = n.rpc("db.transaction", {"ops": [
+            {"method": "db.update", "params": {"table": "u", "id": 1, "values": {"name": "n1"}}},
+            {"method": "db.update", "params": {"table": "u", "id": 2, "values": {"name": "n0"}}}]})
+        self.assertIn("result", out, out)
+        self.assertEqual(n.get_table("u", filter='name = "n0"')["records"][0]["id"], 2)
+        # A unique index over duplicates is refused.
+        st, body, _ = n.req("POST", "/table/u/index", {"name": "u_team_unique", "fields": ["team"], "unique": True})
+        self.assertEqual((st, body["error"]["code"]), (409, "unique_violation"))
+        self.assertIn("u_team_unique", body["error"]["message"])
+        # Bad definitions.
+        for bad, msg in [({"name": "x", "fields": []}, ""), ({"name": "x", "fields": ["nope"]}, "nope"),
+                         ({"name": "x", "fields": ["a", "b", "c", "d", "e"]}, ""),
+                         ({"name": "x", "fields": ["team"], "type": "btree"}, "type"),
+                         ({"name": "1x", "fields": ["team"]}, ""), ({"fields": ["team"]}, "name"),
+                         ({"name": "x", "fields": ["team"], "colour": 1}, "colour")]:
+            st, body, _ = n.req("POST", "/table/u/index", bad)
+            self.assertEqual((st, body["error"]["code"]), (400, "invalid_argument"), bad)
+            self.assertIn(msg, body["error"]["message"])
+        st, body, _ = n.req("POST", "/table/u/index", {"name": "u_name", "fields": ["team"]})
+        self.assertEqual((st, body["error"]["code"]), (409, "already_exists"))
+        st, body, _ = n.req("DELETE", "/table/u/field/team")
+        self.assertEqual((st, body["error"]["code"]), (409, "conflict"))
+        self.assertIn("u_team_score", body["error"]["message"])
+        # The planner uses the indexes; the answers are the scan's.
+        st, page, _ = n.get_full("u", filter='name = "n42"', explain="true")
+        self.assertEqual((page["plan"]["index"], page["plan"]["scanned"], [r["name"] for r in page["records"]]),
+                         ("u_name", 1, ["n42"]))
+        st, page, _ = n.get_full("u", filter="team = 2 && score >= 50", order="score", limit=5, explain="true")
+        self.assertEqual(page["plan"]["index"], "u_team_score")
+        self.assertLessEqual(page["plan"]["scanned"], 10)  # the page, one more, and ties at its end
+        want = sorted([(s, i + 1) for i in range(200) for s in [(i * 37) % 101] if i % 4 == 2 and s >= 50])[:5]
+        self.assertEqual([(r["score"], r["id"]) for r in page["records"]], want)
+        # Dropping.
+        self.assertEqual(n.req("DELETE", "/table/u/index/u_team_score")[0], 204)
+        st, body, _ = n.req("DELETE", "/table/u/index/u_team_score")
+        self.assertEqual((st, body["error"]["code"]), (404, "not_found"))
+        st, page, _ = n.get_full("u", filter="team = 2 && score >= 50", order="score", limit=5, explain="true")
+        self.assertEqual((page["plan"]["index"], [(r["score"], r["id"]) for r in page["records"]]), (None, want))
+        # Over RPC.
+        out, _ = n.rpc("db.create_index", {"table": "u", "name": "u_score", "fields": ["score"], "type": "ordered"})
+        self.assertEqual(out["result"]["entries"], 200)
+        out, _ = n.rpc("db.create_index", {"table": "u", "name": "u_score2", "fields": ["score"], "unique": True})
+        self.assertEqual(out["error"]["data"]["code"], "unique_violation")
+        out, _ = n.rpc("db.drop_index", {"table": "u", "name": "u_score"})
+        self.assertEqual(out["result"], True)
+
+    def test_relations_get_an_automatic_index(self):
+        n = self.n
+        for name, fields in [("owners", [{"name": "x", "type": "i32"}]), ("items", [{"name": "owner", "type": "u64"}])]:
+            self.assertEqual(n.req("POST", "/table", {"name": name, "fields": fields})[0], 201)
+        st, rel, _ = n.req("POST", "/relation", {"from_table": "items", "from_field": "owner", "to_table": "owners",
+                                                 "on_delete": "cascade"})
+        self.assertEqual(st, 201, rel)
+        st, lst, _ = n.req("GET", "/table/items/indexes")
+        autos = [i for i in lst["indexes"] if i["auto"]]
+        self.assertEqual([(i["fields"], i["type"]) for i in autos], [(["owner"], "ordered")])
+        st, body, _ = n.req("DELETE", "/table/items/index/" + autos[0]["name"])
+        self.assertEqual((st, body["error"]["code"]), (409, "conflict"))
+        self.assertEqual(n.req("POST", "/table/owners/record", {"x": 1})[0], 201)
+        for _ in range(3):
+            self.assertEqual(n.req("POST", "/table/items/record", {"owner": 1})[0], 201)
+        st, page, _ = n.get_full("items", filter="owner = 1", explain="true", count="exact")
+        self.assertEqual((page["plan"]["index"], page["total"]), (autos[0]["name"], 3))
+        self.assertEqual(n.req("DELETE", "/table/owners/record/1")[0], 204)
+        self.assertEqual(n.get_table("items", count="exact")["total"], 0)
+        self.assertEqual(n.req("DELETE", "/relation/%d" % rel["id"])[0], 204)
+        self.assertEqual([i for i in n.req("GET", "/table/items/indexes")[1]["indexes"] if i["auto"]], [])
 
 if __name__ == "__main__":
     SERVER = sys.argv[1]
