@@ -536,7 +536,9 @@ Result<std::shared_ptr<const DbVersion>> CatalogLoader::load(const json& j) {
       return inconsistent("type '" + spec->name + "': size does not match its fields");
   }
   std::map<std::string, std::uint64_t> next_ids;
-  for (const auto& tj : j["tables"]) {
+  for (const auto& tj_in : j["tables"]) {
+    json tj = tj_in;
+    if (tj.is_object()) tj.erase("indexes");  // created below
     auto spec = table_spec_from_json(tj, txn.types());
     if (!spec) return inconsistent("table: " + spec.message());
     auto s = txn.create_table(spec->name, spec->fields);

@@ -394,7 +394,8 @@ Result<std::shared_ptr<TableVersion>> TableVersion::relayout(std::shared_ptr<con
       if (!made) return made.error();
       out->indexes_.push_back(std::move(*made));
     }
-    TICKDB_TRY(out->rebuild_indexes());
+    // Uniqueness is as it was (the same values): a pending duplicate is found at commit.
+    TICKDB_TRY(out->rebuild_indexes(false));
     return out;
   });
 }
@@ -432,10 +433,10 @@ Status TableVersion::index_update(const std::byte* was, const std::byte* now, st
   });
 }
 
-Status TableVersion::rebuild_indexes() {
+Status TableVersion::rebuild_indexes(bool check_unique) {
   return guard_alloc([&]() -> Status {
     std::vector<TableIndex> fresh = indexes_;
-    for (auto& ix : fresh) TICKDB_TRY(ix.rebuild(*this, owner_));
+    for (auto& ix : fresh) TICKDB_TRY(ix.rebuild(*this, owner_, check_unique));
     indexes_ = std::move(fresh);
     return {};
   });

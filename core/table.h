@@ -286,9 +286,9 @@ class TableVersion {
   // changed are touched. `changed_unique`, when given, gets the unique indexes touched.
   Status index_update(const std::byte* was, const std::byte* now, std::uint64_t id,
                       std::vector<std::string>* changed_unique = nullptr);
-  // Every index rebuilt from the records (unique_violation when a unique one has duplicates;
-  // the indexes are then as they were).
-  Status rebuild_indexes();
+  // Every index rebuilt from the records (with check_unique, unique_violation when a unique
+  // one has duplicates; the indexes are then as they were).
+  Status rebuild_indexes(bool check_unique = true);
 
  private:
   Result<Chunk*> own_chunk(std::size_t k);

@@ -94,7 +94,33 @@ void TableIndex::remove(const std::byte* record, std::uint64_t id, std::uint64_t
     ordered_.erase(key, owner);
 }
 
-Status TableIndex::rebuild(const TableVersion& t, std::uint64_t owner) {
+Status TableIndex::check_unique_all(const TableVersion& t) const {
+  if (!unique()) return {};
+  const std::uint32_t vs = layout().value_size();
+  if (is_hash()) {
+    std::vector<std::byte> value(vs);
+    for (const RecordView r : t) {
+      layout().encode_values(r.data(), value.data());
+      auto m = hash_.find(value.data());
+      if (m.size() > 1) {
+        auto ids = m.ids();
+        return unique_violation(t, *this, ids[0], ids[1]);
+      }
+    }
+    return {};
+  }
+  auto c = ordered_.begin();
+  if (!c.valid()) return {};
+  std::vector<std::byte> prev(c.key(), c.key() + layout().key_size());
+  for (c.next(); c.valid(); c.next()) {
+    if (std::memcmp(prev.data(), c.key(), vs) == 0)
+      return unique_violation(t, *this, decode_id(prev.data() + vs), decode_id(c.key() + vs));
+    std::memcpy(prev.data(), c.key(), prev.size());
+  }
+  return {};
+}
+
+Status TableIndex::rebuild(const TableVersion& t, std::uint64_t owner, bool check_unique) {
   const KeyLayout& kl = layout();
   const std::uint32_t ks = kl.key_size(), vs = kl.value_size();
   if (is_hash()) {
@@ -102,7 +128,7 @@ Status TableIndex::rebuild(const TableVersion& t, std::uint64_t owner) {
     std::vector<std::byte> value(vs);
     for (const RecordView r : t) {
       kl.encode_values(r.data(), value.data());
-      if (unique()) {
+      if (check_unique && unique()) {
         auto m = h.find(value.data());
         if (!m.empty()) return unique_violation(t, *this, m.ids().front(), r.id());
       }
@@ -149,7 +175,7 @@ Status TableIndex::rebuild(const TableVersion& t, std::uint64_t owner) {
       std::memcpy(ordered_keys.data() + i * ks, keys.data() + std::size_t{refs[i].at} * ks, ks);
     src = ordered_keys.data();
   }
-  if (unique())
+  if (check_unique && unique())
     for (std::size_t i = 1; i < n; ++i)
       if (std::memcmp(src + (i - 1) * ks, src + i * ks, vs) == 0)
         return unique_violation(t, *this, decode_id(src + (i - 1) * ks + vs),

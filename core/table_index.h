@@ -78,9 +78,12 @@ class TableIndex {
   void add(const std::byte* record, std::uint64_t id, std::uint64_t owner);
   void remove(const std::byte* record, std::uint64_t id, std::uint64_t owner);
   // Rebuilt from every live record of `t` (whose schema the layout must be of): the keys
-  // sorted, then built bottom-up. For a unique index, unique_violation naming the index and
-  // two ids when two records have the same key.
-  Status rebuild(const TableVersion& t, std::uint64_t owner);
+  // sorted, then built bottom-up. For a unique index (unless check_unique is false),
+  // unique_violation naming the index and two ids when two records have the same key; the
+  // index is then as it was.
+  Status rebuild(const TableVersion& t, std::uint64_t owner, bool check_unique = true);
+  // For a unique index: unique_violation when two records of `t` share a key (O(n)).
+  Status check_unique_all(const TableVersion& t) const;
 
  private:
   struct Spec {

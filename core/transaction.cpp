@@ -13,6 +13,14 @@ std::uint64_t new_owner_id() {
 }
 
 namespace {
+// A table's indexes are kept in name order: listings and snapshots do not depend on the
+// order they were made in.
+void add_sorted(std::vector<TableIndex>& ixs, TableIndex ix) {
+  auto at = std::lower_bound(ixs.begin(), ixs.end(), ix.name(),
+                             [](const TableIndex& a, const std::string& n) { return a.name() < n; });
+  ixs.insert(at, std::move(ix));
+}
+
 std::string rec_name(std::string_view table, std::uint64_t id) {
   return "record " + std::to_string(id) + " of table '" + std::string(table) + "'";
 }
@@ -83,9 +91,10 @@ Status Transaction::settle_indexes() {
     const std::string name = dirty_.back();
     auto w = writers_.find(name);
     if (w != writers_.end() && !w->second->indexes().empty()) {
-      // A unique violation leaves the indexes as they were and the table as written: the
-      // transaction cannot go on.
-      TICKDB_TRY(poison(w->second->rebuild_indexes()));
+      // Unique keys are checked at commit, over the whole table.
+      TICKDB_TRY(poison(w->second->rebuild_indexes(false)));
+      if (std::find(unique_all_.begin(), unique_all_.end(), name) == unique_all_.end())
+        unique_all_.push_back(name);
     }
     dirty_.pop_back();
   }
@@ -286,7 +295,7 @@ Status Transaction::add_auto_index(const std::string& table, const std::string& 
   auto w = writer(table);
   if (!w) return w.status();
   TICKDB_TRY(made->rebuild(**w, owner_));
-  (*w)->mutable_indexes().push_back(std::move(*made));
+  add_sorted((*w)->mutable_indexes(), std::move(*made));
   changed_ = true;
   return {};
 }
@@ -318,7 +327,7 @@ Result<IndexDescription> Transaction::create_index(std::string_view table, Index
   if (!w) return w.error();
   TICKDB_TRY(made->rebuild(**w, owner_));
   IndexDescription d = made->describe(table);
-  (*w)->mutable_indexes().push_back(std::move(*made));
+  add_sorted((*w)->mutable_indexes(), std::move(*made));
   changed_ = true;
   return d;
 }
@@ -364,6 +373,12 @@ void Transaction::note_unique(const TableVersion& t, std::uint64_t id) {
 Status Transaction::check_unique() {
   TICKDB_TRY(check_open());
   TICKDB_TRY(settle_indexes());
+  for (const auto& name : unique_all_) {
+    auto it = tables_.find(name);
+    if (it == tables_.end()) continue;
+    for (const auto& ix : it->second->indexes()) TICKDB_TRY(ix.check_unique_all(*it->second));
+  }
+  unique_all_.clear();
   std::vector<std::byte> value;
   for (const auto& p : pending_unique_) {
     auto it = tables_.find(p.table);

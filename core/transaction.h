@@ -144,6 +144,7 @@ class Transaction {
     std::uint64_t id;
   };
   std::vector<PendingUnique> pending_unique_;
+  std::vector<std::string> unique_all_;  // tables whose unique indexes commit checks whole
   std::vector<std::byte> scratch_;  // a record's old bytes during update
 };
 
