@@ -427,6 +427,46 @@ json relation_to_json(const Relation& r) {
           {"on_delete", std::string(on_delete_name(r.on_delete))}};
 }
 
+json index_def_to_json(const IndexDef& d) {
+  return {{"name", d.name},
+          {"fields", d.fields},
+          {"type", std::string(index_type_name(d.type))},
+          {"unique", d.unique}};
+}
+
+json index_description_to_json(const IndexDescription& d) {
+  return {{"name", d.name},       {"table", d.table},     {"fields", d.fields},
+          {"type", std::string(index_type_name(d.type))}, {"unique", d.unique},
+          {"entries", d.entries}, {"bytes", d.bytes},     {"auto", d.auto_}};
+}
+
+Result<IndexDef> index_def_from_json(const json& j) {
+  auto bad = [](const std::string& m) { return make_error(Errc::invalid_argument, m); };
+  if (!j.is_object()) return bad("an index is a JSON object");
+  for (const auto& [k, v] : j.items())
+    if (k != "name" && k != "fields" && k != "type" && k != "unique" && k != "table")
+      return bad("unknown index key '" + k.substr(0, 80) + "'");
+  IndexDef d;
+  if (!j.contains("name") || !j["name"].is_string()) return bad("index 'name' must be a string");
+  d.name = j["name"].get<std::string>();
+  if (!j.contains("fields") || !j["fields"].is_array()) return bad("index 'fields' must be an array of field names");
+  for (const auto& f : j["fields"]) {
+    if (!f.is_string()) return bad("index 'fields' must be an array of field names");
+    d.fields.push_back(f.get<std::string>());
+  }
+  if (j.contains("type")) {
+    if (!j["type"].is_string()) return bad("index 'type' must be \"ordered\" or \"hash\"");
+    auto t = index_type_from_name(j["type"].get<std::string>());
+    if (!t) return bad("index 'type' must be \"ordered\" or \"hash\", not '" + j["type"].get<std::string>().substr(0, 80) + "'");
+    d.type = *t;
+  }
+  if (j.contains("unique")) {
+    if (!j["unique"].is_boolean()) return bad("index 'unique' must be true or false");
+    d.unique = j["unique"].get<bool>();
+  }
+  return d;
+}
+
 // ---------------- the whole catalog ----------------
 
 json catalog_to_json(const DbVersion& db) {
@@ -437,6 +477,12 @@ json catalog_to_json(const DbVersion& db) {
     json d = table_to_json(*t);
     d.erase("count");
     d["next_id"] = t->next_id();
+    // User indexes only: the automatic ones follow from the relations. A catalog without
+    // user indexes has no "indexes" key, as before indexes existed.
+    json ixs = json::array();
+    for (const auto& ix : t->indexes())
+      if (!ix.def().auto_) ixs.push_back(index_def_to_json(ix.def()));
+    if (!ixs.empty()) d["indexes"] = std::move(ixs);
     tables.push_back(std::move(d));
   }
   json rels = json::array();
@@ -490,7 +536,9 @@ Result<std::shared_ptr<const DbVersion>> CatalogLoader::load(const json& j) {
       return inconsistent("type '" + spec->name + "': size does not match its fields");
   }
   std::map<std::string, std::uint64_t> next_ids;
-  for (const auto& tj : j["tables"]) {
+  for (const auto& tj_in : j["tables"]) {
+    json tj = tj_in;
+    if (tj.is_object()) tj.erase("indexes");  // created below
     auto spec = table_spec_from_json(tj, txn.types());
     if (!spec) return inconsistent("table: " + spec.message());
     auto s = txn.create_table(spec->name, spec->fields);
@@ -501,6 +549,18 @@ Result<std::shared_ptr<const DbVersion>> CatalogLoader::load(const json& j) {
     if (!nid) return nid.error();
     if (*nid == 0) return inconsistent("table '" + spec->name + "': next_id must be at least 1");
     next_ids[spec->name] = *nid;
+  }
+  // User indexes before the relations, so the automatic ones are named as they were.
+  for (const auto& tj : j["tables"]) {
+    if (!tj.contains("indexes")) continue;
+    const std::string tname = tj.value("name", std::string());
+    if (!tj["indexes"].is_array()) return inconsistent("table '" + tname + "': 'indexes' must be an array");
+    for (const auto& ij : tj["indexes"]) {
+      auto def = index_def_from_json(ij);
+      if (!def) return inconsistent("table '" + tname + "': index: " + def.message());
+      auto made = txn.create_index(tname, *def);
+      if (!made) return inconsistent("table '" + tname + "': index '" + def->name + "': " + made.message());
+    }
   }
   std::set<std::uint64_t> rel_ids;
   std::vector<Relation> rels;

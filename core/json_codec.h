@@ -63,6 +63,12 @@ json field_to_json(const Field& f);
 json type_to_json(const CompositeType& c);
 json table_to_json(const TableVersion& t);
 json relation_to_json(const Relation& r);
+// Indexes: {"name", "fields", "type", "unique"} (the definition, as stored in catalogs and
+// taken by POST /table/{name}/index; "type" defaults to "ordered", "unique" to false, a
+// "table" key is allowed and ignored) and the description of API.md.
+json index_def_to_json(const IndexDef& d);
+Result<IndexDef> index_def_from_json(const json& j);
+json index_description_to_json(const IndexDescription& d);
 
 // The whole catalog: types, tables (no records), relations, id counters, the db version.
 json catalog_to_json(const DbVersion& db);

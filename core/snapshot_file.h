@@ -2,7 +2,8 @@
 //
 //   header   magic "TICKDBS\0", format version (u32), flags (u32, 0), db version (u64),
 //            unix time in ns (i64), catalog length (u64), table count (u32), 0 (u32): 48 bytes
-//   catalog  catalog_to_json() as text: types, tables (fields, next ids), relations
+//   catalog  catalog_to_json() as text: types, tables (fields, next ids, index definitions),
+//            relations
 //   tables   per table, in catalog order: name length (u32), name, record size (u32), record
 //            count (u64), block count (u32), then blocks (about 256 KiB raw each): record count
 //            (u32), raw length (u32), compressed length (u32), and one zstd frame holding the
@@ -29,7 +30,11 @@
 
 namespace tickdb {
 
-inline constexpr std::uint32_t kSnapshotFormat = 1;
+// Format 2: the catalog's tables may hold "indexes" (user index definitions; loading rebuilds
+// them from the records). Format 1 files load too (no user indexes; the automatic indexes of
+// relations are derived from the relations either way).
+inline constexpr std::uint32_t kSnapshotFormat = 2;
+inline constexpr std::uint32_t kSnapshotFormatOldest = 1;
 // About this many bytes of ids and records go into one zstd frame: big enough for zstd,
 // small enough that the writer pauses between frames every millisecond or so.
 inline constexpr std::size_t kSnapshotBlockRaw = std::size_t{256} << 10;

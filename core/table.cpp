@@ -298,7 +298,8 @@ std::vector<ChunkWork> TableVersion::begin_parallel_update() const {
     const Chunk* c = tree_.get(k);
     std::uint64_t first = std::uint64_t{k} * rpc_;
     work[k].src = c;
-    work[k].dst = c->owner() == owner_ ? tree_.get_mut(k) : nullptr;
+    // With indexes the old records must survive phase 2 to be compared at phase 3.
+    work[k].dst = c->owner() == owner_ && indexes_.empty() ? tree_.get_mut(k) : nullptr;
     work[k].count = static_cast<std::uint32_t>(std::min<std::uint64_t>(rpc_, slots_ - first));
     work[k].record_size = schema_->record_size();
     work[k].owner = owner_;
@@ -309,10 +310,27 @@ std::vector<ChunkWork> TableVersion::begin_parallel_update() const {
 Status TableVersion::finish_parallel_update(std::vector<ChunkWork>& work) {
   return guard_alloc([&]() -> Status {
     if (work.size() != used_chunk_count()) return make_error(Errc::internal, "parallel update of another table");
-    for (std::size_t k = 0; k < work.size(); ++k) {
+    for (std::size_t k = 0; k < work.size(); ++k)
       if (!work[k].dst) return make_error(Errc::internal, "chunk " + std::to_string(k) + " was not filled");
-      if (work[k].fresh) tree_.set(k, std::move(work[k].fresh), owner_);
+    if (!indexes_.empty()) {
+      const std::uint32_t rs = schema_->record_size();
+      for (const ChunkWork& w : work) {
+        if (w.src == w.dst) return make_error(Errc::internal, "a parallel update wrote in place under indexes");
+        for (std::uint32_t i = 0; i < w.count; ++i) {
+          if (!w.src->alive()[i]) continue;
+          const std::byte* was = w.src->records() + std::size_t{i} * rs;
+          const std::byte* now = w.dst->records() + std::size_t{i} * rs;
+          if (std::memcmp(was, now, rs) == 0) continue;
+          for (auto& ix : indexes_)
+            if (ix.layout().differs(was, now)) {
+              ix.remove(was, w.src->ids()[i], owner_);
+              ix.add(now, w.src->ids()[i], owner_);
+            }
+        }
+      }
     }
+    for (std::size_t k = 0; k < work.size(); ++k)
+      if (work[k].fresh) tree_.set(k, std::move(work[k].fresh), owner_);
     return {};
   });
 }
@@ -371,7 +389,56 @@ Result<std::shared_ptr<TableVersion>> TableVersion::relayout(std::shared_ptr<con
       TICKDB_TRY(out->append(rec, r.id()));
     }
     out->next_id_ = next_id_;
+    for (const auto& ix : indexes_) {
+      auto made = TableIndex::make(*schema, ix.def());
+      if (!made) return made.error();
+      out->indexes_.push_back(std::move(*made));
+    }
+    // Uniqueness is as it was (the same values): a pending duplicate is found at commit.
+    TICKDB_TRY(out->rebuild_indexes(false));
     return out;
+  });
+}
+
+const TableIndex* TableVersion::find_index(std::string_view name) const {
+  for (const auto& ix : indexes_)
+    if (ix.name() == name) return &ix;
+  return nullptr;
+}
+
+Status TableVersion::index_insert(const std::byte* record, std::uint64_t id) {
+  return guard_alloc([&]() -> Status {
+    for (auto& ix : indexes_) ix.add(record, id, owner_);
+    return {};
+  });
+}
+
+Status TableVersion::index_erase(const std::byte* record, std::uint64_t id) {
+  return guard_alloc([&]() -> Status {
+    for (auto& ix : indexes_) ix.remove(record, id, owner_);
+    return {};
+  });
+}
+
+Status TableVersion::index_update(const std::byte* was, const std::byte* now, std::uint64_t id,
+                                  std::vector<std::string>* changed_unique) {
+  return guard_alloc([&]() -> Status {
+    for (auto& ix : indexes_) {
+      if (!ix.layout().differs(was, now)) continue;
+      ix.remove(was, id, owner_);
+      ix.add(now, id, owner_);
+      if (changed_unique && ix.unique()) changed_unique->push_back(ix.name());
+    }
+    return {};
+  });
+}
+
+Status TableVersion::rebuild_indexes(bool check_unique) {
+  return guard_alloc([&]() -> Status {
+    std::vector<TableIndex> fresh = indexes_;
+    for (auto& ix : fresh) TICKDB_TRY(ix.rebuild(*this, owner_, check_unique));
+    indexes_ = std::move(fresh);
+    return {};
   });
 }
 

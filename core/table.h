@@ -11,6 +11,11 @@
 // copy (its `owner` id): they copy a chunk the first time they touch it (or append in place
 // past the chunk's frontier), so a write costs the same whatever the table's size and an
 // append copies nothing that is already there.
+//
+// The table's secondary indexes (table_index.h) belong to the version too: a reader of
+// version v sees the records and indexes of v, and one publish covers both. writable_copy
+// copies them in O(1); the writer keeps them in step through index_insert / index_erase /
+// index_update (Transaction does, for every write path) or rebuild_indexes().
 #pragma once
 
 #include <iterator>
@@ -21,6 +26,7 @@
 
 #include "core/chunk.h"
 #include "core/record.h"
+#include "core/table_index.h"
 
 namespace tickdb {
 
@@ -268,6 +274,22 @@ class TableVersion {
   void rename(std::shared_ptr<const TableSchema> schema) { schema_ = std::move(schema); }
   std::uint64_t owner() const { return owner_; }
 
+  // ---- indexes ----
+  const std::vector<TableIndex>& indexes() const { return indexes_; }
+  const TableIndex* find_index(std::string_view name) const;
+  // Writer API. The index_* calls keep every index in step with one record's change;
+  // resource_exhausted when memory runs out (the indexes are then half-changed: poison).
+  std::vector<TableIndex>& mutable_indexes() { return indexes_; }
+  Status index_insert(const std::byte* record, std::uint64_t id);
+  Status index_erase(const std::byte* record, std::uint64_t id);
+  // `was` and `now` are the record's bytes before and after; only indexes whose fields
+  // changed are touched. `changed_unique`, when given, gets the unique indexes touched.
+  Status index_update(const std::byte* was, const std::byte* now, std::uint64_t id,
+                      std::vector<std::string>* changed_unique = nullptr);
+  // Every index rebuilt from the records (with check_unique, unique_violation when a unique
+  // one has duplicates; the indexes are then as they were).
+  Status rebuild_indexes(bool check_unique = true);
+
  private:
   Result<Chunk*> own_chunk(std::size_t k);
   // The chunk slot slots_ goes into: a fresh one at the end of the tree when the last is
@@ -282,6 +304,7 @@ class TableVersion {
   std::uint32_t rpc_ = 1;
   unsigned shift_ = 0;
   std::uint64_t owner_ = 0;
+  std::vector<TableIndex> indexes_;
 };
 
 }  // namespace tickdb

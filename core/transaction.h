@@ -8,6 +8,16 @@
 // version is untouched either way). Only running out of memory half-way poisons a
 // transaction; commit() then refuses.
 //
+// Indexes (table_index.h) are kept in step by every write: insert, update, erase with its
+// cascades and set_zero, schema changes (re-laid out tables rebuild theirs) and parallel
+// updates (finish_parallel_update compares old and new chunks). writable_table() hands out
+// raw access: the indexes of that table are rebuilt from its records at the next operation of
+// this transaction and at commit, so write through the pointer before calling anything else.
+// Unique keys are checked at commit (a transaction may swap two unique values): commit()
+// fails with unique_violation and publishes nothing; check_unique() checks them earlier.
+// Every relation has an automatic ordered index on its from_field, which erase() uses to
+// find referencing records.
+//
 // Thread-safety: a Transaction is used by one thread at a time. Many transactions over the
 // same base may run at once on different threads; they share nothing mutable.
 #pragma once
@@ -43,6 +53,19 @@ class Transaction {
                                    const std::string& to_table, OnDelete on_delete);
   Status delete_relation(std::uint64_t id);
   Status reserve(std::string_view table, std::uint64_t records);
+
+  // ---- indexes ----
+  // Creates an index and builds it from the table's records. not_found for the table;
+  // invalid_argument for a bad name or fields (1..4 scalar fields, composite leaves allowed);
+  // already_exists for a name the table has; unique_violation naming the index and two ids
+  // when a unique index would hold a key twice. Returns the new index's description.
+  Result<IndexDescription> create_index(std::string_view table, IndexDef def);
+  // not_found for the table or the index; conflict for a relation's automatic index.
+  Status drop_index(std::string_view table, std::string_view name);
+  // The descriptions of a table's indexes (not_found for the table).
+  Result<std::vector<IndexDescription>> describe_indexes(std::string_view table) const;
+  // The unique keys written so far, checked now: unique_violation as commit() would say.
+  Status check_unique();
   Status shrink_to_fit(std::string_view table);
 
   // ---- records ----
@@ -55,8 +78,9 @@ class Transaction {
   Status update(std::string_view table, std::uint64_t id, std::span<const std::byte> record);
   // Deletes a record, applying every relation's on_delete rule (transitively for cascade).
   Status erase(std::string_view table, std::uint64_t id);
-  // Direct writable access to a table's chunks for bulk work (parallel procedures): the
-  // caller must keep every value valid and every relation intact.
+  // Direct writable access to a table's chunks for bulk work (loading, benchmarks): the
+  // caller must keep every value valid and every relation intact. The table's indexes are
+  // rebuilt from its records at the next operation and at commit (see the top).
   Result<TableVersion*> writable_table(std::string_view table);
   // A parallel update of `table` (see TableVersion::begin_parallel_update): phase 1, and
   // phase 3, whose failure poisons the transaction.
@@ -92,6 +116,16 @@ class Transaction {
   Status check_references(const TableVersion& t, std::span<const std::byte> record) const;
   // Replaces a table by its records re-laid out under `schema`.
   Status relayout(const TableVersion& t, std::shared_ptr<const TableSchema> schema);
+  // Rebuilds the indexes of the tables handed out by writable_table().
+  Status settle_indexes();
+  // The automatic index of a relation field: made when the first relation from it is
+  // created, dropped with the last one.
+  Status add_auto_index(const std::string& table, const std::string& field);
+  void drop_auto_index_if_unused(const std::string& table, const std::string& field);
+  // Ids of the records of r.from_table whose r.from_field is `to_id`.
+  std::vector<std::uint64_t> referencing(const Relation& r, std::uint64_t to_id) const;
+  // Remembers the unique indexes of `t` that record `id` now has a key in.
+  void note_unique(const TableVersion& t, std::uint64_t id);
 
   std::shared_ptr<const DbVersion> base_;
   std::uint64_t owner_;
@@ -104,6 +138,14 @@ class Transaction {
   bool committed_ = false;
   std::optional<Error> poisoned_;
   mutable TouchSet touched_;
+  std::vector<std::string> dirty_;  // tables handed out by writable_table()
+  struct PendingUnique {
+    std::string table, index;
+    std::uint64_t id;
+  };
+  std::vector<PendingUnique> pending_unique_;
+  std::vector<std::string> unique_all_;  // tables whose unique indexes commit checks whole
+  std::vector<std::byte> scratch_;  // a record's old bytes during update
 };
 
 // A fresh owner id for a writer (transactions and loaders): never 0, never reused.

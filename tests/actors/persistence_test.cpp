@@ -331,14 +331,14 @@ TEST_CASE("recovery refuses what it cannot trust, saying why", "[persistence]") 
     {
       std::fstream f(snaps.rbegin()->second, std::ios::in | std::ios::out | std::ios::binary);
       f.seekp(8);
-      f.put('\x02');
+      f.put('\x03');
     }
     PersistenceOptions po;
     po.data_dir = dir.str();
     auto p = ok(Persistence::open(po));
     auto r = p->recover();
     REQUIRE_FALSE(r.is_ok());
-    CHECK_THAT(r.message(), Catch::Matchers::Contains("format version 2") &&
+    CHECK_THAT(r.message(), Catch::Matchers::Contains("format version 3") &&
                                 Catch::Matchers::Contains("refusing to start"));
   }
   SECTION("a log that does not follow the snapshot is refused at replay") {

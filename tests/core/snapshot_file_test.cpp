@@ -114,11 +114,11 @@ TEST_CASE("a damaged snapshot answers corruption naming the file and the reason"
   }
   SECTION("a format version this build does not read") {
     std::string newer = good;
-    newer[8] = 2;  // the format field follows the magic
+    newer[8] = 3;  // the format field follows the magic
     // Not damage: conflict, so that recovery stops instead of skipping it.
-    auto m = refused(newer, Errc::conflict, "format version 2");
-    CHECK(m.find("format version 2") != std::string::npos);
-    CHECK(m.find("reads version 1") != std::string::npos);
+    auto m = refused(newer, Errc::conflict, "format version 3");
+    CHECK(m.find("format version 3") != std::string::npos);
+    CHECK(m.find("reads versions 1 to 2") != std::string::npos);
   }
   SECTION("a missing file is io_error naming it and the OS error") {
     fs::remove(path);

@@ -244,15 +244,15 @@ class CrashTest(unittest.TestCase):
         self.assertIn("t: 0 records of 8 bytes", ok.stdout)
         with open(snap, "r+b") as f:
             f.seek(8)
-            f.write(b"\x02")
+            f.write(b"\x03")
         p = subprocess.run([H.SERVER, "--set", "http.port=0", "--set", "storage.data_dir=" + json.dumps(data)],
                            capture_output=True, text=True, timeout=30)
         self.assertEqual(p.returncode, 2)
-        self.assertIn("format version 2", p.stdout + p.stderr)
+        self.assertIn("format version 3", p.stdout + p.stderr)
         self.assertIn("refusing to start", p.stdout + p.stderr)
         bad = subprocess.run([H.SERVER, "--verify", snap], capture_output=True, text=True)
         self.assertEqual(bad.returncode, 1)
-        self.assertIn("format version 2", bad.stdout)
+        self.assertIn("format version 3", bad.stdout)
 
 
 if __name__ == "__main__":

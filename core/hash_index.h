@@ -1,0 +1,114 @@
+// HashIndex: a persistent (copy-on-write, path-copying) hash trie of (value bytes -> ids),
+// the structure behind `hash` indexes: one lookup finds every id whose indexed fields hold
+// one value, in O(1) expected node visits.
+//
+// The trie is keyed by XXH3-64 of the encoded value (index_key.h: -0.0 and 0.0 encode the
+// same, so they hash the same). Inner nodes have 32 children, one per 5 bits of the hash;
+// leaves hold up to 8 entries (unbounded once the 64 bits are used up). An entry holds one
+// value, its hash and its ids: the one id inline, or all of them in an OrderedIndex of
+// 8-byte big-endian ids (so a value held by millions of records costs O(log n) per write).
+//
+// Nodes carry the owner id of the writer that made them, as in ChunkTree and OrderedIndex: a
+// copy is O(1), a write copies only the nodes on its path the writer does not own yet.
+//
+// Thread-safety: a published HashIndex is immutable; const methods are safe from many threads
+// while the caller holds it. insert/erase belong to the owner, before publication; they may
+// throw std::bad_alloc, leaving this copy unspecified (the caller poisons the transaction).
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/index_key.h"
+#include "core/ordered_index.h"
+
+namespace tickdb {
+
+namespace detail {
+struct HashEntry {
+  std::uint64_t hash = 0;
+  std::uint64_t id = 0;                      // the id, when `more` is empty
+  std::shared_ptr<const OrderedIndex> more;  // every id (>= 2 of them), as 8-byte keys
+};
+struct HashNode {
+  std::uint64_t owner = 0;
+  bool leaf = false;
+};
+struct HashInner : HashNode {
+  std::array<std::shared_ptr<HashNode>, 32> kids;
+};
+struct HashLeaf : HashNode {
+  std::vector<HashEntry> entries;
+  std::vector<std::byte> values;  // entries.size() * value_size bytes, entry order
+};
+}  // namespace detail
+
+class HashIndex {
+ public:
+  static constexpr unsigned kBits = 5;
+  static constexpr std::size_t kLeafEntries = 8;
+
+  HashIndex() = default;
+  explicit HashIndex(std::uint32_t value_size) : value_size_(value_size) {}
+
+  // The hash of an encoded value (value_size bytes).
+  static std::uint64_t hash(const std::byte* value, std::size_t n);
+
+  std::uint32_t value_size() const { return value_size_; }
+  std::size_t size() const { return size_; }  // (value, id) pairs
+  std::size_t bytes() const;                  // of the nodes this version reaches
+
+  // ---- writer API ----
+  // Adds (value, id): false when it was there.
+  bool insert(const std::byte* value, std::uint64_t id, std::uint64_t owner);
+  // Removes (value, id): false when it was not there.
+  bool erase(const std::byte* value, std::uint64_t id, std::uint64_t owner);
+
+  // ---- readers ----
+  // The ids of one value; valid while the caller holds the index.
+  class Match {
+   public:
+    std::size_t size() const { return e_ ? (e_->more ? e_->more->size() : 1) : 0; }
+    bool empty() const { return e_ == nullptr; }
+    // Calls fn(id) for each id in ascending order until fn returns false.
+    template <class F>
+    void for_each(F&& fn) const {
+      if (!e_) return;
+      if (!e_->more) {
+        fn(e_->id);
+        return;
+      }
+      for (auto c = e_->more->begin(); c.valid(); c.next())
+        if (!fn(decode_id(c.key()))) return;
+    }
+    std::vector<std::uint64_t> ids() const {
+      std::vector<std::uint64_t> out;
+      out.reserve(size());
+      for_each([&](std::uint64_t id) {
+        out.push_back(id);
+        return true;
+      });
+      return out;
+    }
+
+   private:
+    friend class HashIndex;
+    const detail::HashEntry* e_ = nullptr;
+  };
+  Match find(const std::byte* value) const;
+  bool contains(const std::byte* value, std::uint64_t id) const;
+
+ private:
+  // The entry of `value` in `leaf`, or -1.
+  std::ptrdiff_t entry_of(const detail::HashLeaf& leaf, std::uint64_t h,
+                          const std::byte* value) const;
+
+  std::shared_ptr<detail::HashNode> root_;
+  std::size_t size_ = 0;
+  std::uint32_t value_size_ = 0;
+};
+
+}  // namespace tickdb

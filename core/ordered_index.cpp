@@ -1,0 +1,388 @@
+#include "core/ordered_index.h"
+
+#include <algorithm>
+#include <new>
+#include <utility>
+#include <vector>
+
+namespace tickdb {
+
+using detail::OiNode;
+using detail::OiPtr;
+
+void detail::destroy_node(OiNode* n) {
+  if (!n->leaf)
+    for (std::uint32_t i = 0; i < n->cap; ++i) n->kids()[i].~OiPtr();
+  n->~OiNode();
+  ::operator delete(static_cast<void*>(n));
+}
+
+namespace {
+std::size_t node_bytes(bool leaf, std::uint32_t cap, std::uint32_t ks) {
+  return sizeof(OiNode) + (leaf ? 0 : std::size_t{cap} * sizeof(OiPtr)) + std::size_t{cap} * ks;
+}
+
+OiPtr make_node(bool leaf, std::uint32_t cap, std::uint32_t ks, std::uint64_t owner) {
+  void* mem = ::operator new(node_bytes(leaf, cap, ks));
+  auto* n = new (mem) OiNode;
+  n->owner = owner;
+  n->cap = cap;
+  n->leaf = leaf;
+  if (!leaf)
+    for (std::uint32_t i = 0; i < cap; ++i) new (&n->kids()[i]) OiPtr();
+  return OiPtr(n);
+}
+
+int cmp(const std::byte* a, const std::byte* b, std::size_t len) {
+  return len ? std::memcmp(a, b, len) : 0;
+}
+
+// First i in [from, n) with key_i (first len bytes) >= probe (strict) or > probe (!strict).
+std::uint32_t search(const std::byte* keys, std::uint32_t from, std::uint32_t n, std::uint32_t ks,
+                     const std::byte* probe, std::size_t len, bool strict) {
+  std::uint32_t lo = from, hi = n;
+  while (lo < hi) {
+    std::uint32_t mid = lo + (hi - lo) / 2;
+    int c = cmp(keys + std::size_t{mid} * ks, probe, len);
+    if (strict ? c < 0 : c <= 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+// The child of an inner node to descend into: the last one whose lower bound is < probe
+// (strict) or <= probe (!strict); child 0 when there is none.
+std::uint32_t child_for(const OiNode* n, std::uint32_t ks, const std::byte* probe, std::size_t len,
+                        bool strict) {
+  std::uint32_t i = search(n->keys(), 1, n->n, ks, probe, len, strict);
+  return i - 1;
+}
+
+const std::byte* min_key(const OiNode* n) {
+  return n->keys();
+}
+}  // namespace
+
+OrderedIndex::OrderedIndex(std::uint32_t key_size) : key_size_(key_size) {
+  leaf_cap_ =
+      std::max<std::uint32_t>(8, TICKDB_INDEX_LEAF_BYTES / std::max<std::uint32_t>(key_size, 1));
+}
+
+OiPtr OrderedIndex::new_leaf(std::uint64_t owner) const {
+  return make_node(true, leaf_cap_, key_size_, owner);
+}
+OiPtr OrderedIndex::new_inner(std::uint64_t owner) const {
+  return make_node(false, fan_, key_size_, owner);
+}
+
+OiPtr OrderedIndex::copy_node(const OiNode& n, std::uint64_t owner) const {
+  OiPtr c = make_node(n.leaf, n.cap, key_size_, owner);
+  c->n = n.n;
+  if (!n.leaf) {
+    // The copy bumps every child's reference count; the children are cold in a large index,
+    // so ask for them all first and let the misses overlap.
+    for (std::uint32_t i = 0; i < n.n; ++i)
+      __builtin_prefetch(static_cast<const char*>(static_cast<const void*>(n.kids()[i].get())), 1);
+    for (std::uint32_t i = 0; i < n.n; ++i) c->kids()[i] = n.kids()[i];
+  }
+  std::memcpy(c->keys(), n.keys(), std::size_t{n.n} * key_size_);
+  return c;
+}
+
+void OrderedIndex::own(OiPtr& slot, std::uint64_t owner) const {
+  if (slot->owner != owner) slot = copy_node(*slot.get(), owner);
+}
+
+bool OrderedIndex::insert_rec(OiPtr& slot, const std::byte* key, std::uint64_t owner,
+                              OiPtr& split) {
+  const std::uint32_t ks = key_size_;
+  OiNode* node = slot.get();
+  if (node->leaf) {
+    std::uint32_t pos = search(node->keys(), 0, node->n, ks, key, ks, true);
+    if (pos < node->n && cmp(node->keys() + std::size_t{pos} * ks, key, ks) == 0) return false;
+    own(slot, owner);
+    node = slot.get();
+    OiNode* into = node;
+    if (node->n == node->cap) {
+      split = new_leaf(owner);
+      const std::uint32_t h = node->n / 2;
+      std::memcpy(split->keys(), node->keys() + std::size_t{h} * ks, std::size_t{node->n - h} * ks);
+      split->n = node->n - h;
+      node->n = h;
+      if (pos > h) {
+        into = split.get();
+        pos -= h;
+      }
+    }
+    std::byte* k = into->keys();
+    std::memmove(k + std::size_t{pos + 1} * ks, k + std::size_t{pos} * ks,
+                 std::size_t{into->n - pos} * ks);
+    std::memcpy(k + std::size_t{pos} * ks, key, ks);
+    ++into->n;
+    return true;
+  }
+  std::uint32_t i = child_for(node, ks, key, ks, false);
+  // Only a key that is not there changes anything: look before copying the path.
+  OiPtr child_split;
+  {
+    own(slot, owner);
+    node = slot.get();
+    if (!insert_rec(node->kids()[i], key, owner, child_split)) return false;
+  }
+  if (!child_split) return true;
+  // Put child_split right after child i, splitting this node when it is full.
+  OiNode* into = node;
+  std::uint32_t pos = i + 1;
+  if (node->n == node->cap) {
+    split = new_inner(owner);
+    const std::uint32_t h = node->n / 2;
+    for (std::uint32_t j = h; j < node->n; ++j) split->kids()[j - h] = std::move(node->kids()[j]);
+    std::memcpy(split->keys(), node->keys() + std::size_t{h} * ks, std::size_t{node->n - h} * ks);
+    split->n = node->n - h;
+    node->n = h;
+    if (pos > h) {
+      into = split.get();
+      pos -= h;
+    }
+  }
+  OiPtr* kids = into->kids();
+  std::move_backward(kids + pos, kids + into->n, kids + into->n + 1);
+  kids[pos] = std::move(child_split);
+  std::byte* k = into->keys();
+  std::memmove(k + std::size_t{pos + 1} * ks, k + std::size_t{pos} * ks,
+               std::size_t{into->n - pos} * ks);
+  std::memcpy(k + std::size_t{pos} * ks, min_key(kids[pos].get()), ks);
+  ++into->n;
+  return true;
+}
+
+bool OrderedIndex::insert(const std::byte* key, std::uint64_t owner) {
+  if (!root_) {
+    root_ = new_leaf(owner);
+    depth_ = 1;
+  } else if (root_->owner != owner && contains(key)) {
+    return false;  // a key that is there changes nothing: copy no path for it
+  }
+  OiPtr split;
+  if (!insert_rec(root_, key, owner, split)) return false;
+  if (split) {
+    OiPtr r = new_inner(owner);
+    std::memcpy(r->keys(), min_key(root_.get()), key_size_);
+    std::memcpy(r->keys() + key_size_, min_key(split.get()), key_size_);
+    r->kids()[0] = std::move(root_);
+    r->kids()[1] = std::move(split);
+    r->n = 2;
+    root_ = std::move(r);
+    ++depth_;
+  }
+  ++size_;
+  return true;
+}
+
+bool OrderedIndex::erase_rec(OiPtr& slot, const std::byte* key, std::uint64_t owner) {
+  const std::uint32_t ks = key_size_;
+  own(slot, owner);
+  OiNode* node = slot.get();
+  if (node->leaf) {
+    std::uint32_t pos = search(node->keys(), 0, node->n, ks, key, ks, true);
+    if (pos >= node->n || cmp(node->keys() + std::size_t{pos} * ks, key, ks) != 0) return false;
+    std::byte* k = node->keys();
+    std::memmove(k + std::size_t{pos} * ks, k + std::size_t{pos + 1} * ks,
+                 std::size_t{node->n - pos - 1} * ks);
+    --node->n;
+    return true;
+  }
+  std::uint32_t i = child_for(node, ks, key, ks, false);
+  if (!erase_rec(node->kids()[i], key, owner)) return false;
+  if (node->kids()[i]->n == 0) {  // unlink the emptied child
+    OiPtr* kids = node->kids();
+    std::move(kids + i + 1, kids + node->n, kids + i);
+    kids[node->n - 1].reset();
+    std::byte* k = node->keys();
+    std::memmove(k + std::size_t{i} * ks, k + std::size_t{i + 1} * ks,
+                 std::size_t{node->n - i - 1} * ks);
+    --node->n;
+  }
+  return true;
+}
+
+bool OrderedIndex::erase(const std::byte* key, std::uint64_t owner) {
+  if (!root_ || !contains(key)) return false;
+  erase_rec(root_, key, owner);
+  --size_;
+  if (root_->n == 0) {
+    root_.reset();
+    depth_ = 0;
+    return true;
+  }
+  while (!root_->leaf && root_->n == 1) {
+    OiPtr k = root_->kids()[0];
+    root_ = std::move(k);
+    --depth_;
+  }
+  return true;
+}
+
+bool OrderedIndex::contains(const std::byte* key) const {
+  Cursor c = lower_bound({key, key_size_});
+  return c.valid() && cmp(c.key(), key, key_size_) == 0;
+}
+
+OrderedIndex OrderedIndex::build(std::uint32_t key_size, const std::byte* keys, std::size_t n,
+                                 std::uint64_t owner) {
+  OrderedIndex t(key_size);
+  if (n == 0) return t;
+  std::vector<OiPtr> level;
+  const std::uint32_t per_leaf = std::max<std::uint32_t>(1, t.leaf_cap_ - t.leaf_cap_ / 8);
+  for (std::size_t at = 0; at < n; at += per_leaf) {
+    OiPtr l = t.new_leaf(owner);
+    l->n = static_cast<std::uint32_t>(std::min<std::size_t>(per_leaf, n - at));
+    std::memcpy(l->keys(), keys + at * key_size, std::size_t{l->n} * key_size);
+    level.push_back(std::move(l));
+  }
+  t.depth_ = 1;
+  const std::uint32_t per_inner = std::max<std::uint32_t>(2, t.fan_ - t.fan_ / 8);
+  while (level.size() > 1) {
+    std::vector<OiPtr> up;
+    for (std::size_t at = 0; at < level.size(); at += per_inner) {
+      OiPtr in = t.new_inner(owner);
+      in->n = static_cast<std::uint32_t>(std::min<std::size_t>(per_inner, level.size() - at));
+      for (std::uint32_t j = 0; j < in->n; ++j) {
+        std::memcpy(in->keys() + std::size_t{j} * key_size, min_key(level[at + j].get()), key_size);
+        in->kids()[j] = std::move(level[at + j]);
+      }
+      up.push_back(std::move(in));
+    }
+    level = std::move(up);
+    ++t.depth_;
+  }
+  t.root_ = std::move(level.front());
+  t.size_ = n;
+  return t;
+}
+
+std::size_t OrderedIndex::bytes() const {
+  if (!root_) return 0;
+  const std::size_t leaf_bytes = node_bytes(true, leaf_cap_, key_size_);
+  const std::size_t inner_bytes = node_bytes(false, fan_, key_size_);
+  std::size_t total = 0;
+  auto walk = [&](auto& self, const OiNode* n, std::uint32_t level) -> void {
+    if (n->leaf) {
+      total += leaf_bytes;
+      return;
+    }
+    total += inner_bytes;
+    if (level + 2 == depth_) {  // the children are leaves: count them without touching them
+      total += std::size_t{n->n} * leaf_bytes;
+      return;
+    }
+    for (std::uint32_t i = 0; i < n->n; ++i) self(self, n->kids()[i].get(), level + 1);
+  };
+  walk(walk, root_.get(), 0);
+  return total;
+}
+
+// ---------------- cursors ----------------
+
+OrderedIndex::Cursor OrderedIndex::seek(std::span<const std::byte> probe, bool strict) const {
+  Cursor c;
+  c.key_size_ = key_size_;
+  if (!root_) return c;
+  const OiNode* n = root_.get();
+  while (true) {
+    c.path_[c.depth_] = n;
+    if (n->leaf) {
+      c.idx_[c.depth_++] =
+          search(n->keys(), 0, n->n, key_size_, probe.data(), probe.size(), strict);
+      break;
+    }
+    std::uint32_t i = child_for(n, key_size_, probe.data(), probe.size(), strict);
+    c.idx_[c.depth_++] = i;
+    n = n->kids()[i].get();
+  }
+  c.settle();
+  return c;
+}
+
+OrderedIndex::Cursor OrderedIndex::lower_bound(std::span<const std::byte> probe) const {
+  return seek(probe, true);
+}
+OrderedIndex::Cursor OrderedIndex::upper_bound(std::span<const std::byte> probe) const {
+  return seek(probe, false);
+}
+
+OrderedIndex::Cursor OrderedIndex::begin() const {
+  return seek({}, true);
+}
+
+OrderedIndex::Cursor OrderedIndex::end() const {
+  Cursor c;
+  c.key_size_ = key_size_;
+  if (!root_) return c;
+  const OiNode* n = root_.get();
+  while (true) {
+    c.path_[c.depth_] = n;
+    if (n->leaf) {
+      c.idx_[c.depth_++] = n->n;
+      return c;
+    }
+    c.idx_[c.depth_++] = n->n - 1;
+    n = n->kids()[n->n - 1].get();
+  }
+}
+
+void OrderedIndex::Cursor::settle() {
+  if (!depth_ || idx_[depth_ - 1] < path_[depth_ - 1]->n) return;
+  for (std::uint32_t up = depth_ - 1; up-- > 0;) {
+    if (idx_[up] + 1 >= path_[up]->n) continue;
+    ++idx_[up];
+    const OiNode* n = path_[up]->kids()[idx_[up]].get();
+    for (std::uint32_t l = up + 1; l < depth_; ++l) {
+      path_[l] = n;
+      idx_[l] = 0;
+      if (!n->leaf) n = n->kids()[0].get();
+    }
+    return;
+  }
+  // No key after this leaf: the end (the leaf is the last one).
+}
+
+void OrderedIndex::Cursor::next() {
+  if (!valid()) return;
+  ++idx_[depth_ - 1];
+  settle();
+}
+
+void OrderedIndex::Cursor::prev() {
+  if (!depth_) return;
+  if (idx_[depth_ - 1] > 0) {
+    --idx_[depth_ - 1];
+    return;
+  }
+  for (std::uint32_t up = depth_ - 1; up-- > 0;) {
+    if (idx_[up] == 0) continue;
+    --idx_[up];
+    const OiNode* n = path_[up]->kids()[idx_[up]].get();
+    for (std::uint32_t l = up + 1; l < depth_; ++l) {
+      path_[l] = n;
+      idx_[l] = n->n - 1;
+      if (!n->leaf) n = n->kids()[n->n - 1].get();
+    }
+    return;
+  }
+  depth_ = 0;  // before the first key
+}
+
+std::size_t OrderedIndex::count_range(std::span<const std::byte> lo,
+                                      std::span<const std::byte> hi) const {
+  std::size_t count = 0;
+  for (Cursor c = lower_bound(lo); c.valid(); c.next()) {
+    if (!hi.empty() && cmp(c.key(), hi.data(), hi.size()) >= 0) break;
+    ++count;
+  }
+  return count;
+}
+
+}  // namespace tickdb
