@@ -416,7 +416,13 @@ json type_to_json(const CompositeType& c) {
 json table_to_json(const TableVersion& t) {
   json fields = json::array();
   for (const auto& f : t.schema()->fields()) fields.push_back(field_to_json(f));
-  return {{"name", t.name()}, {"record_size", t.record_size()}, {"count", t.count()}, {"fields", fields}};
+  json indexes = json::array();
+  for (const auto& ix : t.indexes()) indexes.push_back(index_description_to_json(ix.describe(t.name())));
+  return {{"name", t.name()},
+          {"record_size", t.record_size()},
+          {"count", t.count()},
+          {"fields", fields},
+          {"indexes", std::move(indexes)}};
 }
 
 json relation_to_json(const Relation& r) {
@@ -476,6 +482,7 @@ json catalog_to_json(const DbVersion& db) {
   for (const auto& [name, t] : db.tables()) {
     json d = table_to_json(*t);
     d.erase("count");
+    d.erase("indexes");  // descriptions; the definitions follow
     d["next_id"] = t->next_id();
     // User indexes only: the automatic ones follow from the relations. A catalog without
     // user indexes has no "indexes" key, as before indexes existed.

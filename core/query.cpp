@@ -308,7 +308,8 @@ Result<QueryPage> run_query(const TableVersion& t, const QuerySpec& q) {
       return true;
     });
     std::sort_heap(got.begin(), got.end(), less);
-    if (!stopped) matched = n;
+    // Every match was seen unless the walk stopped early or started at the cursor.
+    if (!stopped && !(from && plan->ordered_walk)) matched = n;
   } else if (order.by_id() && !order.keys[0].desc) {
     // Slot order is id order: walk from the start and stop when the page is full.
     std::uint64_t slot = from ? first_slot_above(t, from->id) : 0;
