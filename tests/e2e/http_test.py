@@ -150,7 +150,7 @@ class HttpApi(unittest.TestCase):
         self.assertEqual(t, {"name": "heroes", "record_size": 32, "count": 0, "fields": [
             {"name": "hp", "type": "i32", "offset": 0, "size": 4},
             {"name": "pos", "type": "vec3", "offset": 4, "size": 12},
-            {"name": "name", "type": "str", "offset": 16, "size": 16}]})
+            {"name": "name", "type": "str", "offset": 16, "size": 16}], "indexes": []})
         self.assertEqual(self.node.req("POST", "/table", {"name": "heroes", "fields": []})[0], 409)
         for bad in [{"name": "1bad", "fields": []}, {"name": "x", "fields": [{"name": "id", "type": "u8"}]},
                     {"name": "x", "fields": [{"name": "s", "type": "str", "size": 5000}]},
