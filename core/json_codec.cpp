@@ -184,6 +184,8 @@ json value_to_json(const FieldType& t, const std::byte* p) {
   return nullptr;
 }
 
+void append_json_string(std::string& out, std::string_view s) { append_escaped(out, s); }
+
 void append_value_json(std::string& out, const FieldType& t, const std::byte* p) {
   switch (t.kind) {
     case Kind::Bool: out += load_bool(p) ? "true" : "false"; return;

@@ -26,6 +26,8 @@ using json = nlohmann::json;
 Status value_from_json(const FieldType& t, const json& j, std::byte* out, const std::string& path);
 json value_to_json(const FieldType& t, const std::byte* p);
 void append_value_json(std::string& out, const FieldType& t, const std::byte* p);
+// A string as a JSON string literal (quoted, escaped).
+void append_json_string(std::string& out, std::string_view s);
 
 // Applies the fields of a JSON object onto `record` (record_size bytes of `schema`); fields
 // not named keep their bytes. An "id" key is returned through `id` when `id` is given, and

@@ -379,55 +379,109 @@ Result<QueryPage> run_query(const TableVersion& t, const QuerySpec& q) {
   return page;
 }
 
-json query_page_to_json(const QueryPage& page, const QuerySpec& q, const TableSchema& schema) {
-  json records = json::array();
-  if (q.select.empty()) {
-    for (const RecordView& r : page.records) records.push_back(record_to_json(r));
-  } else {
-    struct Sel {
-      std::vector<std::string> parts;
-      FieldLoc loc;
-    };
-    std::vector<Sel> sel;
-    for (const auto& s : q.select) {
-      if (s == "id") continue;
-      Sel x;
-      std::size_t start = 0;
-      while (true) {
-        auto dot = s.find('.', start);
-        x.parts.push_back(s.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
-        if (dot == std::string::npos) break;
-        start = dot + 1;
+namespace {
+
+// A projection (select) as a tree: each level lists fields by name, each taken whole or
+// narrowed to some of its leaves. Built once per page, then emitted per record.
+struct Projection {
+  struct Item {
+    std::string name;
+    bool whole = false;
+    FieldLoc loc;
+    std::unique_ptr<Projection> sub;
+  };
+  std::vector<Item> items;
+  Item& at(std::string_view name) {
+    for (auto& i : items)
+      if (i.name == name) return i;
+    items.push_back(Item{std::string(name), false, {}, nullptr});
+    return items.back();
+  }
+  void add(const std::string& path, const FieldLoc& loc) {
+    Projection* level = this;
+    std::size_t start = 0;
+    while (true) {
+      const auto dot = path.find('.', start);
+      Item& item = level->at(std::string_view(path).substr(start, dot == std::string::npos ? std::string::npos : dot - start));
+      if (item.whole) return;  // the whole value is selected already
+      if (dot == std::string::npos) {
+        item.whole = true;
+        item.loc = loc;
+        item.sub.reset();
+        return;
       }
-      x.loc = *schema.locate(s);  // checked by run_query
-      sel.push_back(std::move(x));
-    }
-    for (const RecordView& r : page.records) {
-      json o = json::object();
-      o["id"] = r.id();
-      for (const auto& s : sel) {
-        json* at = &o;
-        for (std::size_t i = 0; i + 1 < s.parts.size(); ++i) {
-          json& next = (*at)[s.parts[i]];
-          if (!next.is_object()) next = json::object();
-          at = &next;
-        }
-        (*at)[s.parts.back()] = value_to_json(s.loc.type, r.data() + s.loc.offset);
-      }
-      records.push_back(std::move(o));
+      if (!item.sub) item.sub = std::make_unique<Projection>();
+      level = item.sub.get();
+      start = dot + 1;
     }
   }
-  json out;
-  out["count"] = records.size();
-  out["records"] = std::move(records);
-  out["total"] = page.total ? json(*page.total) : json(nullptr);
-  out["next_after"] = page.next_after ? json(*page.next_after) : json(nullptr);
-  out["next_cursor"] = page.next_cursor ? json(*page.next_cursor) : json(nullptr);
-  if (q.explain)
-    out["plan"] = {{"index", page.index.empty() ? json(nullptr) : json(page.index)},
-                   {"scanned", page.scanned},
-                   {"ms", page.ms}};
-  return out;
+  void emit(std::string& out, const std::byte* rec, bool leading_comma) const {
+    bool first = !leading_comma;
+    for (const auto& i : items) {
+      if (!first) out += ',';
+      first = false;
+      append_json_string(out, i.name);
+      out += ':';
+      if (i.whole) {
+        append_value_json(out, i.loc.type, rec + i.loc.offset);
+      } else {
+        out += '{';
+        i.sub->emit(out, rec, false);
+        out += '}';
+      }
+    }
+  }
+};
+
+void append_u64(std::string& out, std::uint64_t v) { out += std::to_string(v); }
+
+}  // namespace
+
+void append_query_page_json(std::string& out, const QueryPage& page, const QuerySpec& q, const TableSchema& schema) {
+  std::optional<Projection> proj;
+  if (!q.select.empty()) {
+    proj.emplace();
+    for (const auto& s : q.select)
+      if (s != "id") proj->add(s, *schema.locate(s));  // checked by run_query
+  }
+  out += "{\"records\":[";
+  for (std::size_t i = 0; i < page.records.size(); ++i) {
+    if (i) out += ',';
+    const RecordView& r = page.records[i];
+    if (!proj) {
+      append_record_json(out, r);
+      continue;
+    }
+    out += "{\"id\":";
+    append_u64(out, r.id());
+    proj->emit(out, r.data(), true);
+    out += '}';
+  }
+  out += "],\"count\":";
+  append_u64(out, page.records.size());
+  out += ",\"total\":";
+  if (page.total) append_u64(out, *page.total);
+  else out += "null";
+  out += ",\"next_after\":";
+  if (page.next_after) append_u64(out, *page.next_after);
+  else out += "null";
+  out += ",\"next_cursor\":";
+  if (page.next_cursor) append_json_string(out, *page.next_cursor);
+  else out += "null";
+  if (q.explain) {
+    out += ",\"plan\":";
+    out += json{{"index", page.index.empty() ? json(nullptr) : json(page.index)},
+                {"scanned", page.scanned},
+                {"ms", page.ms}}
+               .dump();
+  }
+  out += '}';
+}
+
+json query_page_to_json(const QueryPage& page, const QuerySpec& q, const TableSchema& schema) {
+  std::string text;
+  append_query_page_json(text, page, q, schema);
+  return json::parse(text);
 }
 
 }  // namespace tickdb

@@ -66,7 +66,9 @@ struct QueryPage {
 Result<QueryPage> run_query(const TableVersion& t, const QuerySpec& q);
 
 // {"records", "count", "total", "next_after", "next_cursor"} (and "plan" with explain), each
-// record cut to the spec's select.
+// record cut to the spec's select, written as JSON text straight from the packed records
+// (REST), or as a JSON value (RPC results).
+void append_query_page_json(std::string& out, const QueryPage& page, const QuerySpec& q, const TableSchema& schema);
 nlohmann::json query_page_to_json(const QueryPage& page, const QuerySpec& q, const TableSchema& schema);
 
 }  // namespace tickdb

@@ -48,7 +48,9 @@ void Router::answer_query(const std::string& table, const json& params, bool in_
   if (!t) return done(error_response(t.error()));
   auto page = run_query(**t, *spec);
   if (!page) return done(error_response(page.error()));
-  HttpResponse r = json_response(200, json_text(query_page_to_json(*page, *spec, *(*t)->schema())));
+  std::string body;
+  append_query_page_json(body, *page, *spec, *(*t)->schema());
+  HttpResponse r = json_response(200, std::move(body));
   r.headers.emplace_back("X-Tickdb-Version", std::to_string(v->version()));
   done(std::move(r));
 }

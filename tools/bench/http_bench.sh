@@ -107,10 +107,11 @@ math.randomseed(os.time())
 request = function() return wrk.format("GET", "/table/bench/record/" .. math.random(1, $records)) end
 $(cat "$work/report.lua")
 LUA
+owners=$((records / 4 > 0 ? records / 4 : 1))
 cat >"$work/filter_get.lua" <<LUA
 math.randomseed(os.time() + 2)
 request = function()
-  return wrk.format("GET", "/table/bench/records?filter=owner%3D" .. math.random(0, math.max(1, $records // 4) - 1) .. "&limit=10")
+  return wrk.format("GET", "/table/bench/records?filter=owner%3D" .. math.random(0, $owners - 1) .. "&limit=10")
 end
 $(cat "$work/report.lua")
 LUA
