@@ -281,8 +281,12 @@ Result<QueryPage> run_query(const TableVersion& t, const QuerySpec& q) {
     }
   };
   // An index, unless the plain id walk is already the best plan.
+  // The ids the filter allows bound every walk over slots (ids rise with slots); a narrow
+  // range of them is cheaper to walk than any index.
+  const IdRange ids = id_range(filter ? &*filter : nullptr);
+  const bool narrow_ids = ids.empty() || ids.hi - ids.lo < 65536;
   std::optional<IndexPlan> plan;
-  if (filter || !order.by_id()) plan = choose_index(t, filter ? &*filter : nullptr, order);
+  if ((filter || !order.by_id()) && !narrow_ids) plan = choose_index(t, filter ? &*filter : nullptr, order);
 
   if (plan) {
     page.index = plan->index->name();
@@ -311,28 +315,40 @@ Result<QueryPage> run_query(const TableVersion& t, const QuerySpec& q) {
     // Every match was seen unless the walk stopped early or started at the cursor.
     if (!stopped && !(from && plan->ordered_walk)) matched = n;
   } else if (order.by_id() && !order.keys[0].desc) {
-    // Slot order is id order: walk from the start and stop when the page is full.
-    std::uint64_t slot = from ? first_slot_above(t, from->id) : 0;
+    // Slot order is id order: walk from the cursor (or the filter's lowest id) and stop when
+    // the page is full or past the filter's highest id.
+    std::uint64_t slot = first_slot_above(t, std::max(from ? from->id : 0, ids.lo ? ids.lo - 1 : 0));
     const std::uint32_t rpc = t.records_per_chunk();
-    for (std::size_t k = slot / rpc; k < t.used_chunk_count() && got.size() < want; ++k) {
+    bool past = ids.empty();
+    for (std::size_t k = slot / rpc; !past && k < t.used_chunk_count() && got.size() < want; ++k) {
       ChunkSpan c = t.chunk_span(k);
       chunk_mask(c);
       std::uint32_t i = k == slot / rpc ? static_cast<std::uint32_t>(slot % rpc) : 0;
       for (; i < c.count && got.size() < want; ++i) {
+        if (c.ids[i] > ids.hi) {
+          past = true;
+          break;
+        }
         page.scanned += c.alive ? c.alive[i] != 0 : 1;
         if (mask[i]) got.push_back(Cand{c.records + std::size_t{i} * c.record_size, c.ids[i]});
       }
     }
   } else if (order.by_id()) {
     // Descending ids: the same walk backwards from the cursor.
-    std::uint64_t end = from ? (from->id ? first_slot_above(t, from->id - 1) : 0) : t.slots();  // slots below cursor id
+    const std::uint64_t upto = std::min(from ? (from->id ? from->id - 1 : 0) : ids.hi, ids.hi);
+    const std::uint64_t end = ids.empty() ? 0 : first_slot_above(t, upto);  // the slots of ids <= upto
     const std::uint32_t rpc = t.records_per_chunk();
-    for (std::uint64_t k1 = (end + rpc - 1) / rpc; k1 > 0 && got.size() < want; --k1) {
+    bool past = false;
+    for (std::uint64_t k1 = (end + rpc - 1) / rpc; !past && k1 > 0 && got.size() < want; --k1) {
       const std::size_t k = k1 - 1;
       ChunkSpan c = t.chunk_span(k);
       chunk_mask(c);
       std::uint32_t i = static_cast<std::uint32_t>(std::min<std::uint64_t>(c.count, end - std::uint64_t{k} * rpc));
       for (; i > 0 && got.size() < want; --i) {
+        if (c.ids[i - 1] < ids.lo) {
+          past = true;
+          break;
+        }
         page.scanned += c.alive ? c.alive[i - 1] != 0 : 1;
         if (mask[i - 1]) got.push_back(Cand{c.records + std::size_t{i - 1} * c.record_size, c.ids[i - 1]});
       }
@@ -340,10 +356,17 @@ Result<QueryPage> run_query(const TableVersion& t, const QuerySpec& q) {
   } else {
     // Any other order: every match, through the heap.
     std::uint64_t n = 0;
-    for (ChunkSpan c : t.chunks()) {
+    const std::uint64_t s0 = ids.empty() ? 0 : first_slot_above(t, ids.lo - 1);
+    const std::uint64_t s1 = ids.empty() ? 0 : first_slot_above(t, ids.hi);
+    const std::uint32_t rpc = t.records_per_chunk();
+    for (std::uint64_t k = s0 / rpc; k * rpc < s1; ++k) {
+      ChunkSpan c = t.chunk_span(static_cast<std::size_t>(k));
       chunk_mask(c);
-      const std::byte* rec = c.records;
-      for (std::uint32_t i = 0; i < c.count; ++i, rec += c.record_size) {
+      const std::uint32_t i0 = static_cast<std::uint32_t>(std::max(s0, k * rpc) - k * rpc);
+      const std::uint32_t i1 = static_cast<std::uint32_t>(std::min<std::uint64_t>(s1 - k * rpc, c.count));
+      const std::byte* rec = c.records + std::size_t{i0} * c.record_size;
+      for (std::uint32_t i = i0; i < i1; ++i, rec += c.record_size) {
+        page.scanned += c.alive ? c.alive[i] != 0 : 1;
         if (!mask[i]) continue;
         ++n;
         Cand cand{rec, c.ids[i]};
@@ -352,7 +375,6 @@ Result<QueryPage> run_query(const TableVersion& t, const QuerySpec& q) {
       }
     }
     std::sort_heap(got.begin(), got.end(), less);
-    page.scanned = t.count();
     matched = n;
   }
 

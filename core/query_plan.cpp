@@ -150,6 +150,37 @@ int cmp_prefix(const std::byte* key, const std::string& probe) {
 
 }  // namespace
 
+IdRange id_range(const CompiledFilter* filter) {
+  IdRange r;
+  auto at_least = [&](std::uint64_t v) { r.lo = std::max(r.lo, v); };
+  auto at_most = [&](std::uint64_t v) { r.hi = std::min(r.hi, v); };
+  for (const Node* n : conjuncts(filter)) {
+    if (!n->is_id) continue;
+    if (n->code == Code::in_set && !n->uset.empty()) {
+      at_least(n->uset.front());
+      at_most(n->uset.back());
+      continue;
+    }
+    if (n->code != Code::cmp_lit) continue;
+    const std::uint64_t v = n->u;
+    switch (n->op) {
+      case Op::eq: at_least(v), at_most(v); break;
+      case Op::ge: at_least(v); break;
+      case Op::le: at_most(v); break;
+      case Op::gt:
+        if (v == UINT64_MAX) return IdRange{1, 0};
+        at_least(v + 1);
+        break;
+      case Op::lt:
+        if (v == 0) return IdRange{1, 0};
+        at_most(v - 1);
+        break;
+      default: break;
+    }
+  }
+  return r;
+}
+
 std::size_t IndexPlan::combos() const {
   std::size_t n = 1;
   for (const auto& s : eq) n *= s.size();

@@ -49,6 +49,14 @@ struct IndexPlan {
 // or nullopt for a scan.
 std::optional<IndexPlan> choose_index(const TableVersion& t, const CompiledFilter* filter, const Order& order);
 
+// The ids the filter's top-level conjuncts allow (id = v, id in (...), id < v, ...): the id
+// walks start and stop there. [1, max] when the filter says nothing of ids.
+struct IdRange {
+  std::uint64_t lo = 1, hi = UINT64_MAX;
+  bool empty() const { return lo > hi; }
+};
+IdRange id_range(const CompiledFilter* filter);
+
 // Calls visit(id, order_bytes) for each candidate in the plan's order (each id once) until it
 // returns false; order_bytes points at the served order's encoded fields (ordered walks only).
 // `seek`: for an ordered walk with a cursor, the cursor record (its order fields in place) to

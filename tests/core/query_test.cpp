@@ -608,6 +608,10 @@ TEST_CASE("the planner picks an index for =, in, ranges, prefixes and a served o
       {{{"order", "-name"}, {"limit", 5}}, "m_name", 10, 5},
       {{{"filter", "tag = 4"}, {"order", "hp"}, {"limit", 2}}, "m_tag_hp", 12, 2},
       {{{"filter", "hp = 3"}, {"limit", 1000}}, "", 1000, 10},        // hp is not a leading field
+      {{{"filter", "id >= 500 && id < 510 && hp >= 0"}, {"limit", 1000}}, "", 10, 10},  // the id walk's bounds
+      {{{"filter", "id < 20 && tag = 1"}, {"order", "-id"}, {"limit", 2}}, "", 13, 2},
+      {{{"filter", "id in (7, 9) && hp < 100"}}, "", 3, 2},
+      {{{"filter", "id > 18446744073709551615"}}, "", 0, 0},
       {{{"filter", "owner = 5 || tag = 1"}, {"limit", 1000}}, "", 1000, 201},  // || is not served
   };
   for (const auto& c : cases) {
