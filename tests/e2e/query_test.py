@@ -304,6 +304,41 @@ class Indexes(unittest.TestCase):
         self.assertEqual(n.req("DELETE", "/relation/%d" % rel["id"])[0], 204)
         self.assertEqual([i for i in n.req("GET", "/table/items/indexes")[1]["indexes"] if i["auto"]], [])
 
+class IndexDurability(unittest.TestCase):
+    """Index definitions survive a graceful restart (snapshot) and a crash (log replay)."""
+
+    def test_indexes_come_back_after_restart_and_crash(self):
+        import signal
+        data = temp_dir("tickdb-query-dur-")
+        n = NodeProcess(SERVER, "storage.snapshot_interval_s=0", data=data)
+        try:
+            n.req = Node.req.__get__(n)
+            st, _, _ = n.req("POST", "/table", {"name": "d", "fields": [{"name": "k", "type": "u32"}, {"name": "s", "type": "str", "size": 4}],
+                                                "indexes": [{"name": "d_k", "fields": ["k"], "type": "hash", "unique": True}]})
+            self.assertEqual(st, 201)
+            for i in range(50):
+                self.assertEqual(n.req("POST", "/table/d/record", {"k": i, "s": "a"})[0], 201)
+            self.assertEqual(n.req("POST", "/table/d/index", {"name": "d_s", "fields": ["s", "k"]})[0], 201)
+            self.assertEqual(n.stop(), 0)
+            for how in ("graceful", "crash"):
+                n = NodeProcess(SERVER, "storage.snapshot_interval_s=0", data=data)
+                n.req = Node.req.__get__(n)
+                st, lst, _ = n.req("GET", "/table/d/indexes")
+                self.assertEqual({i["name"]: (i["entries"], i["unique"]) for i in lst["indexes"]},
+                                 {"d_k": (50 + (how == "crash"), True), "d_s": (50 + (how == "crash"), False)}, how)
+                st, page, _ = n.req("GET", "/table/d/records?filter=k%3D7&explain=true")
+                self.assertEqual((page["plan"]["index"], [r["k"] for r in page["records"]]), ("d_k", [7]))
+                st, body, _ = n.req("POST", "/table/d/record", {"k": 7})
+                self.assertEqual((st, body["error"]["code"]), (409, "unique_violation"))
+                if how == "graceful":
+                    # One more acknowledged write, then a crash: the log replays it into the indexes.
+                    self.assertEqual(n.req("POST", "/table/d/record", {"k": 1000, "s": "z"})[0], 201)
+                    self.assertEqual(n.stop(signal.SIGKILL), -9)
+            st, page, _ = n.req("GET", "/table/d/records?filter=" + urllib.parse.quote('s = "z"') + "&explain=true")
+            self.assertEqual((page["plan"]["index"], [r["k"] for r in page["records"]]), ("d_s", [1000]))
+        finally:
+            n.stop()
+
 if __name__ == "__main__":
     SERVER = sys.argv[1]
     unittest.main(argv=[sys.argv[0]] + sys.argv[3:], verbosity=2)
