@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "core/json_codec.h"
+#include "core/projection.h"
 #include "core/query_order.h"
 #include "core/query_plan.h"
 
@@ -238,11 +239,7 @@ Result<QueryPage> run_query(const TableVersion& t, const QuerySpec& q) {
     id.path = "id";
     order.keys.push_back(id);
   }
-  for (const auto& s : q.select)
-    if (s != "id") {
-      auto loc = schema.locate(s);
-      if (!loc) return bad("select: " + loc.message());
-    }
+  if (auto p = Projection::make(schema, q.select); !p) return p.error();
 
   // Where the page starts: after the cursor, or after the `after` id.
   std::vector<std::byte> cursor_rec(schema.record_size());
@@ -403,81 +400,17 @@ Result<QueryPage> run_query(const TableVersion& t, const QuerySpec& q) {
 
 namespace {
 
-// A projection (select) as a tree: each level lists fields by name, each taken whole or
-// narrowed to some of its leaves. Built once per page, then emitted per record.
-struct Projection {
-  struct Item {
-    std::string name;
-    bool whole = false;
-    FieldLoc loc;
-    std::unique_ptr<Projection> sub;
-  };
-  std::vector<Item> items;
-  Item& at(std::string_view name) {
-    for (auto& i : items)
-      if (i.name == name) return i;
-    items.push_back(Item{std::string(name), false, {}, nullptr});
-    return items.back();
-  }
-  void add(const std::string& path, const FieldLoc& loc) {
-    Projection* level = this;
-    std::size_t start = 0;
-    while (true) {
-      const auto dot = path.find('.', start);
-      Item& item = level->at(std::string_view(path).substr(start, dot == std::string::npos ? std::string::npos : dot - start));
-      if (item.whole) return;  // the whole value is selected already
-      if (dot == std::string::npos) {
-        item.whole = true;
-        item.loc = loc;
-        item.sub.reset();
-        return;
-      }
-      if (!item.sub) item.sub = std::make_unique<Projection>();
-      level = item.sub.get();
-      start = dot + 1;
-    }
-  }
-  void emit(std::string& out, const std::byte* rec, bool leading_comma) const {
-    bool first = !leading_comma;
-    for (const auto& i : items) {
-      if (!first) out += ',';
-      first = false;
-      append_json_string(out, i.name);
-      out += ':';
-      if (i.whole) {
-        append_value_json(out, i.loc.type, rec + i.loc.offset);
-      } else {
-        out += '{';
-        i.sub->emit(out, rec, false);
-        out += '}';
-      }
-    }
-  }
-};
-
 void append_u64(std::string& out, std::uint64_t v) { out += std::to_string(v); }
 
 }  // namespace
 
 void append_query_page_json(std::string& out, const QueryPage& page, const QuerySpec& q, const TableSchema& schema) {
-  std::optional<Projection> proj;
-  if (!q.select.empty()) {
-    proj.emplace();
-    for (const auto& s : q.select)
-      if (s != "id") proj->add(s, *schema.locate(s));  // checked by run_query
-  }
+  auto proj = Projection::make(schema, q.select);  // checked by run_query
   out += "{\"records\":[";
   for (std::size_t i = 0; i < page.records.size(); ++i) {
     if (i) out += ',';
     const RecordView& r = page.records[i];
-    if (!proj) {
-      append_record_json(out, r);
-      continue;
-    }
-    out += "{\"id\":";
-    append_u64(out, r.id());
-    proj->emit(out, r.data(), true);
-    out += '}';
+    if (proj) proj->append_record(out, r.data(), r.id());
   }
   out += "],\"count\":";
   append_u64(out, page.records.size());
