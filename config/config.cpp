@@ -32,6 +32,8 @@ const std::vector<std::pair<std::string, std::vector<std::string>>>& known_keys(
       {"cluster",
        {"name", "address", "allow_remote", "port", "peers", "heartbeat_ms", "failure_timeout_ms",
         "request_timeout_ms", "idempotency_ttl_s", "idempotency_max_keys"}},
+      {"subscriptions", {"retain_s", "max_stall_s", "max_connections", "max_per_connection"}},
+      {"ws", {"max_frame_bytes", "max_incoming_bytes", "ping_s"}},
       {"log", {"level"}},
   };
   return k;
@@ -116,6 +118,20 @@ Result<Config> config_from_json(const json& j) {
         TAKE(get_number(v, key, 0.1, 86400), c.http_timeout_s);
       } else if (key == "http.auth_token") {
         TAKE(get_string(v, key), c.http_auth_token);
+      } else if (key == "subscriptions.retain_s") {
+        TAKE(get_number(v, key, 0, 3600), c.subscriptions_retain_s);
+      } else if (key == "subscriptions.max_stall_s") {
+        TAKE(get_number(v, key, 0.1, 3600), c.subscriptions_max_stall_s);
+      } else if (key == "subscriptions.max_connections") {
+        TAKE(get_uint(v, key, 1, 1u << 20), c.subscriptions_max_connections);
+      } else if (key == "subscriptions.max_per_connection") {
+        TAKE(get_uint(v, key, 1, 4096), c.subscriptions_max_per_connection);
+      } else if (key == "ws.max_frame_bytes") {
+        TAKE(get_uint(v, key, 4096, 1ull << 30), c.ws_max_frame_bytes);
+      } else if (key == "ws.max_incoming_bytes") {
+        TAKE(get_uint(v, key, 256, 1ull << 30), c.ws_max_incoming_bytes);
+      } else if (key == "ws.ping_s") {
+        TAKE(get_number(v, key, 0.1, 3600), c.ws_ping_s);
       } else if (key == "tick.rate_hz") {
         TAKE(get_number(v, key, 15, 120), c.tick_rate_hz);
       } else if (key == "tick.procedures") {
@@ -255,6 +271,15 @@ json Config::to_json() const {
             {"request_timeout_ms", cluster_request_timeout_ms},
             {"idempotency_ttl_s", cluster_idempotency_ttl_s},
             {"idempotency_max_keys", cluster_idempotency_max_keys}}},
+          {"subscriptions",
+           {{"retain_s", subscriptions_retain_s},
+            {"max_stall_s", subscriptions_max_stall_s},
+            {"max_connections", subscriptions_max_connections},
+            {"max_per_connection", subscriptions_max_per_connection}}},
+          {"ws",
+           {{"max_frame_bytes", ws_max_frame_bytes},
+            {"max_incoming_bytes", ws_max_incoming_bytes},
+            {"ping_s", ws_ping_s}}},
           {"log", {{"level", log_level}}}};
 }
 

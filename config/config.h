@@ -7,7 +7,9 @@
 //    "storage": {"data_dir", "snapshot_interval_s", "snapshot_keep", "compression_level",
 //    "durability"}, "procedures": {"modules"}, "cluster": {"name", "address", "allow_remote",
 //    "port", "peers", "heartbeat_ms", "failure_timeout_ms", "request_timeout_ms",
-//    "idempotency_ttl_s", "idempotency_max_keys"}, "log": {"level"}}
+//    "idempotency_ttl_s", "idempotency_max_keys"}, "subscriptions": {"retain_s", "max_stall_s",
+//    "max_connections", "max_per_connection"}, "ws": {"max_frame_bytes", "max_incoming_bytes",
+//    "ping_s"}, "log": {"level"}}
 //
 // Thread-safety: a plain value.
 #pragma once
@@ -56,6 +58,15 @@ struct Config {
   // A write with an Idempotency-Key is answered from its first answer for this long ...
   double cluster_idempotency_ttl_s = 300;
   std::uint64_t cluster_idempotency_max_keys = 100'000;  // ... for at most this many keys
+  // Live subscriptions (API.md): versions kept for resumes, how long a client may stall,
+  // connections, subscriptions per connection, frame limits, WebSocket pings.
+  double subscriptions_retain_s = 10;
+  double subscriptions_max_stall_s = 30;
+  std::uint64_t subscriptions_max_connections = 1024;
+  std::uint64_t subscriptions_max_per_connection = 64;
+  std::uint64_t ws_max_frame_bytes = 1ull << 20;
+  std::uint64_t ws_max_incoming_bytes = 64ull << 10;
+  double ws_ping_s = 15;
   std::string log_level = "info";
 
   // The whole config as JSON (every key, defaults included).

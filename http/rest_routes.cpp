@@ -64,9 +64,19 @@ void Router::add_operation_routes() {
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
         done(json_response(200, json_text(json{{"status", "ok"},
                                                {"node", cfg_.node_name},
+                                               {"epoch", hub_->epoch()},
                                                {"tick", rt_->ticks()},
                                                {"uptime_s", up}})));
       });
+  table_.add("GET", "/ws", "Live subscriptions over WebSocket (subprotocol tickdb.v1; see API.md)", 101,
+             [](auto&, auto&, auto&, Done& done) {
+               // The session upgrades requests that ask for it before they are routed.
+               HttpResponse r = error_response(make_error(
+                   Errc::invalid_argument, "GET /ws is a WebSocket endpoint: send Upgrade: websocket"));
+               r.status = 426;
+               r.headers.emplace_back("Upgrade", "websocket");
+               done(std::move(r));
+             });
   table_.add("GET", "/cluster",
              "Cluster membership: this node and its configured peers, with their tables", 200,
              [this](auto&, auto&, auto&, Done& done) {

@@ -48,7 +48,8 @@ Router::Router(Runtime& rt, const Config& cfg)
       cfg_(cfg),
       started_(std::chrono::steady_clock::now()),
       rpc_(rt),
-      idempotency_(cfg.cluster_idempotency_ttl_s, cfg.cluster_idempotency_max_keys) {
+      idempotency_(cfg.cluster_idempotency_ttl_s, cfg.cluster_idempotency_max_keys),
+      hub_(std::make_unique<SubscriptionHub>(rt, cfg_)) {
   add_operation_routes();
   add_schema_routes();
   add_record_routes();

@@ -31,6 +31,7 @@
 #include "http/request_figures.h"
 #include "http/route_table.h"
 #include "http/rpc_endpoint.h"
+#include "http/subscription_hub.h"
 
 namespace tickdb {
 
@@ -44,6 +45,9 @@ class Router {
   // Routes one request; `done` answers it (once, on any thread). Returns the id of the route
   // that answers (for the figures).
   RouteId handle(HttpRequest req, Done done);
+
+  // Live subscriptions (GET /ws): the session hands upgraded connections to the hub.
+  SubscriptionHub& hub() { return *hub_; }
 
   // Benchmark baseline: answer every request 200 "{}" without routing or touching the
   // database (the same listener and sessions; tools/bench/http_bench.sh).
@@ -90,7 +94,8 @@ class Router {
   RpcEndpoint rpc_;
   IdempotencyCache idempotency_;
   std::unique_ptr<RequestFigures> figures_;
-  std::atomic<Cluster*> cluster_{nullptr};  // sized once every route is added
+  std::atomic<Cluster*> cluster_{nullptr};
+  std::unique_ptr<SubscriptionHub> hub_;  // sized once every route is added
 };
 
 // Constant-time comparison (for the auth token).

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "http/request_parser.h"
+#include "http/ws_session.h"
 
 namespace tickdb {
 
@@ -194,9 +195,26 @@ class Session : public std::enable_shared_from_this<Session> {
     begin_answer();
     HttpRequest req = std::move(parser_->req);
     parser_.reset();
+    if (upgrade(req)) return;
     route_ = srv_->router->handle(std::move(req), [self = shared_from_this()](HttpResponse r) {
       self->answer(std::move(r));
     });
+  }
+
+  // GET /ws asking for a WebSocket: the socket goes to a WebSocket session (ws_session.h).
+  // A wrong Bearer token is answered 401 by the router; no token at all may still send an
+  // auth frame first.
+  bool upgrade(HttpRequest& req) {
+    const std::string_view path = std::string_view(req.target).substr(0, req.target.find('?'));
+    if (path != "/ws" || req.method != "GET" || !is_websocket_upgrade(req) || srv_->stopping) return false;
+    const std::string& token = srv_->cfg.http_auth_token;
+    if (!token.empty() && !req.authorization.empty() && !equal_constant_time(req.authorization, "Bearer " + token))
+      return false;
+    srv_->busy.fetch_sub(1, std::memory_order_relaxed);  // not an HTTP answer any more
+    state_ = State::closed;
+    unlink();
+    start_websocket(std::move(socket_), std::move(req), srv_->router->hub(), srv_->cfg);
+    return true;
   }
 
   // The router's answer, on any thread: written on this session's own thread.
@@ -295,6 +313,18 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
+  // Leaves the thread's list of sessions (the sweep and the graceful stop walk it).
+  void unlink() {
+    if (!linked_) return;
+    if (prev_)
+      prev_->next_ = next_;
+    else
+      io_->sessions = next_;
+    if (next_) next_->prev_ = prev_;
+    prev_ = next_ = nullptr;
+    linked_ = false;
+  }
+
   void close() {
     if (state_ == State::closed) return;
     if (state_ == State::busy) {
@@ -304,15 +334,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     const bool was_busy = state_ == State::busy;
     state_ = State::closed;
-    if (linked_) {
-      if (prev_)
-        prev_->next_ = next_;
-      else
-        io_->sessions = next_;
-      if (next_) next_->prev_ = prev_;
-      prev_ = next_ = nullptr;
-      linked_ = false;
-    }
+    unlink();
     beast::error_code ignore;
     if (!was_busy) socket_.shutdown(tcp::socket::shutdown_both, ignore);
     socket_.close(ignore);
@@ -442,6 +464,7 @@ void HttpServer::stop(std::chrono::milliseconds grace) {
   Impl& m = *impl_;
   if (m.io.empty() || !m.io[0]->thread.joinable()) return;
   m.stopping = true;
+  m.router->hub().stop();  // it posts frames to the I/O threads: stopped before them
   net::post(m.io[0]->ioc, [&m] {
     beast::error_code ec;
     m.acceptor->close(ec);

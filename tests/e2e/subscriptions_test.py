@@ -1,0 +1,368 @@
+#!/usr/bin/env python3
+"""Black-box tests of live subscriptions over WebSocket (issue 13), with Debian's
+python3-websockets: hello, snapshot + ready at one version, deltas that chain, exact
+ins/upd/del/out for filters and projections, several tables in one frame, resume within the
+retain window, reset on a schema change, ended on a dropped table, auth, protocol errors and
+their close codes, a slow consumer closed with 4008, and a random write storm whose deltas,
+applied by a client, give the table exactly.
+
+usage: subscriptions_test.py SERVER_BINARY GAME_MODULE [unittest args]
+Only 127.0.0.1 is used; every wait is bounded by a deadline.
+"""
+import os
+import sys
+
+try:
+    import websockets  # noqa: F401
+except ImportError:  # a Python without Debian's packages first on PATH (e.g. pyenv)
+    if os.path.exists("/usr/bin/python3") and sys.executable != "/usr/bin/python3":
+        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
+    raise
+
+import asyncio
+import http.client
+import json
+import random
+import time
+import unittest
+
+import websockets
+
+from tickdb_node import NodeProcess, temp_dir
+
+SERVER = None
+
+
+class Node(NodeProcess):
+    def __init__(self, *sets):
+        super().__init__(SERVER, "storage.snapshot_interval_s=0", *sets, data=temp_dir("tickdb-subs-"))
+
+    def req(self, method, path, body=None, headers=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+        h = {"Content-Type": "application/json"}
+        h.update(headers or {})
+        c.request(method, path, body=body, headers=h)
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r.status, (json.loads(data) if data else None), r
+
+    def url(self):
+        return "ws://127.0.0.1:%d/ws" % self.port
+
+
+async def recv(ws, timeout=5.0):
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+async def recv_until(ws, pred, timeout=5.0, keep=None):
+    """Frames until pred(frame); every frame seen is appended to keep."""
+    end = time.time() + timeout
+    while True:
+        left = end - time.time()
+        if left <= 0:
+            raise AssertionError("no such frame within %.1f s; saw %s" % (timeout, (keep or [])[-5:]))
+        f = await recv(ws, left)
+        if keep is not None:
+            keep.append(f)
+        if pred(f):
+            return f
+
+
+async def subscribe(ws, sub, table, **kw):
+    """Sends subscribe; returns (rows of the snapshot, ready frame)."""
+    await ws.send(json.dumps(dict(op="subscribe", sub=sub, table=table, **kw)))
+    rows = []
+    while True:
+        f = await recv(ws)
+        if f["type"] == "snapshot" and f["sub"] == sub:
+            rows += f["rows"]
+        elif f["type"] == "ready" and f["sub"] == sub:
+            return rows, f
+        elif f["type"] == "error":
+            raise AssertionError(f)
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 60))
+
+
+class Subscriptions(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.n = Node()
+        n = cls.n
+        assert n.req("POST", "/table", {"name": "p", "fields": [
+            {"name": "hp", "type": "i32"}, {"name": "team", "type": "str", "size": 8}, {"name": "x", "type": "f32"}]})[0] == 201
+        assert n.req("POST", "/table", {"name": "q", "fields": [{"name": "v", "type": "u32"}]})[0] == 201
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.n.stop()
+
+    def test_snapshot_then_deltas_exact_for_filter_and_select(self):
+        n = self.n
+
+        async def go():
+            ids = [n.req("POST", "/table/p/record", {"hp": i * 10, "team": "red" if i % 2 else "blue"})[1]["id"]
+                   for i in range(6)]
+            async with websockets.connect(n.url(), subprotocols=["tickdb.v1"]) as ws:
+                self.assertEqual(ws.subprotocol, "tickdb.v1")
+                hello = await recv(ws)
+                self.assertEqual(hello["type"], "hello")
+                st, health, _ = n.req("GET", "/health")
+                self.assertEqual(hello["epoch"], health["epoch"])
+                rows, ready = await subscribe(ws, "s", "p", filter="hp >= 20 && team = \"red\"", select=["hp"])
+                self.assertEqual(ready["version"], hello["version"])
+                self.assertEqual(ready["count"], len(rows))
+                self.assertEqual(sorted(r["id"] for r in rows), [ids[3], ids[5]])
+                self.assertEqual(set(rows[0]), {"id", "hp"})
+                self.assertEqual([f["name"] for f in ready["schema"]["fields"]], ["hp"])
+                last = ready["version"]
+                seen = []
+
+                async def delta():
+                    f = await recv_until(ws, lambda f: f["type"] == "delta", keep=seen)
+                    nonlocal last
+                    self.assertEqual(f["from"], last)  # the chain has no gap
+                    last = f["to"]
+                    return f["changes"]["s"]
+
+                # enters the filter -> ins; changes a selected field -> upd; leaves -> out; deleted -> del
+                n.req("PUT", "/table/p/record/%d" % ids[1], {"hp": 50})
+                self.assertEqual((await delta())["ins"], [{"id": ids[1], "hp": 50}])
+                n.req("PUT", "/table/p/record/%d" % ids[3], {"hp": 31})
+                ch = await delta()
+                self.assertEqual((ch["upd"], ch["ins"], ch["del"], ch["out"]), ([{"id": ids[3], "hp": 31}], [], [], []))
+                n.req("PUT", "/table/p/record/%d" % ids[3], {"team": "blue"})
+                self.assertEqual((await delta())["out"], [ids[3]])
+                n.req("DELETE", "/table/p/record/%d" % ids[5])
+                self.assertEqual((await delta())["del"], [ids[5]])
+                # A change to an unselected field sends nothing; progress keeps the chain going.
+                n.req("PUT", "/table/p/record/%d" % ids[1], {"x": 2.5})
+                f = await recv_until(ws, lambda f: f["type"] in ("delta", "progress"), keep=seen, timeout=3)
+                self.assertEqual(f["type"], "progress")
+                self.assertGreater(f["version"], last)
+                last = f["version"]
+                # Two tables in one transaction: one frame; a second subscription joins the chain.
+                rows, ready2 = await subscribe(ws, "t", "q")
+                self.assertGreaterEqual(ready2["version"], last)
+                last = ready2["version"] if ready2["version"] > last else last
+                out, _ = None, None
+                st, out, _ = n.req("POST", "/rpc", {"jsonrpc": "2.0", "id": 1, "method": "db.transaction", "params": {"ops": [
+                    {"method": "db.insert", "params": {"table": "p", "values": {"hp": 99, "team": "red"}}},
+                    {"method": "db.insert", "params": {"table": "q", "values": {"v": 7}}}]}})
+                f = await recv_until(ws, lambda f: f["type"] == "delta", keep=seen)
+                self.assertEqual(set(f["changes"]), {"s", "t"})
+                self.assertEqual(f["changes"]["t"]["ins"][0]["v"], 7)
+                # ping, unsubscribe
+                await ws.send(json.dumps({"op": "ping"}))
+                await recv_until(ws, lambda f: f["type"] == "pong")
+                await ws.send(json.dumps({"op": "unsubscribe", "sub": "t"}))
+                e = await recv_until(ws, lambda f: f["type"] == "ended")
+                self.assertEqual((e["sub"], e["reason"]), ("t", "unsubscribed"))
+        run(go())
+
+    def test_errors_keep_the_connection_and_protocol_errors_close_it(self):
+        n = self.n
+
+        async def go():
+            async with websockets.connect(n.url()) as ws:
+                await recv(ws)
+                for op, code, text in [
+                    ({"op": "subscribe", "sub": "a", "table": "nope"}, "not_found", "table 'nope' does not exist"),
+                    ({"op": "subscribe", "sub": "a", "table": "p", "filter": "hpp = 1"}, "invalid_argument",
+                     "filter: unknown field 'hpp' at 1:1"),
+                    ({"op": "subscribe", "sub": "a", "table": "p", "select": ["nope"]}, "invalid_argument", "select:"),
+                    ({"op": "subscribe", "table": "p"}, "invalid_argument", "'sub'"),
+                    ({"op": "subscribe", "sub": "a", "table": "p", "colour": 1}, "invalid_argument", "colour"),
+                ]:
+                    await ws.send(json.dumps(op))
+                    f = await recv_until(ws, lambda f: f["type"] == "error")
+                    self.assertEqual(f["code"], code, f)
+                    self.assertIn(text, f["message"])
+                await ws.send(json.dumps({"op": "ping"}))
+                await recv_until(ws, lambda f: f["type"] == "pong")  # still up
+            for frame, why in [("not json", "JSON"), ("[1]", "object"), (json.dumps({"op": "fly"}), "unknown op"),
+                               ("x" * (70 * 1024), "max_incoming_bytes")]:
+                async with websockets.connect(n.url(), max_size=None) as ws:
+                    await recv(ws)
+                    await ws.send(frame)
+                    with self.assertRaises(websockets.ConnectionClosed) as cm:
+                        for _ in range(10):
+                            await recv(ws)
+                    self.assertEqual(cm.exception.rcvd.code, 4002, why)
+                    self.assertIn(why, cm.exception.rcvd.reason)
+            # Without an upgrade, /ws answers 426.
+            st, body, _ = n.req("GET", "/ws")
+            self.assertEqual(st, 426)
+        run(go())
+
+    def test_resume_within_the_window_and_reset_otherwise(self):
+        n = self.n
+
+        async def go():
+            async with websockets.connect(n.url()) as ws:
+                hello = await recv(ws)
+                rows, ready = await subscribe(ws, "s", "q")
+                n.req("POST", "/table/q/record", {"v": 100})
+                f = await recv_until(ws, lambda f: f["type"] == "delta")
+                token = "%s:%d" % (hello["epoch"], f["to"])
+            # Offline: two writes; the resume brings both in one catch-up.
+            a = n.req("POST", "/table/q/record", {"v": 101})[1]["id"]
+            b = n.req("POST", "/table/q/record", {"v": 102})[1]["id"]
+            async with websockets.connect(n.url()) as ws:
+                await recv(ws)
+                await ws.send(json.dumps({"op": "subscribe", "sub": "s", "table": "q", "since": token}))
+                r = await recv_until(ws, lambda f: f["type"] == "ready")
+                self.assertTrue(r["resumed"])
+                self.assertEqual(r["from"], int(token.split(":")[1]))
+                self.assertEqual(sorted(x["id"] for x in r["changes"]["s"]["ins"]), [a, b])
+                self.assertIsNone(r["count"])
+            async with websockets.connect(n.url()) as ws:
+                await recv(ws)
+                await ws.send(json.dumps({"op": "subscribe", "sub": "s", "table": "q", "since": "0000:1"}))
+                f = await recv_until(ws, lambda f: f["type"] in ("reset", "ready"))
+                self.assertEqual((f["type"], f["reason"]), ("reset", "resume_unavailable"))
+                r = await recv_until(ws, lambda f: f["type"] == "ready")
+                self.assertFalse(r["resumed"])
+        run(go())
+
+    def test_schema_change_resets_and_a_dropped_table_ends(self):
+        n = self.n
+
+        async def go():
+            self.assertEqual(n.req("POST", "/table", {"name": "tmp", "fields": [{"name": "a", "type": "i32"}]})[0], 201)
+            n.req("POST", "/table/tmp/record", {"a": 1})
+            async with websockets.connect(n.url()) as ws:
+                await recv(ws)
+                await subscribe(ws, "s", "tmp")
+                self.assertEqual(n.req("POST", "/table/tmp/field", {"name": "b", "type": "u8", "default": 3})[0], 201)
+                f = await recv_until(ws, lambda f: f["type"] == "reset")
+                self.assertEqual(f["reason"], "schema_changed")
+                snap = await recv_until(ws, lambda f: f["type"] == "snapshot")
+                self.assertEqual(snap["rows"][0]["b"], 3)
+                await recv_until(ws, lambda f: f["type"] == "ready")
+                self.assertEqual(n.req("DELETE", "/table/tmp")[0], 204)
+                f = await recv_until(ws, lambda f: f["type"] == "ended")
+                self.assertEqual(f["reason"], "table_dropped")
+        run(go())
+
+    def test_a_write_storm_applied_by_a_client_gives_the_table(self):
+        n = self.n
+        rnd = random.Random(7)
+
+        async def go():
+            self.assertEqual(n.req("POST", "/table", {"name": "storm", "fields": [
+                {"name": "k", "type": "i32"}, {"name": "s", "type": "str", "size": 6}]})[0], 201)
+            async with websockets.connect(n.url()) as ws:
+                await recv(ws)
+                rows, ready = await subscribe(ws, "s", "storm", filter="k >= 0", select="k")
+                model = {r["id"]: r for r in rows}
+                last = ready["version"]
+                ids = []
+                loop = asyncio.get_running_loop()
+
+                def storm():
+                    v = 0
+                    for i in range(300):
+                        r = rnd.random()
+                        if r < 0.5 or not ids:
+                            st, body, h = n.req("POST", "/table/storm/record", {"k": rnd.randint(-5, 20), "s": "x"})
+                            ids.append(body["id"])
+                        elif r < 0.85:
+                            st, body, h = n.req("PUT", "/table/storm/record/%d" % rnd.choice(ids),
+                                                {"k": rnd.randint(-5, 20)} if rnd.random() < 0.7 else {"s": "y"})
+                        else:
+                            i = rnd.randrange(len(ids))
+                            st, body, h = n.req("DELETE", "/table/storm/record/%d" % ids.pop(i))
+                    st, page, h = n.req("GET", "/table/storm/records?limit=10000&filter=k%3E%3D0&select=k")
+                    return int(h.getheader("X-Tickdb-Version")), page["records"]
+
+                final_task = loop.run_in_executor(None, storm)
+                final_version, final_rows = None, None
+                while True:
+                    if final_task.done() and final_version is None:
+                        final_version, final_rows = final_task.result()
+                    if final_version is not None and last >= final_version:
+                        break
+                    try:
+                        f = await recv(ws, 0.5)
+                    except asyncio.TimeoutError:
+                        continue
+                    if f["type"] == "delta":
+                        self.assertEqual(f["from"], last)
+                        last = f["to"]
+                        ch = f["changes"].get("s", {})
+                        for r in ch.get("ins", []) + ch.get("upd", []):
+                            model[r["id"]] = r
+                        for i in ch.get("del", []) + ch.get("out", []):
+                            model.pop(i, None)
+                    elif f["type"] == "progress":
+                        self.assertGreaterEqual(f["version"], last)
+                        last = f["version"]
+                self.assertEqual(sorted(model.values(), key=lambda r: r["id"]), final_rows)
+        run(go())
+
+
+class Limits(unittest.TestCase):
+    def test_auth_by_first_frame_and_a_slow_consumer_is_closed_with_its_token(self):
+        n = Node('http.auth_token="s3cret"', "subscriptions.max_stall_s=1", "ws.max_frame_bytes=4096")
+
+        async def go():
+            auth = {"Authorization": "Bearer s3cret"}
+            assert n.req("POST", "/table", {"name": "big", "fields": [{"name": "s", "type": "str", "size": 200}]},
+                         headers=auth)[0] == 201
+            async with websockets.connect(n.url()) as ws:
+                await ws.send(json.dumps({"op": "ping"}))
+                with self.assertRaises(websockets.ConnectionClosed) as cm:
+                    await recv(ws)
+                self.assertEqual(cm.exception.rcvd.code, 4001)
+            async with websockets.connect(n.url()) as ws:
+                await ws.send(json.dumps({"op": "auth", "token": "wrong"}))
+                with self.assertRaises(websockets.ConnectionClosed) as cm:
+                    await recv(ws)
+                self.assertEqual(cm.exception.rcvd.code, 4001)
+            async with websockets.connect(n.url(), extra_headers=auth) as ws:
+                self.assertEqual((await recv(ws))["type"], "hello")
+            # A client that stops reading: its frames pile up, then it is closed (4008) with
+            # its resume token as the reason; the node stays responsive.
+            ws = await websockets.connect(n.url(), max_queue=1, read_limit=2 ** 12, write_limit=2 ** 12)
+            await ws.send(json.dumps({"op": "auth", "token": "s3cret"}))
+            hello = await recv(ws)
+            await ws.send(json.dumps({"op": "subscribe", "sub": "b", "table": "big"}))
+            payload = {"records": [{"s": "z" * 200} for _ in range(2000)]}
+            end = time.time() + 30
+            code = None
+            while time.time() < end and code is None:
+                n.req("POST", "/table/big/records", payload, headers=auth)
+                await asyncio.sleep(0.05)
+                if ws.transport.is_closing() or ws.closed:
+                    break
+                try:
+                    n.req("GET", "/health")
+                except OSError:
+                    pass
+                figs = n.req("GET", "/health")[0]
+                self.assertEqual(figs, 200)
+                if ws.close_code is not None:
+                    code = ws.close_code
+            # Drain what is left to see the close frame.
+            try:
+                while True:
+                    await asyncio.wait_for(ws.recv(), 5)
+            except (websockets.ConnectionClosed, asyncio.TimeoutError):
+                pass
+            self.assertEqual(ws.close_code, 4008)
+            self.assertTrue(ws.close_reason.startswith(hello["epoch"] + ":"))
+        try:
+            run(go())
+        finally:
+            n.stop()
+
+
+if __name__ == "__main__":
+    SERVER = sys.argv[1]
+    unittest.main(argv=[sys.argv[0]] + sys.argv[3:], verbosity=2)
