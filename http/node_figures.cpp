@@ -135,6 +135,20 @@ std::string render_prometheus(const NodeFigures& f) {
         "Writes refused for an Idempotency-Key used with another request.",
         f.idempotency.conflicts);
 
+  const auto& sb = f.subscriptions;
+  t.one("tickdb_subscription_connections", "gauge", "WebSocket connections attached to the hub.", sb.connections);
+  t.one("tickdb_subscriptions", "gauge", "Live subscriptions.", sb.subscriptions);
+  t.one("tickdb_subscription_frames_total", "counter", "Frames the hub sent.", sb.frames);
+  t.one("tickdb_subscription_bytes_total", "counter", "Bytes of the frames the hub sent.", sb.bytes);
+  t.one("tickdb_subscription_deltas_total", "counter", "Delta frames sent.", sb.deltas);
+  t.one("tickdb_subscription_snapshots_total", "counter", "Subscription snapshots sent.", sb.snapshots);
+  t.one("tickdb_subscription_resumes_total", "counter", "Subscriptions resumed from a token.", sb.resumes);
+  t.one("tickdb_subscription_resets_total", "counter", "Resets sent (schema change, no resume).", sb.resets);
+  t.one("tickdb_subscription_conflations_total", "counter",
+        "Merged deltas sent to connections that fell behind.", sb.conflations);
+  t.one("tickdb_subscription_slow_closes_total", "counter",
+        "Connections closed for not reading (4008).", sb.slow_closes);
+
   if (!f.peers.empty()) {
     auto per_peer = [&](const char* name, const char* type, const char* help, auto get) {
       t.head(name, type, help);
@@ -246,6 +260,17 @@ json render_json(const NodeFigures& f) {
           {"rpc_fast_transactions",
            {{"answered", f.rpc_fast_answered}, {"fell_back", f.rpc_fast_fell_back}}},
           {"storage", storage},
+          {"subscriptions",
+           {{"connections", f.subscriptions.connections},
+            {"subscriptions", f.subscriptions.subscriptions},
+            {"frames", f.subscriptions.frames},
+            {"bytes", f.subscriptions.bytes},
+            {"deltas", f.subscriptions.deltas},
+            {"snapshots", f.subscriptions.snapshots},
+            {"resumes", f.subscriptions.resumes},
+            {"resets", f.subscriptions.resets},
+            {"conflations", f.subscriptions.conflations},
+            {"slow_closes", f.subscriptions.slow_closes}}},
           {"idempotency",
            {{"keys", f.idempotency.keys},
             {"replayed", f.idempotency.replayed},

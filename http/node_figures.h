@@ -17,6 +17,7 @@
 #include "actors/persistence.h"
 #include "actors/runtime.h"
 #include "http/idempotency.h"
+#include "http/subscription_hub.h"
 #include "http/request_figures.h"
 
 namespace tickdb {
@@ -35,6 +36,7 @@ struct NodeFigures {
   std::uint64_t rpc_fast_answered = 0, rpc_fast_fell_back = 0;
   std::optional<Persistence::Figures> storage;
   IdempotencyCache::Figures idempotency;
+  SubscriptionFigures subscriptions;
   std::vector<Cluster::PeerFigures> peers;  // empty without a cluster
   // Per route id: its name and counts (routes never asked are left out when rendered).
   std::vector<std::string> route_names;

@@ -165,6 +165,7 @@ NodeFigures Router::collect() const {
   f.rpc_fast_fell_back = rpc_.fast_fallbacks();
   if (persistence_) f.storage = persistence_->figures();
   f.idempotency = idempotency_.figures();
+  f.subscriptions = hub_->figures();
   if (Cluster* c = cluster_.load(std::memory_order_acquire)) f.peers = c->figures();
   f.route_names = table_.names();
   f.requests = figures_->merged();

@@ -163,6 +163,15 @@ class Subscriptions(unittest.TestCase):
                 await ws.send(json.dumps({"op": "unsubscribe", "sub": "t"}))
                 e = await recv_until(ws, lambda f: f["type"] == "ended")
                 self.assertEqual((e["sub"], e["reason"]), ("t", "unsubscribed"))
+                # The hub's figures are in /metrics and /stats.
+                c = http.client.HTTPConnection("127.0.0.1", n.port, timeout=10)
+                c.request("GET", "/metrics")
+                m = c.getresponse().read().decode()
+                c.close()
+                self.assertRegex(m, r"(?m)^tickdb_subscription_deltas_total [1-9]")
+                self.assertRegex(m, r"(?m)^tickdb_subscription_connections [1-9]")
+                st, stats, _ = n.req("GET", "/stats")
+                self.assertGreaterEqual(stats["subscriptions"]["subscriptions"], 1)
         run(go())
 
     def test_errors_keep_the_connection_and_protocol_errors_close_it(self):
