@@ -9,6 +9,7 @@
 #include "http/fast_txn.h"
 #include "http/node_figures.h"
 #include "http/router.h"
+#include "http/sse_session.h"
 
 namespace tickdb {
 
@@ -76,6 +77,14 @@ void Router::add_operation_routes() {
                r.status = 426;
                r.headers.emplace_back("Upgrade", "websocket");
                done(std::move(r));
+             });
+  table_.add("GET", "/table/{name}/events",
+             "Live subscription as Server-Sent Events (filter, select, rate_hz, since; see API.md)", 200,
+             [this](const HttpRequest& req, const Params& p, auto&, Done& done) {
+               // A valid stream request never gets here (the session streams it): this answers
+               // why it is not valid.
+               auto op = sse_subscription(*rt_, p[0], req);
+               done(error_response(op ? make_error(Errc::internal, "the event stream could not start") : op.error()));
              });
   table_.add("GET", "/cluster",
              "Cluster membership: this node and its configured peers, with their tables", 200,

@@ -48,6 +48,7 @@ class Router {
 
   // Live subscriptions (GET /ws): the session hands upgraded connections to the hub.
   SubscriptionHub& hub() { return *hub_; }
+  const Runtime& runtime() const { return *rt_; }
 
   // Benchmark baseline: answer every request 200 "{}" without routing or touching the
   // database (the same listener and sessions; tools/bench/http_bench.sh).

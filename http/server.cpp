@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "http/request_parser.h"
+#include "http/sse_session.h"
 #include "http/ws_session.h"
 
 namespace tickdb {
@@ -204,17 +205,37 @@ class Session : public std::enable_shared_from_this<Session> {
   // GET /ws asking for a WebSocket: the socket goes to a WebSocket session (ws_session.h).
   // A wrong Bearer token is answered 401 by the router; no token at all may still send an
   // auth frame first.
+  // GET /table/{name}/events: a valid one becomes an event stream (sse_session.h); anything
+  // wrong with it (auth, table, filter) is answered by the router's route as a plain error.
   bool upgrade(HttpRequest& req) {
+    if (req.method != "GET" || srv_->stopping) return false;
     const std::string_view path = std::string_view(req.target).substr(0, req.target.find('?'));
-    if (path != "/ws" || req.method != "GET" || !is_websocket_upgrade(req) || srv_->stopping) return false;
     const std::string& token = srv_->cfg.http_auth_token;
-    if (!token.empty() && !req.authorization.empty() && !equal_constant_time(req.authorization, "Bearer " + token))
-      return false;
-    srv_->busy.fetch_sub(1, std::memory_order_relaxed);  // not an HTTP answer any more
+    if (path == "/ws" && is_websocket_upgrade(req)) {
+      if (!token.empty() && !req.authorization.empty() &&
+          !equal_constant_time(req.authorization, "Bearer " + token))
+        return false;
+      hand_over();
+      start_websocket(std::move(socket_), std::move(req), srv_->router->hub(), srv_->cfg);
+      return true;
+    }
+    if (path.size() > 14 && path.substr(0, 7) == "/table/" && path.substr(path.size() - 7) == "/events") {
+      if (!token.empty() && !equal_constant_time(req.authorization, "Bearer " + token)) return false;
+      auto target = parse_target(req.target);
+      if (!target || target->segments.size() != 3) return false;
+      auto op = sse_subscription(srv_->router->runtime(), target->segments[1], req);
+      if (!op) return false;
+      hand_over();
+      start_sse(std::move(socket_), std::move(*op), srv_->router->hub(), srv_->cfg);
+      return true;
+    }
+    return false;
+  }
+  // The socket leaves the HTTP machinery: no answer is owed, the sweep forgets it.
+  void hand_over() {
+    srv_->busy.fetch_sub(1, std::memory_order_relaxed);
     state_ = State::closed;
     unlink();
-    start_websocket(std::move(socket_), std::move(req), srv_->router->hub(), srv_->cfg);
-    return true;
   }
 
   // The router's answer, on any thread: written on this session's own thread.

@@ -77,15 +77,17 @@ class WsSession : public SubscriberLink, public std::enable_shared_from_this<WsS
   }
 
   // ---- SubscriberLink ----
+  // dispatch, not post: a frame sent from this session's own thread (the hello, sent while
+  // attaching) is queued at once, so it goes out before frames the hub sends from its thread.
   void send(std::string frame) override {
     queued_.fetch_add(frame.size(), std::memory_order_relaxed);
-    net::post(ws_.get_executor(), [self = shared_from_this(), f = std::move(frame)]() mutable {
+    net::dispatch(ws_.get_executor(), [self = shared_from_this(), f = std::move(frame)]() mutable {
       self->queue(std::move(f));
     });
   }
   std::size_t queued_bytes() const override { return queued_.load(std::memory_order_relaxed); }
   void close(int code, std::string reason) override {
-    net::post(ws_.get_executor(),
+    net::dispatch(ws_.get_executor(),
               [self = shared_from_this(), code, r = std::move(reason)]() { self->close_now(code, r); });
   }
 

@@ -315,6 +315,68 @@ class Subscriptions(unittest.TestCase):
                 self.assertEqual(sorted(model.values(), key=lambda r: r["id"]), final_rows)
         run(go())
 
+    def test_server_sent_events_with_ids_and_last_event_id(self):
+        n = self.n
+        self.assertEqual(n.req("POST", "/table", {"name": "ev", "fields": [{"name": "a", "type": "i32"}]})[0], 201)
+        n.req("POST", "/table/ev/record", {"a": 1})
+
+        def open_stream(query, headers=None):
+            c = http.client.HTTPConnection("127.0.0.1", n.port, timeout=10)
+            c.request("GET", "/table/ev/events" + query, headers=headers or {})
+            return c, c.getresponse()
+
+        def events(r, until):
+            """Parsed events until until(event) is true; (type, id, data) each."""
+            out, ev = [], {}
+            end = time.time() + 10
+            while time.time() < end:
+                line = r.fp.readline().decode()
+                if line == "":
+                    raise AssertionError("stream ended: %s" % out)
+                line = line.rstrip("\n")
+                if line.startswith(":"):
+                    continue
+                if line == "":
+                    if ev:
+                        e = (ev.get("event"), ev.get("id"), json.loads(ev.get("data", "null")))
+                        out.append(e)
+                        ev = {}
+                        if until(e):
+                            return out
+                    continue
+                k, _, v = line.partition(": ")
+                ev[k] = v
+            raise AssertionError("no such event within 10 s: %s" % out)
+
+        c, r = open_stream("?filter=" + "a%20%3E%3D%200" + "&select=a")
+        self.assertEqual((r.status, r.getheader("Content-Type")), (200, "text/event-stream"))
+        got = events(r, lambda e: e[0] == "ready")
+        self.assertEqual(got[0][0], "hello")
+        self.assertEqual([e[2]["rows"] for e in got if e[0] == "snapshot"], [[{"id": 1, "a": 1}]])
+        ready = got[-1]
+        self.assertEqual(ready[1], "%s:%d" % (got[0][2]["epoch"], ready[2]["version"]))
+        n.req("POST", "/table/ev/record", {"a": 2})
+        got = events(r, lambda e: e[0] == "delta")
+        delta = got[-1]
+        self.assertEqual(delta[2]["changes"]["ev"]["ins"], [{"id": 2, "a": 2}])
+        self.assertEqual(delta[1].split(":")[1], str(delta[2]["to"]))
+        c.close()
+        # Reconnecting with Last-Event-ID resumes from there (a `since` left in the URL loses).
+        n.req("POST", "/table/ev/record", {"a": 3})
+        c, r = open_stream("?since=bogus:1", {"Last-Event-ID": delta[1]})
+        got = events(r, lambda e: e[0] == "ready")
+        self.assertTrue(got[-1][2]["resumed"])
+        self.assertEqual([x["a"] for x in got[-1][2]["changes"]["ev"]["ins"]], [3])
+        c.close()
+        # What is wrong is a plain error before any stream.
+        for q, st, code in [("?filter=b%3D1", 400, "invalid_argument"), ("?colour=1", 400, "invalid_argument"),
+                            ("?rate_hz=0", 400, "invalid_argument")]:
+            c, r = open_stream(q)
+            self.assertEqual((r.status, json.loads(r.read())["error"]["code"]), (st, code), q)
+            c.close()
+        st, body, _ = n.req("GET", "/table/nope/events")
+        self.assertEqual((st, body["error"]["code"]), (404, "not_found"))
+
 
 class Limits(unittest.TestCase):
     def test_auth_by_first_frame_and_a_slow_consumer_is_closed_with_its_token(self):
