@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <optional>
@@ -479,7 +480,7 @@ void SubscriptionHub::run() {
       const bool conflated = c.stalled_since.has_value();
       c.stalled_since.reset();
       std::string changes;
-      std::vector<std::string> ended, reset;
+      std::vector<std::string> ended, reset, too_big;
       for (auto& [name, s] : c.subs) {
         const TableVersion* before = c.at->table(s.table);
         const TableVersion* after = cur->table(s.table);
@@ -496,6 +497,15 @@ void SubscriptionHub::run() {
         if (!changes.empty()) changes += ',';
         changes += ch;
       }
+      if (changes.size() > frame_limit) {
+        // More changes than one frame holds: every subscription starts again from a snapshot
+        // at `cur` (snapshots come in bounded frames), after a progress that moves the chain.
+        for (auto& [name, s] : c.subs)
+          if (std::find(ended.begin(), ended.end(), name) == ended.end() &&
+              std::find(reset.begin(), reset.end(), name) == reset.end())
+            too_big.push_back(name);
+        changes.clear();
+      }
       if (!changes.empty()) {
         std::string f = "{\"type\":\"delta\",\"from\":" + std::to_string(c.at->version()) +
                         ",\"to\":" + std::to_string(cur->version()) + ",\"tick\":" + std::to_string(tick) +
@@ -504,7 +514,7 @@ void SubscriptionHub::run() {
         if (conflated) ++m.fig.conflations;
         c.at = cur;
         m.send(c, std::move(f));
-      } else if (now - c.last_frame >= std::chrono::seconds(1) || !ended.empty() || !reset.empty()) {
+      } else if (!too_big.empty() || now - c.last_frame >= std::chrono::seconds(1) || !ended.empty() || !reset.empty()) {
         c.at = cur;
         m.send(c, "{\"type\":\"progress\",\"version\":" + std::to_string(cur->version()) +
                       ",\"tick\":" + std::to_string(tick) + "}");
@@ -515,6 +525,13 @@ void SubscriptionHub::run() {
         m.send(c, json_text(e));
         c.subs.erase(name);
         --m.fig.subscriptions;
+      }
+      for (const auto& name : too_big) {
+        Sub& s = c.subs[name];
+        json r = {{"type", "reset"}, {"sub", name}, {"reason", "too_many_changes"}};
+        ++m.fig.resets;
+        m.send(c, json_text(r));
+        snapshot(c, s, *cur->table(s.table), nullptr);
       }
       for (const auto& name : reset) {
         Sub& s = c.subs[name];

@@ -398,6 +398,23 @@ class Limits(unittest.TestCase):
                 self.assertEqual(cm.exception.rcvd.code, 4001)
             async with websockets.connect(n.url(), extra_headers=auth) as ws:
                 self.assertEqual((await recv(ws))["type"], "hello")
+            # More changes than one frame holds: reset, then a snapshot in bounded frames.
+            async with websockets.connect(n.url(), extra_headers=auth) as ws:
+                await recv(ws)
+                rows, ready = await subscribe(ws, "b", "big")
+                n.req("POST", "/table/big/records", {"records": [{"s": "r%d" % i + "z" * 150} for i in range(100)]}, headers=auth)
+                seen = []
+                r = await recv_until(ws, lambda f: f["type"] in ("reset", "delta"), keep=seen)
+                self.assertEqual((r["type"], r["reason"]), ("reset", "too_many_changes"))
+                got = []
+                while True:
+                    f = await recv(ws)
+                    if f["type"] == "snapshot":
+                        self.assertLessEqual(len(json.dumps(f)), 4096 + 512)
+                        got += f["rows"]
+                    if f["type"] == "ready":
+                        break
+                self.assertEqual((len(got), f["count"]), (len(rows) + 100, len(rows) + 100))
             # A client that stops reading: its frames pile up, then it is closed (4008) with
             # its resume token as the reason; the node stays responsive.
             ws = await websockets.connect(n.url(), max_queue=1, read_limit=2 ** 12, write_limit=2 ** 12)
