@@ -16,7 +16,7 @@ namespace {
 constexpr unsigned kLevels = (64 + HashIndex::kBits - 1) / HashIndex::kBits;
 
 unsigned slot_at(std::uint64_t h, unsigned level) {
-  return static_cast<unsigned>((h >> (HashIndex::kBits * level)) & 31u);
+  return static_cast<unsigned>((h >> (HashIndex::kBits * level)) & ((1u << HashIndex::kBits) - 1));
 }
 
 HashLeaf& own_leaf(std::shared_ptr<HashNode>& slot, std::uint64_t owner) {
