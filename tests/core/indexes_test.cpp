@@ -157,6 +157,10 @@ TEST_CASE("indexes: create, describe, drop, and every refusal with its message",
   auto v = ok(t.commit());
   check_all(*v);
   CHECK(v->table("players")->indexes().size() == 1);
+  auto published = v->table("players")->describe_indexes();  // readers of a published version
+  REQUIRE(published.size() == 1);
+  CHECK(published[0].name == "players_guild_rel");
+  CHECK(published[0].entries == 2);
 
   // Deleting the last relation from a field drops its automatic index.
   auto v2 = build(v, [](Transaction& u) {

@@ -28,7 +28,9 @@ constexpr std::uint32_t kTagOffset = 24;
 std::shared_ptr<const DbVersion> make_db(std::uint64_t n) {
   Transaction t(DbVersion::empty());
   (void)t.create_type("vec3", {{"x", "f32"}, {"y", "f32"}, {"z", "f32"}});
-  (void)t.create_table("things", {{"hp", "i32"}, {"pos", "vec3"}, {"owner", "u64"}, {"tag", "u32"}, {"speed", "f32"}}, n);
+  (void)t.create_table(
+      "things",
+      {{"hp", "i32"}, {"pos", "vec3"}, {"owner", "u64"}, {"tag", "u32"}, {"speed", "f32"}}, n);
   std::byte rec[kRecordSize]{};
   for (std::uint64_t i = 0; i < n; ++i) {
     store<std::uint32_t>(rec + kTagOffset, static_cast<std::uint32_t>(i));
@@ -104,7 +106,8 @@ void BM_UpdateOne(benchmark::State& state) {
   VersionCell<DbVersion> cell(make_db(n));
   std::mt19937_64 rng(42);
   std::uniform_int_distribution<std::uint64_t> pick(1, n);
-  const auto hp = FieldAccessor<std::int32_t>::resolve(*cell.load()->table("things")->schema(), "hp").value();
+  const auto hp =
+      FieldAccessor<std::int32_t>::resolve(*cell.load()->table("things")->schema(), "hp").value();
   for (auto _ : state) {
     auto cur = cell.load();
     Transaction txn(cur);
@@ -159,7 +162,8 @@ void load_version(benchmark::State& state, bool with_writer, const char* written
     db = t.commit().value();
   }
   VersionCell<DbVersion> cell(db);
-  const auto hp = FieldAccessor<std::int32_t>::resolve(*cell.load()->table("things")->schema(), "hp").value();
+  const auto hp =
+      FieldAccessor<std::int32_t>::resolve(*cell.load()->table("things")->schema(), "hp").value();
   // The writer's flags live on their own cache lines: sharing a line with the reader's
   // stack would measure false sharing, not the version cell.
   struct alignas(64) Flags {
@@ -213,7 +217,8 @@ std::shared_ptr<const DbVersion> indexed_db(std::uint64_t n, Fn&& fn) {
   return t.commit().value();
 }
 
-IndexDef bench_index(std::string name, std::vector<std::string> fields, IndexType type, bool unique = false) {
+IndexDef bench_index(std::string name, std::vector<std::string> fields, IndexType type,
+                     bool unique = false) {
   return IndexDef{std::move(name), std::move(fields), type, unique, false};
 }
 
@@ -227,7 +232,8 @@ std::map<std::string, std::shared_ptr<const DbVersion>>& cached_dbs() {
 template <class Fn>
 const std::shared_ptr<const DbVersion>& cached_db(const std::string& key, Fn&& make) {
   auto& dbs = cached_dbs();
-  for (auto it = dbs.begin(); it != dbs.end();) it = it->first == key ? std::next(it) : dbs.erase(it);
+  for (auto it = dbs.begin(); it != dbs.end();)
+    it = it->first == key ? std::next(it) : dbs.erase(it);
   auto& db = dbs[key];
   if (!db) db = make();
   return db;
@@ -238,7 +244,8 @@ void BM_HashIndexEq(benchmark::State& state) {
   const auto n = static_cast<std::uint64_t>(state.range(0));
   const auto& db = cached_db("hash_tag", [n] {
     return indexed_db(n, [](Transaction& t) {
-      (void)t.create_index("things", bench_index("things_tag", {"tag"}, IndexType::hash, true)).value();
+      (void)t.create_index("things", bench_index("things_tag", {"tag"}, IndexType::hash, true))
+          .value();
     });
   });
   const TableIndex* ix = db->table("things")->find_index("things_tag");
@@ -263,7 +270,8 @@ void BM_OrderedRange(benchmark::State& state) {
   const auto n = static_cast<std::uint64_t>(state.range(0));
   const auto& db = cached_db("ordered_tag", [n] {
     return indexed_db(n, [](Transaction& t) {
-      (void)t.create_index("things", bench_index("things_tag", {"tag"}, IndexType::ordered)).value();
+      (void)t.create_index("things", bench_index("things_tag", {"tag"}, IndexType::ordered))
+          .value();
     });
   });
   const TableIndex* ix = db->table("things")->find_index("things_tag");
@@ -299,15 +307,18 @@ void BM_UpdateIndexed(benchmark::State& state) {
       const char* only = std::getenv("TICKDB_BENCH_INDEXES");
       const std::string which = only ? only : "";
       if (which != "hash")
-        (void)t.create_index("things", bench_index("things_hp", {"hp"}, IndexType::ordered)).value();
+        (void)t.create_index("things", bench_index("things_hp", {"hp"}, IndexType::ordered))
+            .value();
       if (which != "ordered")
-        (void)t.create_index("things", bench_index("things_hp_hash", {"hp"}, IndexType::hash)).value();
+        (void)t.create_index("things", bench_index("things_hp_hash", {"hp"}, IndexType::hash))
+            .value();
     });
   });
   VersionCell<DbVersion> cell(base);
   std::mt19937_64 rng(42);
   std::uniform_int_distribution<std::uint64_t> pick(1, n);
-  const auto hp = FieldAccessor<std::int32_t>::resolve(*cell.load()->table("things")->schema(), "hp").value();
+  const auto hp =
+      FieldAccessor<std::int32_t>::resolve(*cell.load()->table("things")->schema(), "hp").value();
   for (auto _ : state) {
     auto cur = cell.load();
     Transaction txn(cur);
@@ -331,7 +342,8 @@ void BM_InsertIndexed(benchmark::State& state) {
     if (!warm_up && !state.KeepRunning()) break;
     if (!warm_up) state.PauseTiming();
     auto cell = std::make_unique<VersionCell<DbVersion>>(indexed_db(0, [](Transaction& t) {
-      (void)t.create_index("things", bench_index("things_tag", {"tag"}, IndexType::ordered)).value();
+      (void)t.create_index("things", bench_index("things_tag", {"tag"}, IndexType::ordered))
+          .value();
       (void)t.create_index("things", bench_index("things_hp", {"hp"}, IndexType::ordered)).value();
     }));
     if (!warm_up) state.ResumeTiming();
@@ -387,7 +399,9 @@ void BM_CascadeChain(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
 }
 
-void BM_LoadVersion(benchmark::State& state) { load_version(state, state.range(0) != 0, "things"); }
+void BM_LoadVersion(benchmark::State& state) {
+  load_version(state, state.range(0) != 0, "things");
+}
 void BM_LoadVersionOtherTable(benchmark::State& state) {
   load_version(state, state.range(0) != 0, "other");
 }
