@@ -6,10 +6,13 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "core/snapshot_file.h"
 #include "test_db.h"
@@ -493,4 +496,48 @@ TEST_CASE("indexes: a cascade down a chain of 10,000 records is not quadratic",
   // Quadratic would be 16x; n log n about 4.5x. Generous for sanitizer builds and noise.
   CHECK(big < 10 * small + 0.05);
   CHECK(big < 2.0);
+}
+
+TEST_CASE(
+    "indexes: readers of published versions walk their indexes while a writer publishes new ones",
+    "[indexes][cow]") {
+  auto db = build(game_db(), [](Transaction& t) {
+    for (int i = 0; i < 2000; ++i) ok(t.insert("players", player(t, nm("p", i), i % 50)));
+    ok(t.create_index("players", def("p_score", {"score"})));
+    ok(t.create_index("players", def("p_name", {"name"}, IndexType::hash, true)));
+  });
+  std::mutex mu;  // guards `current` only: readers copy the pointer, then read lock-free
+  std::shared_ptr<const DbVersion> current = db;
+  std::atomic<bool> stop{false};
+  std::atomic<int> bad{0};
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 2; ++r)
+    readers.emplace_back([&] {
+      while (!stop.load()) {
+        std::shared_ptr<const DbVersion> v;
+        {
+          std::lock_guard<std::mutex> g(mu);
+          v = current;
+        }
+        const TableVersion* t = v->table("players");
+        const TableIndex* ix = t->find_index("p_score");
+        std::size_t n = 0;
+        for (auto c = ix->ordered().begin(); c.valid(); c.next()) ++n;
+        if (n != t->count()) bad.fetch_add(1);
+      }
+    });
+  for (int i = 0; i < 300; ++i) {
+    auto next = build(current, [&](Transaction& t) {
+      ok(t.update("players", static_cast<std::uint64_t>(1 + i), player(t, nm("q", i), -i)));
+      ok(t.erase("players", static_cast<std::uint64_t>(1001 + i)));
+      ok(t.insert("players", player(t, nm("n", i), i)));
+    });
+    std::lock_guard<std::mutex> g(mu);
+    current = next;
+  }
+  stop.store(true);
+  for (auto& th : readers) th.join();
+  CHECK(bad.load() == 0);
+  check_all(*current);
+  check_all(*db);  // the first version is whole
 }
