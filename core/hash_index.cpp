@@ -16,7 +16,7 @@ namespace {
 constexpr unsigned kLevels = (64 + HashIndex::kBits - 1) / HashIndex::kBits;
 
 unsigned slot_at(std::uint64_t h, unsigned level) {
-  return static_cast<unsigned>((h >> (HashIndex::kBits * level)) & 31u);
+  return static_cast<unsigned>((h >> (HashIndex::kBits * level)) & ((1u << HashIndex::kBits) - 1));
 }
 
 HashLeaf& own_leaf(std::shared_ptr<HashNode>& slot, std::uint64_t owner) {
@@ -88,8 +88,9 @@ bool HashIndex::contains(const std::byte* value, std::uint64_t id) const {
   return m.e_->more->contains(reinterpret_cast<const std::byte*>(id_key(id).data()));
 }
 
+// insert and erase walk once, owning the path as they go: a pair that is there (insert) or
+// not (erase) costs a path copy and changes nothing, which callers do not do.
 bool HashIndex::insert(const std::byte* value, std::uint64_t id, std::uint64_t owner) {
-  if (contains(value, id)) return false;
   const std::uint64_t h = hash(value, value_size_);
   std::shared_ptr<HashNode>* slot = &root_;
   for (unsigned level = 0;; ++level) {
@@ -102,10 +103,11 @@ bool HashIndex::insert(const std::byte* value, std::uint64_t id, std::uint64_t o
     auto i = entry_of(leaf, h, value);
     if (i >= 0) {  // another id of a value that is there
       HashEntry& e = leaf.entries[static_cast<std::size_t>(i)];
+      if (!e.more && e.id == id) return false;
       auto more = e.more ? std::make_shared<OrderedIndex>(*e.more)
                          : std::make_shared<OrderedIndex>(kIdKeyBytes);
       if (!e.more) more->insert(reinterpret_cast<const std::byte*>(id_key(e.id).data()), owner);
-      more->insert(reinterpret_cast<const std::byte*>(id_key(id).data()), owner);
+      if (!more->insert(reinterpret_cast<const std::byte*>(id_key(id).data()), owner)) return false;
       e.more = std::move(more);
       ++size_;
       return true;
@@ -133,22 +135,26 @@ bool HashIndex::insert(const std::byte* value, std::uint64_t id, std::uint64_t o
 }
 
 bool HashIndex::erase(const std::byte* value, std::uint64_t id, std::uint64_t owner) {
-  if (!contains(value, id)) return false;
   const std::uint64_t h = hash(value, value_size_);
   std::shared_ptr<HashNode>* path[kLevels + 1];
   std::shared_ptr<HashNode>* slot = &root_;
   unsigned depth = 0;
+  if (!*slot) return false;
   for (unsigned level = 0; !(*slot)->leaf; ++level) {
     path[depth++] = slot;
     slot = &own_inner(*slot, owner).kids[slot_at(h, level)];
+    if (!*slot) return false;
   }
   HashLeaf& leaf = own_leaf(*slot, owner);
-  const auto i = static_cast<std::size_t>(entry_of(leaf, h, value));
+  const auto found = entry_of(leaf, h, value);
+  if (found < 0) return false;
+  const auto i = static_cast<std::size_t>(found);
   HashEntry& e = leaf.entries[i];
-  --size_;
+  if (!e.more && e.id != id) return false;
   if (e.more) {
     auto more = std::make_shared<OrderedIndex>(*e.more);
-    more->erase(reinterpret_cast<const std::byte*>(id_key(id).data()), owner);
+    if (!more->erase(reinterpret_cast<const std::byte*>(id_key(id).data()), owner)) return false;
+    --size_;
     if (more->size() == 1) {
       e.id = decode_id(more->begin().key());
       e.more.reset();
@@ -157,6 +163,7 @@ bool HashIndex::erase(const std::byte* value, std::uint64_t id, std::uint64_t ow
     }
     return true;
   }
+  --size_;
   // The value's only id: the entry goes (the last one takes its place).
   const std::size_t last = leaf.entries.size() - 1;
   if (i != last) {

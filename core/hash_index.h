@@ -3,8 +3,9 @@
 // one value, in O(1) expected node visits.
 //
 // The trie is keyed by XXH3-64 of the encoded value (index_key.h: -0.0 and 0.0 encode the
-// same, so they hash the same). Inner nodes have 32 children, one per 5 bits of the hash;
-// leaves hold up to 8 entries (unbounded once the 64 bits are used up). An entry holds one
+// same, so they hash the same). Inner nodes have 16 children, one per 4 bits of the hash
+// (a copy bumps every child's count: 16 measured faster than 32 for BM_UpdateIndexed);
+// leaves hold up to 16 entries (unbounded once the 64 bits are used up). An entry holds one
 // value, its hash and its ids: the one id inline, or all of them in an OrderedIndex of
 // 8-byte big-endian ids (so a value held by millions of records costs O(log n) per write).
 //
@@ -37,8 +38,9 @@ struct HashNode {
   std::uint64_t owner = 0;
   bool leaf = false;
 };
+inline constexpr unsigned kHashBits = 4;  // children per inner node: 1 << kHashBits
 struct HashInner : HashNode {
-  std::array<std::shared_ptr<HashNode>, 32> kids;
+  std::array<std::shared_ptr<HashNode>, std::size_t{1} << kHashBits> kids;
 };
 struct HashLeaf : HashNode {
   std::vector<HashEntry> entries;
@@ -48,8 +50,8 @@ struct HashLeaf : HashNode {
 
 class HashIndex {
  public:
-  static constexpr unsigned kBits = 5;
-  static constexpr std::size_t kLeafEntries = 8;
+  static constexpr unsigned kBits = detail::kHashBits;
+  static constexpr std::size_t kLeafEntries = 16;
 
   HashIndex() = default;
   explicit HashIndex(std::uint32_t value_size) : value_size_(value_size) {}

@@ -41,7 +41,9 @@ ChunkSpan TableVersion::chunk_span(std::size_t k) const {
   s.records = c->records();
   s.ids = c->ids();
   std::uint64_t first = std::uint64_t{k} * rpc_;
-  s.count = first >= slots_ ? 0 : static_cast<std::uint32_t>(std::min<std::uint64_t>(rpc_, slots_ - first));
+  s.count = first >= slots_
+                ? 0
+                : static_cast<std::uint32_t>(std::min<std::uint64_t>(rpc_, slots_ - first));
   s.alive = c->dead() ? c->alive() : nullptr;
   s.record_size = schema_->record_size();
   s.schema = schema_.get();
@@ -57,14 +59,17 @@ void TableVersion::prefetch_ahead(std::size_t k) const {
   if (k + 2 < n) __builtin_prefetch(tree_.get(k + 2));
   if (k + 1 < n) {
     const std::byte* next = tree_.get(k + 1)->records();
-    const std::size_t bytes = std::min(std::size_t{rpc_} * schema_->record_size(), kChunkTargetBytes);
+    const std::size_t bytes =
+        std::min(std::size_t{rpc_} * schema_->record_size(), kChunkTargetBytes);
     for (std::size_t off = 0; off < bytes; off += kCacheLine) __builtin_prefetch(next + off);
   }
 }
 
 std::optional<std::uint64_t> TableVersion::find_slot(std::uint64_t id) const {
   if (id == 0 || slots_ == 0) return std::nullopt;
-  auto id_at = [&](std::uint64_t slot) { return tree_.get(slot >> shift_)->ids()[slot & (rpc_ - 1)]; };
+  auto id_at = [&](std::uint64_t slot) {
+    return tree_.get(slot >> shift_)->ids()[slot & (rpc_ - 1)];
+  };
   std::uint64_t hit = slots_;
   // Dense ids (the common case): id n sits in slot n-1.
   if (id - 1 < slots_ && id_at(id - 1) == id) {
@@ -73,8 +78,10 @@ std::optional<std::uint64_t> TableVersion::find_slot(std::uint64_t id) const {
     std::uint64_t lo = 0, hi = slots_;
     while (lo < hi) {
       std::uint64_t mid = lo + (hi - lo) / 2;
-      if (id_at(mid) < id) lo = mid + 1;
-      else hi = mid;
+      if (id_at(mid) < id)
+        lo = mid + 1;
+      else
+        hi = mid;
     }
     if (lo < slots_ && id_at(lo) == id) hit = lo;
   }
@@ -161,7 +168,8 @@ Result<Chunk*> TableVersion::own_chunk(std::size_t k) {
   Chunk* c = tree_.get_mut(k);
   if (c->owner() == owner_) return c;
   std::uint64_t first = std::uint64_t{k} * rpc_;
-  auto used = static_cast<std::uint32_t>(first >= slots_ ? 0 : std::min<std::uint64_t>(rpc_, slots_ - first));
+  auto used = static_cast<std::uint32_t>(
+      first >= slots_ ? 0 : std::min<std::uint64_t>(rpc_, slots_ - first));
   auto copy = Chunk::copy_of(*c, used, owner_);
   if (!copy) return copy.error();
   Chunk* raw = copy->get();
@@ -194,7 +202,8 @@ Status TableVersion::append(std::span<const std::byte> record, std::uint64_t id)
                                                     " bytes, table '" + name() + "' needs " +
                                                     std::to_string(rs));
     if (id < next_id_ || id == 0 || id == std::numeric_limits<std::uint64_t>::max())
-      return make_error(Errc::already_exists, "id " + std::to_string(id) + " is not free in table '" + name() + "'");
+      return make_error(Errc::already_exists,
+                        "id " + std::to_string(id) + " is not free in table '" + name() + "'");
     auto i = static_cast<std::uint32_t>(slots_ & (rpc_ - 1));
     auto tail = tail_chunk(true);
     if (!tail) return tail.error();
@@ -210,11 +219,13 @@ Status TableVersion::append(std::span<const std::byte> record, std::uint64_t id)
   });
 }
 
-Status TableVersion::load_append(const std::byte* records, const std::uint64_t* ids, std::size_t n) {
+Status TableVersion::load_append(const std::byte* records, const std::uint64_t* ids,
+                                 std::size_t n) {
   std::uint64_t last = slots_ ? slot_unchecked(slots_ - 1).id() : 0;
   for (std::size_t j = 0; j < n; ++j) {
     if (ids[j] <= last || ids[j] == std::numeric_limits<std::uint64_t>::max())
-      return make_error(Errc::invalid_argument, "table '" + name() + "': id " + std::to_string(ids[j]) +
+      return make_error(Errc::invalid_argument, "table '" + name() + "': id " +
+                                                    std::to_string(ids[j]) +
                                                     " does not rise above " + std::to_string(last));
     last = ids[j];
   }
@@ -272,7 +283,8 @@ Status ChunkWork::allocate(std::span<ChunkWork> works) {
       break;
     }
   std::vector<std::shared_ptr<Chunk>> made;
-  TICKDB_TRY(Chunk::make_many(first->src->record_size(), first->src->capacity(), first->owner, need, made));
+  TICKDB_TRY(Chunk::make_many(first->src->record_size(), first->src->capacity(), first->owner, need,
+                              made));
   std::size_t i = 0;
   for (auto& w : works)
     if (!w.dst && !w.fresh) w.fresh = std::move(made[i++]);
@@ -309,13 +321,16 @@ std::vector<ChunkWork> TableVersion::begin_parallel_update() const {
 
 Status TableVersion::finish_parallel_update(std::vector<ChunkWork>& work) {
   return guard_alloc([&]() -> Status {
-    if (work.size() != used_chunk_count()) return make_error(Errc::internal, "parallel update of another table");
+    if (work.size() != used_chunk_count())
+      return make_error(Errc::internal, "parallel update of another table");
     for (std::size_t k = 0; k < work.size(); ++k)
-      if (!work[k].dst) return make_error(Errc::internal, "chunk " + std::to_string(k) + " was not filled");
+      if (!work[k].dst)
+        return make_error(Errc::internal, "chunk " + std::to_string(k) + " was not filled");
     if (!indexes_.empty()) {
       const std::uint32_t rs = schema_->record_size();
       for (const ChunkWork& w : work) {
-        if (w.src == w.dst) return make_error(Errc::internal, "a parallel update wrote in place under indexes");
+        if (w.src == w.dst)
+          return make_error(Errc::internal, "a parallel update wrote in place under indexes");
         for (std::uint32_t i = 0; i < w.count; ++i) {
           if (!w.src->alive()[i]) continue;
           const std::byte* was = w.src->records() + std::size_t{i} * rs;
@@ -341,7 +356,8 @@ Result<MutableChunkSpan> TableVersion::mutable_chunk_span(std::size_t k) {
     auto c = own_chunk(k);
     if (!c) return c.error();
     ChunkSpan s = chunk_span(k);
-    return MutableChunkSpan{(*c)->records(), (*c)->ids(), (*c)->alive(), s.count, s.record_size, (*c)->dead() == 0};
+    return MutableChunkSpan{(*c)->records(), (*c)->ids(),   (*c)->alive(),
+                            s.count,         s.record_size, (*c)->dead() == 0};
   });
 }
 
@@ -369,18 +385,23 @@ Status TableVersion::reserve(std::uint64_t records) {
   });
 }
 
-void TableVersion::shrink_to_fit() { tree_.truncate(used_chunk_count(), owner_); }
+void TableVersion::shrink_to_fit() {
+  tree_.truncate(used_chunk_count(), owner_);
+}
 
-Result<std::shared_ptr<TableVersion>> TableVersion::relayout(std::shared_ptr<const TableSchema> schema,
-                                                             std::uint64_t owner) const {
+Result<std::shared_ptr<TableVersion>> TableVersion::relayout(
+    std::shared_ptr<const TableSchema> schema, std::uint64_t owner) const {
   return guard_alloc([&]() -> Result<std::shared_ptr<TableVersion>> {
     auto out = std::make_shared<TableVersion>(schema, owner);
     // Copy plan: for each field of the new schema kept from the old one, (from, to, size).
-    struct Move { std::uint32_t from, to, size; };
+    struct Move {
+      std::uint32_t from, to, size;
+    };
     std::vector<Move> moves;
     for (const auto& nf : schema->fields())
       for (const auto& of : schema_->fields())
-        if (of.name == nf.name && of.type == nf.type) moves.push_back({of.offset, nf.offset, nf.type.size});
+        if (of.name == nf.name && of.type == nf.type)
+          moves.push_back({of.offset, nf.offset, nf.type.size});
     TICKDB_TRY(out->reserve(live_));
     std::vector<std::byte> rec(schema->default_record().begin(), schema->default_record().end());
     for (const RecordView r : *this) {
@@ -404,6 +425,13 @@ const TableIndex* TableVersion::find_index(std::string_view name) const {
   for (const auto& ix : indexes_)
     if (ix.name() == name) return &ix;
   return nullptr;
+}
+
+std::vector<IndexDescription> TableVersion::describe_indexes() const {
+  std::vector<IndexDescription> out;
+  out.reserve(indexes_.size());
+  for (const auto& ix : indexes_) out.push_back(ix.describe(name()));
+  return out;
 }
 
 Status TableVersion::index_insert(const std::byte* record, std::uint64_t id) {

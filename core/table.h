@@ -46,7 +46,7 @@ struct ChunkSpan {
   const std::byte* records = nullptr;
   const std::uint64_t* ids = nullptr;
   const std::uint8_t* alive = nullptr;  // nullptr when every slot is live
-  std::uint32_t count = 0;               // used slots
+  std::uint32_t count = 0;              // used slots
   std::uint32_t record_size = 0;
   const TableSchema* schema = nullptr;
 
@@ -57,7 +57,8 @@ struct ChunkSpan {
     iterator& operator++() {
       ++i_;
       rec_ += rs_;
-      if (alive_) [[unlikely]] skip_dead();  // only chunks with deleted records
+      if (alive_) [[unlikely]]
+        skip_dead();  // only chunks with deleted records
       return *this;
     }
     iterator operator++(int) {
@@ -70,8 +71,13 @@ struct ChunkSpan {
    private:
     friend struct ChunkSpan;
     iterator(const ChunkSpan& s, std::uint32_t i)
-        : rec_(s.records + std::size_t{i} * s.record_size), ids_(s.ids), alive_(s.alive),
-          schema_(s.schema), i_(i), n_(s.count), rs_(s.record_size) {
+        : rec_(s.records + std::size_t{i} * s.record_size),
+          ids_(s.ids),
+          alive_(s.alive),
+          schema_(s.schema),
+          i_(i),
+          n_(s.count),
+          rs_(s.record_size) {
       if (alive_) skip_dead();
     }
     void skip_dead() {
@@ -118,7 +124,8 @@ struct ChunkWork {
   // Makes the fresh chunks of a run of works in one trip to the pool (fill() then copies).
   static Status allocate(std::span<ChunkWork> works);
   MutableChunkSpan span() const {
-    return MutableChunkSpan{dst->records(), dst->ids(), dst->alive(), count, record_size, dst->dead() == 0};
+    return MutableChunkSpan{dst->records(), dst->ids(),  dst->alive(),
+                            count,          record_size, dst->dead() == 0};
   }
 };
 
@@ -130,14 +137,16 @@ class TableVersion {
   const std::shared_ptr<const TableSchema>& schema() const { return schema_; }
   const std::string& name() const { return schema_->name(); }
   std::uint32_t record_size() const { return schema_->record_size(); }
-  std::uint64_t count() const { return live_; }    // live records
-  std::uint64_t slots() const { return slots_; }   // used slots, live or dead
+  std::uint64_t count() const { return live_; }   // live records
+  std::uint64_t slots() const { return slots_; }  // used slots, live or dead
   std::uint64_t capacity() const { return std::uint64_t{tree_.size()} * rpc_; }
   std::uint64_t next_id() const { return next_id_; }
   std::uint32_t records_per_chunk() const { return rpc_; }
   std::size_t chunk_count() const { return tree_.size(); }
   // Chunks that hold used slots.
-  std::size_t used_chunk_count() const { return static_cast<std::size_t>((slots_ + rpc_ - 1) / rpc_); }
+  std::size_t used_chunk_count() const {
+    return static_cast<std::size_t>((slots_ + rpc_ - 1) / rpc_);
+  }
   const Chunk* chunk(std::size_t k) const { return tree_.get(k); }
   ChunkSpan chunk_span(std::size_t k) const;
   // The chunks that hold used slots, as ChunkSpans: for (ChunkSpan c : t.chunks())
@@ -190,7 +199,8 @@ class TableVersion {
   RecordView slot_unchecked(std::uint64_t slot) const {
     const Chunk* c = tree_.get(slot >> shift_);
     auto i = static_cast<std::uint32_t>(slot & (rpc_ - 1));
-    return RecordView(c->records() + std::size_t{i} * schema_->record_size(), c->ids()[i], schema_.get());
+    return RecordView(c->records() + std::size_t{i} * schema_->record_size(), c->ids()[i],
+                      schema_.get());
   }
   bool slot_alive(std::uint64_t slot) const {
     return tree_.get(slot >> shift_)->alive()[slot & (rpc_ - 1)] != 0;
@@ -205,7 +215,8 @@ class TableVersion {
     RecordView operator*() const { return RecordView(s_.rec, s_.ids[s_.i], s_.schema); }
     iterator& operator++() {
       s_.rec += s_.rs;
-      if (++s_.i == s_.stop) [[unlikely]] s_ = next(s_);
+      if (++s_.i == s_.stop) [[unlikely]]
+        s_ = next(s_);
       return *this;
     }
     iterator operator++(int) {
@@ -277,6 +288,8 @@ class TableVersion {
   // ---- indexes ----
   const std::vector<TableIndex>& indexes() const { return indexes_; }
   const TableIndex* find_index(std::string_view name) const;
+  // The descriptions of every index, in name order (what GET /table/{name}/indexes lists).
+  std::vector<IndexDescription> describe_indexes() const;
   // Writer API. The index_* calls keep every index in step with one record's change;
   // resource_exhausted when memory runs out (the indexes are then half-changed: poison).
   std::vector<TableIndex>& mutable_indexes() { return indexes_; }

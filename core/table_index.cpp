@@ -145,31 +145,31 @@ Status TableIndex::rebuild(const TableVersion& t, std::uint64_t owner, bool chec
     std::size_t i = 0;
     for (const RecordView r : t) kl.encode(r.data(), r.id(), keys.data() + (i++) * ks);
   }
+  // Sorted by the first 16 key bytes as two integers, then (longer keys) the rest.
   struct Ref {
-    std::uint64_t head;
+    std::uint64_t head, head2;
     std::uint32_t at;
   };
   std::vector<Ref> refs(n);
   for (std::size_t i = 0; i < n; ++i) {
-    std::uint64_t head = 0;
+    std::uint64_t h[2] = {0, 0};
     const std::byte* k = keys.data() + i * ks;
-    for (std::uint32_t b = 0; b < 8; ++b)
-      head = (head << 8) | (b < ks ? std::to_integer<std::uint64_t>(k[b]) : 0);
-    refs[i] = {head, static_cast<std::uint32_t>(i)};
+    for (std::uint32_t b = 0; b < 16; ++b)
+      h[b / 8] = (h[b / 8] << 8) | (b < ks ? std::to_integer<std::uint64_t>(k[b]) : 0);
+    refs[i] = {h[0], h[1], static_cast<std::uint32_t>(i)};
   }
-  const bool sorted = std::is_sorted(refs.begin(), refs.end(), [&](const Ref& a, const Ref& b) {
+  auto less = [&](const Ref& a, const Ref& b) {
     if (a.head != b.head) return a.head < b.head;
-    return std::memcmp(keys.data() + std::size_t{a.at} * ks, keys.data() + std::size_t{b.at} * ks,
-                       ks) < 0;
-  });
+    if (a.head2 != b.head2) return a.head2 < b.head2;
+    if (ks <= 16) return false;
+    return std::memcmp(keys.data() + std::size_t{a.at} * ks + 16,
+                       keys.data() + std::size_t{b.at} * ks + 16, ks - 16) < 0;
+  };
+  const bool sorted = std::is_sorted(refs.begin(), refs.end(), less);
   std::vector<std::byte> ordered_keys;
   const std::byte* src = keys.data();
   if (!sorted) {
-    std::sort(refs.begin(), refs.end(), [&](const Ref& a, const Ref& b) {
-      if (a.head != b.head) return a.head < b.head;
-      return std::memcmp(keys.data() + std::size_t{a.at} * ks, keys.data() + std::size_t{b.at} * ks,
-                         ks) < 0;
-    });
+    std::sort(refs.begin(), refs.end(), less);
     ordered_keys.resize(n * ks);
     for (std::size_t i = 0; i < n; ++i)
       std::memcpy(ordered_keys.data() + i * ks, keys.data() + std::size_t{refs[i].at} * ks, ks);

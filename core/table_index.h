@@ -67,6 +67,10 @@ class TableIndex {
   const OrderedIndex& ordered() const { return ordered_; }
   const HashIndex& hash() const { return hash_; }
   std::size_t entries() const { return is_hash() ? hash_.size() : ordered_.size(); }
+  // The record id of a full key of ordered() (its last 8 bytes): decode_id(key + value_size).
+  std::uint64_t key_id(const std::byte* key) const {
+    return decode_id(key + layout().value_size());
+  }
   IndexDescription describe(std::string_view table) const;
 
   // The ids of records whose indexed values equal `value` (layout().value_size() encoded

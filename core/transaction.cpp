@@ -16,8 +16,9 @@ namespace {
 // A table's indexes are kept in name order: listings and snapshots do not depend on the
 // order they were made in.
 void add_sorted(std::vector<TableIndex>& ixs, TableIndex ix) {
-  auto at = std::lower_bound(ixs.begin(), ixs.end(), ix.name(),
-                             [](const TableIndex& a, const std::string& n) { return a.name() < n; });
+  auto at =
+      std::lower_bound(ixs.begin(), ixs.end(), ix.name(),
+                       [](const TableIndex& a, const std::string& n) { return a.name() < n; });
   ixs.insert(at, std::move(ix));
 }
 
@@ -53,7 +54,8 @@ const TableVersion* Transaction::table(std::string_view name) const {
 
 Result<const TableVersion*> Transaction::find_table(std::string_view name) const {
   if (auto* t = table(name)) return t;
-  return make_error(Errc::not_found, "table '" + std::string(name.substr(0, 80)) + "' does not exist");
+  return make_error(Errc::not_found,
+                    "table '" + std::string(name.substr(0, 80)) + "' does not exist");
 }
 
 std::optional<RecordView> Transaction::get(std::string_view t, std::uint64_t id) const {
@@ -68,7 +70,8 @@ Result<TableVersion*> Transaction::writer(std::string_view name) {
   if (w != writers_.end()) return w->second.get();
   auto it = tables_.find(name);
   if (it == tables_.end())
-    return make_error(Errc::not_found, "table '" + std::string(name.substr(0, 80)) + "' does not exist");
+    return make_error(Errc::not_found,
+                      "table '" + std::string(name.substr(0, 80)) + "' does not exist");
   auto copy = it->second->writable_copy(owner_);
   it->second = copy;
   TableVersion* raw = copy.get();
@@ -125,7 +128,8 @@ Status Transaction::create_table(const std::string& name, const std::vector<Fiel
   TICKDB_TRY(check_open());
   TICKDB_TRY(check_name(name, "table name"));
   touch(name);
-  if (tables_.count(name)) return make_error(Errc::already_exists, "table '" + name + "' already exists");
+  if (tables_.count(name))
+    return make_error(Errc::already_exists, "table '" + name + "' already exists");
   auto schema = TableSchema::build(name, fields, *types_);
   if (!schema) return schema.error();
   auto t = std::make_shared<TableVersion>(*schema, owner_);
@@ -141,7 +145,8 @@ Status Transaction::drop_table(std::string_view name) {
   touch(name);
   auto it = tables_.find(name);
   if (it == tables_.end())
-    return make_error(Errc::not_found, "table '" + std::string(name.substr(0, 80)) + "' does not exist");
+    return make_error(Errc::not_found,
+                      "table '" + std::string(name.substr(0, 80)) + "' does not exist");
   for (const auto& [id, r] : *relations_)
     if (r.from_table == name || r.to_table == name)
       return make_error(Errc::conflict, "table '" + std::string(name) + "' is used by relation " +
@@ -173,8 +178,8 @@ Status Transaction::remove_field(std::string_view table, std::string_view field)
                                             std::to_string(id));
   for (const auto& ix : (*t)->indexes())
     for (const auto& path : ix.def().fields)
-      if (path == field || (path.size() > field.size() && path.starts_with(field) &&
-                            path[field.size()] == '.'))
+      if (path == field ||
+          (path.size() > field.size() && path.starts_with(field) && path[field.size()] == '.'))
         return make_error(Errc::conflict, "field '" + std::string(field) + "' of table '" +
                                               std::string(table) + "' is used by index '" +
                                               ix.name() + "'");
@@ -208,7 +213,8 @@ Result<std::shared_ptr<const CompositeType>> Transaction::create_type(
 Status Transaction::drop_type(std::string_view name) {
   TICKDB_TRY(check_open());
   if (!types_->find(name))
-    return make_error(Errc::not_found, "type '" + std::string(name.substr(0, 80)) + "' does not exist");
+    return make_error(Errc::not_found,
+                      "type '" + std::string(name.substr(0, 80)) + "' does not exist");
   touched_.all = true;
   for (const auto& [tname, t] : tables_)
     for (const auto& ix : t->indexes())
@@ -221,7 +227,8 @@ Status Transaction::drop_type(std::string_view name) {
       }
   for (const auto& [tname, t] : tables_)
     if (t->schema()->uses_type(name))
-      return make_error(Errc::conflict, "type '" + std::string(name) + "' is used by table '" + tname + "'");
+      return make_error(Errc::conflict,
+                        "type '" + std::string(name) + "' is used by table '" + tname + "'");
   auto reg = std::make_shared<TypeRegistry>(*types_);
   TICKDB_TRY(reg->drop(name));
   types_ = std::move(reg);
@@ -238,17 +245,20 @@ Result<Relation> Transaction::create_relation(const std::string& from_table,
   auto to = find_table(to_table);
   if (!to) return to.error();
   if (from_field.find('.') != std::string::npos)
-    return make_error(Errc::invalid_argument, "relation field '" + from_field +
-                                                  "' must be a top-level u64 field, not a path into a composite");
+    return make_error(Errc::invalid_argument,
+                      "relation field '" + from_field +
+                          "' must be a top-level u64 field, not a path into a composite");
   auto idx = (*from)->schema()->index_of(from_field);
   if (!idx) return idx.error();
   const Field& f = (*from)->schema()->fields()[*idx];
   if (f.type.kind != Kind::U64)
-    return make_error(Errc::invalid_argument, "relation field '" + from_field + "' must be u64, it is " + f.type.name());
+    return make_error(Errc::invalid_argument,
+                      "relation field '" + from_field + "' must be u64, it is " + f.type.name());
   for (const auto& [id, r] : *relations_)
     if (r.from_table == from_table && r.from_field == from_field && r.to_table == to_table)
       return make_error(Errc::already_exists, "relation " + std::to_string(id) + " already links " +
-                                                  from_table + "." + from_field + " to " + to_table);
+                                                  from_table + "." + from_field + " to " +
+                                                  to_table);
   auto acc = FieldAccessor<std::uint64_t>::resolve(*(*from)->schema(), from_field);
   for (const RecordView rec : **from) {
     std::uint64_t v = acc->get(rec.data());
@@ -290,7 +300,8 @@ Status Transaction::add_auto_index(const std::string& table, const std::string& 
     if (ix.def().auto_ && ix.def().fields.front() == field) return {};
   std::string name = table + "_" + field + "_rel";
   for (int n = 2; t->find_index(name); ++n) name = table + "_" + field + "_rel" + std::to_string(n);
-  auto made = TableIndex::make(*t->schema(), IndexDef{name, {field}, IndexType::ordered, false, true});
+  auto made =
+      TableIndex::make(*t->schema(), IndexDef{name, {field}, IndexType::ordered, false, true});
   if (!made) return made.error();
   auto w = writer(table);
   if (!w) return w.status();
@@ -308,7 +319,9 @@ void Transaction::drop_auto_index_if_unused(const std::string& table, const std:
   auto w = writer(table);
   if (!w) return;
   auto& ixs = (*w)->mutable_indexes();
-  std::erase_if(ixs, [&](const TableIndex& ix) { return ix.def().auto_ && ix.def().fields.front() == field; });
+  std::erase_if(ixs, [&](const TableIndex& ix) {
+    return ix.def().auto_ && ix.def().fields.front() == field;
+  });
 }
 
 Result<IndexDescription> Transaction::create_index(std::string_view table, IndexDef def) {
@@ -321,8 +334,8 @@ Result<IndexDescription> Transaction::create_index(std::string_view table, Index
   auto made = TableIndex::make(*(*t)->schema(), def);
   if (!made) return made.error();
   if ((*t)->find_index(def.name))
-    return make_error(Errc::already_exists, "index '" + def.name + "' of table '" + std::string(table) +
-                                                "' already exists");
+    return make_error(Errc::already_exists, "index '" + def.name + "' of table '" +
+                                                std::string(table) + "' already exists");
   auto w = writer(table);
   if (!w) return w.error();
   TICKDB_TRY(made->rebuild(**w, owner_));
@@ -339,14 +352,16 @@ Status Transaction::drop_index(std::string_view table, std::string_view name) {
   if (!t) return t.error();
   const TableIndex* ix = (*t)->find_index(name);
   if (!ix)
-    return make_error(Errc::not_found, "index '" + std::string(name.substr(0, 80)) + "' of table '" +
-                                           std::string(table) + "' does not exist");
+    return make_error(Errc::not_found, "index '" + std::string(name.substr(0, 80)) +
+                                           "' of table '" + std::string(table) +
+                                           "' does not exist");
   if (ix->def().auto_) {
     std::string rel;
     for (const auto& [id, r] : *relations_)
       if (r.from_table == table && r.from_field == ix->def().fields.front())
         rel += (rel.empty() ? "" : ", ") + std::to_string(id);
-    return make_error(Errc::conflict, "index '" + std::string(name) + "' of table '" + std::string(table) +
+    return make_error(Errc::conflict, "index '" + std::string(name) + "' of table '" +
+                                          std::string(table) +
                                           "' is the automatic index of relation " + rel +
                                           ": it goes when the relation is deleted");
   }
@@ -360,9 +375,7 @@ Status Transaction::drop_index(std::string_view table, std::string_view name) {
 Result<std::vector<IndexDescription>> Transaction::describe_indexes(std::string_view table) const {
   auto t = find_table(table);
   if (!t) return t.error();
-  std::vector<IndexDescription> out;
-  for (const auto& ix : (*t)->indexes()) out.push_back(ix.describe(table));
-  return out;
+  return (*t)->describe_indexes();
 }
 
 void Transaction::note_unique(const TableVersion& t, std::uint64_t id) {
@@ -436,7 +449,8 @@ Status Transaction::shrink_to_fit(std::string_view table) {
 
 // ---------------- records ----------------
 
-Status Transaction::check_references(const TableVersion& t, std::span<const std::byte> record) const {
+Status Transaction::check_references(const TableVersion& t,
+                                     std::span<const std::byte> record) const {
   for (const auto& [id, r] : *relations_) {
     if (r.from_table != t.name()) continue;
     auto loc = t.schema()->locate(r.from_field);
@@ -469,15 +483,17 @@ Result<std::uint64_t> Transaction::insert(std::string_view table, std::span<cons
     if (*id == 0) return make_error(Errc::invalid_argument, "id 0 means no record; ids start at 1");
     if (*id == std::numeric_limits<std::uint64_t>::max())
       return make_error(Errc::invalid_argument, "id 18446744073709551615 is reserved");
-    if (tv.contains(*id)) return make_error(Errc::already_exists, rec_name(table, *id) + " already exists");
+    if (tv.contains(*id))
+      return make_error(Errc::already_exists, rec_name(table, *id) + " already exists");
     if (*id < tv.next_id())
-      return make_error(Errc::already_exists,
-                        "id " + std::to_string(*id) + " of table '" + std::string(table) +
-                            "' is below its next id " + std::to_string(tv.next_id()) +
-                            ": ids are never reused and rise within a table");
+      return make_error(Errc::already_exists, "id " + std::to_string(*id) + " of table '" +
+                                                  std::string(table) + "' is below its next id " +
+                                                  std::to_string(tv.next_id()) +
+                                                  ": ids are never reused and rise within a table");
     new_id = *id;
   } else if (new_id == std::numeric_limits<std::uint64_t>::max()) {
-    return make_error(Errc::resource_exhausted, "table '" + std::string(table) + "' has used every id");
+    return make_error(Errc::resource_exhausted,
+                      "table '" + std::string(table) + "' has used every id");
   }
   TICKDB_TRY(check_references(tv, record));
   TICKDB_TRY(settle_indexes());
@@ -493,7 +509,8 @@ Result<std::uint64_t> Transaction::insert(std::string_view table, std::span<cons
   return new_id;
 }
 
-Status Transaction::update(std::string_view table, std::uint64_t id, std::span<const std::byte> record) {
+Status Transaction::update(std::string_view table, std::uint64_t id,
+                           std::span<const std::byte> record) {
   TICKDB_TRY(check_open());
   auto t = find_table(table);
   if (!t) return t.error();
@@ -531,7 +548,8 @@ Status Transaction::erase(std::string_view table, std::uint64_t id) {
   TICKDB_TRY(settle_indexes());
   auto t = find_table(table);
   if (!t) return t.error();
-  if (!(*t)->contains(id)) return make_error(Errc::not_found, rec_name(table, id) + " does not exist");
+  if (!(*t)->contains(id))
+    return make_error(Errc::not_found, rec_name(table, id) + " does not exist");
 
   // 1. The closure of cascades: every record this delete removes, by table. A worklist of
   //    doomed records; the referencing records of each come from the relation's automatic
@@ -552,7 +570,11 @@ Status Transaction::erase(std::string_view table, std::uint64_t id) {
   }
 
   // 2. Restrict and set_zero against the records that stay.
-  struct Zero { std::string table; std::uint64_t id; std::uint32_t offset; };
+  struct Zero {
+    std::string table;
+    std::uint64_t id;
+    std::uint32_t offset;
+  };
   std::vector<Zero> zeros;
   for (const auto& [rid, r] : *relations_) {
     if (r.on_delete == OnDelete::cascade) continue;
@@ -570,8 +592,8 @@ Status Transaction::erase(std::string_view table, std::uint64_t id) {
         if (r.on_delete == OnDelete::restrict)
           return make_error(Errc::foreign_key_violation,
                             rec_name(r.to_table, v) + " is referenced by " +
-                                rec_name(r.from_table, ref) + " (relation " +
-                                std::to_string(rid) + ", on_delete restrict)");
+                                rec_name(r.from_table, ref) + " (relation " + std::to_string(rid) +
+                                ", on_delete restrict)");
         zeros.push_back({r.from_table, ref, loc->offset});
       }
   }

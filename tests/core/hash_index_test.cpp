@@ -13,7 +13,9 @@
 using namespace tickdb;
 
 namespace {
-const std::byte* b(const std::string& s) { return reinterpret_cast<const std::byte*>(s.data()); }
+const std::byte* b(const std::string& s) {
+  return reinterpret_cast<const std::byte*>(s.data());
+}
 using Model = std::map<std::string, std::set<std::uint64_t>>;
 
 void check_same(const HashIndex& h, const Model& m, std::size_t vs, std::uint64_t values) {

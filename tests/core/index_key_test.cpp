@@ -27,7 +27,9 @@ std::string enc(const FieldType& t, T v) {
   return out;
 }
 
-int sign(int c) { return (c > 0) - (c < 0); }
+int sign(int c) {
+  return (c > 0) - (c < 0);
+}
 
 // For random pairs and the edges: sign(memcmp(enc a, enc b)) == sign(a <=> b).
 template <class T>
@@ -72,13 +74,13 @@ TEST_CASE("index-key: encoded integers sort as their values", "[index-key]") {
                                          std::numeric_limits<std::uint64_t>::max() - 1});
 }
 
-TEST_CASE("index-key: encoded floats sort as their values and -0.0 encodes as 0.0",
-          "[index-key]") {
-  check_order<float>(Kind::F32, {-std::numeric_limits<float>::max(), -1.5f, -std::numeric_limits<float>::denorm_min(),
-                                 -0.0f, 0.0f, std::numeric_limits<float>::denorm_min(), 1.5f,
-                                 std::numeric_limits<float>::max()});
-  check_order<double>(Kind::F64, {-std::numeric_limits<double>::max(), -1e-300, -0.0, 0.0, 1e-300, 2.0,
-                                  std::numeric_limits<double>::max()});
+TEST_CASE("index-key: encoded floats sort as their values and -0.0 encodes as 0.0", "[index-key]") {
+  check_order<float>(
+      Kind::F32,
+      {-std::numeric_limits<float>::max(), -1.5f, -std::numeric_limits<float>::denorm_min(), -0.0f,
+       0.0f, std::numeric_limits<float>::denorm_min(), 1.5f, std::numeric_limits<float>::max()});
+  check_order<double>(Kind::F64, {-std::numeric_limits<double>::max(), -1e-300, -0.0, 0.0, 1e-300,
+                                  2.0, std::numeric_limits<double>::max()});
   FieldType f32{Kind::F32, 4, nullptr}, f64{Kind::F64, 8, nullptr};
   CHECK(enc(f32, -0.0f) == enc(f32, 0.0f));
   CHECK(enc(f64, -0.0) == enc(f64, 0.0));
@@ -98,7 +100,8 @@ TEST_CASE("index-key: bools and strings sort as values; a prefix sorts first", "
     encode_part(s, reinterpret_cast<const std::byte*>(v.data()), out);
     return out;
   };
-  std::vector<std::string> words = {"", "a", "ab", "abc", "abd", "b", "zzzzzzzz", "\xc3\xa9t\xc3\xa9", "\xe2\x82\xac"};
+  std::vector<std::string> words = {
+      "", "a", "ab", "abc", "abd", "b", "zzzzzzzz", "\xc3\xa9t\xc3\xa9", "\xe2\x82\xac"};
   for (const auto& x : words)
     for (const auto& y : words) {
       INFO(x << " vs " << y);
@@ -106,8 +109,9 @@ TEST_CASE("index-key: bools and strings sort as values; a prefix sorts first", "
     }
 }
 
-TEST_CASE("index-key: a key is the parts then the id big-endian; layouts refuse what is not indexable",
-          "[index-key]") {
+TEST_CASE(
+    "index-key: a key is the parts then the id big-endian; layouts refuse what is not indexable",
+    "[index-key]") {
   auto db = tickdb::test::things_db();
   const TableSchema& s = *db->table("things")->schema();
   auto k = ok(KeyLayout::make(s, {"tag", "pos.x"}));

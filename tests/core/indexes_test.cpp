@@ -6,10 +6,13 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "core/snapshot_file.h"
 #include "test_db.h"
@@ -28,8 +31,11 @@ std::shared_ptr<const DbVersion> build(std::shared_ptr<const DbVersion> base, au
 std::shared_ptr<const DbVersion> game_db() {
   return build(DbVersion::empty(), [](Transaction& t) {
     ok(t.create_type("vec3", {{"x", "f32"}, {"y", "f32"}, {"z", "f32"}}));
-    ok(t.create_table("players", {{"name", "str", 6}, {"score", "i32"}, {"pos", "vec3"},
-                                  {"guild", "u64"}, {"flag", "bool"}}));
+    ok(t.create_table("players", {{"name", "str", 6},
+                                  {"score", "i32"},
+                                  {"pos", "vec3"},
+                                  {"guild", "u64"},
+                                  {"flag", "bool"}}));
     ok(t.create_table("guilds", {{"tag", "u32"}, {"rank", "i16"}, {"boss", "u64"}}));
     ok(t.create_relation("players", "guild", "guilds", OnDelete::cascade));
     ok(t.create_relation("guilds", "boss", "players", OnDelete::set_zero));
@@ -100,13 +106,19 @@ TEST_CASE("indexes: create, describe, drop, and every refusal with its message",
   CHECK(made.entries == 2);
   CHECK(made.bytes > 0);
   CHECK_FALSE(made.auto_);
-  CHECK(index_description_to_json(made) ==
-        json{{"name", "players_score"}, {"table", "players"}, {"fields", {"score", "pos.x"}},
-             {"type", "ordered"}, {"unique", false}, {"entries", 2}, {"bytes", made.bytes},
-             {"auto", false}});
+  CHECK(index_description_to_json(made) == json{{"name", "players_score"},
+                                                {"table", "players"},
+                                                {"fields", {"score", "pos.x"}},
+                                                {"type", "ordered"},
+                                                {"unique", false},
+                                                {"entries", 2},
+                                                {"bytes", made.bytes},
+                                                {"auto", false}});
 
-  refused(t.create_index("nope", def("x", {"score"})), Errc::not_found, "table 'nope' does not exist");
-  refused(t.create_index("players", def("bad name", {"score"})), Errc::invalid_argument, "index name");
+  refused(t.create_index("nope", def("x", {"score"})), Errc::not_found,
+          "table 'nope' does not exist");
+  refused(t.create_index("players", def("bad name", {"score"})), Errc::invalid_argument,
+          "index name");
   refused(t.create_index("players", def("players_score", {"flag"})), Errc::already_exists,
           "index 'players_score' of table 'players' already exists");
   refused(t.create_index("players", def("players_guild_rel", {"flag"})), Errc::already_exists,
@@ -115,12 +127,14 @@ TEST_CASE("indexes: create, describe, drop, and every refusal with its message",
           "index 'x': an index has 1 to 4 fields, not 0");
   refused(t.create_index("players", def("x", {"a", "b", "c", "d", "e"})), Errc::invalid_argument,
           "an index has 1 to 4 fields, not 5");
-  refused(t.create_index("players", def("x", {"hpp"})), Errc::invalid_argument, "index field 'hpp'");
+  refused(t.create_index("players", def("x", {"hpp"})), Errc::invalid_argument,
+          "index field 'hpp'");
   refused(t.create_index("players", def("x", {"pos"})), Errc::invalid_argument,
           "index field 'pos' is a composite (vec3)");
   refused(t.create_index("players", def("x", {"score", "score"})), Errc::invalid_argument,
           "index field 'score' is repeated");
-  refused(t.create_index("players", def("x", {"score"}, IndexType::hash, true)), Errc::unique_violation,
+  refused(t.create_index("players", def("x", {"score"}, IndexType::hash, true)),
+          Errc::unique_violation,
           "unique index 'x' of table 'players': records 1 and 2 have the same key (score = 5)");
   refused(t.create_index("players", def("x", {"flag", "score"}, IndexType::ordered, true)),
           Errc::unique_violation,
@@ -129,14 +143,16 @@ TEST_CASE("indexes: create, describe, drop, and every refusal with its message",
   CHECK(ok(t.describe_indexes("players")).size() == 2);  // the refusals added nothing
 
   refused(t.drop_index("nope", "x"), Errc::not_found, "table 'nope' does not exist");
-  refused(t.drop_index("players", "x"), Errc::not_found, "index 'x' of table 'players' does not exist");
+  refused(t.drop_index("players", "x"), Errc::not_found,
+          "index 'x' of table 'players' does not exist");
   refused(t.drop_index("players", "players_guild_rel"), Errc::conflict,
           "index 'players_guild_rel' of table 'players' is the automatic index of relation 1");
   refused(t.remove_field("players", "score"), Errc::conflict,
           "field 'score' of table 'players' is used by index 'players_score'");
   refused(t.remove_field("players", "pos"), Errc::conflict,
           "field 'pos' of table 'players' is used by index 'players_score'");
-  refused(t.drop_type("vec3"), Errc::conflict, "type 'vec3' is used by index 'players_score' of table 'players'");
+  refused(t.drop_type("vec3"), Errc::conflict,
+          "type 'vec3' is used by index 'players_score' of table 'players'");
   refused(t.describe_indexes("nope"), Errc::not_found, "table 'nope' does not exist");
 
   ok(t.drop_index("players", "players_score"));
@@ -144,6 +160,10 @@ TEST_CASE("indexes: create, describe, drop, and every refusal with its message",
   auto v = ok(t.commit());
   check_all(*v);
   CHECK(v->table("players")->indexes().size() == 1);
+  auto published = v->table("players")->describe_indexes();  // readers of a published version
+  REQUIRE(published.size() == 1);
+  CHECK(published[0].name == "players_guild_rel");
+  CHECK(published[0].entries == 2);
 
   // Deleting the last relation from a field drops its automatic index.
   auto v2 = build(v, [](Transaction& u) {
@@ -154,8 +174,9 @@ TEST_CASE("indexes: create, describe, drop, and every refusal with its message",
   CHECK(v->table("players")->indexes().size() == 1);  // the older version keeps its own
 }
 
-TEST_CASE("indexes: unique keys are checked at commit, a swap commits, a duplicate publishes nothing",
-          "[indexes]") {
+TEST_CASE(
+    "indexes: unique keys are checked at commit, a swap commits, a duplicate publishes nothing",
+    "[indexes]") {
   auto db = build(game_db(), [](Transaction& t) {
     ok(t.insert("players", player(t, "bob", 1)));
     ok(t.insert("players", player(t, "amy", 2)));
@@ -193,7 +214,8 @@ TEST_CASE("indexes: unique keys are checked at commit, a swap commits, a duplica
   SECTION("an update into a taken value, and a delete that frees it first") {
     Transaction t(db);
     ok(t.update("players", 2, player(t, "bob", 2)));
-    refused(t.commit(), Errc::unique_violation, "records 1 and 2 have the same key (name = \"bob\")");
+    refused(t.commit(), Errc::unique_violation,
+            "records 1 and 2 have the same key (name = \"bob\")");
     auto v = build(db, [](Transaction& u) {
       ok(u.erase("players", 1));
       ok(u.update("players", 2, player(u, "bob", 2)));
@@ -206,12 +228,15 @@ TEST_CASE("indexes: unique keys are checked at commit, a swap commits, a duplica
     auto span = ok(w->mutable_chunk_span(0));
     auto score = FieldAccessor<std::int32_t>::resolve(*w->schema(), "score").value();
     score.set(span.records + span.record_size, 1);  // record 2 gets record 1's score
-    refused(t.commit(), Errc::unique_violation, "unique index 'players_score' of table 'players': records 1 and 2");
+    refused(t.commit(), Errc::unique_violation,
+            "unique index 'players_score' of table 'players': records 1 and 2");
   }
 }
 
-TEST_CASE("indexes: random writes, transactions, cascades, parallel updates and schema changes keep every index equal to a rebuild",
-          "[indexes]") {
+TEST_CASE(
+    "indexes: random writes, transactions, cascades, parallel updates and schema changes keep "
+    "every index equal to a rebuild",
+    "[indexes]") {
   std::mt19937_64 rng(12345);
   auto db = build(game_db(), [](Transaction& t) {
     ok(t.create_index("players", def("p_name", {"name"}, IndexType::ordered, true)));
@@ -220,9 +245,9 @@ TEST_CASE("indexes: random writes, transactions, cascades, parallel updates and 
     ok(t.create_index("guilds", def("g_tag", {"tag"}, IndexType::hash, true)));
     ok(t.create_index("guilds", def("g_rank", {"rank"})));
   });
-  const std::vector<std::string> names = {"a", "b", "c", "ab", "abc", "bob", "amy", "zed", "z", "q",
-                                          "r", "s", "t", "u", "v", "w", "x", "y", "aa", "bb",
-                                          "cc", "dd", "ee", "ff", "gg", "hh", "ii", "jj", "kk", "ll"};
+  const std::vector<std::string> names = {
+      "a", "b", "c", "ab", "abc", "bob", "amy", "zed", "z",  "q",  "r",  "s",  "t",  "u",  "v",
+      "w", "x", "y", "aa", "bb",  "cc",  "dd",  "ee",  "ff", "gg", "hh", "ii", "jj", "kk", "ll"};
   const std::vector<float> xs = {-0.0f, 0.0f, 1.5f, -2.25f, 1e30f, -1e-30f};
   auto pick = [&](const TableVersion* t) -> std::uint64_t {
     if (!t || t->count() == 0) return 0;
@@ -244,7 +269,8 @@ TEST_CASE("indexes: random writes, transactions, cascades, parallel updates and 
       const TableVersion* guilds = t.table("guilds");
       if (what < 30) {
         std::uint64_t g = rng() % 3 ? pick(guilds) : 0;
-        (void)t.insert("players", player(t, names[rng() % names.size()], static_cast<std::int32_t>(rng() % 21) - 10,
+        (void)t.insert("players", player(t, names[rng() % names.size()],
+                                         static_cast<std::int32_t>(rng() % 21) - 10,
                                          xs[rng() % xs.size()], g));
       } else if (what < 40) {
         RecordBuffer r(*guilds->schema());
@@ -256,7 +282,8 @@ TEST_CASE("indexes: random writes, transactions, cascades, parallel updates and 
         if (auto id = pick(players)) {
           RecordBuffer r(*players->get(id));
           if (rng() % 2) ok(r.set_str("name", names[rng() % names.size()]));
-          if (rng() % 2) ok(r.set<std::int32_t>("score", static_cast<std::int32_t>(rng() % 21) - 10));
+          if (rng() % 2)
+            ok(r.set<std::int32_t>("score", static_cast<std::int32_t>(rng() % 21) - 10));
           if (rng() % 2) ok(r.set<float>("pos.x", xs[rng() % xs.size()]));
           if (rng() % 4 == 0) ok(r.set<std::uint64_t>("guild", pick(guilds)));
           ok(t.update("players", id, r.bytes()));
@@ -280,7 +307,8 @@ TEST_CASE("indexes: random writes, transactions, cascades, parallel updates and 
       } else if (what < 80) {
         // A parallel update (single-threaded here): every score + 1 on some chunks.
         auto work = ok(t.begin_parallel_update("players"));
-        auto score = FieldAccessor<std::int32_t>::resolve(*t.table("players")->schema(), "score").value();
+        auto score =
+            FieldAccessor<std::int32_t>::resolve(*t.table("players")->schema(), "score").value();
         for (auto& w : work) {
           ok(w.fill());
           auto span = w.span();
@@ -298,10 +326,12 @@ TEST_CASE("indexes: random writes, transactions, cascades, parallel updates and 
           auto span = ok(w->mutable_chunk_span(0));
           auto rank = FieldAccessor<std::int16_t>::resolve(*w->schema(), "rank").value();
           for (std::uint32_t i = 0; i < span.count; ++i)
-            rank.set(span.records + std::size_t{i} * span.record_size, static_cast<std::int16_t>(rng() % 5));
+            rank.set(span.records + std::size_t{i} * span.record_size,
+                     static_cast<std::int16_t>(rng() % 5));
         }
       } else if (what < 87) {
-        if (rng() % 2) ok(t.add_field("players", FieldSpec(nm("extra", extra++), "i32")));
+        if (rng() % 2)
+          ok(t.add_field("players", FieldSpec(nm("extra", extra++), "i32")));
         else {
           for (const auto& f : players->schema()->fields())
             if (f.name.starts_with("extra")) {
@@ -310,8 +340,11 @@ TEST_CASE("indexes: random writes, transactions, cascades, parallel updates and 
             }
         }
       } else if (what < 92) {
-        if (players->find_index("p_tmp")) ok(t.drop_index("players", "p_tmp"));
-        else ok(t.create_index("players", def("p_tmp", {"pos.x", "flag"}, rng() % 2 ? IndexType::hash : IndexType::ordered)));
+        if (players->find_index("p_tmp"))
+          ok(t.drop_index("players", "p_tmp"));
+        else
+          ok(t.create_index("players", def("p_tmp", {"pos.x", "flag"},
+                                           rng() % 2 ? IndexType::hash : IndexType::ordered)));
       } else if (what < 95) {
         refused(t.remove_field("players", "name"), Errc::conflict, "is used by index 'p_name'");
       } else {
@@ -348,8 +381,10 @@ TEST_CASE("indexes: random writes, transactions, cascades, parallel updates and 
   CHECK(unique_failures > 20);
 }
 
-TEST_CASE("indexes: snapshots store definitions and loading rebuilds; an older-format file loads with the relation indexes",
-          "[indexes][snapshot]") {
+TEST_CASE(
+    "indexes: snapshots store definitions and loading rebuilds; an older-format file loads with "
+    "the relation indexes",
+    "[indexes][snapshot]") {
   tickdb::test::TempDir dir;
   auto db = build(game_db(), [](Transaction& t) {
     auto g = ok(t.insert("guilds", [&] {
@@ -358,7 +393,8 @@ TEST_CASE("indexes: snapshots store definitions and loading rebuilds; an older-f
       return std::vector<std::byte>(r.bytes().begin(), r.bytes().end());
     }()));
     for (int i = 0; i < 3000; ++i)
-      ok(t.insert("players", player(t, nm("p", i), i % 17, static_cast<float>(i % 5), i % 3 ? g : 0)));
+      ok(t.insert("players",
+                  player(t, nm("p", i), i % 17, static_cast<float>(i % 5), i % 3 ? g : 0)));
     ok(t.create_index("players", def("p_name", {"name"}, IndexType::hash, true)));
     ok(t.create_index("players", def("p_score", {"score", "pos.x"})));
   });
@@ -374,7 +410,8 @@ TEST_CASE("indexes: snapshots store definitions and loading rebuilds; an older-f
       out.push_back(ix.name() + (ix.def().auto_ ? "*" : "") + ":" + std::to_string(ix.entries()));
     return out;
   };
-  CHECK(names(*loaded.db) == std::vector<std::string>{"p_name:3000", "p_score:3000", "players_guild_rel*:3000"});
+  CHECK(names(*loaded.db) ==
+        std::vector<std::string>{"p_name:3000", "p_score:3000", "players_guild_rel*:3000"});
 
   SECTION("replaying writes over the loaded snapshot keeps the indexes right") {
     auto v = loaded.db;
@@ -416,19 +453,23 @@ TEST_CASE("indexes: snapshots store definitions and loading rebuilds; an older-f
   SECTION("a catalog with a bad index definition is refused") {
     json cj = catalog_to_json(*db);
     cj["tables"][1]["indexes"][0]["fields"] = {"nope"};
-    refused(catalog_from_json(cj), Errc::invalid_argument, "table 'players': index 'p_name': index 'p_name': index field 'nope'");
+    refused(catalog_from_json(cj), Errc::invalid_argument,
+            "table 'players': index 'p_name': index 'p_name': index field 'nope'");
     cj["tables"][1]["indexes"][0] = {{"name", "x"}, {"fields", {"score"}}, {"type", "btree"}};
-    refused(catalog_from_json(cj), Errc::invalid_argument, "index 'type' must be \"ordered\" or \"hash\", not 'btree'");
+    refused(catalog_from_json(cj), Errc::invalid_argument,
+            "index 'type' must be \"ordered\" or \"hash\", not 'btree'");
     cj["tables"][1]["indexes"][0] = {{"name", "x"}, {"fields", {"score"}}, {"colour", 1}};
     refused(catalog_from_json(cj), Errc::invalid_argument, "unknown index key 'colour'");
     cj["tables"][1]["indexes"][0] = {{"name", "x"}, {"fields", "score"}};
-    refused(catalog_from_json(cj), Errc::invalid_argument, "index 'fields' must be an array of field names");
+    refused(catalog_from_json(cj), Errc::invalid_argument,
+            "index 'fields' must be an array of field names");
     cj["tables"][1]["indexes"][0] = {{"name", "x"}, {"fields", {"score"}}, {"unique", 1}};
     refused(catalog_from_json(cj), Errc::invalid_argument, "index 'unique' must be true or false");
   }
 }
 
-TEST_CASE("indexes: a cascade down a chain of 10,000 records is not quadratic", "[indexes][relations]") {
+TEST_CASE("indexes: a cascade down a chain of 10,000 records is not quadratic",
+          "[indexes][relations]") {
   auto chain = [](int n) {
     auto db = build(DbVersion::empty(), [&](Transaction& t) {
       ok(t.create_table("node", {{"parent", "u64"}}));
@@ -443,7 +484,8 @@ TEST_CASE("indexes: a cascade down a chain of 10,000 records is not quadratic", 
     Transaction t(db);
     ok(t.erase("node", 1));
     auto v = ok(t.commit());
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     CHECK(v->table("node")->count() == 0);
     check_all(*v);
     return s;
@@ -454,4 +496,48 @@ TEST_CASE("indexes: a cascade down a chain of 10,000 records is not quadratic", 
   // Quadratic would be 16x; n log n about 4.5x. Generous for sanitizer builds and noise.
   CHECK(big < 10 * small + 0.05);
   CHECK(big < 2.0);
+}
+
+TEST_CASE(
+    "indexes: readers of published versions walk their indexes while a writer publishes new ones",
+    "[indexes][cow]") {
+  auto db = build(game_db(), [](Transaction& t) {
+    for (int i = 0; i < 2000; ++i) ok(t.insert("players", player(t, nm("p", i), i % 50)));
+    ok(t.create_index("players", def("p_score", {"score"})));
+    ok(t.create_index("players", def("p_name", {"name"}, IndexType::hash, true)));
+  });
+  std::mutex mu;  // guards `current` only: readers copy the pointer, then read lock-free
+  std::shared_ptr<const DbVersion> current = db;
+  std::atomic<bool> stop{false};
+  std::atomic<int> bad{0};
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 2; ++r)
+    readers.emplace_back([&] {
+      while (!stop.load()) {
+        std::shared_ptr<const DbVersion> v;
+        {
+          std::lock_guard<std::mutex> g(mu);
+          v = current;
+        }
+        const TableVersion* t = v->table("players");
+        const TableIndex* ix = t->find_index("p_score");
+        std::size_t n = 0;
+        for (auto c = ix->ordered().begin(); c.valid(); c.next()) ++n;
+        if (n != t->count()) bad.fetch_add(1);
+      }
+    });
+  for (int i = 0; i < 300; ++i) {
+    auto next = build(current, [&](Transaction& t) {
+      ok(t.update("players", static_cast<std::uint64_t>(1 + i), player(t, nm("q", i), -i)));
+      ok(t.erase("players", static_cast<std::uint64_t>(1001 + i)));
+      ok(t.insert("players", player(t, nm("n", i), i)));
+    });
+    std::lock_guard<std::mutex> g(mu);
+    current = next;
+  }
+  stop.store(true);
+  for (auto& th : readers) th.join();
+  CHECK(bad.load() == 0);
+  check_all(*current);
+  check_all(*db);  // the first version is whole
 }
