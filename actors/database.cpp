@@ -87,8 +87,9 @@ bool run_batch(Database& db, std::vector<PendingCall>& batch, BatchMode mode, To
   std::shared_ptr<const DbVersion> head = base;
   touched = TouchSet{};
   if (mode == BatchMode::shared) {
-    // A call that leaves the transaction poisoned (it threw, or memory ran out half-way)
-    // fails alone: the batch runs again over a fresh transaction without it.
+    // A call that leaves the transaction poisoned (it threw, or memory ran out half-way) or
+    // duplicates a unique key fails alone: the batch runs again over a fresh transaction
+    // without it.
     std::vector<bool> out(batch.size(), false);
     for (bool again = true; again;) {
       again = false;
@@ -105,6 +106,14 @@ bool run_batch(Database& db, std::vector<PendingCall>& batch, BatchMode mode, To
                 Result<json>(make_error(Errc::internal, "the call left its write half done"));
           out[i] = true;
           again = true;
+        } else if (p.result.is_ok()) {
+          // Each call is a write of its own: a unique key it duplicates fails it alone (at
+          // commit it would fail the whole batch).
+          if (Status u = txn.check_unique(); !u) {
+            p.result = Result<json>(u.error());
+            out[i] = true;
+            again = true;
+          }
         }
       }
       if (again) continue;

@@ -2,6 +2,7 @@
 // its own answer, and writes to different tables do not wait for each other.
 #include <atomic>
 #include <future>
+#include <map>
 #include <set>
 
 #include "runtime_util.h"
@@ -222,4 +223,31 @@ TEST_CASE("stopping while other threads keep calling answers every call", "[grou
   for (auto& t : ts) t.join();
   CHECK(answered == sent);
   CHECK(odd == 0);
+}
+
+TEST_CASE("a write that duplicates a unique key fails alone in its batch", "[group-commit]") {
+  auto rt = start_runtime(no_ticks());
+  make_table(*rt, "t", {{{"name", "k"}, {"type", "u32"}}});
+  ok(rt->call("db.create_index", {{"table", "t"}, {"name", "t_k"}, {"fields", {"k"}}, {"type", "hash"}, {"unique", true}}));
+  // 600 inserts sent at once (batched at the table's actor): every key twice but 0..199.
+  std::vector<json> params;
+  for (int i = 0; i < 600; ++i) params.push_back({{"table", "t"}, {"values", {{"k", i < 400 ? i % 200 : i}}}});
+  auto res = send_all(*rt, "db.insert", params);
+  std::map<int, int> wins;
+  int dup = 0;
+  for (int i = 0; i < 600; ++i) {
+    const int k = i < 400 ? i % 200 : i;
+    if (res[i].is_ok()) {
+      ++wins[k];
+    } else {
+      INFO(describe(res[i]));
+      CHECK(code_of(res[i]) == Errc::unique_violation);
+      CHECK(k < 200);
+      ++dup;
+    }
+  }
+  CHECK(dup == 200);
+  CHECK(wins.size() == 400);
+  for (const auto& [k, n] : wins) CHECK(n == 1);
+  CHECK(rt->current()->table("t")->count() == 400);
 }
