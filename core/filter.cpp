@@ -909,6 +909,28 @@ void eval_chunk(const std::vector<Node>& nodes, std::uint32_t at, const ChunkSpa
     case Code::all_of:
     case Code::any_of: {
       eval_chunk(nodes, n.kids[0], c, out, scratch + cnt);
+      if (n.code == Code::all_of && n.kids.size() > 1) {
+        // Few records left after the first operand: the others run on those records only
+        // (a selective first comparison makes the rest of an && almost free).
+        std::uint32_t left = 0;
+        for (std::uint32_t i = 0; i < cnt; ++i) left += out[i];
+        if (left <= cnt / 16) {
+          // Eight mask bytes at a time: runs of records already out cost one load.
+          for (std::uint32_t i0 = 0; i0 < cnt; i0 += 8) {
+            const std::uint32_t i1 = std::min(cnt, i0 + 8);
+            std::uint64_t word = 0;
+            std::memcpy(&word, out + i0, i1 - i0);
+            if (!word) continue;
+            for (std::uint32_t i = i0; i < i1; ++i) {
+              if (!out[i]) continue;
+              const std::byte* rec = c.records + std::size_t{i} * c.record_size;
+              for (std::size_t k = 1; k < n.kids.size() && out[i]; ++k)
+                out[i] = match_node(nodes, n.kids[k], rec, c.ids[i]);
+            }
+          }
+          return;
+        }
+      }
       for (std::size_t k = 1; k < n.kids.size(); ++k) {
         const Node& kid = nodes[n.kids[k]];
         if (n.code == Code::all_of ? leaf_chunk<Into::and_>(kid, c, out) : leaf_chunk<Into::or_>(kid, c, out))
