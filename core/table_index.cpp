@@ -62,16 +62,29 @@ std::vector<std::uint64_t> TableIndex::ids_with_value(const std::byte* value,
   return out;
 }
 
-void TableIndex::add(const std::byte* record, std::uint64_t id, std::uint64_t owner) {
-  std::byte buf[512];
-  std::vector<std::byte> big;
-  const std::uint32_t ks = layout().key_size();
-  std::byte* key = buf;
-  if (ks > sizeof buf) {
-    big.resize(ks);
-    key = big.data();
+namespace {
+// A record's key: on the stack when it fits (nearly always), else on the heap.
+class KeyBuffer {
+ public:
+  KeyBuffer(const KeyLayout& layout, const std::byte* record, std::uint64_t id) {
+    if (layout.key_size() > sizeof buf_) {
+      big_.resize(layout.key_size());
+      key_ = big_.data();
+    }
+    layout.encode(record, id, key_);
   }
-  layout().encode(record, id, key);
+  const std::byte* get() const { return key_; }
+
+ private:
+  std::byte buf_[512];
+  std::vector<std::byte> big_;
+  std::byte* key_ = buf_;
+};
+}  // namespace
+
+void TableIndex::add(const std::byte* record, std::uint64_t id, std::uint64_t owner) {
+  const KeyBuffer kb(layout(), record, id);
+  const std::byte* key = kb.get();
   if (is_hash())
     hash_.insert(key, id, owner);
   else
@@ -79,15 +92,8 @@ void TableIndex::add(const std::byte* record, std::uint64_t id, std::uint64_t ow
 }
 
 void TableIndex::remove(const std::byte* record, std::uint64_t id, std::uint64_t owner) {
-  std::byte buf[512];
-  std::vector<std::byte> big;
-  const std::uint32_t ks = layout().key_size();
-  std::byte* key = buf;
-  if (ks > sizeof buf) {
-    big.resize(ks);
-    key = big.data();
-  }
-  layout().encode(record, id, key);
+  const KeyBuffer kb(layout(), record, id);
+  const std::byte* key = kb.get();
   if (is_hash())
     hash_.erase(key, id, owner);
   else

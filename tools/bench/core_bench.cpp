@@ -119,11 +119,9 @@ void BM_FilterScan(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
 }
 
-void BM_UpdateOne(benchmark::State& state) {
-  const auto n = static_cast<std::uint64_t>(state.range(0));
-  // Its own database: once a version is replaced nothing pins its chunks, so they go back
-  // to the pool as they would in a running node.
-  VersionCell<DbVersion> cell(make_db(n));
+// The loop of the update benchmarks: each iteration adds 1 to the hp of a random record in a
+// transaction of its own and publishes it.
+void update_random_hp(benchmark::State& state, VersionCell<DbVersion>& cell, std::uint64_t n) {
   std::mt19937_64 rng(42);
   std::uniform_int_distribution<std::uint64_t> pick(1, n);
   const auto hp =
@@ -138,6 +136,14 @@ void BM_UpdateOne(benchmark::State& state) {
     cell.publish(txn.commit().value());
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+
+void BM_UpdateOne(benchmark::State& state) {
+  const auto n = static_cast<std::uint64_t>(state.range(0));
+  // Its own database: once a version is replaced nothing pins its chunks, so they go back
+  // to the pool as they would in a running node.
+  VersionCell<DbVersion> cell(make_db(n));
+  update_random_hp(state, cell, n);
 }
 
 void BM_Append(benchmark::State& state) {
@@ -335,20 +341,7 @@ void BM_UpdateIndexed(benchmark::State& state) {
     });
   });
   VersionCell<DbVersion> cell(base);
-  std::mt19937_64 rng(42);
-  std::uniform_int_distribution<std::uint64_t> pick(1, n);
-  const auto hp =
-      FieldAccessor<std::int32_t>::resolve(*cell.load()->table("things")->schema(), "hp").value();
-  for (auto _ : state) {
-    auto cur = cell.load();
-    Transaction txn(cur);
-    const std::uint64_t id = pick(rng);
-    RecordBuffer rec(*txn.get("things", id));
-    hp.set(rec.data(), hp.get(rec.data()) + 1);
-    if (!txn.update("things", id, rec.bytes()).is_ok()) state.SkipWithError("update failed");
-    cell.publish(txn.commit().value());
-  }
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+  update_random_hp(state, cell, n);
 }
 
 // BM_Append with two ordered indexes: on tag (rising, as ids) and on hp (scattered values).
