@@ -1,0 +1,231 @@
+// Version diffs: the records that differ between two published versions of one table, and
+// the live-subscription kinds (API.md, Live subscriptions: ins/upd/del/out) on top of them.
+//
+// Versions share their unchanged chunks by pointer (chunk.h), and the slots of a table never
+// move except when it is re-laid out (schema change) or reloaded. So `before` and a later
+// `after` are compared chunk by chunk, slot i against slot i:
+//  - a chunk that is the same object in both and holds the same used slot count is skipped
+//    without touching its records;
+//  - a shared chunk that grew by in-place appends yields only its new slots;
+//  - a copied chunk is compared slot by slot (ids, live flags, record bytes);
+//  - slots past `before`'s end are inserts.
+// The cost grows with the chunks that changed, not with the table (DESIGN.md, Subscriptions).
+//
+// Two versions are comparable slot by slot when they have the same schema object and `after`
+// descends from `before` (the versions of one table form a chain: each published version of
+// a table is built from the previous one). A schema change or a reload gives a new schema
+// object; diff_tables also checks that ids agree at the slots it compares. When the versions
+// are not comparable it answers `conflict` ("send a reset"): the caller throws away whatever
+// the visitor was given and sends a reset. The caller is the one who knows that both
+// versions are of the same table (the same name in two DbVersions of one node).
+//
+// Ownership: nothing here owns a version; the pointers handed to a visitor and the
+// RecordViews in a SubscriptionDelta point into the versions, which the caller keeps alive
+// while it uses them. Thread-safety: every function is pure over immutable (published)
+// versions and may run on many threads at once; a SubscriptionClassifier is immutable once
+// made and may be shared between threads.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "core/filter.h"
+#include "core/record.h"
+#include "core/status.h"
+#include "core/table.h"
+
+namespace tickdb {
+
+// What a diff touched (for tests, metrics and benchmarks).
+struct DiffStats {
+  std::uint64_t chunks_skipped = 0;   // same object, same used slots: records not touched
+  std::uint64_t chunks_grown = 0;     // same object, appended in place: only new slots read
+  std::uint64_t chunks_compared = 0;  // copied: compared slot by slot
+  std::uint64_t slots_compared = 0;   // slots of copied chunks compared
+  std::uint64_t changes = 0;          // visitor calls
+};
+
+// ok when `after` can be diffed against `before` slot by slot; else `conflict` saying why
+// (schema changed, slots dropped, ids differ). O(1) apart from two id lookups.
+Status check_comparable(const TableVersion& before, const TableVersion& after);
+
+namespace diff_detail {
+// Branch-free equality of n bytes (records are short: no call, no early exit).
+inline bool same_bytes(const std::byte* a, const std::byte* b, std::uint32_t n) {
+  std::uint64_t acc = 0;
+  std::uint32_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    std::uint64_t x, y;
+    std::memcpy(&x, a + i, 8);
+    std::memcpy(&y, b + i, 8);
+    acc |= x ^ y;
+  }
+  for (; i < n; ++i) acc |= static_cast<std::uint64_t>(a[i] ^ b[i]);
+  return acc == 0;
+}
+inline std::uint32_t used_slots(const TableVersion& t, std::size_t k) {
+  const std::uint64_t first = std::uint64_t{k} * t.records_per_chunk();
+  if (first >= t.slots()) return 0;
+  const std::uint64_t left = t.slots() - first;
+  return static_cast<std::uint32_t>(left < t.records_per_chunk() ? left : t.records_per_chunk());
+}
+Status ids_differ(const TableVersion& after, std::size_t chunk);
+}  // namespace diff_detail
+
+// Calls visit(id, before_record, after_record) once per record that differs, in id order:
+// inserted (nullptr, rec), deleted (rec, nullptr), changed bytes (rec, rec); the pointers are
+// record_size() bytes of the packed record in `before` / `after`. A record live in both with
+// the same bytes gives nothing, so does a record inserted and deleted between the two.
+// `before` must be `after` itself or an older version of the same table. `conflict` when the
+// two are not comparable slot by slot (see the top of this file): the visitor may have been
+// called already; discard its results and send a reset.
+template <class Visitor>
+Result<DiffStats> diff_tables(const TableVersion& before, const TableVersion& after,
+                              Visitor&& visit) {
+  TICKDB_TRY(check_comparable(before, after));
+  DiffStats st;
+  if (&before == &after) return st;
+  const std::uint32_t rs = after.record_size();
+  const std::size_t nb = before.chunk_count();
+  const std::size_t na = after.used_chunk_count();
+  for (std::size_t k = 0; k < na; ++k) {
+    const Chunk* ca = after.chunk(k);
+    const std::uint32_t ua = diff_detail::used_slots(after, k);
+    const Chunk* cb = k < nb ? before.chunk(k) : nullptr;
+    const std::uint32_t ub = cb ? diff_detail::used_slots(before, k) : 0;
+    const std::uint64_t* ida = ca->ids();
+    const std::uint8_t* la = ca->alive();
+    const std::byte* ra = ca->records();
+    if (ca == cb) {
+      if (ub == ua) {
+        ++st.chunks_skipped;
+        continue;
+      }
+      ++st.chunks_grown;
+    } else if (ub) {
+      ++st.chunks_compared;
+      st.slots_compared += ub;
+      after.prefetch_ahead(k);
+      before.prefetch_ahead(k);
+      const std::byte* rb = cb->records();
+      if (std::memcmp(cb->ids(), ida, std::size_t{ub} * sizeof(std::uint64_t)) != 0)
+        return diff_detail::ids_differ(after, k);
+      if (cb->dead() == 0 && ca->dead() == 0) {
+        // Every slot live in both: only the bytes can differ.
+        for (std::uint32_t i = 0; i < ub; ++i) {
+          const std::byte* b = rb + std::size_t{i} * rs;
+          const std::byte* a = ra + std::size_t{i} * rs;
+          if (!diff_detail::same_bytes(b, a, rs)) [[unlikely]] {
+            ++st.changes;
+            visit(ida[i], b, a);
+          }
+        }
+      } else {
+        const std::uint8_t* lb = cb->alive();
+        for (std::uint32_t i = 0; i < ub; ++i) {
+          const std::byte* b = rb + std::size_t{i} * rs;
+          const std::byte* a = ra + std::size_t{i} * rs;
+          if (lb[i] && la[i]) {
+            if (diff_detail::same_bytes(b, a, rs)) continue;
+          } else if (!lb[i] && !la[i]) {
+            continue;
+          }
+          ++st.changes;
+          visit(ida[i], lb[i] ? b : nullptr, la[i] ? a : nullptr);
+        }
+      }
+    }
+    // Slots past before's end of this chunk: new in `after` (unless deleted again since).
+    for (std::uint32_t i = ub; i < ua; ++i) {
+      if (!la[i]) continue;
+      ++st.changes;
+      visit(ida[i], nullptr, ra + std::size_t{i} * rs);
+    }
+  }
+  return st;
+}
+
+// One record that differs (a diff_tables visitor call kept).
+struct RecordChange {
+  std::uint64_t id = 0;
+  const std::byte* before = nullptr;  // nullptr: inserted
+  const std::byte* after = nullptr;   // nullptr: deleted
+};
+
+// Every record that differs, in id order (diff_tables collected): the hub diffs a table once
+// and classifies the changes for each of its subscriptions. `conflict`: send a reset;
+// resource_exhausted when the list cannot be allocated.
+Result<std::vector<RecordChange>> collect_changes(const TableVersion& before,
+                                                  const TableVersion& after);
+
+// A byte range of the packed record: one selected field.
+struct ByteRange {
+  std::uint32_t offset = 0;
+  std::uint32_t size = 0;
+};
+
+// The kind a change has for one subscription (API.md, Live subscriptions).
+enum class ChangeKind : std::uint8_t {
+  none,  // not in the subscription before nor after, or only unselected fields changed
+  ins,   // not in it before (absent or not matching), in it after
+  upd,   // in it before and after, a selected field's bytes changed
+  del,   // in it before, deleted after
+  out,   // in it before, still in the table but no longer matching
+};
+
+// One subscription's view of changes: its filter (optional) and its selected fields.
+class SubscriptionClassifier {
+ public:
+  // `filter` (may be null: every record) must have been compiled for `schema`; `projection`
+  // holds the selected fields as byte ranges (empty: every field). invalid_argument when a
+  // range is not inside the record.
+  static Result<SubscriptionClassifier> make(std::shared_ptr<const TableSchema> schema,
+                                             std::shared_ptr<const CompiledFilter> filter,
+                                             std::vector<ByteRange> projection);
+
+  // The kind of one change; `before`/`after` are as diff_tables gives them (either may be
+  // nullptr, not both).
+  ChangeKind classify(std::uint64_t id, const std::byte* before, const std::byte* after) const {
+    const bool was = before && (!filter_ || filter_->match(before, id));
+    const bool is = after && (!filter_ || filter_->match(after, id));
+    if (!was) return is ? ChangeKind::ins : ChangeKind::none;
+    if (!after) return ChangeKind::del;
+    if (!is) return ChangeKind::out;
+    return selected_differ(before, after) ? ChangeKind::upd : ChangeKind::none;
+  }
+  const std::shared_ptr<const TableSchema>& schema() const { return schema_; }
+
+ private:
+  bool selected_differ(const std::byte* before, const std::byte* after) const;
+
+  std::shared_ptr<const TableSchema> schema_;
+  std::shared_ptr<const CompiledFilter> filter_;
+  std::vector<ByteRange> projection_;  // never empty: the whole record when none was given
+};
+
+// One subscription's changes between two versions, for the encoder. ins/upd are rows of
+// `after` (whole records: the encoder writes the selected fields), del/out are ids; each
+// list is in id order. The views point into `after`: keep it alive while using them.
+struct SubscriptionDelta {
+  std::vector<RecordView> ins, upd;
+  std::vector<std::uint64_t> del, out;
+  bool empty() const { return ins.empty() && upd.empty() && del.empty() && out.empty(); }
+};
+
+// Classifies already collected changes (see collect_changes) of the version `after` for one
+// subscription. invalid_argument when `after` is not of the classifier's schema;
+// resource_exhausted when the lists cannot be allocated.
+Result<SubscriptionDelta> classify_changes(std::span<const RecordChange> changes,
+                                           const TableVersion& after,
+                                           const SubscriptionClassifier& sub);
+
+// diff_tables and classify in one pass, for one subscription. `conflict`: send a reset;
+// invalid_argument: `after` is not of the classifier's schema.
+Result<SubscriptionDelta> subscription_delta(const TableVersion& before, const TableVersion& after,
+                                             const SubscriptionClassifier& sub);
+
+}  // namespace tickdb
