@@ -1,5 +1,6 @@
 #include "core/chunk.h"
 
+#include <algorithm>
 #include <cassert>
 #include <cstring>
 #include <mutex>
@@ -126,6 +127,9 @@ void Chunk::init(std::byte* mem, std::size_t bytes, std::size_t rec_bytes, std::
   capacity_ = capacity;
   record_size_ = record_size;
   owner_ = owner;
+  static std::atomic<std::uint64_t> next_serial{1};
+  serial_ = next_serial.fetch_add(1, std::memory_order_relaxed);
+  group_ = std::max<std::uint32_t>(1, capacity / kLineageBits);
 }
 
 Result<std::shared_ptr<Chunk>> Chunk::make(std::uint32_t record_size, std::uint32_t capacity,
@@ -195,6 +199,11 @@ void Chunk::copy_from(const Chunk& src, std::uint32_t used) {
     dead_ = src.dead_;
   }
   frontier_.store(used, std::memory_order_relaxed);
+  // This chunk now descends from src: src first (nothing written since), then src's own
+  // ancestors with what was written since each of them.
+  lineage_[0] = Ancestor{};
+  lineage_[0].serial = src.serial_;
+  for (std::size_t i = 1; i < kLineage; ++i) lineage_[i] = src.lineage_[i - 1];
 }
 
 Chunk::~Chunk() {

@@ -26,6 +26,8 @@
 // made and may be shared between threads.
 #pragma once
 
+#include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -42,11 +44,12 @@ namespace tickdb {
 
 // What a diff touched (for tests, metrics and benchmarks).
 struct DiffStats {
-  std::uint64_t chunks_skipped = 0;   // same object, same used slots: records not touched
-  std::uint64_t chunks_grown = 0;     // same object, appended in place: only new slots read
-  std::uint64_t chunks_compared = 0;  // copied: compared slot by slot
-  std::uint64_t slots_compared = 0;   // slots of copied chunks compared
-  std::uint64_t changes = 0;          // visitor calls
+  std::uint64_t chunks_skipped = 0;     // same object, same used slots: records not touched
+  std::uint64_t chunks_grown = 0;       // same object, appended in place: only new slots read
+  std::uint64_t chunks_compared = 0;    // copied: compared slot by slot
+  std::uint64_t chunks_by_history = 0;  // of those, only in the slots written since
+  std::uint64_t slots_compared = 0;     // slots of copied chunks compared
+  std::uint64_t changes = 0;            // visitor calls
 };
 
 // ok when `after` can be diffed against `before` slot by slot; else `conflict` saying why
@@ -54,8 +57,11 @@ struct DiffStats {
 Status check_comparable(const TableVersion& before, const TableVersion& after);
 
 namespace diff_detail {
-// Branch-free equality of n bytes (records are short: no call, no early exit).
+// Equality of a record's bytes: no call, no early exit; RS > 0 is a size known at compile
+// time (the common sizes: the compiler turns it into a few vector compares), 0 any size.
+template <std::uint32_t RS>
 inline bool same_bytes(const std::byte* a, const std::byte* b, std::uint32_t n) {
+  if constexpr (RS != 0) n = RS;
   std::uint64_t acc = 0;
   std::uint32_t i = 0;
   for (; i + 8 <= n; i += 8) {
@@ -67,6 +73,10 @@ inline bool same_bytes(const std::byte* a, const std::byte* b, std::uint32_t n) 
   for (; i < n; ++i) acc |= static_cast<std::uint64_t>(a[i] ^ b[i]);
   return acc == 0;
 }
+inline bool same_bytes(const std::byte* a, const std::byte* b, std::uint32_t n) {
+  return same_bytes<0>(a, b, n);
+}
+
 inline std::uint32_t used_slots(const TableVersion& t, std::size_t k) {
   const std::uint64_t first = std::uint64_t{k} * t.records_per_chunk();
   if (first >= t.slots()) return 0;
@@ -74,6 +84,123 @@ inline std::uint32_t used_slots(const TableVersion& t, std::size_t k) {
   return static_cast<std::uint32_t>(left < t.records_per_chunk() ? left : t.records_per_chunk());
 }
 Status ids_differ(const TableVersion& after, std::size_t chunk);
+// Slots [lo, hi) of chunk k, copied between the two versions (same ids at the same slots).
+template <std::uint32_t RS, class Visitor>
+void compare_slots(const Chunk& cb, const Chunk& ca, std::uint32_t lo, std::uint32_t hi,
+                   std::uint32_t rs, DiffStats& st, Visitor& visit) {
+  if constexpr (RS != 0) rs = RS;
+  const std::byte* rb = cb.records();
+  const std::byte* ra = ca.records();
+  const std::uint64_t* ids = ca.ids();
+  st.slots_compared += hi - lo;
+  if (cb.dead() == 0 && ca.dead() == 0) {
+    // Every slot live in both: only the bytes can differ.
+    for (std::uint32_t i = lo; i < hi; ++i) {
+      const std::byte* b = rb + std::size_t{i} * rs;
+      const std::byte* a = ra + std::size_t{i} * rs;
+      if (!same_bytes<RS>(b, a, rs)) [[unlikely]] {
+        ++st.changes;
+        visit(ids[i], b, a);
+      }
+    }
+    return;
+  }
+  const std::uint8_t* lb = cb.alive();
+  const std::uint8_t* la = ca.alive();
+  for (std::uint32_t i = lo; i < hi; ++i) {
+    const std::byte* b = rb + std::size_t{i} * rs;
+    const std::byte* a = ra + std::size_t{i} * rs;
+    if (lb[i] && la[i]) {
+      if (same_bytes<RS>(b, a, rs)) continue;
+    } else if (!lb[i] && !la[i]) {
+      continue;
+    }
+    ++st.changes;
+    visit(ids[i], lb[i] ? b : nullptr, la[i] ? a : nullptr);
+  }
+}
+
+// How far ahead compare_chunk asks for records (measured: 4 KiB best of 1, 2, 4, 8 KiB).
+#ifndef TICKDB_DIFF_DIST
+#define TICKDB_DIFF_DIST 4096
+#endif
+// The next chunk of both versions, for prefetching (null past the end).
+struct NextChunks {
+  const std::byte* rb = nullptr;
+  const std::byte* ra = nullptr;
+  const std::uint64_t* ib = nullptr;
+  const std::uint64_t* ia = nullptr;
+};
+// Every slot of a copied chunk, asking for the records kDist bytes ahead (in this chunk, then
+// the next one) and for the next chunk's ids as it goes: two streams from separately
+// allocated blocks leave the hardware prefetcher idle at every block's end (measured on the
+// 1M-record diff: 12.6 -> 23 GB/s).
+template <std::uint32_t RS, class Visitor>
+void compare_chunk(const Chunk& cb, const Chunk& ca, std::uint32_t used, std::uint32_t rs,
+                   const NextChunks& next, DiffStats& st, Visitor& visit) {
+  if constexpr (RS != 0) rs = RS;
+  constexpr std::size_t kDist = TICKDB_DIFF_DIST;
+  const std::size_t bytes = std::size_t{used} * rs;
+  const std::uint32_t blk = rs >= 256 ? 1 : 256 / rs;
+  const std::byte* rb = cb.records();
+  const std::byte* ra = ca.records();
+  for (std::uint32_t lo = 0; lo < used; lo += blk) {
+    const std::size_t from = std::size_t{lo} * rs + kDist;
+    for (std::size_t o = from; o < from + std::size_t{blk} * rs; o += kCacheLine) {
+      if (o < bytes) {
+        __builtin_prefetch(rb + o);
+        __builtin_prefetch(ra + o);
+      } else if (next.ra && next.rb) {
+        __builtin_prefetch(next.rb + (o - bytes));
+        __builtin_prefetch(next.ra + (o - bytes));
+      }
+    }
+    if (next.ia && next.ib)
+      for (std::uint32_t i = lo; i < lo + blk; i += kCacheLine / sizeof(std::uint64_t)) {
+        __builtin_prefetch(next.ib + i);
+        __builtin_prefetch(next.ia + i);
+      }
+    compare_slots<RS>(cb, ca, lo, std::min(lo + blk, used), rs, st, visit);
+  }
+}
+
+template <class Visitor>
+void compare_chunk(const Chunk& cb, const Chunk& ca, std::uint32_t used, std::uint32_t rs,
+                   const NextChunks& next, DiffStats& st, Visitor& visit) {
+  switch (rs) {
+    case 16:
+      return compare_chunk<16>(cb, ca, used, rs, next, st, visit);
+    case 24:
+      return compare_chunk<24>(cb, ca, used, rs, next, st, visit);
+    case 32:
+      return compare_chunk<32>(cb, ca, used, rs, next, st, visit);
+    case 48:
+      return compare_chunk<48>(cb, ca, used, rs, next, st, visit);
+    case 64:
+      return compare_chunk<64>(cb, ca, used, rs, next, st, visit);
+    default:
+      return compare_chunk<0>(cb, ca, used, rs, next, st, visit);
+  }
+}
+
+template <class Visitor>
+void compare_slots(const Chunk& cb, const Chunk& ca, std::uint32_t lo, std::uint32_t hi,
+                   std::uint32_t rs, DiffStats& st, Visitor& visit) {
+  switch (rs) {
+    case 16:
+      return compare_slots<16>(cb, ca, lo, hi, rs, st, visit);
+    case 24:
+      return compare_slots<24>(cb, ca, lo, hi, rs, st, visit);
+    case 32:
+      return compare_slots<32>(cb, ca, lo, hi, rs, st, visit);
+    case 48:
+      return compare_slots<48>(cb, ca, lo, hi, rs, st, visit);
+    case 64:
+      return compare_slots<64>(cb, ca, lo, hi, rs, st, visit);
+    default:
+      return compare_slots<0>(cb, ca, lo, hi, rs, st, visit);
+  }
+}
 }  // namespace diff_detail
 
 // Calls visit(id, before_record, after_record) once per record that differs, in id order:
@@ -83,6 +210,9 @@ Status ids_differ(const TableVersion& after, std::size_t chunk);
 // `before` must be `after` itself or an older version of the same table. `conflict` when the
 // two are not comparable slot by slot (see the top of this file): the visitor may have been
 // called already; discard its results and send a reset.
+//
+// A copied chunk whose change history (chunk.h) reaches back to before's chunk is compared
+// only in the slots written since; otherwise every slot is (ids, live flags and bytes).
 template <class Visitor>
 Result<DiffStats> diff_tables(const TableVersion& before, const TableVersion& after,
                               Visitor&& visit) {
@@ -97,9 +227,6 @@ Result<DiffStats> diff_tables(const TableVersion& before, const TableVersion& af
     const std::uint32_t ua = diff_detail::used_slots(after, k);
     const Chunk* cb = k < nb ? before.chunk(k) : nullptr;
     const std::uint32_t ub = cb ? diff_detail::used_slots(before, k) : 0;
-    const std::uint64_t* ida = ca->ids();
-    const std::uint8_t* la = ca->alive();
-    const std::byte* ra = ca->records();
     if (ca == cb) {
       if (ub == ua) {
         ++st.chunks_skipped;
@@ -108,38 +235,34 @@ Result<DiffStats> diff_tables(const TableVersion& before, const TableVersion& af
       ++st.chunks_grown;
     } else if (ub) {
       ++st.chunks_compared;
-      st.slots_compared += ub;
-      after.prefetch_ahead(k);
-      before.prefetch_ahead(k);
-      const std::byte* rb = cb->records();
-      if (std::memcmp(cb->ids(), ida, std::size_t{ub} * sizeof(std::uint64_t)) != 0)
-        return diff_detail::ids_differ(after, k);
-      if (cb->dead() == 0 && ca->dead() == 0) {
-        // Every slot live in both: only the bytes can differ.
-        for (std::uint32_t i = 0; i < ub; ++i) {
-          const std::byte* b = rb + std::size_t{i} * rs;
-          const std::byte* a = ra + std::size_t{i} * rs;
-          if (!diff_detail::same_bytes(b, a, rs)) [[unlikely]] {
-            ++st.changes;
-            visit(ida[i], b, a);
+      if (const Chunk::Ancestor* anc = ca->ancestor(cb->serial())) {
+        // Only the slots written since before's chunk.
+        ++st.chunks_by_history;
+        const std::uint32_t g = ca->lineage_group();
+        for (std::uint32_t w = 0; w < anc->written.size() && w * 64 * g < ub; ++w)
+          for (std::uint64_t bits = anc->written[w]; bits; bits &= bits - 1) {
+            const std::uint32_t lo =
+                (w * 64 + static_cast<std::uint32_t>(std::countr_zero(bits))) * g;
+            if (lo >= ub) break;
+            diff_detail::compare_slots(*cb, *ca, lo, std::min(lo + g, ub), rs, st, visit);
           }
-        }
       } else {
-        const std::uint8_t* lb = cb->alive();
-        for (std::uint32_t i = 0; i < ub; ++i) {
-          const std::byte* b = rb + std::size_t{i} * rs;
-          const std::byte* a = ra + std::size_t{i} * rs;
-          if (lb[i] && la[i]) {
-            if (diff_detail::same_bytes(b, a, rs)) continue;
-          } else if (!lb[i] && !la[i]) {
-            continue;
-          }
-          ++st.changes;
-          visit(ida[i], lb[i] ? b : nullptr, la[i] ? a : nullptr);
+        diff_detail::NextChunks next;
+        if (k + 1 < na && k + 1 < nb && diff_detail::used_slots(before, k + 1)) {
+          const Chunk* a1 = after.chunk(k + 1);
+          const Chunk* b1 = before.chunk(k + 1);
+          if (a1 != b1 && !a1->ancestor(b1->serial()))  // compared whole too
+            next = {b1->records(), a1->records(), b1->ids(), a1->ids()};
         }
+        if (std::memcmp(cb->ids(), ca->ids(), std::size_t{ub} * sizeof(std::uint64_t)) != 0)
+          return diff_detail::ids_differ(after, k);
+        diff_detail::compare_chunk(*cb, *ca, ub, rs, next, st, visit);
       }
     }
     // Slots past before's end of this chunk: new in `after` (unless deleted again since).
+    const std::uint8_t* la = ca->alive();
+    const std::uint64_t* ida = ca->ids();
+    const std::byte* ra = ca->records();
     for (std::uint32_t i = ub; i < ua; ++i) {
       if (!la[i]) continue;
       ++st.changes;

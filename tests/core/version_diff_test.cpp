@@ -158,7 +158,7 @@ std::shared_ptr<const DbVersion> random_txn(std::shared_ptr<const DbVersion> bas
     for (int op = 0; op < ops; ++op) {
       const TableVersion& t = *txn.table("things");
       const auto& schema = *t.schema();
-      switch (rng() % 8) {
+      switch (rng() % 9) {
         case 0:
         case 1:  // a few appends: in place in the shared tail chunk when it has room
           for (int i = 0, n = 1 + static_cast<int>(rng() % 3); i < n; ++i)
@@ -178,6 +178,34 @@ std::shared_ptr<const DbVersion> random_txn(std::shared_ptr<const DbVersion> bas
             if (rng() % 6) set_random_field(r.data(), rng);
             ok(txn.update("things", id, r.bytes()));
           }
+          break;
+        }
+        case 6: {  // a parallel update writing a few records of every chunk (no history)
+          if (rng() % 3) break;
+          auto work = ok(txn.begin_parallel_update("things"));
+          for (ChunkWork& w : work) {
+            ok(w.fill());
+            const MutableChunkSpan sp = w.span();
+            for (int i = 0; i < 2; ++i) {
+              const std::uint32_t slot = static_cast<std::uint32_t>(rng() % sp.count);
+              if (sp.alive[slot])
+                set_random_field(sp.records + std::size_t{slot} * sp.record_size, rng);
+            }
+          }
+          ok(txn.finish_parallel_update("things", work));
+          break;
+        }
+        case 7: {  // bulk access to one chunk (mutable_chunk_span), or a delete
+          TableVersion* w = ok(txn.writable_table("things"));
+          if (rng() % 2 || w->used_chunk_count() == 0) {
+            const std::uint64_t id = random_live_id(*txn.table("things"), rng);
+            if (id) ok(txn.erase("things", id));
+            break;
+          }
+          const MutableChunkSpan sp = ok(w->mutable_chunk_span(rng() % w->used_chunk_count()));
+          const std::uint32_t slot = static_cast<std::uint32_t>(rng() % sp.count);
+          if (sp.alive[slot])
+            set_random_field(sp.records + std::size_t{slot} * sp.record_size, rng);
           break;
         }
         default: {  // delete a few
@@ -306,8 +334,10 @@ TEST_CASE("the cost of a diff grows with the chunks that changed", "[diff]") {
   }));
   CHECK(ids == std::vector<std::uint64_t>{1234, 10001, 10002, 10003});
   CHECK(st.chunks_compared == 1);
-  CHECK(st.slots_compared == rpc);
+  CHECK(st.chunks_by_history == 1);
+  CHECK(st.slots_compared == 1);  // the copied chunk's history names the one slot written
   CHECK(st.chunks_grown == 1);
+  (void)rpc;
   CHECK(st.chunks_skipped == t.used_chunk_count() - 2);
 }
 
@@ -487,4 +517,52 @@ TEST_CASE("a subscription rejects bad selections and versions of another schema"
   // A subscription whose schema is current but whose `before` is of the old one: a reset.
   auto sub1 = ok(SubscriptionClassifier::make(t1.schema(), nullptr, {}));
   CHECK(subscription_delta(*v0->table("things"), t1, sub1).code() == Errc::conflict);
+}
+
+TEST_CASE("a chunk's history covers kLineage copies, then the diff compares the whole chunk",
+          "[diff]") {
+  std::vector<std::shared_ptr<const DbVersion>> v{test::things_db(10000)};
+  for (std::size_t i = 0; i <= Chunk::kLineage; ++i)
+    v.push_back(commit(v.back(), [&](Transaction& txn) {
+      ok(txn.update("things", 1234, test::rec32(static_cast<std::int32_t>(i) + 100)));
+      if (i == 3) ok(txn.erase("things", 1200));
+    }));
+  const TableVersion& t0 = *v[0]->table("things");
+  for (std::size_t i = 1; i < v.size(); ++i) {
+    INFO("commits apart: " << i);
+    const TableVersion& ti = *v[i]->table("things");
+    REQUIRE(real_diff(t0, ti) == brute_diff(t0, ti));
+    auto st = ok(diff_tables(t0, ti, [](auto...) {}));
+    CHECK(st.chunks_compared == 1);
+    if (i <= Chunk::kLineage) {
+      CHECK(st.chunks_by_history == 1);
+      CHECK(st.slots_compared == (i > 3 ? 2 : 1));
+    } else {
+      CHECK(st.chunks_by_history == 0);
+      CHECK(st.slots_compared == t0.records_per_chunk());
+    }
+  }
+}
+
+TEST_CASE("tiny records: one history bit covers several slots", "[diff]") {
+  auto v0 = commit(DbVersion::empty(), [&](Transaction& txn) {
+    ok(txn.create_table("flags", {{"v", "u8"}}));
+    for (int i = 0; i < 20000; ++i) ok(txn.insert("flags", Bytes{std::byte{1}}));
+  });
+  const TableVersion& t0 = *v0->table("flags");
+  REQUIRE(t0.chunk(0)->lineage_group() > 1);
+  auto v1 = commit(v0, [&](Transaction& txn) {
+    for (std::uint64_t id : {5, 6, 4000, 9000, 19999})
+      ok(txn.update("flags", id, Bytes{std::byte{2}}));
+    ok(txn.erase("flags", 17));
+    ok(txn.insert("flags", Bytes{std::byte{3}}));
+  });
+  auto v2 = commit(v1, [&](Transaction& txn) { ok(txn.update("flags", 5, Bytes{std::byte{1}})); });
+  for (auto [b, a] : {std::pair{v0, v1}, std::pair{v1, v2}, std::pair{v0, v2}}) {
+    const TableVersion& tb = *b->table("flags");
+    const TableVersion& ta = *a->table("flags");
+    REQUIRE(real_diff(tb, ta) == brute_diff(tb, ta));
+    auto st = ok(diff_tables(tb, ta, [](auto...) {}));
+    CHECK(st.slots_compared < tb.records_per_chunk());
+  }
 }
