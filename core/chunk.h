@@ -96,27 +96,28 @@ class Chunk {
   // ---- change history (see the top) ----
   static constexpr std::size_t kLineage = 8;
   static constexpr std::uint32_t kLineageBits = 512;
-  struct Ancestor {
-    std::uint64_t serial = 0;  // 0: no ancestor
-    std::array<std::uint64_t, kLineageBits / 64> written{};
-  };
+  using WrittenBits = std::array<std::uint64_t, kLineageBits / 64>;
   std::uint64_t serial() const { return serial_; }
-  // The entry for the ancestor with this serial, or nullptr when it is not within kLineage
-  // copies (or the history was forgotten).
-  const Ancestor* ancestor(std::uint64_t serial) const {
-    for (const Ancestor& a : lineage_)
-      if (a.serial == serial && serial != 0) return &a;
+  // Bytes of a Chunk object up to the end of the serials of its lineage (what a diff reads of
+  // every chunk it compares; the bitmaps follow).
+  static const std::size_t kHeaderBytes;
+  // The slots written since the ancestor with this serial (bit b: slots [b*g, (b+1)*g) with
+  // g = lineage_group()), or nullptr when it is not within kLineage copies (or the history
+  // was forgotten).
+  const WrittenBits* written_since(std::uint64_t serial) const {
+    for (std::size_t i = 0; i < kLineage; ++i)
+      if (lineage_serial_[i] == serial && serial != 0) return &lineage_written_[i];
     return nullptr;
   }
-  // Slots per bit of an Ancestor's bitmap (capacity / kLineageBits, at least 1).
+  // Slots per bit of a WrittenBits (capacity / kLineageBits, at least 1).
   std::uint32_t lineage_group() const { return group_; }
   // The owner wrote (or deleted) the record in `slot`.
   void mark_written(std::uint32_t slot) {
     const std::uint32_t bit = slot / group_;
-    for (Ancestor& a : lineage_) a.written[bit / 64] |= std::uint64_t{1} << (bit % 64);
+    for (WrittenBits& w : lineage_written_) w[bit / 64] |= std::uint64_t{1} << (bit % 64);
   }
   // The owner writes any slot without marking: no ancestor can be trusted any more.
-  void forget_lineage() { lineage_ = {}; }
+  void forget_lineage() { lineage_serial_ = {}; }
 
  private:
   void init(std::byte* mem, std::size_t bytes, std::size_t rec_bytes, std::size_t id_bytes,
@@ -132,8 +133,12 @@ class Chunk {
   std::atomic<std::uint32_t> frontier_{0};
   std::uint64_t serial_ = 0;
   std::uint32_t group_ = 1;
-  std::array<Ancestor, kLineage> lineage_{};
+  // Nearest ancestor first; serial 0: none. The serials share a cache line or two, so a
+  // lookup reads little of a cold chunk.
+  std::array<std::uint64_t, kLineage> lineage_serial_{};
+  std::array<WrittenBits, kLineage> lineage_written_{};
 };
+inline const std::size_t Chunk::kHeaderBytes = offsetof(Chunk, lineage_written_);
 
 // Pool of freed chunk memory, shared by all tables.
 std::size_t chunk_pool_limit();
@@ -152,9 +157,15 @@ class ChunkTree {
   static constexpr unsigned kShift = TICKDB_TREE_SHIFT;
   static constexpr std::size_t kFan = std::size_t{1} << kShift;
 
-  std::size_t size() const { return size_; }
-  const Chunk* get(std::size_t i) const { return static_cast<const Chunk*>(slot(i)); }
-  Chunk* get_mut(std::size_t i) const { return static_cast<Chunk*>(slot(i)); }
+  std::size_t size() const {
+    return size_;
+  }
+  const Chunk* get(std::size_t i) const {
+    return static_cast<const Chunk*>(slot(i));
+  }
+  Chunk* get_mut(std::size_t i) const {
+    return static_cast<Chunk*>(slot(i));
+  }
   std::shared_ptr<Chunk> get_shared(std::size_t i) const;
   // set/push_back/truncate allocate tree nodes and may throw std::bad_alloc; the tree is
   // left whole (TableVersion turns it into resource_exhausted).
