@@ -1,5 +1,6 @@
 #include "core/chunk.h"
 
+#include <algorithm>
 #include <cassert>
 #include <cstring>
 #include <mutex>
@@ -11,7 +12,9 @@ namespace tickdb {
 
 namespace {
 
-std::size_t round_up(std::size_t n, std::size_t a) { return (n + a - 1) / a * a; }
+std::size_t round_up(std::size_t n, std::size_t a) {
+  return (n + a - 1) / a * a;
+}
 
 // Freed chunk blocks by size. A mutex is fine here: it is on the write/free path only.
 class ChunkPool {
@@ -96,9 +99,15 @@ class ChunkPool {
 
 }  // namespace
 
-std::size_t chunk_pool_limit() { return ChunkPool::instance().limit(); }
-void set_chunk_pool_limit(std::size_t bytes) { ChunkPool::instance().set_limit(bytes); }
-std::size_t chunk_pool_bytes() { return ChunkPool::instance().pooled(); }
+std::size_t chunk_pool_limit() {
+  return ChunkPool::instance().limit();
+}
+void set_chunk_pool_limit(std::size_t bytes) {
+  ChunkPool::instance().set_limit(bytes);
+}
+std::size_t chunk_pool_bytes() {
+  return ChunkPool::instance().pooled();
+}
 
 std::uint32_t records_per_chunk(std::uint32_t record_size) {
   std::size_t rs = record_size == 0 ? 1 : record_size;
@@ -126,6 +135,9 @@ void Chunk::init(std::byte* mem, std::size_t bytes, std::size_t rec_bytes, std::
   capacity_ = capacity;
   record_size_ = record_size;
   owner_ = owner;
+  static std::atomic<std::uint64_t> next_serial{1};
+  serial_ = next_serial.fetch_add(1, std::memory_order_relaxed);
+  group_ = std::max<std::uint32_t>(1, capacity / kLineageBits);
 }
 
 Result<std::shared_ptr<Chunk>> Chunk::make(std::uint32_t record_size, std::uint32_t capacity,
@@ -133,8 +145,8 @@ Result<std::shared_ptr<Chunk>> Chunk::make(std::uint32_t record_size, std::uint3
   const ChunkLayout l(record_size, capacity);
   try {
     auto c = std::make_shared<Chunk>(Key{});
-    c->init(static_cast<std::byte*>(ChunkPool::instance().take(l.total)), l.total, l.rec_bytes, l.id_bytes,
-            record_size, capacity, owner);
+    c->init(static_cast<std::byte*>(ChunkPool::instance().take(l.total)), l.total, l.rec_bytes,
+            l.id_bytes, record_size, capacity, owner);
     return c;
   } catch (const std::bad_alloc&) {
     return make_error(Errc::resource_exhausted,
@@ -154,7 +166,8 @@ Status Chunk::make_many(std::uint32_t record_size, std::uint32_t capacity, std::
     try {
       for (; i < n; ++i) {
         auto c = std::make_shared<Chunk>(Key{});
-        c->init(static_cast<std::byte*>(mem[i]), l.total, l.rec_bytes, l.id_bytes, record_size, capacity, owner);
+        c->init(static_cast<std::byte*>(mem[i]), l.total, l.rec_bytes, l.id_bytes, record_size,
+                capacity, owner);
         out.push_back(std::move(c));
       }
     } catch (...) {
@@ -164,8 +177,9 @@ Status Chunk::make_many(std::uint32_t record_size, std::uint32_t capacity, std::
     }
     return {};
   } catch (const std::bad_alloc&) {
-    return make_error(Errc::resource_exhausted,
-                      "out of memory allocating " + std::to_string(n) + " chunks of " + std::to_string(l.total) + " bytes");
+    return make_error(Errc::resource_exhausted, "out of memory allocating " + std::to_string(n) +
+                                                    " chunks of " + std::to_string(l.total) +
+                                                    " bytes");
   }
 }
 
@@ -195,6 +209,14 @@ void Chunk::copy_from(const Chunk& src, std::uint32_t used) {
     dead_ = src.dead_;
   }
   frontier_.store(used, std::memory_order_relaxed);
+  // This chunk now descends from src: src first (nothing written since), then src's own
+  // ancestors with what was written since each of them.
+  lineage_serial_[0] = src.serial_;
+  lineage_written_[0] = {};
+  for (std::size_t i = 1; i < kLineage; ++i) {
+    lineage_serial_[i] = src.lineage_serial_[i - 1];
+    lineage_written_[i] = src.lineage_written_[i - 1];
+  }
 }
 
 Chunk::~Chunk() {

@@ -256,7 +256,9 @@ Result<std::byte*> TableVersion::mutable_slot(std::uint64_t slot) {
     if (slot >= slots_) return make_error(Errc::internal, "slot out of range");
     auto c = own_chunk(static_cast<std::size_t>(slot >> shift_));
     if (!c) return c.error();
-    return (*c)->records() + std::size_t{slot & (rpc_ - 1)} * schema_->record_size();
+    const auto i = static_cast<std::uint32_t>(slot & (rpc_ - 1));
+    (*c)->mark_written(i);  // the caller writes it: a diff must look at this slot
+    return (*c)->records() + std::size_t{i} * schema_->record_size();
   });
 }
 
@@ -267,6 +269,7 @@ Status TableVersion::kill_slot(std::uint64_t slot) {
     if (!c) return c.error();
     (*c)->alive()[slot & (rpc_ - 1)] = 0;
     (*c)->add_dead();
+    (*c)->mark_written(static_cast<std::uint32_t>(slot & (rpc_ - 1)));
     --live_;
     return {};
   });
@@ -344,6 +347,8 @@ Status TableVersion::finish_parallel_update(std::vector<ChunkWork>& work) {
         }
       }
     }
+    // Phase 2 wrote any slot of every chunk without marking it.
+    for (ChunkWork& w : work) w.dst->forget_lineage();
     for (std::size_t k = 0; k < work.size(); ++k)
       if (work[k].fresh) tree_.set(k, std::move(work[k].fresh), owner_);
     return {};
@@ -355,6 +360,7 @@ Result<MutableChunkSpan> TableVersion::mutable_chunk_span(std::size_t k) {
     if (k >= used_chunk_count()) return make_error(Errc::internal, "chunk out of range");
     auto c = own_chunk(k);
     if (!c) return c.error();
+    (*c)->forget_lineage();  // the caller may write any slot of it
     ChunkSpan s = chunk_span(k);
     return MutableChunkSpan{(*c)->records(), (*c)->ids(),   (*c)->alive(),
                             s.count,         s.record_size, (*c)->dead() == 0};

@@ -258,7 +258,8 @@ class TableVersion {
   // invalid_argument naming the first bad id, before anything is appended; when memory runs
   // out half-way (resource_exhausted) the table is partly loaded: discard it.
   Status load_append(const std::byte* records, const std::uint64_t* ids, std::size_t n);
-  // A writable pointer to the record in `slot` (copies its chunk once per transaction).
+  // A writable pointer to the record in `slot` (copies its chunk once per transaction; marks
+  // the slot written in the chunk's change history, chunk.h).
   Result<std::byte*> mutable_slot(std::uint64_t slot);
   // Marks the record in `slot` dead.
   Status kill_slot(std::uint64_t slot);
@@ -269,13 +270,15 @@ class TableVersion {
   // fields their default. Dead slots are dropped. Ids and next_id are kept.
   Result<std::shared_ptr<TableVersion>> relayout(std::shared_ptr<const TableSchema> schema,
                                                  std::uint64_t owner) const;
-  // Mutable spans over chunk k's used slots (copies the chunk once per transaction). Not
+  // Mutable spans over chunk k's used slots (copies the chunk once per transaction and forgets
+  // its change history: a diff then compares every slot of it). Not
   // thread-safe: it may path-copy the tree. Take every span on one thread, then hand the
   // spans (disjoint memory) to workers.
   Result<MutableChunkSpan> mutable_chunk_span(std::size_t k);
   // Parallel updates. Phase 1 (one thread): one ChunkWork per used chunk. Phase 2 (workers):
   // ChunkWork::fill() on each, then the work on its span(). Phase 3 (one thread):
-  // finish_parallel_update() puts the fresh chunks into the table. Nothing of the table
+  // finish_parallel_update() puts the fresh chunks into the table (their change history
+  // forgotten: phase 2 may have written any slot). Nothing of the table
   // changes before phase 3, so dropping the work at any point leaves it as it was (but the
   // chunks this writer already owned, which phase 2 changed in place: on failure, discard
   // the writer).

@@ -7,6 +7,7 @@
 // docs/benchmarks.md has the bars and the latest figures.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -19,6 +20,7 @@
 #include "core/table.h"
 #include "core/transaction.h"
 #include "core/version_cell.h"
+#include "core/version_diff.h"
 
 using namespace tickdb;
 
@@ -419,6 +421,60 @@ void BM_LoadVersionOtherTable(benchmark::State& state) {
   load_version(state, state.range(0) != 0, "other");
 }
 
+// Two versions of an n-record table: `after` changes the tag of `changed` records (all of
+// them, or spread at random) and shares nothing else with `before` than what copy-on-write
+// leaves shared. The diff counts the changed records (the visitor a subscription hub runs
+// is heavier; this measures the walk itself).
+void diff_versions(benchmark::State& state, std::uint64_t changed) {
+  const auto n = static_cast<std::uint64_t>(state.range(0));
+  auto before = make_db(n);
+  Transaction txn(before);
+  if (changed == n) {
+    TableVersion* w = txn.writable_table("things").value();
+    for (std::size_t k = 0; k < w->used_chunk_count(); ++k) {
+      MutableChunkSpan c = w->mutable_chunk_span(k).value();
+      for (std::uint32_t i = 0; i < c.count; ++i) {
+        std::byte* tag = c.records + std::size_t{i} * kRecordSize + kTagOffset;
+        store<std::uint32_t>(tag, load<std::uint32_t>(tag) + 1);
+      }
+    }
+  } else {
+    std::mt19937_64 rng(7);
+    std::vector<std::uint64_t> ids(n);
+    for (std::uint64_t i = 0; i < n; ++i) ids[i] = i + 1;
+    std::shuffle(ids.begin(), ids.end(), rng);
+    std::byte rec[kRecordSize];
+    for (std::uint64_t i = 0; i < changed; ++i) {
+      std::memcpy(rec, txn.get("things", ids[i])->data(), kRecordSize);
+      store<std::uint32_t>(rec + kTagOffset, load<std::uint32_t>(rec + kTagOffset) + 1);
+      if (!txn.update("things", ids[i], rec).is_ok()) state.SkipWithError("update failed");
+    }
+  }
+  auto after = txn.commit().value();
+  const TableVersion& b = *before->table("things");
+  const TableVersion& a = *after->table("things");
+  std::uint64_t seen = 0;
+  for (auto _ : state) {
+    seen = 0;
+    auto st = diff_tables(b, a, [&](std::uint64_t, const std::byte*, const std::byte*) { ++seen; });
+    if (!st.is_ok()) state.SkipWithError("diff failed");
+    benchmark::DoNotOptimize(seen);
+  }
+  if (seen != changed) state.SkipWithError("wrong number of changes");
+  // Bytes of both versions' records, what a full comparison would read.
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * 2 * n * kRecordSize));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
+}
+
+// Every record changed (bar: bytes/s over both versions >= 0.5x BM_ScanRaw).
+void BM_DiffAll(benchmark::State& state) {
+  diff_versions(state, static_cast<std::uint64_t>(state.range(0)));
+}
+// 1% of the records changed, spread at random (bar: time <= 1/20 of BM_DiffAll).
+void BM_DiffOnePercent(benchmark::State& state) {
+  diff_versions(state, static_cast<std::uint64_t>(state.range(0)) / 100);
+}
+
 }  // namespace
 
 BENCHMARK(BM_ScanRaw)->Arg(10'000'000)->Unit(benchmark::kMillisecond);
@@ -436,5 +492,7 @@ BENCHMARK(BM_InsertIndexed)->Arg(10'000'000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CascadeChain)->Arg(100'000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_LoadVersion)->Arg(0)->Arg(1);
 BENCHMARK(BM_LoadVersionOtherTable)->Arg(1);
+BENCHMARK(BM_DiffAll)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_DiffOnePercent)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();
