@@ -11,6 +11,7 @@
 #include "core/filter.h"
 #include "core/json_codec.h"
 #include "core/projection.h"
+#include "core/version_diff.h"
 #include "http/message.h"
 
 namespace tickdb {
@@ -56,31 +57,6 @@ struct Op {
   std::string sub;
 };
 
-// The records that differ between two versions of one table (same schema), in id order:
-// fn(id, before or nullptr, after or nullptr). A merge of the two id-ordered walks.
-// TODO(issue 13): the structural diff that skips shared chunks replaces this walk.
-bool diffable(const TableVersion& before, const TableVersion& after) { return before.schema() == after.schema(); }
-template <class Fn>
-void diff_tables(const TableVersion& before, const TableVersion& after, Fn&& fn) {
-  if (&before == &after) return;
-  auto ib = before.begin(), ia = after.begin();
-  const auto eb = before.end(), ea = after.end();
-  const std::size_t rs = after.record_size();
-  while (ib != eb || ia != ea) {
-    if (ia == ea || (ib != eb && (*ib).id() < (*ia).id())) {
-      fn((*ib).id(), (*ib).data(), nullptr);
-      ++ib;
-    } else if (ib == eb || (*ia).id() < (*ib).id()) {
-      fn((*ia).id(), nullptr, (*ia).data());
-      ++ia;
-    } else {
-      if (rs && std::memcmp((*ib).data(), (*ia).data(), rs) != 0) fn((*ia).id(), (*ib).data(), (*ia).data());
-      ++ib;
-      ++ia;
-    }
-  }
-}
-
 void append_ids(std::string& out, const std::vector<std::uint64_t>& ids) {
   out += '[';
   for (std::size_t i = 0; i < ids.size(); ++i) {
@@ -91,8 +67,10 @@ void append_ids(std::string& out, const std::vector<std::uint64_t>& ids) {
 }
 
 // The changes of one subscription between two versions of its table, as the "<sub>": {...}
-// member of a delta; empty when nothing concerns it.
-std::string changes_of(const Sub& s, const TableVersion& before, const TableVersion& after) {
+// member of a delta; empty when nothing concerns it; nullopt when the two versions cannot be
+// compared slot by slot (a relayout: the subscription starts again from a snapshot).
+std::optional<std::string> changes_of(const Sub& s, const TableVersion& before, const TableVersion& after) {
+  if (&before == &after) return std::string();  // the table did not change
   std::string ins, upd;
   std::vector<std::uint64_t> del, out;
   std::size_t n_ins = 0, n_upd = 0;
@@ -100,7 +78,7 @@ std::string changes_of(const Sub& s, const TableVersion& before, const TableVers
     if (n++) into += ',';
     s.proj->append_record(into, rec, id);
   };
-  diff_tables(before, after, [&](std::uint64_t id, const std::byte* b, const std::byte* a) {
+  auto diff = diff_tables(before, after, [&](std::uint64_t id, const std::byte* b, const std::byte* a) {
     const bool in_before = b && (!s.filter || s.filter->match(b, id));
     const bool in_after = a && (!s.filter || s.filter->match(a, id));
     if (!in_before && in_after) row(ins, n_ins, a, id);
@@ -108,7 +86,8 @@ std::string changes_of(const Sub& s, const TableVersion& before, const TableVers
     else if (in_before && !a) del.push_back(id);
     else if (in_before && !in_after) out.push_back(id);
   });
-  if (!n_ins && !n_upd && del.empty() && out.empty()) return {};
+  if (!diff) return std::nullopt;
+  if (!n_ins && !n_upd && del.empty() && out.empty()) return std::string();
   std::string m;
   append_json_string(m, s.name);
   m += ":{\"ins\":[" + ins + "],\"upd\":[" + upd + "],\"del\":";
@@ -414,8 +393,9 @@ void SubscriptionHub::run() {
         }
       }
       const TableVersion* old = from ? from->table(s.table) : nullptr;
-      if (old && old->schema() == t->schema()) {
-        std::string ch = changes_of(s, *old, *t);
+      const auto resumed = old && old->schema() == t->schema() ? changes_of(s, *old, *t) : std::nullopt;
+      if (resumed) {
+        const std::string& ch = *resumed;
         std::string f = "{\"type\":\"ready\",\"sub\":";
         append_json_string(f, s.name);
         f += ",\"version\":" + std::to_string(c.at->version()) + ",\"from\":" + std::to_string(from->version()) +
@@ -488,14 +468,14 @@ void SubscriptionHub::run() {
           ended.push_back(name);
           continue;
         }
-        if (!before || before->schema() != after->schema() || !diffable(*before, *after)) {
+        const auto ch = before && before->schema() == after->schema() ? changes_of(s, *before, *after) : std::nullopt;
+        if (!ch) {
           reset.push_back(name);
           continue;
         }
-        std::string ch = changes_of(s, *before, *after);
-        if (ch.empty()) continue;
+        if (ch->empty()) continue;
         if (!changes.empty()) changes += ',';
-        changes += ch;
+        changes += *ch;
       }
       if (changes.size() > frame_limit) {
         // More changes than one frame holds: every subscription starts again from a snapshot
