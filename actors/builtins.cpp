@@ -18,8 +18,8 @@ Result<json> table_json(CallContext& ctx, std::string_view table) {
   return table_to_json(**t);
 }
 
-Status add(Registry& reg, std::string name, std::string description, json params, Route route, CallFn fn,
-           bool in_transaction = true) {
+Status add(Registry& reg, std::string name, std::string description, json params, Route route,
+           CallFn fn, bool in_transaction = true) {
   Callable c;
   c.name = std::move(name);
   c.description = std::move(description);
@@ -41,7 +41,8 @@ Result<json> create_table(CallContext& ctx, const json& p) {
   // "indexes": created with the table, in the same write (a bad one creates nothing).
   std::vector<IndexDef> indexes;
   if (auto it = p.find("indexes"); it != p.end()) {
-    if (!it->is_array()) return make_error(Errc::invalid_argument, "db.create_table: 'indexes' must be an array");
+    if (!it->is_array())
+      return make_error(Errc::invalid_argument, "db.create_table: 'indexes' must be an array");
     for (const auto& ij : *it) {
       auto def = index_def_from_json(ij);
       if (!def) return def.error();
@@ -103,7 +104,8 @@ Result<json> add_field(CallContext& ctx, const json& p) {
   TICKDB_TRY(check_params(p, {"table", "field"}, m));
   auto table = param_string(p, "table", m);
   if (!table) return table.error();
-  if (!p.contains("field")) return make_error(Errc::invalid_argument, "db.add_field: param 'field' must be a field spec");
+  if (!p.contains("field"))
+    return make_error(Errc::invalid_argument, "db.add_field: param 'field' must be a field spec");
   auto spec = field_spec_from_json(p["field"], ctx.types());
   if (!spec) return spec.error();
   auto tx = ctx.txn();
@@ -153,7 +155,8 @@ Result<json> create_relation(CallContext& ctx, const json& p) {
   if (!spec) return spec.error();
   auto tx = ctx.txn();
   if (!tx) return tx.error();
-  auto r = (*tx)->create_relation(spec->from_table, spec->from_field, spec->to_table, spec->on_delete);
+  auto r =
+      (*tx)->create_relation(spec->from_table, spec->from_field, spec->to_table, spec->on_delete);
   if (!r) return r.error();
   return relation_to_json(*r);
 }
@@ -175,7 +178,8 @@ Result<json> delete_relation(CallContext& ctx, const json& p) {
 Result<const json*> values_param(const json& p, std::string_view m) {
   auto it = p.find("values");
   if (it == p.end() || !it->is_object())
-    return make_error(Errc::invalid_argument, std::string(m) + ": param 'values' must be an object");
+    return make_error(Errc::invalid_argument,
+                      std::string(m) + ": param 'values' must be an object");
   return &*it;
 }
 
@@ -204,7 +208,8 @@ Result<json> get(CallContext& ctx, const json& p) {
   if (!t) return t.error();
   auto r = (*t)->get(*id);
   if (!r)
-    return make_error(Errc::not_found, "record " + std::to_string(*id) + " of table '" + *table + "' does not exist");
+    return make_error(Errc::not_found, "record " + std::to_string(*id) + " of table '" + *table +
+                                           "' does not exist");
   return record_to_json(*r);
 }
 
@@ -248,8 +253,12 @@ Result<json> query(CallContext& ctx, const json& p, std::string_view m) {
   if (!page) return Error{page.error().code, std::string(m) + ": " + page.error().message};
   return query_page_to_json(*page, *spec, *(*t)->schema());
 }
-Result<json> list(CallContext& ctx, const json& p) { return query(ctx, p, "db.list"); }
-Result<json> query_records(CallContext& ctx, const json& p) { return query(ctx, p, "db.query"); }
+Result<json> list(CallContext& ctx, const json& p) {
+  return query(ctx, p, "db.list");
+}
+Result<json> query_records(CallContext& ctx, const json& p) {
+  return query(ctx, p, "db.query");
+}
 
 Result<json> transaction(CallContext& ctx, const json& p) {
   constexpr std::string_view m = "db.transaction";
@@ -265,8 +274,9 @@ Result<json> transaction(CallContext& ctx, const json& p) {
                                                     " must be an object with a string 'method'");
     for (const auto& [k, v] : op.items())
       if (k != "method" && k != "params")
-        return make_error(Errc::invalid_argument,
-                          "db.transaction: op " + std::to_string(i) + " has an unknown key '" + k.substr(0, 64) + "'");
+        return make_error(Errc::invalid_argument, "db.transaction: op " + std::to_string(i) +
+                                                      " has an unknown key '" + k.substr(0, 64) +
+                                                      "'");
     const std::string method = op["method"].get<std::string>();
     static const json empty = json::object();
     auto r = ctx.call(method, op.contains("params") ? op["params"] : empty);
@@ -293,36 +303,42 @@ Status register_builtins(Registry& reg) {
   const json rec_p = {{"table", "string"}, {"id", "u64"}};
   TICKDB_TRY(add(reg, "db.create_table", "Creates a table; returns its description.",
                  {{"name", "string"}, {"fields", "[field spec]"}}, Route::serial, create_table));
-  TICKDB_TRY(add(reg, "db.drop_table", "Drops a table (refused while a relation names it).", table_p,
-                 Route::serial, drop_table));
+  TICKDB_TRY(add(reg, "db.drop_table", "Drops a table (refused while a relation names it).",
+                 table_p, Route::serial, drop_table));
   TICKDB_TRY(add(reg, "db.add_field", "Adds a field (last; existing records get its default).",
                  {{"table", "string"}, {"field", "field spec"}}, Route::serial, add_field));
   TICKDB_TRY(add(reg, "db.remove_field", "Removes a field (refused while a relation uses it).",
                  {{"table", "string"}, {"field", "string"}}, Route::serial, remove_field));
   TICKDB_TRY(add(reg, "db.create_type", "Creates a composite type; returns its description.",
                  {{"name", "string"}, {"fields", "[field spec]"}}, Route::serial, create_type));
-  TICKDB_TRY(add(reg, "db.drop_type", "Drops a composite type (refused while used).", {{"name", "string"}},
-                 Route::serial, drop_type));
+  TICKDB_TRY(add(reg, "db.drop_type", "Drops a composite type (refused while used).",
+                 {{"name", "string"}}, Route::serial, drop_type));
   TICKDB_TRY(add(reg, "db.create_relation", "Creates a relation from a u64 field to a table.",
-                 {{"from_table", "string"}, {"from_field", "string"}, {"to_table", "string"},
+                 {{"from_table", "string"},
+                  {"from_field", "string"},
+                  {"to_table", "string"},
                   {"on_delete", "restrict | cascade | set_zero"}},
                  Route::serial, create_relation));
-  TICKDB_TRY(add(reg, "db.delete_relation", "Deletes a relation.", {{"id", "u64"}}, Route::serial, delete_relation));
-  TICKDB_TRY(add(reg, "db.create_index", "Creates an index (ordered or hash, unique or not) and builds it.",
+  TICKDB_TRY(add(reg, "db.delete_relation", "Deletes a relation.", {{"id", "u64"}}, Route::serial,
+                 delete_relation));
+  TICKDB_TRY(add(reg, "db.create_index",
+                 "Creates an index (ordered or hash, unique or not) and builds it.",
                  {{"table", "string"},
                   {"name", "string"},
                   {"fields", "[1..4 field paths]"},
                   {"type", "ordered | hash (ordered)"},
                   {"unique", "bool (false)"}},
                  Route::serial, create_index));
-  TICKDB_TRY(add(reg, "db.drop_index", "Drops an index (not a relation's own).", {{"table", "string"}, {"name", "string"}},
-                 Route::serial, drop_index));
+  TICKDB_TRY(add(reg, "db.drop_index", "Drops an index (not a relation's own).",
+                 {{"table", "string"}, {"name", "string"}}, Route::serial, drop_index));
   TICKDB_TRY(add(reg, "db.insert", "Inserts a record; returns it with its id.",
                  {{"table", "string"}, {"values", "object"}}, Route::table, insert));
   TICKDB_TRY(add(reg, "db.get", "Reads a record by id.", rec_p, Route::read, get));
-  TICKDB_TRY(add(reg, "db.update", "Changes the given fields of a record; returns the whole record.",
+  TICKDB_TRY(add(reg, "db.update",
+                 "Changes the given fields of a record; returns the whole record.",
                  {{"table", "string"}, {"id", "u64"}, {"values", "object"}}, Route::table, update));
-  TICKDB_TRY(add(reg, "db.delete", "Deletes a record (relation rules apply).", rec_p, Route::table, erase));
+  TICKDB_TRY(add(reg, "db.delete", "Deletes a record (relation rules apply).", rec_p, Route::table,
+                 erase));
   const json query_p = {{"table", "string"},
                         {"filter", "text or JSON array form"},
                         {"order", "-score,name or [\"-score\",\"name\"]"},
@@ -333,13 +349,14 @@ Status register_builtins(Registry& reg) {
                         {"cursor", "next_cursor of the previous page"},
                         {"count", "exact | none"},
                         {"explain", "bool"}};
-  TICKDB_TRY(add(reg, "db.list", "A page of records: filter, order, select, keyset cursor.", query_p,
-                 Route::read, list));
+  TICKDB_TRY(add(reg, "db.list", "A page of records: filter, order, select, keyset cursor.",
+                 query_p, Route::read, list));
   TICKDB_TRY(add(reg, "db.query", "As db.list (for long filters: the same parameters).", query_p,
                  Route::read, query_records));
   TICKDB_TRY(add(reg, "db.transaction", "Runs ops together: all commit or none does.",
                  {{"ops", "[{method, params}]"}}, Route::serial, transaction, false));
-  TICKDB_TRY(add(reg, "db.procedures", "Lists every callable.", json::object(), Route::read, procedures, false));
+  TICKDB_TRY(add(reg, "db.procedures", "Lists every callable.", json::object(), Route::read,
+                 procedures, false));
   return {};
 }
 

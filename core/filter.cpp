@@ -16,14 +16,22 @@ using FKind = FilterExpr::Kind;
 
 std::string_view filter_op_text(Op op) {
   switch (op) {
-    case Op::eq: return "=";
-    case Op::ne: return "!=";
-    case Op::lt: return "<";
-    case Op::le: return "<=";
-    case Op::gt: return ">";
-    case Op::ge: return ">=";
-    case Op::prefix: return "^=";
-    case Op::contains: return "~";
+    case Op::eq:
+      return "=";
+    case Op::ne:
+      return "!=";
+    case Op::lt:
+      return "<";
+    case Op::le:
+      return "<=";
+    case Op::gt:
+      return ">";
+    case Op::ge:
+      return ">=";
+    case Op::prefix:
+      return "^=";
+    case Op::contains:
+      return "~";
   }
   return "?";
 }
@@ -34,8 +42,12 @@ Error filter_error(const std::string& what, const std::string& where) {
   return make_error(Errc::invalid_argument, "filter: " + what + " at " + where);
 }
 
-bool is_name_start(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; }
-bool is_name_char(char c) { return is_name_start(c) || (c >= '0' && c <= '9'); }
+bool is_name_start(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+}
+bool is_name_char(char c) {
+  return is_name_start(c) || (c >= '0' && c <= '9');
+}
 
 // A path as the grammar has it: name { "." name }.
 bool is_path(std::string_view p) {
@@ -59,7 +71,9 @@ std::optional<Op> op_from_text(std::string_view s) {
   return std::nullopt;
 }
 
-bool is_literal(const json& v) { return v.is_number() || v.is_string() || v.is_boolean(); }
+bool is_literal(const json& v) {
+  return v.is_number() || v.is_string() || v.is_boolean();
+}
 
 std::size_t tree_depth(const FilterExpr& f) {
   std::size_t d = 0;
@@ -125,7 +139,8 @@ class TextParser {
     return t;
   }
   void ws() {
-    while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r'))
+    while (pos_ < s_.size() &&
+           (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r'))
       ++pos_;
   }
   bool eat(std::string_view tok) {
@@ -218,7 +233,10 @@ class TextParser {
         op = op_from_text(t);
         break;
       }
-    if (!op) return err("expected an operator (= != < <= > >= ^= ~ in) after '" + f.path.substr(0, 64) + "'", op_at);
+    if (!op)
+      return err(
+          "expected an operator (= != < <= > >= ^= ~ in) after '" + f.path.substr(0, 64) + "'",
+          op_at);
     f.kind = FKind::compare;
     f.op = *op;
     ws();
@@ -245,7 +263,8 @@ class TextParser {
       if (!v) return v.error();
       f.values.push_back(std::move(*v));
       if (f.values.size() > kFilterMaxInValues)
-        return err("an 'in' list holds at most " + std::to_string(kFilterMaxInValues) + " values", pos_);
+        return err("an 'in' list holds at most " + std::to_string(kFilterMaxInValues) + " values",
+                   pos_);
       ws();
       if (eat(")")) return {};
       if (!eat(",")) return err("expected ',' or ')' in the 'in' list", pos_);
@@ -268,7 +287,8 @@ class TextParser {
 
   Result<json> parse_literal() {
     const std::size_t start = pos_;
-    if (pos_ >= s_.size()) return err("expected a value (a number, a string, true, false or a field)", pos_);
+    if (pos_ >= s_.size())
+      return err("expected a value (a number, a string, true, false or a field)", pos_);
     if (at_word("true")) {
       pos_ += 4;
       return json(true);
@@ -286,8 +306,9 @@ class TextParser {
       ++end;
     } else if (c == '-' || (c >= '0' && c <= '9')) {
       ++end;
-      while (end < s_.size() && ((s_[end] >= '0' && s_[end] <= '9') || s_[end] == '.' || s_[end] == 'e' ||
-                                 s_[end] == 'E' || s_[end] == '+' || s_[end] == '-'))
+      while (end < s_.size() &&
+             ((s_[end] >= '0' && s_[end] <= '9') || s_[end] == '.' || s_[end] == 'e' ||
+              s_[end] == 'E' || s_[end] == '+' || s_[end] == '-'))
         ++end;
     } else {
       return err("expected a value (a number, a string, true, false or a field)", start);
@@ -301,7 +322,8 @@ class TextParser {
     } catch (const json::out_of_range&) {
       return err("number '" + std::string(tok.substr(0, 40)) + "' is out of range", start);
     } catch (const json::exception&) {
-      return err(c == '"' ? "malformed string" : "malformed number '" + std::string(tok.substr(0, 40)) + "'",
+      return err(c == '"' ? "malformed string"
+                          : "malformed number '" + std::string(tok.substr(0, 40)) + "'",
                  start);
     }
   }
@@ -313,7 +335,8 @@ class TextParser {
 // ---- the JSON form ----
 
 Result<FilterExpr> parse_json_node(const json& j, const std::string& ptr, std::size_t rec) {
-  if (rec > kFilterMaxDepth) return filter_error("nesting is deeper than " + std::to_string(kFilterMaxDepth), ptr);
+  if (rec > kFilterMaxDepth)
+    return filter_error("nesting is deeper than " + std::to_string(kFilterMaxDepth), ptr);
   if (!j.is_array() || j.empty() || !j[0].is_string())
     return filter_error("expected an array [operator, operands...]", ptr);
   const std::string op = j[0].get<std::string>();
@@ -343,13 +366,16 @@ Result<FilterExpr> parse_json_node(const json& j, const std::string& ptr, std::s
     return f;
   }
   if (op == "in" || op == "!in") {
-    if (j.size() != 3) return filter_error("'" + op + "' takes a field and an array of values", ptr);
+    if (j.size() != 3)
+      return filter_error("'" + op + "' takes a field and an array of values", ptr);
     auto path = path_at(1);
     if (!path) return path.error();
     if (!j[2].is_array() || j[2].empty())
       return filter_error("expected a non-empty array of values", ptr + "/2");
     if (j[2].size() > kFilterMaxInValues)
-      return filter_error("an 'in' list holds at most " + std::to_string(kFilterMaxInValues) + " values", ptr + "/2");
+      return filter_error(
+          "an 'in' list holds at most " + std::to_string(kFilterMaxInValues) + " values",
+          ptr + "/2");
     f.kind = FKind::in;
     f.path = std::move(*path);
     for (std::size_t i = 0; i < j[2].size(); ++i) {
@@ -441,7 +467,8 @@ Result<FilterExpr> parse_filter_json(const json& j) {
 Result<FilterExpr> parse_filter(const json& j) {
   if (j.is_string()) return parse_filter_text(j.get_ref<const std::string&>());
   if (j.is_array()) return parse_filter_json(j);
-  return make_error(Errc::invalid_argument, "filter: expected a string (the text form) or an array (the JSON form)");
+  return make_error(Errc::invalid_argument,
+                    "filter: expected a string (the text form) or an array (the JSON form)");
 }
 
 std::string filter_to_string(const FilterExpr& f) {
@@ -461,15 +488,20 @@ enum class Domain { boolean, sint, uint, real, str };
 
 Domain domain_of(Kind k) {
   switch (k) {
-    case Kind::Bool: return Domain::boolean;
+    case Kind::Bool:
+      return Domain::boolean;
     case Kind::I8:
     case Kind::I16:
     case Kind::I32:
-    case Kind::I64: return Domain::sint;
+    case Kind::I64:
+      return Domain::sint;
     case Kind::F32:
-    case Kind::F64: return Domain::real;
-    case Kind::Str: return Domain::str;
-    default: return Domain::uint;
+    case Kind::F64:
+      return Domain::real;
+    case Kind::Str:
+      return Domain::str;
+    default:
+      return Domain::uint;
   }
 }
 
@@ -486,7 +518,8 @@ Result<Side> resolve(const TableSchema& schema, const std::string& path, const s
   if (s.is_id) return s;
   auto loc = schema.locate(path);
   if (!loc) {
-    if (loc.code() == Errc::not_found) return filter_error("unknown field '" + path.substr(0, 128) + "'", where);
+    if (loc.code() == Errc::not_found)
+      return filter_error("unknown field '" + path.substr(0, 128) + "'", where);
     return filter_error(loc.message(), where);
   }
   if (loc->type.kind == Kind::Composite)
@@ -509,35 +542,54 @@ std::string literal_text(const json& v) {
 // Integer bounds of a kind.
 void int_bounds(Kind k, std::int64_t& lo, std::uint64_t& hi) {
   switch (k) {
-    case Kind::I8: lo = INT8_MIN, hi = INT8_MAX; return;
-    case Kind::I16: lo = INT16_MIN, hi = INT16_MAX; return;
-    case Kind::I32: lo = INT32_MIN, hi = INT32_MAX; return;
-    case Kind::I64: lo = INT64_MIN, hi = INT64_MAX; return;
-    case Kind::U8: lo = 0, hi = UINT8_MAX; return;
-    case Kind::U16: lo = 0, hi = UINT16_MAX; return;
-    case Kind::U32: lo = 0, hi = UINT32_MAX; return;
-    default: lo = 0, hi = UINT64_MAX; return;
+    case Kind::I8:
+      lo = INT8_MIN, hi = INT8_MAX;
+      return;
+    case Kind::I16:
+      lo = INT16_MIN, hi = INT16_MAX;
+      return;
+    case Kind::I32:
+      lo = INT32_MIN, hi = INT32_MAX;
+      return;
+    case Kind::I64:
+      lo = INT64_MIN, hi = INT64_MAX;
+      return;
+    case Kind::U8:
+      lo = 0, hi = UINT8_MAX;
+      return;
+    case Kind::U16:
+      lo = 0, hi = UINT16_MAX;
+      return;
+    case Kind::U32:
+      lo = 0, hi = UINT32_MAX;
+      return;
+    default:
+      lo = 0, hi = UINT64_MAX;
+      return;
   }
 }
 
 // Converts a literal into the field's domain (API.md: "a literal is converted to the field's
 // type before comparing"); *long_str is set for a string literal longer than the field.
-Status convert_literal(const Side& side, const std::string& path, const json& v, const std::string& where,
-                       Node& n, bool* long_str) {
+Status convert_literal(const Side& side, const std::string& path, const json& v,
+                       const std::string& where, Node& n, bool* long_str) {
   const Domain d = domain_of(side.kind);
   const std::string field = side.type_name + " field '" + path.substr(0, 128) + "'";
   if (d == Domain::str) {
-    if (!v.is_string()) return filter_error(field + " cannot be compared with " + literal_text(v), where);
+    if (!v.is_string())
+      return filter_error(field + " cannot be compared with " + literal_text(v), where);
     n.s = v.get<std::string>();
     *long_str = n.s.size() > side.size;
     return {};
   }
   if (d == Domain::boolean) {
-    if (!v.is_boolean()) return filter_error(field + " cannot be compared with " + literal_text(v), where);
+    if (!v.is_boolean())
+      return filter_error(field + " cannot be compared with " + literal_text(v), where);
     n.u = v.get<bool>() ? 1 : 0;
     return {};
   }
-  if (!v.is_number()) return filter_error(field + " cannot be compared with " + literal_text(v), where);
+  if (!v.is_number())
+    return filter_error(field + " cannot be compared with " + literal_text(v), where);
   if (d == Domain::real) {
     double x = v.get<double>();
     if (side.kind == Kind::F32) {
@@ -555,25 +607,33 @@ Status convert_literal(const Side& side, const std::string& path, const json& v,
   if (v.is_number_float()) {
     double x = v.get<double>();
     if (std::trunc(x) != x)
-      return filter_error("literal " + literal_text(v) + " is not an integer, as " + field + " needs", where);
+      return filter_error(
+          "literal " + literal_text(v) + " is not an integer, as " + field + " needs", where);
     if (x < static_cast<double>(lo) || x >= 18446744073709551616.0 ||
-        (d == Domain::sint && x >= 9223372036854775808.0) || (x > 0 && static_cast<std::uint64_t>(x) > hi))
+        (d == Domain::sint && x >= 9223372036854775808.0) ||
+        (x > 0 && static_cast<std::uint64_t>(x) > hi))
       return filter_error(range, where);
-    if (d == Domain::sint) n.i = static_cast<std::int64_t>(x);
-    else n.u = static_cast<std::uint64_t>(x);
+    if (d == Domain::sint)
+      n.i = static_cast<std::int64_t>(x);
+    else
+      n.u = static_cast<std::uint64_t>(x);
     return {};
   }
   if (v.is_number_unsigned()) {
     std::uint64_t x = v.get<std::uint64_t>();
     if (x > hi) return filter_error(range, where);
-    if (d == Domain::sint) n.i = static_cast<std::int64_t>(x);
-    else n.u = x;
+    if (d == Domain::sint)
+      n.i = static_cast<std::int64_t>(x);
+    else
+      n.u = x;
     return {};
   }
   std::int64_t x = v.get<std::int64_t>();
   if (x < lo || (x > 0 && static_cast<std::uint64_t>(x) > hi)) return filter_error(range, where);
-  if (d == Domain::sint) n.i = x;
-  else n.u = static_cast<std::uint64_t>(x);
+  if (d == Domain::sint)
+    n.i = x;
+  else
+    n.u = static_cast<std::uint64_t>(x);
   return {};
 }
 
@@ -595,7 +655,9 @@ class Compiler {
       case FKind::any_of:
       case FKind::negate: {
         Node n;
-        n.code = f.kind == FKind::all_of ? Code::all_of : f.kind == FKind::any_of ? Code::any_of : Code::negate;
+        n.code = f.kind == FKind::all_of   ? Code::all_of
+                 : f.kind == FKind::any_of ? Code::any_of
+                                           : Code::negate;
         for (const auto& k : f.kids) {
           auto idx = emit(k);
           if (!idx) return idx;
@@ -632,8 +694,8 @@ class Compiler {
     n.size = left->size;
     const Domain d = domain_of(left->kind);
     if (!op_applies(d, f.op))
-      return filter_error("'" + std::string(filter_op_text(f.op)) + "' does not apply to " + left->type_name +
-                              " field '" + f.path.substr(0, 128) + "'",
+      return filter_error("'" + std::string(filter_op_text(f.op)) + "' does not apply to " +
+                              left->type_name + " field '" + f.path.substr(0, 128) + "'",
                           f.where);
     if (!f.rhs_path.empty()) {
       auto right = resolve(schema_, f.rhs_path, f.where);
@@ -642,8 +704,9 @@ class Compiler {
       const bool numeric = d != Domain::str && d != Domain::boolean;
       const bool rnumeric = rd != Domain::str && rd != Domain::boolean;
       if (!(numeric && rnumeric) && d != rd)
-        return filter_error(left->type_name + " field '" + f.path.substr(0, 128) + "' cannot be compared with " +
-                                right->type_name + " field '" + f.rhs_path.substr(0, 128) + "'",
+        return filter_error(left->type_name + " field '" + f.path.substr(0, 128) +
+                                "' cannot be compared with " + right->type_name + " field '" +
+                                f.rhs_path.substr(0, 128) + "'",
                             f.where);
       n.code = Code::cmp_field;
       n.rkind = right->kind;
@@ -658,8 +721,10 @@ class Compiler {
     if (long_str) {
       // A literal longer than the field: no stored value equals it or starts with it or holds
       // it; the orderings still compare bytes.
-      if (f.op == Op::eq || f.op == Op::prefix || f.op == Op::contains) n.code = Code::never;
-      else if (f.op == Op::ne) n.code = Code::always;
+      if (f.op == Op::eq || f.op == Op::prefix || f.op == Op::contains)
+        n.code = Code::never;
+      else if (f.op == Op::ne)
+        n.code = Code::always;
     } else if (d == Domain::str && n.s.empty() && (f.op == Op::prefix || f.op == Op::contains)) {
       n.code = Code::always;
     }
@@ -681,12 +746,18 @@ class Compiler {
       bool long_str = false;
       TICKDB_TRY(convert_literal(*left, f.path, f.values[i], f.where, lit, &long_str));
       switch (d) {
-        case Domain::sint: n.iset.push_back(lit.i); break;
-        case Domain::real: n.dset.push_back(lit.d); break;
+        case Domain::sint:
+          n.iset.push_back(lit.i);
+          break;
+        case Domain::real:
+          n.dset.push_back(lit.d);
+          break;
         case Domain::str:
           if (!long_str) n.sset.push_back(std::move(lit.s));
           break;
-        default: n.uset.push_back(lit.u); break;
+        default:
+          n.uset.push_back(lit.u);
+          break;
       }
     }
     auto sort_unique = [](auto& v) {
@@ -715,7 +786,9 @@ struct Num {
   double x = 0;
 };
 
-int cmp3(auto a, auto b) { return a < b ? -1 : b < a ? 1 : 0; }
+int cmp3(auto a, auto b) {
+  return a < b ? -1 : b < a ? 1 : 0;
+}
 
 int cmp_int_real(std::int64_t v, double x) {
   if (x >= 9223372036854775808.0) return -1;
@@ -741,7 +814,8 @@ int cmp_num(const Num& a, const Num& b) {
     return cmp3(a.u, b.u);
   }
   if (a.d == Domain::real) return -cmp_num(b, a);
-  if (b.d == Domain::real) return a.d == Domain::sint ? cmp_int_real(a.i, b.x) : cmp_uint_real(a.u, b.x);
+  if (b.d == Domain::real)
+    return a.d == Domain::sint ? cmp_int_real(a.i, b.x) : cmp_uint_real(a.u, b.x);
   // one signed, one unsigned
   if (a.d == Domain::sint) return a.i < 0 ? -1 : cmp3(static_cast<std::uint64_t>(a.i), b.u);
   return b.i < 0 ? 1 : cmp3(a.u, static_cast<std::uint64_t>(b.i));
@@ -755,39 +829,72 @@ Num load_num(Kind k, bool is_id, const std::byte* p, std::uint64_t id) {
     return n;
   }
   switch (k) {
-    case Kind::Bool: n.u = load_bool(p); break;
-    case Kind::I8: n.i = load<std::int8_t>(p); break;
-    case Kind::I16: n.i = load<std::int16_t>(p); break;
-    case Kind::I32: n.i = load<std::int32_t>(p); break;
-    case Kind::I64: n.i = load<std::int64_t>(p); break;
-    case Kind::U8: n.u = load<std::uint8_t>(p); break;
-    case Kind::U16: n.u = load<std::uint16_t>(p); break;
-    case Kind::U32: n.u = load<std::uint32_t>(p); break;
-    case Kind::U64: n.u = load<std::uint64_t>(p); break;
-    case Kind::F32: n.x = load<float>(p); break;
-    case Kind::F64: n.x = load<double>(p); break;
-    default: break;
+    case Kind::Bool:
+      n.u = load_bool(p);
+      break;
+    case Kind::I8:
+      n.i = load<std::int8_t>(p);
+      break;
+    case Kind::I16:
+      n.i = load<std::int16_t>(p);
+      break;
+    case Kind::I32:
+      n.i = load<std::int32_t>(p);
+      break;
+    case Kind::I64:
+      n.i = load<std::int64_t>(p);
+      break;
+    case Kind::U8:
+      n.u = load<std::uint8_t>(p);
+      break;
+    case Kind::U16:
+      n.u = load<std::uint16_t>(p);
+      break;
+    case Kind::U32:
+      n.u = load<std::uint32_t>(p);
+      break;
+    case Kind::U64:
+      n.u = load<std::uint64_t>(p);
+      break;
+    case Kind::F32:
+      n.x = load<float>(p);
+      break;
+    case Kind::F64:
+      n.x = load<double>(p);
+      break;
+    default:
+      break;
   }
   return n;
 }
 
 bool apply(Op op, int c) {
   switch (op) {
-    case Op::eq: return c == 0;
-    case Op::ne: return c != 0;
-    case Op::lt: return c < 0;
-    case Op::le: return c <= 0;
-    case Op::gt: return c > 0;
-    case Op::ge: return c >= 0;
-    default: return false;
+    case Op::eq:
+      return c == 0;
+    case Op::ne:
+      return c != 0;
+    case Op::lt:
+      return c < 0;
+    case Op::le:
+      return c <= 0;
+    case Op::gt:
+      return c > 0;
+    case Op::ge:
+      return c >= 0;
+    default:
+      return false;
   }
 }
 
 bool str_match(Op op, std::string_view v, std::string_view lit) {
   switch (op) {
-    case Op::prefix: return v.substr(0, lit.size()) == lit;
-    case Op::contains: return v.find(lit) != std::string_view::npos;
-    default: return apply(op, v.compare(lit) < 0 ? -1 : v.compare(lit) > 0 ? 1 : 0);
+    case Op::prefix:
+      return v.substr(0, lit.size()) == lit;
+    case Op::contains:
+      return v.find(lit) != std::string_view::npos;
+    default:
+      return apply(op, v.compare(lit) < 0 ? -1 : v.compare(lit) > 0 ? 1 : 0);
   }
 }
 
@@ -795,8 +902,10 @@ bool leaf_match(const Node& n, const std::byte* rec, std::uint64_t id) {
   const std::byte* p = rec + n.offset;
   const Domain d = domain_of(n.kind);
   switch (n.code) {
-    case Code::always: return true;
-    case Code::never: return false;
+    case Code::always:
+      return true;
+    case Code::never:
+      return false;
     case Code::cmp_lit: {
       if (d == Domain::str) return str_match(n.op, load_str(p, n.size), n.s);
       Num v = load_num(n.kind, n.is_id, p, id);
@@ -807,7 +916,8 @@ bool leaf_match(const Node& n, const std::byte* rec, std::uint64_t id) {
     case Code::cmp_field: {
       const std::byte* q = rec + n.roffset;
       if (d == Domain::str) return str_match(n.op, load_str(p, n.size), load_str(q, n.rsize));
-      return apply(n.op, cmp_num(load_num(n.kind, n.is_id, p, id), load_num(n.rkind, n.r_is_id, q, id)));
+      return apply(n.op,
+                   cmp_num(load_num(n.kind, n.is_id, p, id), load_num(n.rkind, n.r_is_id, q, id)));
     }
     case Code::in_set: {
       if (d == Domain::str) {
@@ -818,14 +928,17 @@ bool leaf_match(const Node& n, const std::byte* rec, std::uint64_t id) {
       }
       Num v = load_num(n.kind, n.is_id, p, id);
       if (d == Domain::sint) return std::binary_search(n.iset.begin(), n.iset.end(), v.i);
-      if (d == Domain::real) return std::binary_search(n.dset.begin(), n.dset.end(), v.x == 0 ? 0.0 : v.x);
+      if (d == Domain::real)
+        return std::binary_search(n.dset.begin(), n.dset.end(), v.x == 0 ? 0.0 : v.x);
       return std::binary_search(n.uset.begin(), n.uset.end(), v.u);
     }
-    default: return false;
+    default:
+      return false;
   }
 }
 
-bool match_node(const std::vector<Node>& nodes, std::uint32_t at, const std::byte* rec, std::uint64_t id) {
+bool match_node(const std::vector<Node>& nodes, std::uint32_t at, const std::byte* rec,
+                std::uint64_t id) {
   const Node& n = nodes[at];
   switch (n.code) {
     case Code::all_of:
@@ -836,8 +949,10 @@ bool match_node(const std::vector<Node>& nodes, std::uint32_t at, const std::byt
       for (auto k : n.kids)
         if (match_node(nodes, k, rec, id)) return true;
       return false;
-    case Code::negate: return !match_node(nodes, n.kids[0], rec, id);
-    default: return leaf_match(n, rec, id);
+    case Code::negate:
+      return !match_node(nodes, n.kids[0], rec, id);
+    default:
+      return leaf_match(n, rec, id);
   }
 }
 
@@ -847,27 +962,39 @@ enum class Into { set, and_, or_ };
 
 // The tight loops: one per (stored type, comparison, combination), over a chunk's records.
 template <Into M, class T, class V, class Cmp>
-void cmp_loop(const std::byte* p, std::uint32_t rs, std::uint32_t n, V lit, std::uint8_t* out, Cmp cmp) {
+void cmp_loop(const std::byte* p, std::uint32_t rs, std::uint32_t n, V lit, std::uint8_t* out,
+              Cmp cmp) {
   for (std::uint32_t i = 0; i < n; ++i, p += rs) {
     T v;
     std::memcpy(&v, p, sizeof(T));
     const std::uint8_t r = cmp(static_cast<V>(v), lit);
-    if constexpr (M == Into::set) out[i] = r;
-    else if constexpr (M == Into::and_) out[i] &= r;
-    else out[i] |= r;
+    if constexpr (M == Into::set)
+      out[i] = r;
+    else if constexpr (M == Into::and_)
+      out[i] &= r;
+    else
+      out[i] |= r;
   }
 }
 
 template <Into M, class T, class V>
-void cmp_loop_op(Op op, const std::byte* p, std::uint32_t rs, std::uint32_t n, V lit, std::uint8_t* out) {
+void cmp_loop_op(Op op, const std::byte* p, std::uint32_t rs, std::uint32_t n, V lit,
+                 std::uint8_t* out) {
   switch (op) {
-    case Op::eq: return cmp_loop<M, T, V>(p, rs, n, lit, out, std::equal_to<V>());
-    case Op::ne: return cmp_loop<M, T, V>(p, rs, n, lit, out, std::not_equal_to<V>());
-    case Op::lt: return cmp_loop<M, T, V>(p, rs, n, lit, out, std::less<V>());
-    case Op::le: return cmp_loop<M, T, V>(p, rs, n, lit, out, std::less_equal<V>());
-    case Op::gt: return cmp_loop<M, T, V>(p, rs, n, lit, out, std::greater<V>());
-    case Op::ge: return cmp_loop<M, T, V>(p, rs, n, lit, out, std::greater_equal<V>());
-    default: return;  // not a numeric comparison: compile() never gives one here
+    case Op::eq:
+      return cmp_loop<M, T, V>(p, rs, n, lit, out, std::equal_to<V>());
+    case Op::ne:
+      return cmp_loop<M, T, V>(p, rs, n, lit, out, std::not_equal_to<V>());
+    case Op::lt:
+      return cmp_loop<M, T, V>(p, rs, n, lit, out, std::less<V>());
+    case Op::le:
+      return cmp_loop<M, T, V>(p, rs, n, lit, out, std::less_equal<V>());
+    case Op::gt:
+      return cmp_loop<M, T, V>(p, rs, n, lit, out, std::greater<V>());
+    case Op::ge:
+      return cmp_loop<M, T, V>(p, rs, n, lit, out, std::greater_equal<V>());
+    default:
+      return;  // not a numeric comparison: compile() never gives one here
   }
 }
 
@@ -878,31 +1005,53 @@ bool leaf_chunk(const Node& n, const ChunkSpan& c, std::uint8_t* out) {
   const std::byte* p = c.records + n.offset;
   const std::uint32_t rs = c.record_size, cnt = c.count;
   if (n.is_id) {
-    cmp_loop_op<M, std::uint64_t, std::uint64_t>(n.op, reinterpret_cast<const std::byte*>(c.ids), 8, cnt, n.u, out);
+    cmp_loop_op<M, std::uint64_t, std::uint64_t>(n.op, reinterpret_cast<const std::byte*>(c.ids), 8,
+                                                 cnt, n.u, out);
     return true;
   }
   switch (n.kind) {
-    case Kind::I8: cmp_loop_op<M, std::int8_t, std::int64_t>(n.op, p, rs, cnt, n.i, out); return true;
-    case Kind::I16: cmp_loop_op<M, std::int16_t, std::int64_t>(n.op, p, rs, cnt, n.i, out); return true;
+    case Kind::I8:
+      cmp_loop_op<M, std::int8_t, std::int64_t>(n.op, p, rs, cnt, n.i, out);
+      return true;
+    case Kind::I16:
+      cmp_loop_op<M, std::int16_t, std::int64_t>(n.op, p, rs, cnt, n.i, out);
+      return true;
     case Kind::I32:
-      cmp_loop_op<M, std::int32_t, std::int32_t>(n.op, p, rs, cnt, static_cast<std::int32_t>(n.i), out);
+      cmp_loop_op<M, std::int32_t, std::int32_t>(n.op, p, rs, cnt, static_cast<std::int32_t>(n.i),
+                                                 out);
       return true;
-    case Kind::I64: cmp_loop_op<M, std::int64_t, std::int64_t>(n.op, p, rs, cnt, n.i, out); return true;
-    case Kind::U8: cmp_loop_op<M, std::uint8_t, std::uint64_t>(n.op, p, rs, cnt, n.u, out); return true;
-    case Kind::U16: cmp_loop_op<M, std::uint16_t, std::uint64_t>(n.op, p, rs, cnt, n.u, out); return true;
+    case Kind::I64:
+      cmp_loop_op<M, std::int64_t, std::int64_t>(n.op, p, rs, cnt, n.i, out);
+      return true;
+    case Kind::U8:
+      cmp_loop_op<M, std::uint8_t, std::uint64_t>(n.op, p, rs, cnt, n.u, out);
+      return true;
+    case Kind::U16:
+      cmp_loop_op<M, std::uint16_t, std::uint64_t>(n.op, p, rs, cnt, n.u, out);
+      return true;
     case Kind::U32:
-      cmp_loop_op<M, std::uint32_t, std::uint32_t>(n.op, p, rs, cnt, static_cast<std::uint32_t>(n.u), out);
+      cmp_loop_op<M, std::uint32_t, std::uint32_t>(n.op, p, rs, cnt,
+                                                   static_cast<std::uint32_t>(n.u), out);
       return true;
-    case Kind::U64: cmp_loop_op<M, std::uint64_t, std::uint64_t>(n.op, p, rs, cnt, n.u, out); return true;
-    case Kind::F32: cmp_loop_op<M, float, float>(n.op, p, rs, cnt, static_cast<float>(n.d), out); return true;
-    case Kind::F64: cmp_loop_op<M, double, double>(n.op, p, rs, cnt, n.d, out); return true;
-    case Kind::Bool: cmp_loop_op<M, std::uint8_t, std::uint64_t>(n.op, p, rs, cnt, n.u, out); return true;
-    default: return false;
+    case Kind::U64:
+      cmp_loop_op<M, std::uint64_t, std::uint64_t>(n.op, p, rs, cnt, n.u, out);
+      return true;
+    case Kind::F32:
+      cmp_loop_op<M, float, float>(n.op, p, rs, cnt, static_cast<float>(n.d), out);
+      return true;
+    case Kind::F64:
+      cmp_loop_op<M, double, double>(n.op, p, rs, cnt, n.d, out);
+      return true;
+    case Kind::Bool:
+      cmp_loop_op<M, std::uint8_t, std::uint64_t>(n.op, p, rs, cnt, n.u, out);
+      return true;
+    default:
+      return false;
   }
 }
 
-void eval_chunk(const std::vector<Node>& nodes, std::uint32_t at, const ChunkSpan& c, std::uint8_t* out,
-                std::uint8_t* scratch) {
+void eval_chunk(const std::vector<Node>& nodes, std::uint32_t at, const ChunkSpan& c,
+                std::uint8_t* out, std::uint8_t* scratch) {
   const Node& n = nodes[at];
   const std::uint32_t cnt = c.count;
   switch (n.code) {
@@ -933,7 +1082,8 @@ void eval_chunk(const std::vector<Node>& nodes, std::uint32_t at, const ChunkSpa
       }
       for (std::size_t k = 1; k < n.kids.size(); ++k) {
         const Node& kid = nodes[n.kids[k]];
-        if (n.code == Code::all_of ? leaf_chunk<Into::and_>(kid, c, out) : leaf_chunk<Into::or_>(kid, c, out))
+        if (n.code == Code::all_of ? leaf_chunk<Into::and_>(kid, c, out)
+                                   : leaf_chunk<Into::or_>(kid, c, out))
           continue;
         eval_chunk(nodes, n.kids[k], c, scratch, scratch + cnt);
         if (n.code == Code::all_of)
@@ -948,11 +1098,14 @@ void eval_chunk(const std::vector<Node>& nodes, std::uint32_t at, const ChunkSpa
       for (std::uint32_t i = 0; i < cnt; ++i) out[i] ^= 1;
       return;
     case Code::always:
-    case Code::never: std::memset(out, n.code == Code::always ? 1 : 0, cnt); return;
+    case Code::never:
+      std::memset(out, n.code == Code::always ? 1 : 0, cnt);
+      return;
     default:
       if (leaf_chunk<Into::set>(n, c, out)) return;
       const std::byte* rec = c.records;
-      for (std::uint32_t i = 0; i < cnt; ++i, rec += c.record_size) out[i] = leaf_match(n, rec, c.ids[i]);
+      for (std::uint32_t i = 0; i < cnt; ++i, rec += c.record_size)
+        out[i] = leaf_match(n, rec, c.ids[i]);
   }
 }
 
@@ -977,7 +1130,8 @@ bool CompiledFilter::match(const std::byte* record, std::uint64_t id) const {
   return match_node(nodes_, 0, record, id);
 }
 
-void CompiledFilter::match_chunk(const ChunkSpan& c, std::uint8_t* out, std::vector<std::uint8_t>& scratch) const {
+void CompiledFilter::match_chunk(const ChunkSpan& c, std::uint8_t* out,
+                                 std::vector<std::uint8_t>& scratch) const {
   const std::size_t need = std::size_t{c.count} * (depth_ + 1);
   if (scratch.size() < need) scratch.resize(need);
   eval_chunk(nodes_, 0, c, out, scratch.data());

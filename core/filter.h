@@ -39,12 +39,12 @@ struct FilterExpr {
   enum class Op : std::uint8_t { eq, ne, lt, le, gt, ge, prefix, contains };
   Kind kind = Kind::compare;
   Op op = Op::eq;
-  std::string path;                   // compare, in: the field on the left ("id", "pos.x")
-  nlohmann::json value;               // compare: the literal, unless rhs_path is set
-  std::string rhs_path;               // compare: the field on the right (field to field)
-  std::vector<nlohmann::json> values; // in: the literals
-  std::vector<FilterExpr> kids;       // all_of, any_of (2 or more), negate (1)
-  std::string where;                  // where it was written: "1:5" or "/2/1"
+  std::string path;                    // compare, in: the field on the left ("id", "pos.x")
+  nlohmann::json value;                // compare: the literal, unless rhs_path is set
+  std::string rhs_path;                // compare: the field on the right (field to field)
+  std::vector<nlohmann::json> values;  // in: the literals
+  std::vector<FilterExpr> kids;        // all_of, any_of (2 or more), negate (1)
+  std::string where;                   // where it was written: "1:5" or "/2/1"
 };
 
 std::string_view filter_op_text(FilterExpr::Op op);
@@ -76,7 +76,16 @@ class CompiledFilter {
   // fields, u for unsigned ones and id, d for floats (an f32 literal already rounded to f32),
   // s for strings; `in` keeps its literals sorted in the matching vector.
   struct Node {
-    enum class Code : std::uint8_t { all_of, any_of, negate, always, never, cmp_lit, cmp_field, in_set };
+    enum class Code : std::uint8_t {
+      all_of,
+      any_of,
+      negate,
+      always,
+      never,
+      cmp_lit,
+      cmp_field,
+      in_set
+    };
     Code code = Code::never;
     FilterExpr::Op op = FilterExpr::Op::eq;
     Kind kind = Kind::U64;  // the left side's kind

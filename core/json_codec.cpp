@@ -20,20 +20,25 @@ Status put_int(const json& j, std::byte* out, const std::string& path) {
   if (j.is_number_unsigned()) {
     auto v = j.get<std::uint64_t>();
     if (v > static_cast<std::uint64_t>(std::numeric_limits<T>::max()))
-      return bad(path, std::to_string(v) + " is out of range for " + std::string(kind_name(kind_of<T>())));
+      return bad(
+          path, std::to_string(v) + " is out of range for " + std::string(kind_name(kind_of<T>())));
     store<T>(out, static_cast<T>(v));
     return {};
   }
   if (j.is_number_integer()) {
     auto v = j.get<std::int64_t>();
     if constexpr (std::is_unsigned_v<T>) {
-      if (v < 0) return bad(path, std::to_string(v) + " is out of range for " + std::string(kind_name(kind_of<T>())));
+      if (v < 0)
+        return bad(path, std::to_string(v) + " is out of range for " +
+                             std::string(kind_name(kind_of<T>())));
       if (static_cast<std::uint64_t>(v) > static_cast<std::uint64_t>(std::numeric_limits<T>::max()))
-        return bad(path, std::to_string(v) + " is out of range for " + std::string(kind_name(kind_of<T>())));
+        return bad(path, std::to_string(v) + " is out of range for " +
+                             std::string(kind_name(kind_of<T>())));
     } else {
       if (v < static_cast<std::int64_t>(std::numeric_limits<T>::min()) ||
           v > static_cast<std::int64_t>(std::numeric_limits<T>::max()))
-        return bad(path, std::to_string(v) + " is out of range for " + std::string(kind_name(kind_of<T>())));
+        return bad(path, std::to_string(v) + " is out of range for " +
+                             std::string(kind_name(kind_of<T>())));
     }
     store<T>(out, static_cast<T>(v));
     return {};
@@ -74,13 +79,27 @@ void append_escaped(std::string& out, std::string_view s) {
   for (char ch : s) {
     auto c = static_cast<unsigned char>(ch);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         if (c < 0x20) {
           out += "\\u00";
@@ -106,17 +125,26 @@ void append_int(std::string& out, T v) {
 Status value_from_json(const FieldType& t, const json& j, std::byte* out, const std::string& path) {
   switch (t.kind) {
     case Kind::Bool:
-      if (!j.is_boolean()) return bad(path, std::string("expected true or false, got ") + j.type_name());
+      if (!j.is_boolean())
+        return bad(path, std::string("expected true or false, got ") + j.type_name());
       store_bool(out, j.get<bool>());
       return {};
-    case Kind::I8: return put_int<std::int8_t>(j, out, path);
-    case Kind::I16: return put_int<std::int16_t>(j, out, path);
-    case Kind::I32: return put_int<std::int32_t>(j, out, path);
-    case Kind::I64: return put_int<std::int64_t>(j, out, path);
-    case Kind::U8: return put_int<std::uint8_t>(j, out, path);
-    case Kind::U16: return put_int<std::uint16_t>(j, out, path);
-    case Kind::U32: return put_int<std::uint32_t>(j, out, path);
-    case Kind::U64: return put_int<std::uint64_t>(j, out, path);
+    case Kind::I8:
+      return put_int<std::int8_t>(j, out, path);
+    case Kind::I16:
+      return put_int<std::int16_t>(j, out, path);
+    case Kind::I32:
+      return put_int<std::int32_t>(j, out, path);
+    case Kind::I64:
+      return put_int<std::int64_t>(j, out, path);
+    case Kind::U8:
+      return put_int<std::uint8_t>(j, out, path);
+    case Kind::U16:
+      return put_int<std::uint16_t>(j, out, path);
+    case Kind::U32:
+      return put_int<std::uint32_t>(j, out, path);
+    case Kind::U64:
+      return put_int<std::uint64_t>(j, out, path);
     case Kind::F32:
     case Kind::F64: {
       if (!j.is_number()) return bad(path, std::string("expected a number, got ") + j.type_name());
@@ -139,7 +167,8 @@ Status value_from_json(const FieldType& t, const json& j, std::byte* out, const 
       if (s.size() > t.size)
         return bad(path, "string of " + std::to_string(s.size()) + " bytes is longer than " +
                              std::to_string(t.size));
-      if (s.find('\0') != std::string::npos) return bad(path, "a string may not contain a zero byte");
+      if (s.find('\0') != std::string::npos)
+        return bad(path, "a string may not contain a zero byte");
       if (!is_valid_utf8(s)) return bad(path, "not valid UTF-8");
       std::memset(out, 0, t.size);
       std::memcpy(out, s.data(), s.size());
@@ -152,7 +181,9 @@ Status value_from_json(const FieldType& t, const json& j, std::byte* out, const 
         const Field* f = nullptr;
         for (const auto& c : fields)
           if (c.name == it.key()) f = &c;
-        if (!f) return bad(path + "." + it.key().substr(0, 80), "no such field in type " + t.composite->name);
+        if (!f)
+          return bad(path + "." + it.key().substr(0, 80),
+                     "no such field in type " + t.composite->name);
         TICKDB_TRY(value_from_json(f->type, it.value(), out + f->offset, path + "." + f->name));
       }
       return {};
@@ -163,18 +194,30 @@ Status value_from_json(const FieldType& t, const json& j, std::byte* out, const 
 
 json value_to_json(const FieldType& t, const std::byte* p) {
   switch (t.kind) {
-    case Kind::Bool: return load_bool(p);
-    case Kind::I8: return load<std::int8_t>(p);
-    case Kind::I16: return load<std::int16_t>(p);
-    case Kind::I32: return load<std::int32_t>(p);
-    case Kind::I64: return load<std::int64_t>(p);
-    case Kind::U8: return load<std::uint8_t>(p);
-    case Kind::U16: return load<std::uint16_t>(p);
-    case Kind::U32: return load<std::uint32_t>(p);
-    case Kind::U64: return load<std::uint64_t>(p);
-    case Kind::F32: return float_as_double(load<float>(p));
-    case Kind::F64: return load<double>(p);
-    case Kind::Str: return std::string(load_str(p, t.size));
+    case Kind::Bool:
+      return load_bool(p);
+    case Kind::I8:
+      return load<std::int8_t>(p);
+    case Kind::I16:
+      return load<std::int16_t>(p);
+    case Kind::I32:
+      return load<std::int32_t>(p);
+    case Kind::I64:
+      return load<std::int64_t>(p);
+    case Kind::U8:
+      return load<std::uint8_t>(p);
+    case Kind::U16:
+      return load<std::uint16_t>(p);
+    case Kind::U32:
+      return load<std::uint32_t>(p);
+    case Kind::U64:
+      return load<std::uint64_t>(p);
+    case Kind::F32:
+      return float_as_double(load<float>(p));
+    case Kind::F64:
+      return load<double>(p);
+    case Kind::Str:
+      return std::string(load_str(p, t.size));
     case Kind::Composite: {
       json o = json::object();
       for (const auto& f : t.composite->fields) o[f.name] = value_to_json(f.type, p + f.offset);
@@ -184,22 +227,48 @@ json value_to_json(const FieldType& t, const std::byte* p) {
   return nullptr;
 }
 
-void append_json_string(std::string& out, std::string_view s) { append_escaped(out, s); }
+void append_json_string(std::string& out, std::string_view s) {
+  append_escaped(out, s);
+}
 
 void append_value_json(std::string& out, const FieldType& t, const std::byte* p) {
   switch (t.kind) {
-    case Kind::Bool: out += load_bool(p) ? "true" : "false"; return;
-    case Kind::I8: append_int(out, load<std::int8_t>(p)); return;
-    case Kind::I16: append_int(out, load<std::int16_t>(p)); return;
-    case Kind::I32: append_int(out, load<std::int32_t>(p)); return;
-    case Kind::I64: append_int(out, load<std::int64_t>(p)); return;
-    case Kind::U8: append_int(out, load<std::uint8_t>(p)); return;
-    case Kind::U16: append_int(out, load<std::uint16_t>(p)); return;
-    case Kind::U32: append_int(out, load<std::uint32_t>(p)); return;
-    case Kind::U64: append_int(out, load<std::uint64_t>(p)); return;
-    case Kind::F32: append_float(out, load<float>(p)); return;
-    case Kind::F64: append_float(out, load<double>(p)); return;
-    case Kind::Str: append_escaped(out, load_str(p, t.size)); return;
+    case Kind::Bool:
+      out += load_bool(p) ? "true" : "false";
+      return;
+    case Kind::I8:
+      append_int(out, load<std::int8_t>(p));
+      return;
+    case Kind::I16:
+      append_int(out, load<std::int16_t>(p));
+      return;
+    case Kind::I32:
+      append_int(out, load<std::int32_t>(p));
+      return;
+    case Kind::I64:
+      append_int(out, load<std::int64_t>(p));
+      return;
+    case Kind::U8:
+      append_int(out, load<std::uint8_t>(p));
+      return;
+    case Kind::U16:
+      append_int(out, load<std::uint16_t>(p));
+      return;
+    case Kind::U32:
+      append_int(out, load<std::uint32_t>(p));
+      return;
+    case Kind::U64:
+      append_int(out, load<std::uint64_t>(p));
+      return;
+    case Kind::F32:
+      append_float(out, load<float>(p));
+      return;
+    case Kind::F64:
+      append_float(out, load<double>(p));
+      return;
+    case Kind::Str:
+      append_escaped(out, load_str(p, t.size));
+      return;
     case Kind::Composite: {
       out += '{';
       bool first = true;
@@ -219,7 +288,8 @@ void append_value_json(std::string& out, const FieldType& t, const std::byte* p)
 Status record_from_json(const TableSchema& schema, const json& obj, std::byte* record,
                         std::optional<std::uint64_t>* id) {
   if (!obj.is_object())
-    return make_error(Errc::invalid_argument, std::string("a record must be a JSON object, got ") + obj.type_name());
+    return make_error(Errc::invalid_argument,
+                      std::string("a record must be a JSON object, got ") + obj.type_name());
   for (auto it = obj.begin(); it != obj.end(); ++it) {
     const std::string& key = it.key();
     if (key == "id") {
@@ -287,8 +357,8 @@ Status update_json(Transaction& txn, std::string_view table, std::uint64_t id, c
   TICKDB_TRY(record_from_json(rec.schema(), values, rec.data(), &given));
   if (given && *given != id)
     return make_error(Errc::invalid_argument, "'id' in the body (" + std::to_string(*given) +
-                                                  ") differs from the record's id " + std::to_string(id) +
-                                                  ": ids never change");
+                                                  ") differs from the record's id " +
+                                                  std::to_string(id) + ": ids never change");
   return txn.update(table, id, rec.bytes());
 }
 
@@ -301,12 +371,14 @@ Result<FieldSpec> field_spec_from_json(const json& j, const TypeRegistry& types,
   for (auto it = j.begin(); it != j.end(); ++it) {
     const auto& k = it.key();
     if (k != "name" && k != "type" && k != "size" && k != "default" && k != "offset")
-      return make_error(Errc::invalid_argument, "unknown key '" + k.substr(0, 80) + "' in a field spec");
+      return make_error(Errc::invalid_argument,
+                        "unknown key '" + k.substr(0, 80) + "' in a field spec");
   }
   if (!j.contains("name") || !j["name"].is_string())
     return make_error(Errc::invalid_argument, "a field spec needs a string 'name'");
   if (!j.contains("type") || !j["type"].is_string())
-    return make_error(Errc::invalid_argument, "field spec '" + j["name"].dump().substr(0, 80) + "' needs a string 'type'");
+    return make_error(Errc::invalid_argument,
+                      "field spec '" + j["name"].dump().substr(0, 80) + "' needs a string 'type'");
   s.name = j["name"].get<std::string>();
   s.type = j["type"].get<std::string>();
   TICKDB_TRY(check_name(s.name, "field name"));
@@ -314,21 +386,27 @@ Result<FieldSpec> field_spec_from_json(const json& j, const TypeRegistry& types,
   if (j.contains("size")) {
     const json& v = j["size"];
     if (!v.is_number_unsigned() && !(v.is_number_integer() && v.get<std::int64_t>() >= 0))
-      return make_error(Errc::invalid_argument, "field '" + s.name + "': size must be a non-negative integer");
+      return make_error(Errc::invalid_argument,
+                        "field '" + s.name + "': size must be a non-negative integer");
     size = v.get<std::uint64_t>();
   }
   bool is_str = s.type == "str";
   if (is_str) {
-    if (!size) return make_error(Errc::invalid_argument, "field '" + s.name + "': str needs a size (1 to 4096)");
+    if (!size)
+      return make_error(Errc::invalid_argument,
+                        "field '" + s.name + "': str needs a size (1 to 4096)");
     if (*size < 1 || *size > kMaxStrSize)
-      return make_error(Errc::invalid_argument, "field '" + s.name + "': str size must be 1 to 4096, got " + std::to_string(*size));
+      return make_error(
+          Errc::invalid_argument,
+          "field '" + s.name + "': str size must be 1 to 4096, got " + std::to_string(*size));
     s.size = static_cast<std::uint32_t>(*size);
   }
   auto t = types.resolve(s.type, s.size);
   if (!t) return t.error();
   if (!is_str && size && *size != t->size)
-    return make_error(Errc::invalid_argument, "field '" + s.name + "': type " + s.type + " has size " +
-                                                  std::to_string(t->size) + ", not " + std::to_string(*size));
+    return make_error(Errc::invalid_argument, "field '" + s.name + "': type " + s.type +
+                                                  " has size " + std::to_string(t->size) +
+                                                  ", not " + std::to_string(*size));
   if (j.contains("default") && !j["default"].is_null()) {
     // A partial composite default keeps the type's own defaults for the sub-fields it omits.
     s.default_value = type_default_bytes(*t);
@@ -337,7 +415,8 @@ Result<FieldSpec> field_spec_from_json(const json& j, const TypeRegistry& types,
   if (j.contains("offset")) {
     const json& v = j["offset"];
     if (!v.is_number_unsigned() && !(v.is_number_integer() && v.get<std::int64_t>() >= 0))
-      return make_error(Errc::invalid_argument, "field '" + s.name + "': offset must be a non-negative integer");
+      return make_error(Errc::invalid_argument,
+                        "field '" + s.name + "': offset must be a non-negative integer");
     if (v.get<std::uint64_t>() > kMaxRecordSize)
       return make_error(Errc::invalid_argument, "field '" + s.name + "': offset out of range");
     if (offset) *offset = static_cast<std::uint32_t>(v.get<std::uint64_t>());
@@ -346,10 +425,12 @@ Result<FieldSpec> field_spec_from_json(const json& j, const TypeRegistry& types,
 }
 
 Result<TableSpec> table_spec_from_json(const json& j, const TypeRegistry& types) {
-  if (!j.is_object()) return make_error(Errc::invalid_argument, "expected an object with 'name' and 'fields'");
+  if (!j.is_object())
+    return make_error(Errc::invalid_argument, "expected an object with 'name' and 'fields'");
   for (auto it = j.begin(); it != j.end(); ++it) {
     const auto& k = it.key();
-    if (k != "name" && k != "fields" && k != "record_size" && k != "count" && k != "size" && k != "next_id")
+    if (k != "name" && k != "fields" && k != "record_size" && k != "count" && k != "size" &&
+        k != "next_id")
       return make_error(Errc::invalid_argument, "unknown key '" + k.substr(0, 80) + "'");
   }
   if (!j.contains("name") || !j["name"].is_string())
@@ -358,8 +439,10 @@ Result<TableSpec> table_spec_from_json(const json& j, const TypeRegistry& types)
   spec.name = j["name"].get<std::string>();
   TICKDB_TRY(check_name(spec.name, "name"));
   if (j.contains("fields")) {
-    if (!j["fields"].is_array()) return make_error(Errc::invalid_argument, "'fields' must be an array");
-    if (j["fields"].size() > kMaxFields) return make_error(Errc::invalid_argument, "at most 1024 fields");
+    if (!j["fields"].is_array())
+      return make_error(Errc::invalid_argument, "'fields' must be an array");
+    if (j["fields"].size() > kMaxFields)
+      return make_error(Errc::invalid_argument, "at most 1024 fields");
     std::uint64_t expect = 0;
     for (const auto& fj : j["fields"]) {
       std::optional<std::uint32_t> off;
@@ -367,9 +450,9 @@ Result<TableSpec> table_spec_from_json(const json& j, const TypeRegistry& types)
       if (!f) return f.error();
       auto t = types.resolve(f->type, f->size);
       if (off && *off != expect)
-        return make_error(Errc::invalid_argument, "field '" + f->name + "': offset " + std::to_string(*off) +
-                                                      " does not match the packed layout (" +
-                                                      std::to_string(expect) + ")");
+        return make_error(Errc::invalid_argument,
+                          "field '" + f->name + "': offset " + std::to_string(*off) +
+                              " does not match the packed layout (" + std::to_string(expect) + ")");
       expect += t->size;
       spec.fields.push_back(std::move(*f));
     }
@@ -384,11 +467,14 @@ Result<RelationSpec> relation_spec_from_json(const json& j) {
     const auto& k = it.key();
     if (k == "id") continue;
     if (k != "from_table" && k != "from_field" && k != "to_table" && k != "on_delete")
-      return make_error(Errc::invalid_argument, "unknown key '" + k.substr(0, 80) + "' in a relation");
-    if (!it.value().is_string()) return make_error(Errc::invalid_argument, "'" + k + "' must be a string");
+      return make_error(Errc::invalid_argument,
+                        "unknown key '" + k.substr(0, 80) + "' in a relation");
+    if (!it.value().is_string())
+      return make_error(Errc::invalid_argument, "'" + k + "' must be a string");
   }
   for (const char* k : {"from_table", "from_field", "to_table"})
-    if (!j.contains(k)) return make_error(Errc::invalid_argument, std::string("a relation needs '") + k + "'");
+    if (!j.contains(k))
+      return make_error(Errc::invalid_argument, std::string("a relation needs '") + k + "'");
   r.from_table = j["from_table"].get<std::string>();
   r.from_field = j["from_field"].get<std::string>();
   r.to_table = j["to_table"].get<std::string>();
@@ -397,7 +483,8 @@ Result<RelationSpec> relation_spec_from_json(const json& j) {
   TICKDB_TRY(check_name(r.to_table, "to_table"));
   if (j.contains("on_delete")) {
     auto o = on_delete_from_name(j["on_delete"].get<std::string>());
-    if (!o) return make_error(Errc::invalid_argument, "on_delete must be restrict, cascade or set_zero");
+    if (!o)
+      return make_error(Errc::invalid_argument, "on_delete must be restrict, cascade or set_zero");
     r.on_delete = *o;
   }
   return r;
@@ -419,7 +506,8 @@ json table_to_json(const TableVersion& t) {
   json fields = json::array();
   for (const auto& f : t.schema()->fields()) fields.push_back(field_to_json(f));
   json indexes = json::array();
-  for (const auto& ix : t.indexes()) indexes.push_back(index_description_to_json(ix.describe(t.name())));
+  for (const auto& ix : t.indexes())
+    indexes.push_back(index_description_to_json(ix.describe(t.name())));
   return {{"name", t.name()},
           {"record_size", t.record_size()},
           {"count", t.count()},
@@ -443,9 +531,10 @@ json index_def_to_json(const IndexDef& d) {
 }
 
 json index_description_to_json(const IndexDescription& d) {
-  return {{"name", d.name},       {"table", d.table},     {"fields", d.fields},
-          {"type", std::string(index_type_name(d.type))}, {"unique", d.unique},
-          {"entries", d.entries}, {"bytes", d.bytes},     {"auto", d.auto_}};
+  return {{"name", d.name},     {"table", d.table},
+          {"fields", d.fields}, {"type", std::string(index_type_name(d.type))},
+          {"unique", d.unique}, {"entries", d.entries},
+          {"bytes", d.bytes},   {"auto", d.auto_}};
 }
 
 Result<IndexDef> index_def_from_json(const json& j) {
@@ -457,7 +546,8 @@ Result<IndexDef> index_def_from_json(const json& j) {
   IndexDef d;
   if (!j.contains("name") || !j["name"].is_string()) return bad("index 'name' must be a string");
   d.name = j["name"].get<std::string>();
-  if (!j.contains("fields") || !j["fields"].is_array()) return bad("index 'fields' must be an array of field names");
+  if (!j.contains("fields") || !j["fields"].is_array())
+    return bad("index 'fields' must be an array of field names");
   for (const auto& f : j["fields"]) {
     if (!f.is_string()) return bad("index 'fields' must be an array of field names");
     d.fields.push_back(f.get<std::string>());
@@ -465,7 +555,9 @@ Result<IndexDef> index_def_from_json(const json& j) {
   if (j.contains("type")) {
     if (!j["type"].is_string()) return bad("index 'type' must be \"ordered\" or \"hash\"");
     auto t = index_type_from_name(j["type"].get<std::string>());
-    if (!t) return bad("index 'type' must be \"ordered\" or \"hash\", not '" + j["type"].get<std::string>().substr(0, 80) + "'");
+    if (!t)
+      return bad("index 'type' must be \"ordered\" or \"hash\", not '" +
+                 j["type"].get<std::string>().substr(0, 80) + "'");
     d.type = *t;
   }
   if (j.contains("unique")) {
@@ -496,8 +588,12 @@ json catalog_to_json(const DbVersion& db) {
   }
   json rels = json::array();
   for (const auto& [id, r] : db.relations()) rels.push_back(relation_to_json(r));
-  return {{"format", "tickdb-catalog"}, {"format_version", 1},   {"version", db.version()},
-          {"types", types},             {"tables", tables},      {"relations", rels},
+  return {{"format", "tickdb-catalog"},
+          {"format_version", 1},
+          {"version", db.version()},
+          {"types", types},
+          {"tables", tables},
+          {"relations", rels},
           {"next_relation_id", db.next_relation_id()}};
 }
 
@@ -526,9 +622,11 @@ Result<std::shared_ptr<const DbVersion>> CatalogLoader::load(const json& j) {
     return inconsistent("'format' is not tickdb-catalog");
   auto fv = get_u64(j, "format_version", "catalog");
   if (!fv) return fv.error();
-  if (*fv != 1) return inconsistent("unknown format_version " + std::to_string(*fv) + " (this build reads 1)");
+  if (*fv != 1)
+    return inconsistent("unknown format_version " + std::to_string(*fv) + " (this build reads 1)");
   for (const char* k : {"types", "tables", "relations"})
-    if (!j.contains(k) || !j[k].is_array()) return inconsistent(std::string("'") + k + "' must be an array");
+    if (!j.contains(k) || !j[k].is_array())
+      return inconsistent(std::string("'") + k + "' must be an array");
   auto version = get_u64(j, "version", "catalog");
   if (!version) return version.error();
   auto next_rel = get_u64(j, "next_relation_id", "catalog");
@@ -563,12 +661,14 @@ Result<std::shared_ptr<const DbVersion>> CatalogLoader::load(const json& j) {
   for (const auto& tj : j["tables"]) {
     if (!tj.contains("indexes")) continue;
     const std::string tname = tj.value("name", std::string());
-    if (!tj["indexes"].is_array()) return inconsistent("table '" + tname + "': 'indexes' must be an array");
+    if (!tj["indexes"].is_array())
+      return inconsistent("table '" + tname + "': 'indexes' must be an array");
     for (const auto& ij : tj["indexes"]) {
       auto def = index_def_from_json(ij);
       if (!def) return inconsistent("table '" + tname + "': index: " + def.message());
       auto made = txn.create_index(tname, *def);
-      if (!made) return inconsistent("table '" + tname + "': index '" + def->name + "': " + made.message());
+      if (!made)
+        return inconsistent("table '" + tname + "': index '" + def->name + "': " + made.message());
     }
   }
   std::set<std::uint64_t> rel_ids;
@@ -579,8 +679,10 @@ Result<std::shared_ptr<const DbVersion>> CatalogLoader::load(const json& j) {
     auto id = get_u64(rj, "id", "relation");
     if (!id) return id.error();
     if (*id == 0 || *id >= *next_rel || !rel_ids.insert(*id).second)
-      return inconsistent("relation id " + std::to_string(*id) + " is 0, repeated or not below next_relation_id");
-    auto r = txn.create_relation(spec->from_table, spec->from_field, spec->to_table, spec->on_delete);
+      return inconsistent("relation id " + std::to_string(*id) +
+                          " is 0, repeated or not below next_relation_id");
+    auto r =
+        txn.create_relation(spec->from_table, spec->from_field, spec->to_table, spec->on_delete);
     if (!r) return inconsistent("relation " + std::to_string(*id) + ": " + r.message());
     r->id = *id;
     rels.push_back(*r);
@@ -601,7 +703,9 @@ Result<std::shared_ptr<const DbVersion>> CatalogLoader::load(const json& j) {
   return std::shared_ptr<const DbVersion>(std::move(db));
 }
 
-Result<std::shared_ptr<const DbVersion>> catalog_from_json(const json& j) { return CatalogLoader::load(j); }
+Result<std::shared_ptr<const DbVersion>> catalog_from_json(const json& j) {
+  return CatalogLoader::load(j);
+}
 
 Status save_catalog_file(const DbVersion& db, const std::string& path) {
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
@@ -631,15 +735,20 @@ Result<json> parse_json(std::string_view text, std::size_t max_depth) {
   bool in_str = false, esc = false;
   for (char c : text) {
     if (in_str) {
-      if (esc) esc = false;
-      else if (c == '\\') esc = true;
-      else if (c == '"') in_str = false;
+      if (esc)
+        esc = false;
+      else if (c == '\\')
+        esc = true;
+      else if (c == '"')
+        in_str = false;
       continue;
     }
-    if (c == '"') in_str = true;
+    if (c == '"')
+      in_str = true;
     else if (c == '[' || c == '{') {
       if (++depth > max_depth)
-        return make_error(Errc::invalid_argument, "JSON nesting is deeper than " + std::to_string(max_depth));
+        return make_error(Errc::invalid_argument,
+                          "JSON nesting is deeper than " + std::to_string(max_depth));
     } else if ((c == ']' || c == '}') && depth > 0) {
       --depth;
     }

@@ -26,8 +26,8 @@ struct Projection::Level {
     std::size_t start = 0;
     while (true) {
       const auto dot = path.find('.', start);
-      Item& item =
-          level->at(std::string_view(path).substr(start, dot == std::string::npos ? std::string::npos : dot - start));
+      Item& item = level->at(std::string_view(path).substr(
+          start, dot == std::string::npos ? std::string::npos : dot - start));
       if (item.whole) return;  // the whole value is selected already
       if (dot == std::string::npos) {
         item.whole = true;
@@ -58,7 +58,8 @@ struct Projection::Level {
   }
 };
 
-Result<Projection> Projection::make(const TableSchema& schema, const std::vector<std::string>& select) {
+Result<Projection> Projection::make(const TableSchema& schema,
+                                    const std::vector<std::string>& select) {
   Projection p;
   p.schema_ = &schema;
   bool any = false;

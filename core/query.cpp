@@ -18,7 +18,9 @@ using namespace query_detail;
 
 namespace {
 
-Error bad(const std::string& what) { return make_error(Errc::invalid_argument, what); }
+Error bad(const std::string& what) {
+  return make_error(Errc::invalid_argument, what);
+}
 
 // ---- parameters ----
 
@@ -35,7 +37,8 @@ Result<std::vector<std::string>> name_list(const json& v, const char* what) {
     std::size_t start = 0;
     while (true) {
       auto comma = s.find(',', start);
-      TICKDB_TRY(add(s.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start)));
+      TICKDB_TRY(add(s.substr(
+          start, comma == std::string_view::npos ? std::string_view::npos : comma - start)));
       if (comma == std::string_view::npos) break;
       start = comma + 1;
     }
@@ -48,12 +51,14 @@ Result<std::vector<std::string>> name_list(const json& v, const char* what) {
     }
     return out;
   }
-  return bad(std::string(what) + ": expected a string of field names separated by ',' or an array of them");
+  return bad(std::string(what) +
+             ": expected a string of field names separated by ',' or an array of them");
 }
 
 Result<std::uint64_t> u64_param(const json& v, const std::string& name) {
   if (v.is_number_unsigned()) return v.get<std::uint64_t>();
-  if (v.is_number_integer() && v.get<std::int64_t>() >= 0) return static_cast<std::uint64_t>(v.get<std::int64_t>());
+  if (v.is_number_integer() && v.get<std::int64_t>() >= 0)
+    return static_cast<std::uint64_t>(v.get<std::int64_t>());
   return bad("'" + name + "' must be a non-negative integer");
 }
 
@@ -65,7 +70,8 @@ std::string b64url(const std::string& in) {
   std::string out;
   std::size_t i = 0;
   for (; i + 2 < in.size(); i += 3) {
-    std::uint32_t v = (std::uint8_t(in[i]) << 16) | (std::uint8_t(in[i + 1]) << 8) | std::uint8_t(in[i + 2]);
+    std::uint32_t v =
+        (std::uint8_t(in[i]) << 16) | (std::uint8_t(in[i + 1]) << 8) | std::uint8_t(in[i + 2]);
     for (int s = 18; s >= 0; s -= 6) out += kB64[(v >> s) & 63];
   }
   if (i + 1 == in.size()) {
@@ -131,7 +137,9 @@ Result<std::uint64_t> decode_cursor(const QuerySpec& q, const Order& order, std:
   std::memcpy(&fp, raw->data() + 1, 8);
   std::memcpy(&id, raw->data() + 9, 8);
   if (fp != fingerprint(q))
-    return bad("cursor: it belongs to another filter, order or select (a cursor is valid only with the query it came from)");
+    return bad(
+        "cursor: it belongs to another filter, order or select (a cursor is valid only with the "
+        "query it came from)");
   std::size_t at = 17;
   for (const Key& k : order.keys)
     if (!k.is_id) {
@@ -146,22 +154,27 @@ std::uint64_t first_slot_above(const TableVersion& t, std::uint64_t id) {
   std::uint64_t lo = 0, hi = t.slots();
   while (lo < hi) {
     std::uint64_t mid = lo + (hi - lo) / 2;
-    if (t.slot_unchecked(mid).id() <= id) lo = mid + 1;
-    else hi = mid;
+    if (t.slot_unchecked(mid).id() <= id)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   return lo;
 }
 
 }  // namespace
 
-Result<QuerySpec> query_spec_from_json(const json& p, const std::vector<std::string>& known, bool in_url) {
+Result<QuerySpec> query_spec_from_json(const json& p, const std::vector<std::string>& known,
+                                       bool in_url) {
   if (!p.is_object()) return bad("query parameters must be an object");
   QuerySpec q;
   for (const auto& [k, v] : p.items()) {
     if (k == "filter") {
-      if (v.is_string() && v.get_ref<const std::string&>().size() > (in_url ? kFilterMaxUrlBytes : kFilterMaxBodyBytes))
-        return bad("filter: longer than " + std::to_string(in_url ? kFilterMaxUrlBytes : kFilterMaxBodyBytes) +
-                   " bytes" + (in_url ? " (send long filters in a POST .../query body)" : ""));
+      if (v.is_string() && v.get_ref<const std::string&>().size() >
+                               (in_url ? kFilterMaxUrlBytes : kFilterMaxBodyBytes))
+        return bad("filter: longer than " +
+                   std::to_string(in_url ? kFilterMaxUrlBytes : kFilterMaxBodyBytes) + " bytes" +
+                   (in_url ? " (send long filters in a POST .../query body)" : ""));
       if (v.is_array() && v.dump().size() > kFilterMaxBodyBytes)
         return bad("filter: longer than " + std::to_string(kFilterMaxBodyBytes) + " bytes");
       auto f = parse_filter(v);
@@ -186,17 +199,23 @@ Result<QuerySpec> query_spec_from_json(const json& p, const std::vector<std::str
     } else if (k == "limit" || k == "after" || k == "offset") {
       auto n = u64_param(v, k);
       if (!n) return n.error();
-      if (k == "limit") q.limit = *n;
-      else if (k == "after") q.after = *n;
-      else q.offset = *n;
+      if (k == "limit")
+        q.limit = *n;
+      else if (k == "after")
+        q.after = *n;
+      else
+        q.offset = *n;
     } else if (k == "cursor") {
       if (!v.is_string() || v.get_ref<const std::string&>().empty())
         return bad("cursor: expected the next_cursor string of the previous page");
       q.cursor = v.get<std::string>();
     } else if (k == "count") {
-      if (v == "exact") q.count = QuerySpec::Count::exact;
-      else if (v == "none") q.count = QuerySpec::Count::none;
-      else return bad("count: expected \"exact\" or \"none\"");
+      if (v == "exact")
+        q.count = QuerySpec::Count::exact;
+      else if (v == "none")
+        q.count = QuerySpec::Count::none;
+      else
+        return bad("count: expected \"exact\" or \"none\"");
     } else if (k == "explain") {
       if (!v.is_boolean()) return bad("explain: expected true or false");
       q.explain = v.get<bool>();
@@ -205,13 +224,17 @@ Result<QuerySpec> query_spec_from_json(const json& p, const std::vector<std::str
     }
   }
   if (q.limit < 1 || q.limit > kQueryMaxLimit)
-    return bad("limit must be 1.." + std::to_string(kQueryMaxLimit) + ", it is " + std::to_string(q.limit));
+    return bad("limit must be 1.." + std::to_string(kQueryMaxLimit) + ", it is " +
+               std::to_string(q.limit));
   if (q.offset && *q.offset > kQueryMaxOffset)
-    return bad("offset must be at most " + std::to_string(kQueryMaxOffset) + " (page with 'cursor' instead)");
+    return bad("offset must be at most " + std::to_string(kQueryMaxOffset) +
+               " (page with 'cursor' instead)");
   if (int(q.after.has_value()) + int(q.offset.has_value()) + int(q.cursor.has_value()) > 1)
     return bad("give one of 'after', 'offset' and 'cursor'");
-  const bool default_order = q.order.empty() || (q.order.size() == 1 && q.order[0].path == "id" && !q.order[0].desc);
-  if (q.after && !default_order) return bad("'after' pages in id order only: use 'cursor' with another order");
+  const bool default_order =
+      q.order.empty() || (q.order.size() == 1 && q.order[0].path == "id" && !q.order[0].desc);
+  if (q.after && !default_order)
+    return bad("'after' pages in id order only: use 'cursor' with another order");
   return q;
 }
 
@@ -257,10 +280,12 @@ Result<QueryPage> run_query(const TableVersion& t, const QuerySpec& q) {
   const std::uint64_t want = skip + q.limit + 1;  // one more tells whether a next page exists
   std::vector<Cand> got;
   std::vector<std::uint8_t> mask(t.records_per_chunk()), scratch;
-  const bool exact = q.count == QuerySpec::Count::exact || (q.count == QuerySpec::Count::automatic && !filter);
+  const bool exact =
+      q.count == QuerySpec::Count::exact || (q.count == QuerySpec::Count::automatic && !filter);
   std::optional<std::uint64_t> matched;  // every match of the filter, when the plan saw them all
   auto chunk_mask = [&](const ChunkSpan& c) {
-    if (filter) filter->match_chunk(c, mask.data(), scratch);
+    if (filter)
+      filter->match_chunk(c, mask.data(), scratch);
     else
       for (std::uint32_t i = 0; i < c.count; ++i) mask[i] = c.alive ? c.alive[i] != 0 : 1;
   };
@@ -283,38 +308,43 @@ Result<QueryPage> run_query(const TableVersion& t, const QuerySpec& q) {
   const IdRange ids = id_range(filter ? &*filter : nullptr);
   const bool narrow_ids = ids.empty() || ids.hi - ids.lo < 65536;
   std::optional<IndexPlan> plan;
-  if ((filter || !order.by_id()) && !narrow_ids) plan = choose_index(t, filter ? &*filter : nullptr, order);
+  if ((filter || !order.by_id()) && !narrow_ids)
+    plan = choose_index(t, filter ? &*filter : nullptr, order);
 
   if (plan) {
     page.index = plan->index->name();
     std::uint64_t n = 0, accepted = 0;
     bool stopped = false;
     std::string boundary;  // an ordered walk: the order fields of the want-th candidate
-    page.scanned = walk_index(*plan, from ? from->rec : nullptr, [&](std::uint64_t id, const std::byte* obytes) {
-      if (plan->ordered_walk && accepted >= want &&
-          (plan->order_len == 0 || std::memcmp(obytes, boundary.data(), plan->order_len) != 0)) {
-        stopped = true;  // past the last group of ties that can still enter the page
-        return false;
-      }
-      auto slot = t.find_slot(id);
-      if (!slot) return true;  // (indexes are in step with the records)
-      RecordView r = t.slot_unchecked(*slot);
-      if (filter && !filter->match(r.data(), id)) return true;
-      ++n;
-      Cand cand{r.data(), id};
-      if (from && order(cand, *from) <= 0) return true;
-      if (++accepted == want && plan->ordered_walk)
-        boundary.assign(reinterpret_cast<const char*>(obytes ? obytes : r.data()), plan->order_len);
-      offer(cand);
-      return true;
-    });
+    page.scanned = walk_index(
+        *plan, from ? from->rec : nullptr, [&](std::uint64_t id, const std::byte* obytes) {
+          if (plan->ordered_walk && accepted >= want &&
+              (plan->order_len == 0 ||
+               std::memcmp(obytes, boundary.data(), plan->order_len) != 0)) {
+            stopped = true;  // past the last group of ties that can still enter the page
+            return false;
+          }
+          auto slot = t.find_slot(id);
+          if (!slot) return true;  // (indexes are in step with the records)
+          RecordView r = t.slot_unchecked(*slot);
+          if (filter && !filter->match(r.data(), id)) return true;
+          ++n;
+          Cand cand{r.data(), id};
+          if (from && order(cand, *from) <= 0) return true;
+          if (++accepted == want && plan->ordered_walk)
+            boundary.assign(reinterpret_cast<const char*>(obytes ? obytes : r.data()),
+                            plan->order_len);
+          offer(cand);
+          return true;
+        });
     std::sort_heap(got.begin(), got.end(), less);
     // Every match was seen unless the walk stopped early or started at the cursor.
     if (!stopped && !(from && plan->ordered_walk)) matched = n;
   } else if (order.by_id() && !order.keys[0].desc) {
     // Slot order is id order: walk from the cursor (or the filter's lowest id) and stop when
     // the page is full or past the filter's highest id.
-    std::uint64_t slot = first_slot_above(t, std::max(from ? from->id : 0, ids.lo ? ids.lo - 1 : 0));
+    std::uint64_t slot =
+        first_slot_above(t, std::max(from ? from->id : 0, ids.lo ? ids.lo - 1 : 0));
     const std::uint32_t rpc = t.records_per_chunk();
     bool past = ids.empty();
     for (std::size_t k = slot / rpc; !past && k < t.used_chunk_count() && got.size() < want; ++k) {
@@ -333,21 +363,24 @@ Result<QueryPage> run_query(const TableVersion& t, const QuerySpec& q) {
   } else if (order.by_id()) {
     // Descending ids: the same walk backwards from the cursor.
     const std::uint64_t upto = std::min(from ? (from->id ? from->id - 1 : 0) : ids.hi, ids.hi);
-    const std::uint64_t end = ids.empty() ? 0 : first_slot_above(t, upto);  // the slots of ids <= upto
+    const std::uint64_t end =
+        ids.empty() ? 0 : first_slot_above(t, upto);  // the slots of ids <= upto
     const std::uint32_t rpc = t.records_per_chunk();
     bool past = false;
     for (std::uint64_t k1 = (end + rpc - 1) / rpc; !past && k1 > 0 && got.size() < want; --k1) {
       const std::size_t k = k1 - 1;
       ChunkSpan c = t.chunk_span(k);
       chunk_mask(c);
-      std::uint32_t i = static_cast<std::uint32_t>(std::min<std::uint64_t>(c.count, end - std::uint64_t{k} * rpc));
+      std::uint32_t i = static_cast<std::uint32_t>(
+          std::min<std::uint64_t>(c.count, end - std::uint64_t{k} * rpc));
       for (; i > 0 && got.size() < want; --i) {
         if (c.ids[i - 1] < ids.lo) {
           past = true;
           break;
         }
         page.scanned += c.alive ? c.alive[i - 1] != 0 : 1;
-        if (mask[i - 1]) got.push_back(Cand{c.records + std::size_t{i - 1} * c.record_size, c.ids[i - 1]});
+        if (mask[i - 1])
+          got.push_back(Cand{c.records + std::size_t{i - 1} * c.record_size, c.ids[i - 1]});
       }
     }
   } else {
@@ -360,7 +393,8 @@ Result<QueryPage> run_query(const TableVersion& t, const QuerySpec& q) {
       ChunkSpan c = t.chunk_span(static_cast<std::size_t>(k));
       chunk_mask(c);
       const std::uint32_t i0 = static_cast<std::uint32_t>(std::max(s0, k * rpc) - k * rpc);
-      const std::uint32_t i1 = static_cast<std::uint32_t>(std::min<std::uint64_t>(s1 - k * rpc, c.count));
+      const std::uint32_t i1 =
+          static_cast<std::uint32_t>(std::min<std::uint64_t>(s1 - k * rpc, c.count));
       const std::byte* rec = c.records + std::size_t{i0} * c.record_size;
       for (std::uint32_t i = i0; i < i1; ++i, rec += c.record_size) {
         page.scanned += c.alive ? c.alive[i] != 0 : 1;
@@ -378,7 +412,8 @@ Result<QueryPage> run_query(const TableVersion& t, const QuerySpec& q) {
   const bool more = got.size() == want;
   const std::size_t first = std::min<std::size_t>(skip, got.size());
   const std::size_t last = std::min<std::size_t>(skip + q.limit, got.size());
-  for (std::size_t i = first; i < last; ++i) page.records.emplace_back(got[i].rec, got[i].id, &schema);
+  for (std::size_t i = first; i < last; ++i)
+    page.records.emplace_back(got[i].rec, got[i].id, &schema);
   if (more && last > first) {
     const Cand& end = got[last - 1];
     page.next_cursor = encode_cursor(q, order, end);
@@ -394,17 +429,21 @@ Result<QueryPage> run_query(const TableVersion& t, const QuerySpec& q) {
       page.scanned += t.count();
     }
   }
-  page.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  page.ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   return page;
 }
 
 namespace {
 
-void append_u64(std::string& out, std::uint64_t v) { out += std::to_string(v); }
+void append_u64(std::string& out, std::uint64_t v) {
+  out += std::to_string(v);
+}
 
 }  // namespace
 
-void append_query_page_json(std::string& out, const QueryPage& page, const QuerySpec& q, const TableSchema& schema) {
+void append_query_page_json(std::string& out, const QueryPage& page, const QuerySpec& q,
+                            const TableSchema& schema) {
   auto proj = Projection::make(schema, q.select);  // checked by run_query
   out += "{\"records\":[";
   for (std::size_t i = 0; i < page.records.size(); ++i) {
@@ -415,14 +454,20 @@ void append_query_page_json(std::string& out, const QueryPage& page, const Query
   out += "],\"count\":";
   append_u64(out, page.records.size());
   out += ",\"total\":";
-  if (page.total) append_u64(out, *page.total);
-  else out += "null";
+  if (page.total)
+    append_u64(out, *page.total);
+  else
+    out += "null";
   out += ",\"next_after\":";
-  if (page.next_after) append_u64(out, *page.next_after);
-  else out += "null";
+  if (page.next_after)
+    append_u64(out, *page.next_after);
+  else
+    out += "null";
   out += ",\"next_cursor\":";
-  if (page.next_cursor) append_json_string(out, *page.next_cursor);
-  else out += "null";
+  if (page.next_cursor)
+    append_json_string(out, *page.next_cursor);
+  else
+    out += "null";
   if (q.explain) {
     out += ",\"plan\":";
     out += json{{"index", page.index.empty() ? json(nullptr) : json(page.index)},

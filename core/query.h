@@ -48,8 +48,8 @@ struct QuerySpec {
 // made into an object of strings and numbers by the caller). `known` lists the keys besides
 // these that the caller accepts (e.g. "table"); any other key is invalid_argument. `in_url`
 // picks the filter text limit (4 KiB in a URL, 64 KiB in a body).
-Result<QuerySpec> query_spec_from_json(const nlohmann::json& params, const std::vector<std::string>& known,
-                                       bool in_url);
+Result<QuerySpec> query_spec_from_json(const nlohmann::json& params,
+                                       const std::vector<std::string>& known, bool in_url);
 
 struct QueryPage {
   std::vector<RecordView> records;
@@ -68,7 +68,9 @@ Result<QueryPage> run_query(const TableVersion& t, const QuerySpec& q);
 // {"records", "count", "total", "next_after", "next_cursor"} (and "plan" with explain), each
 // record cut to the spec's select, written as JSON text straight from the packed records
 // (REST), or as a JSON value (RPC results).
-void append_query_page_json(std::string& out, const QueryPage& page, const QuerySpec& q, const TableSchema& schema);
-nlohmann::json query_page_to_json(const QueryPage& page, const QuerySpec& q, const TableSchema& schema);
+void append_query_page_json(std::string& out, const QueryPage& page, const QuerySpec& q,
+                            const TableSchema& schema);
+nlohmann::json query_page_to_json(const QueryPage& page, const QuerySpec& q,
+                                  const TableSchema& schema);
 
 }  // namespace tickdb

@@ -14,24 +14,48 @@ namespace {
 constexpr std::size_t kMaxCombos = 1000;
 
 // A literal of the compiled filter as the field stores it, then as an index key part.
-std::string encode_literal(const FieldType& t, std::int64_t i, std::uint64_t u, double d, const std::string* s) {
+std::string encode_literal(const FieldType& t, std::int64_t i, std::uint64_t u, double d,
+                           const std::string* s) {
   std::byte raw[kMaxStrSize] = {};
   switch (t.kind) {
-    case Kind::Bool: raw[0] = std::byte{static_cast<std::uint8_t>(u ? 1 : 0)}; break;
-    case Kind::I8: store<std::int8_t>(raw, static_cast<std::int8_t>(i)); break;
-    case Kind::I16: store<std::int16_t>(raw, static_cast<std::int16_t>(i)); break;
-    case Kind::I32: store<std::int32_t>(raw, static_cast<std::int32_t>(i)); break;
-    case Kind::I64: store<std::int64_t>(raw, i); break;
-    case Kind::U8: store<std::uint8_t>(raw, static_cast<std::uint8_t>(u)); break;
-    case Kind::U16: store<std::uint16_t>(raw, static_cast<std::uint16_t>(u)); break;
-    case Kind::U32: store<std::uint32_t>(raw, static_cast<std::uint32_t>(u)); break;
-    case Kind::U64: store<std::uint64_t>(raw, u); break;
-    case Kind::F32: store<float>(raw, static_cast<float>(d)); break;
-    case Kind::F64: store<double>(raw, d); break;
+    case Kind::Bool:
+      raw[0] = std::byte{static_cast<std::uint8_t>(u ? 1 : 0)};
+      break;
+    case Kind::I8:
+      store<std::int8_t>(raw, static_cast<std::int8_t>(i));
+      break;
+    case Kind::I16:
+      store<std::int16_t>(raw, static_cast<std::int16_t>(i));
+      break;
+    case Kind::I32:
+      store<std::int32_t>(raw, static_cast<std::int32_t>(i));
+      break;
+    case Kind::I64:
+      store<std::int64_t>(raw, i);
+      break;
+    case Kind::U8:
+      store<std::uint8_t>(raw, static_cast<std::uint8_t>(u));
+      break;
+    case Kind::U16:
+      store<std::uint16_t>(raw, static_cast<std::uint16_t>(u));
+      break;
+    case Kind::U32:
+      store<std::uint32_t>(raw, static_cast<std::uint32_t>(u));
+      break;
+    case Kind::U64:
+      store<std::uint64_t>(raw, u);
+      break;
+    case Kind::F32:
+      store<float>(raw, static_cast<float>(d));
+      break;
+    case Kind::F64:
+      store<double>(raw, d);
+      break;
     case Kind::Str:
       if (s) std::memcpy(raw, s->data(), std::min<std::size_t>(s->size(), t.size));
       break;
-    default: break;
+    default:
+      break;
   }
   std::string out;
   encode_part(t, raw, out);
@@ -99,7 +123,8 @@ void bind_leaf(const Node& n, const KeyPart& p, Bind& b) {
       b.has_lo = true;
       return;
     }
-    default: return;
+    default:
+      return;
   }
 }
 
@@ -164,9 +189,15 @@ IdRange id_range(const CompiledFilter* filter) {
     if (n->code != Code::cmp_lit) continue;
     const std::uint64_t v = n->u;
     switch (n->op) {
-      case Op::eq: at_least(v), at_most(v); break;
-      case Op::ge: at_least(v); break;
-      case Op::le: at_most(v); break;
+      case Op::eq:
+        at_least(v), at_most(v);
+        break;
+      case Op::ge:
+        at_least(v);
+        break;
+      case Op::le:
+        at_most(v);
+        break;
       case Op::gt:
         if (v == UINT64_MAX) return IdRange{1, 0};
         at_least(v + 1);
@@ -175,7 +206,8 @@ IdRange id_range(const CompiledFilter* filter) {
         if (v == 0) return IdRange{1, 0};
         at_most(v - 1);
         break;
-      default: break;
+      default:
+        break;
     }
   }
   return r;
@@ -187,7 +219,8 @@ std::size_t IndexPlan::combos() const {
   return n;
 }
 
-std::optional<IndexPlan> choose_index(const TableVersion& t, const CompiledFilter* filter, const Order& order) {
+std::optional<IndexPlan> choose_index(const TableVersion& t, const CompiledFilter* filter,
+                                      const Order& order) {
   const auto leaves = conjuncts(filter);
   bool id_desc = false;
   const auto ofields = order_fields(order, &id_desc);
@@ -235,8 +268,8 @@ std::optional<IndexPlan> choose_index(const TableVersion& t, const CompiledFilte
         bool desc = ofields.empty() ? id_desc : ofields[0]->desc;
         for (std::size_t i = 0; served && i < ofields.size(); ++i) {
           const Key& key = *ofields[i];
-          served = key.offset == parts[k + i].loc.offset && key.kind == parts[k + i].loc.type.kind &&
-                   key.desc == desc;
+          served = key.offset == parts[k + i].loc.offset &&
+                   key.kind == parts[k + i].loc.type.kind && key.desc == desc;
         }
         // Ordering by id alone is the index's order only when every field is bound.
         if (ofields.empty() && k != parts.size()) served = false;
@@ -244,7 +277,8 @@ std::optional<IndexPlan> choose_index(const TableVersion& t, const CompiledFilte
           p.ordered_walk = true;
           p.desc = desc;
           for (std::size_t i = 0; i < k; ++i) p.order_off += parts[i].loc.type.size;
-          for (std::size_t i = 0; i < ofields.size(); ++i) p.order_len += parts[k + i].loc.type.size;
+          for (std::size_t i = 0; i < ofields.size(); ++i)
+            p.order_len += parts[k + i].loc.type.size;
           score += 10;
         }
       }
@@ -269,11 +303,13 @@ std::uint64_t walk_index(const IndexPlan& p, const std::byte* seek,
         p, 0, base,
         [&](const std::string& value) {
           bool more = true;
-          ix.hash().find(reinterpret_cast<const std::byte*>(value.data())).for_each([&](std::uint64_t id) {
-            ++examined;
-            more = visit(id, nullptr);
-            return more;
-          });
+          ix.hash()
+              .find(reinterpret_cast<const std::byte*>(value.data()))
+              .for_each([&](std::uint64_t id) {
+                ++examined;
+                more = visit(id, nullptr);
+                return more;
+              });
           return more;
         },
         go);
@@ -295,7 +331,8 @@ std::uint64_t walk_index(const IndexPlan& p, const std::byte* seek,
         std::string from;  // the cursor's position in this combination
         if (seek && p.ordered_walk) {
           from = b;
-          for (std::size_t i = p.eq.size(); i < parts.size() && from.size() - b.size() < p.order_len; ++i)
+          for (std::size_t i = p.eq.size();
+               i < parts.size() && from.size() - b.size() < p.order_len; ++i)
             encode_part(parts[i].loc.type, seek + parts[i].loc.offset, from);
         }
         auto past_hi = [&](const std::byte* key) {
@@ -320,11 +357,13 @@ std::uint64_t walk_index(const IndexPlan& p, const std::byte* seek,
           }
           return true;
         }
-        auto c = hi.empty() ? tree.end() : hi_incl ? tree.upper_bound(span(hi)) : tree.lower_bound(span(hi));
+        auto c = hi.empty() ? tree.end()
+                 : hi_incl  ? tree.upper_bound(span(hi))
+                            : tree.lower_bound(span(hi));
         // The cursor is the tighter start unless the range ends before it (equal on their
         // common length: the cursor lies inside the range).
-        if (!from.empty() &&
-            (hi.empty() || std::memcmp(from.data(), hi.data(), std::min(from.size(), hi.size())) <= 0))
+        if (!from.empty() && (hi.empty() || std::memcmp(from.data(), hi.data(),
+                                                        std::min(from.size(), hi.size())) <= 0))
           c = tree.upper_bound(span(from));
         for (c.prev(); c.valid(); c.prev()) {
           const std::byte* key = c.key();

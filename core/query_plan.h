@@ -47,7 +47,8 @@ struct IndexPlan {
 
 // The plan for `filter` (may be null) and `order` (ending with the id key) over t's indexes,
 // or nullopt for a scan.
-std::optional<IndexPlan> choose_index(const TableVersion& t, const CompiledFilter* filter, const Order& order);
+std::optional<IndexPlan> choose_index(const TableVersion& t, const CompiledFilter* filter,
+                                      const Order& order);
 
 // The ids the filter's top-level conjuncts allow (id = v, id in (...), id < v, ...): the id
 // walks start and stop there. [1, max] when the filter says nothing of ids.
@@ -61,7 +62,8 @@ IdRange id_range(const CompiledFilter* filter);
 // returns false; order_bytes points at the served order's encoded fields (ordered walks only).
 // `seek`: for an ordered walk with a cursor, the cursor record (its order fields in place) to
 // start from instead of the range's start. Returns the index entries examined.
-std::uint64_t walk_index(const IndexPlan& p, const std::byte* seek,
-                         const std::function<bool(std::uint64_t id, const std::byte* order_bytes)>& visit);
+std::uint64_t walk_index(
+    const IndexPlan& p, const std::byte* seek,
+    const std::function<bool(std::uint64_t id, const std::byte* order_bytes)>& visit);
 
 }  // namespace tickdb::query_detail

@@ -328,10 +328,10 @@ Status read_header(std::string_view d, const std::string& path, Header& h) {
   in.get(h.tables);
   in.get(zero);
   if (h.format < kSnapshotFormatOldest || h.format > kSnapshotFormat)
-    return make_error(Errc::conflict, "'" + path + "' has snapshot format version " +
-                                          std::to_string(h.format) + "; this build reads versions " +
-                                          std::to_string(kSnapshotFormatOldest) + " to " +
-                                          std::to_string(kSnapshotFormat));
+    return make_error(Errc::conflict,
+                      "'" + path + "' has snapshot format version " + std::to_string(h.format) +
+                          "; this build reads versions " + std::to_string(kSnapshotFormatOldest) +
+                          " to " + std::to_string(kSnapshotFormat));
   return {};
 }
 

@@ -145,7 +145,7 @@ class Transaction {
   };
   std::vector<PendingUnique> pending_unique_;
   std::vector<std::string> unique_all_;  // tables whose unique indexes commit checks whole
-  std::vector<std::byte> scratch_;  // a record's old bytes during update
+  std::vector<std::byte> scratch_;       // a record's old bytes during update
 };
 
 // A fresh owner id for a writer (transactions and loaders): never 0, never reused.

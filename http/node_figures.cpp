@@ -136,14 +136,19 @@ std::string render_prometheus(const NodeFigures& f) {
         f.idempotency.conflicts);
 
   const auto& sb = f.subscriptions;
-  t.one("tickdb_subscription_connections", "gauge", "WebSocket connections attached to the hub.", sb.connections);
+  t.one("tickdb_subscription_connections", "gauge", "WebSocket connections attached to the hub.",
+        sb.connections);
   t.one("tickdb_subscriptions", "gauge", "Live subscriptions.", sb.subscriptions);
   t.one("tickdb_subscription_frames_total", "counter", "Frames the hub sent.", sb.frames);
-  t.one("tickdb_subscription_bytes_total", "counter", "Bytes of the frames the hub sent.", sb.bytes);
+  t.one("tickdb_subscription_bytes_total", "counter", "Bytes of the frames the hub sent.",
+        sb.bytes);
   t.one("tickdb_subscription_deltas_total", "counter", "Delta frames sent.", sb.deltas);
-  t.one("tickdb_subscription_snapshots_total", "counter", "Subscription snapshots sent.", sb.snapshots);
-  t.one("tickdb_subscription_resumes_total", "counter", "Subscriptions resumed from a token.", sb.resumes);
-  t.one("tickdb_subscription_resets_total", "counter", "Resets sent (schema change, no resume).", sb.resets);
+  t.one("tickdb_subscription_snapshots_total", "counter", "Subscription snapshots sent.",
+        sb.snapshots);
+  t.one("tickdb_subscription_resumes_total", "counter", "Subscriptions resumed from a token.",
+        sb.resumes);
+  t.one("tickdb_subscription_resets_total", "counter", "Resets sent (schema change, no resume).",
+        sb.resets);
   t.one("tickdb_subscription_conflations_total", "counter",
         "Merged deltas sent to connections that fell behind.", sb.conflations);
   t.one("tickdb_subscription_slow_closes_total", "counter",

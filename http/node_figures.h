@@ -17,8 +17,8 @@
 #include "actors/persistence.h"
 #include "actors/runtime.h"
 #include "http/idempotency.h"
-#include "http/subscription_hub.h"
 #include "http/request_figures.h"
+#include "http/subscription_hub.h"
 
 namespace tickdb {
 

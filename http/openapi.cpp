@@ -31,12 +31,15 @@ json Router::openapi() const {
       };
       query("filter", {{"type", "string"}, {"maxLength", 4096}},
             "a filter in the text form (hp < 50 && team = \"red\") or the JSON array form");
-      query("order", {{"type", "string"}}, "fields, '-' for descending: -score,name (id breaks ties)");
-      query("select", {{"type", "string"}}, "the fields to return: hp,pos.x (id is always included)");
+      query("order", {{"type", "string"}},
+            "fields, '-' for descending: -score,name (id breaks ties)");
+      query("select", {{"type", "string"}},
+            "the fields to return: hp,pos.x (id is always included)");
       query("limit", {{"type", "integer"}, {"minimum", 1}, {"maximum", 10000}, {"default", 100}},
             "records per page");
       query("after", {{"type", "integer"}, {"minimum", 0}}, "id cursor (id order only)");
-      query("offset", {{"type", "integer"}, {"minimum", 0}, {"maximum", 100000}}, "records to skip");
+      query("offset", {{"type", "integer"}, {"minimum", 0}, {"maximum", 100000}},
+            "records to skip");
       query("cursor", {{"type", "string"}}, "the next_cursor of the previous page");
       query("count", {{"type", "string"}, {"enum", {"exact", "none"}}},
             "total: exact (default without a filter) or none (default with one)");

@@ -69,23 +69,26 @@ void Router::add_operation_routes() {
                                                {"tick", rt_->ticks()},
                                                {"uptime_s", up}})));
       });
-  table_.add("GET", "/ws", "Live subscriptions over WebSocket (subprotocol tickdb.v1; see API.md)", 101,
-             [](auto&, auto&, auto&, Done& done) {
-               // The session upgrades requests that ask for it before they are routed.
-               HttpResponse r = error_response(make_error(
-                   Errc::invalid_argument, "GET /ws is a WebSocket endpoint: send Upgrade: websocket"));
-               r.status = 426;
-               r.headers.emplace_back("Upgrade", "websocket");
-               done(std::move(r));
-             });
-  table_.add("GET", "/table/{name}/events",
-             "Live subscription as Server-Sent Events (filter, select, rate_hz, since; see API.md)", 200,
-             [this](const HttpRequest& req, const Params& p, auto&, Done& done) {
-               // A valid stream request never gets here (the session streams it): this answers
-               // why it is not valid.
-               auto op = sse_subscription(*rt_, p[0], req);
-               done(error_response(op ? make_error(Errc::internal, "the event stream could not start") : op.error()));
-             });
+  table_.add(
+      "GET", "/ws", "Live subscriptions over WebSocket (subprotocol tickdb.v1; see API.md)", 101,
+      [](auto&, auto&, auto&, Done& done) {
+        // The session upgrades requests that ask for it before they are routed.
+        HttpResponse r = error_response(make_error(
+            Errc::invalid_argument, "GET /ws is a WebSocket endpoint: send Upgrade: websocket"));
+        r.status = 426;
+        r.headers.emplace_back("Upgrade", "websocket");
+        done(std::move(r));
+      });
+  table_.add(
+      "GET", "/table/{name}/events",
+      "Live subscription as Server-Sent Events (filter, select, rate_hz, since; see API.md)", 200,
+      [this](const HttpRequest& req, const Params& p, auto&, Done& done) {
+        // A valid stream request never gets here (the session streams it): this answers
+        // why it is not valid.
+        auto op = sse_subscription(*rt_, p[0], req);
+        done(error_response(op ? make_error(Errc::internal, "the event stream could not start")
+                               : op.error()));
+      });
   table_.add("GET", "/cluster",
              "Cluster membership: this node and its configured peers, with their tables", 200,
              [this](auto&, auto&, auto&, Done& done) {
@@ -296,7 +299,8 @@ void Router::add_record_routes() {
              [this](const HttpRequest& req, const Params& p, auto&, Done& done) {
                with_body(req, done, [&](json b) {
                  if (!b.is_object())
-                   return done(error_response(make_error(Errc::invalid_argument, "expected an index definition object")));
+                   return done(error_response(
+                       make_error(Errc::invalid_argument, "expected an index definition object")));
                  b["table"] = p[0];
                  call("db.create_index", std::move(b), 201, std::move(done));
                });
@@ -307,7 +311,8 @@ void Router::add_record_routes() {
                auto t = v->find_table(p[0]);
                if (!t) return done(error_response(t.error()));
                json out = json::array();
-               for (const auto& ix : (*t)->indexes()) out.push_back(index_description_to_json(ix.describe(p[0])));
+               for (const auto& ix : (*t)->indexes())
+                 out.push_back(index_description_to_json(ix.describe(p[0])));
                done(json_response(200, json_text(json{{"indexes", std::move(out)}})));
              });
   table_.add("DELETE", "/table/{name}/index/{index}", "Drop an index", 204,
@@ -330,7 +335,8 @@ void Router::add_record_routes() {
                      return done(error_response(
                          make_error(Errc::invalid_argument, "explain: expected true or false")));
                    params[k] = val == "true";
-                 } else if (k == "filter" && val.find_first_not_of(" \t\r\n") != std::string::npos &&
+                 } else if (k == "filter" &&
+                            val.find_first_not_of(" \t\r\n") != std::string::npos &&
                             val[val.find_first_not_of(" \t\r\n")] == '[') {
                    if (val.size() > kFilterMaxUrlBytes)
                      return done(error_response(make_error(
@@ -352,8 +358,8 @@ void Router::add_record_routes() {
              [this](const HttpRequest& req, const Params& p, auto&, Done& done) {
                with_body(req, done, [&](json b) {
                  if (!b.is_object())
-                   return done(error_response(
-                       make_error(Errc::invalid_argument, "expected a JSON object of query parameters")));
+                   return done(error_response(make_error(
+                       Errc::invalid_argument, "expected a JSON object of query parameters")));
                  answer_query(p[0], b, false, done);
                });
              });

@@ -74,7 +74,8 @@ class Router {
   void add_schema_routes();
   void add_record_routes();
   // GET .../records and POST .../query: one page of run_query over the current version.
-  void answer_query(const std::string& table, const nlohmann::json& params, bool in_url, Done& done);
+  void answer_query(const std::string& table, const nlohmann::json& params, bool in_url,
+                    Done& done);
   // Calls a callable and answers its value with `ok_status` (no body for 204).
   void call(std::string_view method, nlohmann::json params, int ok_status, Done done);
   // The same for a REST write of one record (Runtime::write_async).

@@ -219,8 +219,10 @@ class Session : public std::enable_shared_from_this<Session> {
       start_websocket(std::move(socket_), std::move(req), srv_->router->hub(), srv_->cfg);
       return true;
     }
-    if (path.size() > 14 && path.substr(0, 7) == "/table/" && path.substr(path.size() - 7) == "/events") {
-      if (!token.empty() && !equal_constant_time(req.authorization, "Bearer " + token)) return false;
+    if (path.size() > 14 && path.substr(0, 7) == "/table/" &&
+        path.substr(path.size() - 7) == "/events") {
+      if (!token.empty() && !equal_constant_time(req.authorization, "Bearer " + token))
+        return false;
       auto target = parse_target(req.target);
       if (!target || target->segments.size() != 3) return false;
       auto op = sse_subscription(srv_->router->runtime(), target->segments[1], req);

@@ -39,10 +39,12 @@ Result<json> sse_subscription(const Runtime& rt, const std::string& table, const
       char* end = nullptr;
       const double hz = std::strtod(v.c_str(), &end);
       if (v.empty() || end != v.c_str() + v.size() || !(hz > 0))
-        return make_error(Errc::invalid_argument, "rate_hz must be a positive number, it is '" + v.substr(0, 32) + "'");
+        return make_error(Errc::invalid_argument,
+                          "rate_hz must be a positive number, it is '" + v.substr(0, 32) + "'");
       op["rate_hz"] = hz;
     } else {
-      return make_error(Errc::invalid_argument, "unknown query parameter '" + k.substr(0, 40) + "'");
+      return make_error(Errc::invalid_argument,
+                        "unknown query parameter '" + k.substr(0, 40) + "'");
     }
   }
   // Last-Event-ID (a reconnecting EventSource) wins over a `since` left in the URL.
@@ -62,7 +64,8 @@ Result<json> sse_subscription(const Runtime& rt, const std::string& table, const
     std::string_view s = op["select"].get_ref<const std::string&>();
     for (std::size_t start = 0;;) {
       auto comma = s.find(',', start);
-      select.emplace_back(s.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
+      select.emplace_back(s.substr(
+          start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
       if (comma == std::string_view::npos) break;
       start = comma + 1;
     }
@@ -83,9 +86,11 @@ class SseSession : public SubscriberLink, public std::enable_shared_from_this<Ss
   void start() {
     conn_ = hub_.attach(shared_from_this());
     if (conn_ == 0) {
-      const std::string body = R"({"error":{"code":"resource_exhausted","message":"too many subscription connections"}})";
-      queue_raw("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: " +
-                std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
+      const std::string body =
+          R"({"error":{"code":"resource_exhausted","message":"too many subscription connections"}})";
+      queue_raw(
+          "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: " +
+          std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
       closing_ = true;
       return;
     }
@@ -106,20 +111,28 @@ class SseSession : public SubscriberLink, public std::enable_shared_from_this<Ss
     if (type == "hello") {
       if (j["epoch"].is_string()) epoch_ = j["epoch"].get<std::string>();
       // The stream's head goes out with the first frame.
-      ev = "HTTP/1.1 200 OK\r\nServer: tickdb\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+      ev = "HTTP/1.1 200 OK\r\nServer: tickdb\r\nContent-Type: text/event-stream\r\nCache-Control: "
+           "no-cache\r\n"
            "Connection: close\r\n\r\n";
     }
     ev += "event: " + type + "\n";
-    const char* ver = type == "delta" ? "to" : (type == "ready" || type == "progress") ? "version" : nullptr;
-    if (ver && j[ver].is_number_unsigned()) ev += "id: " + epoch_ + ":" + std::to_string(j[ver].get<std::uint64_t>()) + "\n";
+    const char* ver = type == "delta"                           ? "to"
+                      : (type == "ready" || type == "progress") ? "version"
+                                                                : nullptr;
+    if (ver && j[ver].is_number_unsigned())
+      ev += "id: " + epoch_ + ":" + std::to_string(j[ver].get<std::uint64_t>()) + "\n";
     ev += "data: " + json_text(j) + "\n\n";
     queued_.fetch_add(ev.size(), std::memory_order_relaxed);
-    net::dispatch(sock_.get_executor(), [self = shared_from_this(), ev = std::move(ev)]() mutable { self->queue(std::move(ev)); });
+    net::dispatch(sock_.get_executor(), [self = shared_from_this(), ev = std::move(ev)]() mutable {
+      self->queue(std::move(ev));
+    });
   }
   std::size_t queued_bytes() const override { return queued_.load(std::memory_order_relaxed); }
   void close(int code, std::string reason) override {
-    std::string ev = "event: error\ndata: " +
-                     json_text(json{{"code", code == 4008 ? "slow_consumer" : "closed"}, {"message", reason}}) + "\n\n";
+    std::string ev =
+        "event: error\ndata: " +
+        json_text(json{{"code", code == 4008 ? "slow_consumer" : "closed"}, {"message", reason}}) +
+        "\n\n";
     net::dispatch(sock_.get_executor(), [self = shared_from_this(), ev = std::move(ev)]() mutable {
       self->queue_raw(std::move(ev));
       self->closing_ = true;
@@ -141,21 +154,24 @@ class SseSession : public SubscriberLink, public std::enable_shared_from_this<Ss
   }
   void write_next() {
     writing_ = true;
-    net::async_write(sock_, net::buffer(out_.front()), [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
-      self->queued_.fetch_sub(self->out_.front().size(), std::memory_order_relaxed);
-      self->out_.pop_front();
-      self->writing_ = false;
-      if (ec) return self->finish();
-      if (!self->out_.empty()) return self->write_next();
-      if (self->closing_) self->finish();
-    });
+    net::async_write(sock_, net::buffer(out_.front()),
+                     [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+                       self->queued_.fetch_sub(self->out_.front().size(),
+                                               std::memory_order_relaxed);
+                       self->out_.pop_front();
+                       self->writing_ = false;
+                       if (ec) return self->finish();
+                       if (!self->out_.empty()) return self->write_next();
+                       if (self->closing_) self->finish();
+                     });
   }
   // A client that goes away is seen as the end of its (otherwise silent) side.
   void watch_client() {
-    sock_.async_read_some(net::buffer(scratch_), [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
-      if (ec) return self->finish();
-      self->watch_client();
-    });
+    sock_.async_read_some(net::buffer(scratch_),
+                          [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+                            if (ec) return self->finish();
+                            self->watch_client();
+                          });
   }
   void arm_comment() {
     timer_.expires_after(kComment);

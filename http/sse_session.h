@@ -23,9 +23,11 @@ class SubscriptionHub;
 
 // The subscribe op of an events request for `table` (its query string as given), or the
 // error to answer instead (checked against the current version).
-Result<nlohmann::json> sse_subscription(const Runtime& rt, const std::string& table, const HttpRequest& req);
+Result<nlohmann::json> sse_subscription(const Runtime& rt, const std::string& table,
+                                        const HttpRequest& req);
 
 // Takes over `socket` and streams `op`'s subscription until the client goes away.
-void start_sse(boost::asio::ip::tcp::socket socket, nlohmann::json op, SubscriptionHub& hub, const Config& cfg);
+void start_sse(boost::asio::ip::tcp::socket socket, nlohmann::json op, SubscriptionHub& hub,
+               const Config& cfg);
 
 }  // namespace tickdb

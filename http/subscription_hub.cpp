@@ -1,8 +1,8 @@
 #include "http/subscription_hub.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
-#include <algorithm>
 #include <deque>
 #include <map>
 #include <optional>
@@ -69,7 +69,8 @@ void append_ids(std::string& out, const std::vector<std::uint64_t>& ids) {
 // The changes of one subscription between two versions of its table, as the "<sub>": {...}
 // member of a delta; empty when nothing concerns it; nullopt when the two versions cannot be
 // compared slot by slot (a relayout: the subscription starts again from a snapshot).
-std::optional<std::string> changes_of(const Sub& s, const TableVersion& before, const TableVersion& after) {
+std::optional<std::string> changes_of(const Sub& s, const TableVersion& before,
+                                      const TableVersion& after) {
   if (&before == &after) return std::string();  // the table did not change
   std::string ins, upd;
   std::vector<std::uint64_t> del, out;
@@ -78,14 +79,19 @@ std::optional<std::string> changes_of(const Sub& s, const TableVersion& before, 
     if (n++) into += ',';
     s.proj->append_record(into, rec, id);
   };
-  auto diff = diff_tables(before, after, [&](std::uint64_t id, const std::byte* b, const std::byte* a) {
-    const bool in_before = b && (!s.filter || s.filter->match(b, id));
-    const bool in_after = a && (!s.filter || s.filter->match(a, id));
-    if (!in_before && in_after) row(ins, n_ins, a, id);
-    else if (in_before && in_after && s.proj->differs(b, a)) row(upd, n_upd, a, id);
-    else if (in_before && !a) del.push_back(id);
-    else if (in_before && !in_after) out.push_back(id);
-  });
+  auto diff =
+      diff_tables(before, after, [&](std::uint64_t id, const std::byte* b, const std::byte* a) {
+        const bool in_before = b && (!s.filter || s.filter->match(b, id));
+        const bool in_after = a && (!s.filter || s.filter->match(a, id));
+        if (!in_before && in_after)
+          row(ins, n_ins, a, id);
+        else if (in_before && in_after && s.proj->differs(b, a))
+          row(upd, n_upd, a, id);
+        else if (in_before && !a)
+          del.push_back(id);
+        else if (in_before && !in_after)
+          out.push_back(id);
+      });
   if (!diff) return std::nullopt;
   if (!n_ins && !n_upd && del.empty() && out.empty()) return std::string();
   std::string m;
@@ -136,7 +142,9 @@ SubscriptionHub::SubscriptionHub(Runtime& rt, const Config& cfg)
   thread_ = std::thread([this] { run(); });
 }
 
-SubscriptionHub::~SubscriptionHub() { stop(); }
+SubscriptionHub::~SubscriptionHub() {
+  stop();
+}
 
 void SubscriptionHub::stop() {
   {
@@ -244,7 +252,8 @@ json schema_of(const Sub& s, const TableVersion& t) {
 
 void SubscriptionHub::run() {
   Impl& m = *impl_;
-  const auto period = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / rt_.tick_rate()));
+  const auto period = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(1.0 / rt_.tick_rate()));
   const std::size_t frame_limit = cfg_.ws_max_frame_bytes;
   const std::size_t high_water = std::max<std::size_t>(4 * frame_limit, 1u << 20);
   auto next_tick = Clock::now() + period;
@@ -273,8 +282,8 @@ void SubscriptionHub::run() {
     }
     flush(false);
     ++m.fig.snapshots;
-    json ready = {{"type", "ready"},       {"sub", s.name},     {"version", c.at->version()},
-                  {"count", n},            {"resumed", false}, {"schema", schema_of(s, t)}};
+    json ready = {{"type", "ready"}, {"sub", s.name},    {"version", c.at->version()},
+                  {"count", n},      {"resumed", false}, {"schema", schema_of(s, t)}};
     (void)ready_extra;
     m.send(c, json_text(ready));
   };
@@ -303,12 +312,13 @@ void SubscriptionHub::run() {
         continue;
       }
       const json& b = op.body;
-      const std::string name = b.contains("sub") && b["sub"].is_string() ? b["sub"].get<std::string>() : "";
+      const std::string name =
+          b.contains("sub") && b["sub"].is_string() ? b["sub"].get<std::string>() : "";
       auto bad = [&](const std::string& msg) { m.error(c, name, Errc::invalid_argument, msg); };
       bool ok = true;
       for (const auto& [k, v] : b.items())
-        if (k != "op" && k != "sub" && k != "table" && k != "filter" && k != "select" && k != "since" &&
-            k != "rate_hz") {
+        if (k != "op" && k != "sub" && k != "table" && k != "filter" && k != "select" &&
+            k != "since" && k != "rate_hz") {
           bad("subscribe: unknown key '" + k.substr(0, 64) + "'");
           ok = false;
           break;
@@ -319,7 +329,8 @@ void SubscriptionHub::run() {
         continue;
       }
       if (c.subs.count(name)) {
-        m.error(c, name, Errc::already_exists, "subscribe: subscription '" + name + "' exists on this connection");
+        m.error(c, name, Errc::already_exists,
+                "subscribe: subscription '" + name + "' exists on this connection");
         continue;
       }
       if (c.subs.size() >= cfg_.subscriptions_max_per_connection) {
@@ -342,14 +353,17 @@ void SubscriptionHub::run() {
           std::string_view v = sel.get_ref<const std::string&>();
           for (std::size_t start = 0;;) {
             auto comma = v.find(',', start);
-            s.select.emplace_back(v.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
+            s.select.emplace_back(v.substr(
+                start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
             if (comma == std::string_view::npos) break;
             start = comma + 1;
           }
         } else if (sel.is_array()) {
           for (const auto& f : sel)
-            if (f.is_string()) s.select.push_back(f.get<std::string>());
-            else ok = false;
+            if (f.is_string())
+              s.select.push_back(f.get<std::string>());
+            else
+              ok = false;
         } else {
           ok = false;
         }
@@ -393,14 +407,16 @@ void SubscriptionHub::run() {
         }
       }
       const TableVersion* old = from ? from->table(s.table) : nullptr;
-      const auto resumed = old && old->schema() == t->schema() ? changes_of(s, *old, *t) : std::nullopt;
+      const auto resumed =
+          old && old->schema() == t->schema() ? changes_of(s, *old, *t) : std::nullopt;
       if (resumed) {
         const std::string& ch = *resumed;
         std::string f = "{\"type\":\"ready\",\"sub\":";
         append_json_string(f, s.name);
-        f += ",\"version\":" + std::to_string(c.at->version()) + ",\"from\":" + std::to_string(from->version()) +
-             ",\"count\":null,\"resumed\":true,\"changes\":{" + ch + "},\"schema\":" + json_text(schema_of(s, *t)) +
-             "}";
+        f += ",\"version\":" + std::to_string(c.at->version()) +
+             ",\"from\":" + std::to_string(from->version()) +
+             ",\"count\":null,\"resumed\":true,\"changes\":{" + ch +
+             "},\"schema\":" + json_text(schema_of(s, *t)) + "}";
         ++m.fig.resumes;
         m.send(c, std::move(f));
       } else {
@@ -422,8 +438,10 @@ void SubscriptionHub::run() {
 
     // ---- the tick: one delta per connection that has changes ----
     auto cur = rt_.current();
-    if (m.ring.empty() || m.ring.back().first->version() != cur->version()) m.ring.emplace_back(cur, now);
-    const auto keep = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(cfg_.subscriptions_retain_s));
+    if (m.ring.empty() || m.ring.back().first->version() != cur->version())
+      m.ring.emplace_back(cur, now);
+    const auto keep = std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double>(cfg_.subscriptions_retain_s));
     while (m.ring.size() > 1 && m.ring.front().second + keep < now) m.ring.pop_front();
     const std::uint64_t tick = rt_.ticks();
     for (auto it = m.conns.begin(); it != m.conns.end();) {
@@ -447,7 +465,8 @@ void SubscriptionHub::run() {
       // A slow reader: nothing more for it until it drains; closed past max_stall_s.
       if (link->queued_bytes() > high_water) {
         if (!c.stalled_since) c.stalled_since = now;
-        if (now - *c.stalled_since > std::chrono::duration<double>(cfg_.subscriptions_max_stall_s)) {
+        if (now - *c.stalled_since >
+            std::chrono::duration<double>(cfg_.subscriptions_max_stall_s)) {
           ++m.fig.slow_closes;
           link->close(4008, epoch_ + ":" + std::to_string(c.at->version()));
           c.link.reset();
@@ -456,7 +475,8 @@ void SubscriptionHub::run() {
       }
       if (c.rate_hz > 0 && now < c.next_delta) continue;
       if (c.rate_hz > 0)
-        c.next_delta = now + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / c.rate_hz));
+        c.next_delta = now + std::chrono::duration_cast<Clock::duration>(
+                                 std::chrono::duration<double>(1.0 / c.rate_hz));
       const bool conflated = c.stalled_since.has_value();
       c.stalled_since.reset();
       std::string changes;
@@ -468,7 +488,9 @@ void SubscriptionHub::run() {
           ended.push_back(name);
           continue;
         }
-        const auto ch = before && before->schema() == after->schema() ? changes_of(s, *before, *after) : std::nullopt;
+        const auto ch = before && before->schema() == after->schema()
+                            ? changes_of(s, *before, *after)
+                            : std::nullopt;
         if (!ch) {
           reset.push_back(name);
           continue;
@@ -487,14 +509,16 @@ void SubscriptionHub::run() {
         changes.clear();
       }
       if (!changes.empty()) {
-        std::string f = "{\"type\":\"delta\",\"from\":" + std::to_string(c.at->version()) +
-                        ",\"to\":" + std::to_string(cur->version()) + ",\"tick\":" + std::to_string(tick) +
-                        (conflated ? ",\"conflated\":true" : "") + ",\"changes\":{" + changes + "}}";
+        std::string f =
+            "{\"type\":\"delta\",\"from\":" + std::to_string(c.at->version()) +
+            ",\"to\":" + std::to_string(cur->version()) + ",\"tick\":" + std::to_string(tick) +
+            (conflated ? ",\"conflated\":true" : "") + ",\"changes\":{" + changes + "}}";
         ++m.fig.deltas;
         if (conflated) ++m.fig.conflations;
         c.at = cur;
         m.send(c, std::move(f));
-      } else if (!too_big.empty() || now - c.last_frame >= std::chrono::seconds(1) || !ended.empty() || !reset.empty()) {
+      } else if (!too_big.empty() || now - c.last_frame >= std::chrono::seconds(1) ||
+                 !ended.empty() || !reset.empty()) {
         c.at = cur;
         m.send(c, "{\"type\":\"progress\",\"version\":" + std::to_string(cur->version()) +
                       ",\"tick\":" + std::to_string(tick) + "}");
@@ -517,7 +541,10 @@ void SubscriptionHub::run() {
         Sub& s = c.subs[name];
         const TableVersion* t = cur->table(s.table);
         if (Status st = resolve(s, *t); !st) {
-          json e = {{"type", "ended"}, {"sub", name}, {"reason", "field_removed"}, {"message", st.message()}};
+          json e = {{"type", "ended"},
+                    {"sub", name},
+                    {"reason", "field_removed"},
+                    {"message", st.message()}};
           m.send(c, json_text(e));
           c.subs.erase(name);
           --m.fig.subscriptions;

@@ -43,11 +43,13 @@ class WsSession : public SubscriberLink, public std::enable_shared_from_this<WsS
     up.set(http::field::connection, "Upgrade");
     for (const auto& [k, v] : req.headers)
       if (k.rfind("sec-websocket-", 0) == 0) up.set(k, v);
-    const bool wants_protocol = req.header("sec-websocket-protocol").find(kProtocol) != std::string_view::npos;
-    ws_.set_option(websocket::stream_base::decorator([wants_protocol](websocket::response_type& res) {
-      res.set(http::field::server, "tickdb");
-      if (wants_protocol) res.set(http::field::sec_websocket_protocol, kProtocol);
-    }));
+    const bool wants_protocol =
+        req.header("sec-websocket-protocol").find(kProtocol) != std::string_view::npos;
+    ws_.set_option(
+        websocket::stream_base::decorator([wants_protocol](websocket::response_type& res) {
+          res.set(http::field::server, "tickdb");
+          if (wants_protocol) res.set(http::field::sec_websocket_protocol, kProtocol);
+        }));
     // Pings every ws.ping_s; a peer that answers nothing for two of them is closed (1001).
     websocket::stream_base::timeout t{};
     t.handshake_timeout = std::chrono::seconds(10);
@@ -66,10 +68,12 @@ class WsSession : public SubscriberLink, public std::enable_shared_from_this<WsS
         self->attach();
       } else {
         // The first frame must be a valid auth within http.timeout_s.
-        self->auth_timer_.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-            std::chrono::duration<double>(self->cfg_.http_timeout_s)));
+        self->auth_timer_.expires_after(
+            std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                std::chrono::duration<double>(self->cfg_.http_timeout_s)));
         self->auth_timer_.async_wait([self](beast::error_code e) {
-          if (!e && !self->authed_) self->close_now(4001, "unauthorized: send {\"op\": \"auth\", \"token\": ...} first");
+          if (!e && !self->authed_)
+            self->close_now(4001, "unauthorized: send {\"op\": \"auth\", \"token\": ...} first");
         });
       }
       self->read();
@@ -87,8 +91,9 @@ class WsSession : public SubscriberLink, public std::enable_shared_from_this<WsS
   }
   std::size_t queued_bytes() const override { return queued_.load(std::memory_order_relaxed); }
   void close(int code, std::string reason) override {
-    net::dispatch(ws_.get_executor(),
-              [self = shared_from_this(), code, r = std::move(reason)]() { self->close_now(code, r); });
+    net::dispatch(ws_.get_executor(), [self = shared_from_this(), code, r = std::move(reason)]() {
+      self->close_now(code, r);
+    });
   }
 
  private:
@@ -98,16 +103,17 @@ class WsSession : public SubscriberLink, public std::enable_shared_from_this<WsS
   }
 
   void read() {
-    ws_.async_read_some(in_.prepare(16 * 1024), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
-      self->on_read(ec, n);
-    });
+    ws_.async_read_some(
+        in_.prepare(16 * 1024),
+        [self = shared_from_this()](beast::error_code ec, std::size_t n) { self->on_read(ec, n); });
   }
 
   void on_read(beast::error_code ec, std::size_t n) {
     if (ec) return finish();
     in_.commit(n);
     if (in_.size() > cfg_.ws_max_incoming_bytes)
-      return close_now(4002, "frame over ws.max_incoming_bytes (" + std::to_string(cfg_.ws_max_incoming_bytes) + ")");
+      return close_now(4002, "frame over ws.max_incoming_bytes (" +
+                                 std::to_string(cfg_.ws_max_incoming_bytes) + ")");
     if (!ws_.is_message_done()) return read();
     if (!ws_.got_text()) return close_now(4002, "frames are JSON text");
     std::string text = beast::buffers_to_string(in_.data());
@@ -132,7 +138,8 @@ class WsSession : public SubscriberLink, public std::enable_shared_from_this<WsS
     if (o == "auth") {
       const json& tok = (*j)["token"];
       if (cfg_.http_auth_token.empty() ||
-          (tok.is_string() && equal_constant_time(tok.get_ref<const std::string&>(), cfg_.http_auth_token))) {
+          (tok.is_string() &&
+           equal_constant_time(tok.get_ref<const std::string&>(), cfg_.http_auth_token))) {
         if (!authed_) {
           authed_ = true;
           auth_timer_.cancel();
@@ -158,7 +165,8 @@ class WsSession : public SubscriberLink, public std::enable_shared_from_this<WsS
     if (o == "unsubscribe") {
       const json& sub = (*j)["sub"];
       if (!sub.is_string()) {
-        queue_direct(json_text(json{{"type", "error"}, {"code", "invalid_argument"},
+        queue_direct(json_text(json{{"type", "error"},
+                                    {"code", "invalid_argument"},
                                     {"message", "unsubscribe: 'sub' must be a string"}}));
         return true;
       }
@@ -186,17 +194,18 @@ class WsSession : public SubscriberLink, public std::enable_shared_from_this<WsS
   void write_next() {
     writing_ = true;
     ws_.text(true);
-    ws_.async_write(net::buffer(out_.front()), [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      self->queued_.fetch_sub(self->out_.front().size(), std::memory_order_relaxed);
-      self->out_.pop_front();
-      if (ec) {
-        self->writing_ = false;
-        return self->finish();
-      }
-      if (!self->out_.empty()) return self->write_next();
-      self->writing_ = false;
-      if (self->closing_) self->send_close();
-    });
+    ws_.async_write(net::buffer(out_.front()),
+                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                      self->queued_.fetch_sub(self->out_.front().size(), std::memory_order_relaxed);
+                      self->out_.pop_front();
+                      if (ec) {
+                        self->writing_ = false;
+                        return self->finish();
+                      }
+                      if (!self->out_.empty()) return self->write_next();
+                      self->writing_ = false;
+                      if (self->closing_) self->send_close();
+                    });
   }
 
   void close_now(int code, std::string reason) {
@@ -218,8 +227,9 @@ class WsSession : public SubscriberLink, public std::enable_shared_from_this<WsS
   void send_close() {
     if (!open_) return;
     open_ = false;
-    ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(close_code_), close_reason_),
-                    [self = shared_from_this()](beast::error_code) { self->finish(); });
+    ws_.async_close(
+        websocket::close_reason(static_cast<websocket::close_code>(close_code_), close_reason_),
+        [self = shared_from_this()](beast::error_code) { self->finish(); });
   }
 
   void finish() {

@@ -26,6 +26,7 @@ bool is_websocket_upgrade(const HttpRequest& req);
 
 // Takes over `socket`, whose request `req` asked for the upgrade, and runs the session until
 // it closes.
-void start_websocket(boost::asio::ip::tcp::socket socket, HttpRequest req, SubscriptionHub& hub, const Config& cfg);
+void start_websocket(boost::asio::ip::tcp::socket socket, HttpRequest req, SubscriptionHub& hub,
+                     const Config& cfg);
 
 }  // namespace tickdb

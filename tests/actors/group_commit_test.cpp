@@ -228,10 +228,13 @@ TEST_CASE("stopping while other threads keep calling answers every call", "[grou
 TEST_CASE("a write that duplicates a unique key fails alone in its batch", "[group-commit]") {
   auto rt = start_runtime(no_ticks());
   make_table(*rt, "t", {{{"name", "k"}, {"type", "u32"}}});
-  ok(rt->call("db.create_index", {{"table", "t"}, {"name", "t_k"}, {"fields", {"k"}}, {"type", "hash"}, {"unique", true}}));
+  ok(rt->call(
+      "db.create_index",
+      {{"table", "t"}, {"name", "t_k"}, {"fields", {"k"}}, {"type", "hash"}, {"unique", true}}));
   // 600 inserts sent at once (batched at the table's actor): every key twice but 0..199.
   std::vector<json> params;
-  for (int i = 0; i < 600; ++i) params.push_back({{"table", "t"}, {"values", {{"k", i < 400 ? i % 200 : i}}}});
+  for (int i = 0; i < 600; ++i)
+    params.push_back({{"table", "t"}, {"values", {{"k", i < 400 ? i % 200 : i}}}});
   auto res = send_all(*rt, "db.insert", params);
   std::map<int, int> wins;
   int dup = 0;

@@ -45,10 +45,10 @@ struct FieldInfo {
   T type;
   std::uint32_t size = 0;  // str
 };
-const std::vector<FieldInfo> kFields = {
-    {"id", T::num_u},        {"hp", T::num_i}, {"tag", T::num_u},   {"name", T::str, 6},
-    {"x", T::f32},           {"big", T::num_i}, {"owner", T::num_u}, {"ok", T::boolean},
-    {"pos.a", T::f64},       {"pos.b", T::num_i}};
+const std::vector<FieldInfo> kFields = {{"id", T::num_u},    {"hp", T::num_i},   {"tag", T::num_u},
+                                        {"name", T::str, 6}, {"x", T::f32},      {"big", T::num_i},
+                                        {"owner", T::num_u}, {"ok", T::boolean}, {"pos.a", T::f64},
+                                        {"pos.b", T::num_i}};
 
 const json& at_path(const json& rec, const std::string& path) {
   auto dot = path.find('.');
@@ -73,7 +73,8 @@ const FieldInfo& info(const std::string& path) {
 // a double is not the f32 itself.
 long double field_num(const json& rec, const std::string& path) {
   const json& v = at_path(rec, path);
-  if (info(path).type == T::f32) return static_cast<long double>(static_cast<float>(v.get<double>()));
+  if (info(path).type == T::f32)
+    return static_cast<long double>(static_cast<float>(v.get<double>()));
   return num(v);
 }
 
@@ -113,16 +114,20 @@ bool model_match(const json& f, const json& rec) {
   if (op == "in" || op == "!in") {
     bool hit = false;
     for (const auto& l : f[2]) {
-      if (fi.type == T::str) hit = hit || v.get<std::string>() == l.get<std::string>();
-      else if (fi.type == T::boolean) hit = hit || v.get<bool>() == l.get<bool>();
-      else hit = hit || field_num(rec, f[1]) == lit_num(fi, l);
+      if (fi.type == T::str)
+        hit = hit || v.get<std::string>() == l.get<std::string>();
+      else if (fi.type == T::boolean)
+        hit = hit || v.get<bool>() == l.get<bool>();
+      else
+        hit = hit || field_num(rec, f[1]) == lit_num(fi, l);
     }
     return op == "in" ? hit : !hit;
   }
   const json& rhs = f[2];
   if (fi.type == T::str) {
     const std::string a = v.get<std::string>();
-    const std::string b = rhs.is_object() ? at_path(rec, rhs["field"]).get<std::string>() : rhs.get<std::string>();
+    const std::string b =
+        rhs.is_object() ? at_path(rec, rhs["field"]).get<std::string>() : rhs.get<std::string>();
     if (op == "^=") return a.rfind(b, 0) == 0;
     if (op == "~") return a.find(b) != std::string::npos;
     return cmp_op(op, a, b);
@@ -141,8 +146,10 @@ int model_cmp(const std::vector<OrderKey>& order, const json& a, const json& b) 
     const json& x = at_path(a, k.path);
     const json& y = at_path(b, k.path);
     int c = 0;
-    if (x.is_string()) c = x.get<std::string>().compare(y.get<std::string>()) < 0 ? -1 : x == y ? 0 : 1;
-    else if (x.is_boolean()) c = x.get<bool>() == y.get<bool>() ? 0 : x.get<bool>() ? 1 : -1;
+    if (x.is_string())
+      c = x.get<std::string>().compare(y.get<std::string>()) < 0 ? -1 : x == y ? 0 : 1;
+    else if (x.is_boolean())
+      c = x.get<bool>() == y.get<bool>() ? 0 : x.get<bool>() ? 1 : -1;
     else {
       long double a1 = field_num(a, k.path), b1 = field_num(b, k.path);
       c = a1 < b1 ? -1 : a1 > b1 ? 1 : 0;
@@ -159,8 +166,10 @@ json project(const json& rec, const std::vector<std::string>& select) {
   for (const auto& s : select) {
     if (s == "id") continue;
     auto dot = s.find('.');
-    if (dot == std::string::npos) o[s] = rec[s];
-    else o[s.substr(0, dot)][s.substr(dot + 1)] = rec[s.substr(0, dot)][s.substr(dot + 1)];
+    if (dot == std::string::npos)
+      o[s] = rec[s];
+    else
+      o[s.substr(0, dot)][s.substr(dot + 1)] = rec[s.substr(0, dot)][s.substr(dot + 1)];
   }
   // "pos" after "pos.a": the whole composite
   for (const auto& s : select)
@@ -172,10 +181,13 @@ json project(const json& rec, const std::vector<std::string>& select) {
 
 struct Gen {
   std::mt19937_64 rng{12345};
-  std::size_t pick(std::size_t n) { return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng); }
+  std::size_t pick(std::size_t n) {
+    return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng);
+  }
   bool coin(int pct = 50) { return static_cast<int>(pick(100)) < pct; }
 
-  const std::vector<std::string> names = {"", "a", "ab", "abc", "b", "ba", "zzzzzz", "\xc3\xa9t\xc3\xa9"};
+  const std::vector<std::string> names = {"",  "a",  "ab",     "abc",
+                                          "b", "ba", "zzzzzz", "\xc3\xa9t\xc3\xa9"};
   const std::vector<double> xs = {-1.5, -0.0, 0.0, static_cast<double>(0.1f), 2.5, 1e30};
 
   json record() {
@@ -186,7 +198,9 @@ struct Gen {
             {"big", std::vector<std::int64_t>{INT64_MIN, -1, 0, 1, INT64_MAX}[pick(5)]},
             {"owner", std::vector<std::uint64_t>{0, 1, 2, UINT64_MAX}[pick(4)]},
             {"ok", coin()},
-            {"pos", {{"a", std::vector<double>{-0.0, 0.5, 3.0, -7.25}[pick(4)]}, {"b", static_cast<int>(pick(7)) - 3}}}};
+            {"pos",
+             {{"a", std::vector<double>{-0.0, 0.5, 3.0, -7.25}[pick(4)]},
+              {"b", static_cast<int>(pick(7)) - 3}}}};
   }
 
   json literal(const FieldInfo& f) {
@@ -197,10 +211,13 @@ struct Gen {
         ls.push_back("z");
         return ls[pick(ls.size())];
       }
-      case T::boolean: return coin();
+      case T::boolean:
+        return coin();
       case T::f32:
-      case T::f64: return std::vector<json>{-1.5, -0.0, 0.0, 0.1, 2.5, 3, -7.25, 1e30, 0.5, 7}[pick(10)];
-      case T::num_u: return std::vector<json>{0, 1, 2, 3, 4, 5, 20, UINT64_MAX}[pick(f.path == "tag" ? 7 : 8)];
+      case T::f64:
+        return std::vector<json>{-1.5, -0.0, 0.0, 0.1, 2.5, 3, -7.25, 1e30, 0.5, 7}[pick(10)];
+      case T::num_u:
+        return std::vector<json>{0, 1, 2, 3, 4, 5, 20, UINT64_MAX}[pick(f.path == "tag" ? 7 : 8)];
       case T::num_i:
         if (f.path == "big") return std::vector<json>{INT64_MIN, -1, 0, 1, INT64_MAX, 2}[pick(6)];
         return std::vector<json>{-5, -3, -1, 0, 1, 2, 3, 5}[pick(8)];
@@ -253,7 +270,8 @@ struct Gen {
   std::vector<std::string> select() {
     std::vector<std::string> s;
     if (coin()) return s;
-    const std::vector<std::string> all = {"id", "hp", "name", "x", "pos.a", "pos.b", "pos", "ok", "owner"};
+    const std::vector<std::string> all = {"id",    "hp",  "name", "x",    "pos.a",
+                                          "pos.b", "pos", "ok",   "owner"};
     for (std::size_t i = 0, n = 1 + pick(3); i < n; ++i) s.push_back(all[pick(all.size())]);
     return s;
   }
@@ -272,7 +290,8 @@ std::string order_text(const std::vector<OrderKey>& o) {
 }  // namespace
 
 TEST_CASE("both filter forms parse to the same tree", "[query]") {
-  auto a = ok(parse_filter_text("hp < 50 && (team in (\"red\", \"blue\") || !(x >= -1.5e3)) && pos.x != pos.y"));
+  auto a = ok(parse_filter_text(
+      "hp < 50 && (team in (\"red\", \"blue\") || !(x >= -1.5e3)) && pos.x != pos.y"));
   auto b = ok(parse_filter_json(json::parse(
       R"(["&&", ["<", "hp", 50], ["||", ["in", "team", ["red", "blue"]], ["!", [">=", "x", -1.5e3]]], ["!=", "pos.x", {"field": "pos.y"}]])")));
   CHECK(filter_to_string(a) == filter_to_string(b));
@@ -326,11 +345,13 @@ TEST_CASE("filter JSON form errors give a JSON pointer", "[query]") {
       {R"(["<<", "hp", 4])", "unknown operator '<<' at /0"},
       {R"(["in", "hp", []])", "expected a non-empty array of values at /2"},
       {R"(["in", "hp", [1, [2]]])", "'in' lists hold literals only at /2/1"},
-      {R"(["||", ["=", "a", 1], ["&&", ["=", "b", 1], ["=", "c", "1"], ["~", 1, 1]]])", "expected a field name at /2/3/1"},
+      {R"(["||", ["=", "a", 1], ["&&", ["=", "b", 1], ["=", "c", "1"], ["~", 1, 1]]])",
+       "expected a field name at /2/3/1"},
   };
   for (const auto& [text, msg] : cases) {
     INFO(text);
-    auto f = text[0] == '3' ? parse_filter(json::parse(text)) : parse_filter_json(json::parse(text));
+    auto f =
+        text[0] == '3' ? parse_filter(json::parse(text)) : parse_filter_json(json::parse(text));
     REQUIRE_FALSE(f.is_ok());
     CHECK_THAT(f.message(), Catch::Contains(msg));
   }
@@ -340,19 +361,22 @@ TEST_CASE("filter limits: comparisons, nesting, in lists", "[query]") {
   std::string many = "a = 0";
   for (int i = 1; i < 64; ++i) many += " || a = " + std::to_string(i);
   CHECK(parse_filter_text(many).is_ok());
-  CHECK_THAT(parse_filter_text(many + " || a = 64").message(), Catch::Contains("more than 64 comparisons"));
+  CHECK_THAT(parse_filter_text(many + " || a = 64").message(),
+             Catch::Contains("more than 64 comparisons"));
   std::string deep = "a = 1";
   for (int i = 1; i < 16; ++i) deep = "!" + deep;
   CHECK(parse_filter_text(deep).is_ok());
   CHECK_THAT(parse_filter_text("!" + deep).message(), Catch::Contains("nesting is deeper than 16"));
   // Parentheses add no level, but their recursion is bounded.
   CHECK(parse_filter_text(std::string(40, '(') + "a = 1" + std::string(40, ')')).is_ok());
-  CHECK_THAT(parse_filter_text(std::string(100000, '(')).message(), Catch::Contains("nesting is deeper than 16"));
+  CHECK_THAT(parse_filter_text(std::string(100000, '(')).message(),
+             Catch::Contains("nesting is deeper than 16"));
   json in = json::array();
   for (int i = 0; i < 1000; ++i) in.push_back(i);
   CHECK(parse_filter_json(json::array({"in", "a", in})).is_ok());
   in.push_back(1000);
-  CHECK_THAT(parse_filter_json(json::array({"in", "a", in})).message(), Catch::Contains("at most 1000 values"));
+  CHECK_THAT(parse_filter_json(json::array({"in", "a", in})).message(),
+             Catch::Contains("at most 1000 values"));
   std::string text = "a in (0";
   for (int i = 1; i <= 1000; ++i) {
     text += ',';
@@ -392,8 +416,8 @@ TEST_CASE("filters are type-checked against the schema", "[query]") {
     CHECK_THAT(message_of(text, s), Catch::Contains(msg));
   }
   // Valid: integral floats for integer fields, u64 max, field to field across numeric types.
-  for (std::string text : {"hp = 3.0", "owner = 18446744073709551615", "big < x", "pos.b >= tag", "id > hp",
-                           "name ^= \"\"", "name ~ \"toolongforthefield\"", "x = 0.1"}) {
+  for (std::string text : {"hp = 3.0", "owner = 18446744073709551615", "big < x", "pos.b >= tag",
+                           "id > hp", "name ^= \"\"", "name ~ \"toolongforthefield\"", "x = 0.1"}) {
     INFO(text);
     CHECK(message_of(text, s).empty());
   }
@@ -405,8 +429,10 @@ TEST_CASE("query parameters: limits and combinations", "[query]") {
   CHECK_THAT(bad({{"limit", 10001}}), Catch::Contains("limit must be 1..10000"));
   CHECK_THAT(bad({{"limit", -1}}), Catch::Contains("'limit' must be a non-negative integer"));
   CHECK_THAT(bad({{"offset", 100001}}), Catch::Contains("offset must be at most 100000"));
-  CHECK_THAT(bad({{"after", 1}, {"offset", 1}}), Catch::Contains("give one of 'after', 'offset' and 'cursor'"));
-  CHECK_THAT(bad({{"after", 1}, {"order", "-hp"}}), Catch::Contains("'after' pages in id order only"));
+  CHECK_THAT(bad({{"after", 1}, {"offset", 1}}),
+             Catch::Contains("give one of 'after', 'offset' and 'cursor'"));
+  CHECK_THAT(bad({{"after", 1}, {"order", "-hp"}}),
+             Catch::Contains("'after' pages in id order only"));
   CHECK_THAT(bad({{"order", "a,b,c,d,e"}}), Catch::Contains("order: at most 4 fields"));
   CHECK_THAT(bad({{"order", "a,,b"}}), Catch::Contains("order: an empty field name"));
   CHECK_THAT(bad({{"order", "-"}}), Catch::Contains("order: an empty field name"));
@@ -416,10 +442,14 @@ TEST_CASE("query parameters: limits and combinations", "[query]") {
   CHECK_THAT(bad({{"cursor", ""}}), Catch::Contains("cursor: expected the next_cursor"));
   CHECK_THAT(bad({{"colour", 1}}), Catch::Contains("unknown parameter 'colour'"));
   CHECK_THAT(bad({{"filter", 3}}), Catch::Contains("filter: expected a string"));
-  CHECK_THAT(bad({{"filter", std::string(65537, ' ')}}), Catch::Contains("filter: longer than 65536 bytes"));
-  CHECK_THAT(query_spec_from_json({{"filter", "a = " + std::string(4100, '1')}}, {}, true).message(),
-             Catch::Contains("filter: longer than 4096 bytes"));
-  CHECK(query_spec_from_json({{"table", "m"}, {"order", "-id"}, {"offset", 100000}}, {"table"}, false).is_ok());
+  CHECK_THAT(bad({{"filter", std::string(65537, ' ')}}),
+             Catch::Contains("filter: longer than 65536 bytes"));
+  CHECK_THAT(
+      query_spec_from_json({{"filter", "a = " + std::string(4100, '1')}}, {}, true).message(),
+      Catch::Contains("filter: longer than 4096 bytes"));
+  CHECK(
+      query_spec_from_json({{"table", "m"}, {"order", "-id"}, {"offset", 100000}}, {"table"}, false)
+          .is_ok());
 
   auto db = mixed_db();
   const TableVersion& t = *db->table("m");
@@ -431,7 +461,8 @@ TEST_CASE("query parameters: limits and combinations", "[query]") {
   };
   CHECK_THAT(run_msg({{"order", "-nope"}}), Catch::Contains("order: field 'nope' does not exist"));
   CHECK_THAT(run_msg({{"order", "pos"}}), Catch::Contains("order: field 'pos' is a composite"));
-  CHECK_THAT(run_msg({{"select", "hp,nope"}}), Catch::Contains("select: field 'nope' does not exist"));
+  CHECK_THAT(run_msg({{"select", "hp,nope"}}),
+             Catch::Contains("select: field 'nope' does not exist"));
   CHECK_THAT(run_msg({{"cursor", "!!!"}}), Catch::Contains("cursor: not a cursor of this query"));
   CHECK_THAT(run_msg({{"cursor", "AQ"}}), Catch::Contains("cursor: not a cursor of this query"));
 }
@@ -496,7 +527,8 @@ TEST_CASE("differential: random queries against a brute-force model", "[query]")
       std::vector<json> want;
       for (const auto& r : all)
         if (fj.is_null() || model_match(fj, r)) want.push_back(r);
-      std::sort(want.begin(), want.end(), [&](const json& a, const json& b) { return model_cmp(q.order, a, b) < 0; });
+      std::sort(want.begin(), want.end(),
+                [&](const json& a, const json& b) { return model_cmp(q.order, a, b) < 0; });
       nonempty += !want.empty();
       // Both evaluators of the compiled filter agree with the model.
       if (q.filter) {
@@ -504,12 +536,14 @@ TEST_CASE("differential: random queries against a brute-force model", "[query]")
         std::string first_wrong;  // per record: the compiled filter against the model
         for (RecordView r : t) {
           json rj = record_to_json(r);
-          if (cf.match(r.data(), r.id()) != model_match(fj, rj) && first_wrong.empty()) first_wrong = rj.dump();
+          if (cf.match(r.data(), r.id()) != model_match(fj, rj) && first_wrong.empty())
+            first_wrong = rj.dump();
         }
         REQUIRE(first_wrong == "");
         REQUIRE(cf.count(t) == want.size());
         // The canonical text form compiles to the same answer.
-        auto again = ok(CompiledFilter::compile(ok(parse_filter_text(filter_to_string(*q.filter))), *t.schema()));
+        auto again = ok(CompiledFilter::compile(ok(parse_filter_text(filter_to_string(*q.filter))),
+                                                *t.schema()));
         REQUIRE(again.count(t) == want.size());
       }
       // Page through with the cursor.
@@ -521,15 +555,18 @@ TEST_CASE("differential: random queries against a brute-force model", "[query]")
         indexed += !page.index.empty();
         early += !page.index.empty() && page.scanned < t.count() / 2 && want.size() > q.limit * 2;
         json j = query_page_to_json(page, pq, *t.schema());
-        if (q.count == QuerySpec::Count::exact || !q.filter) REQUIRE(j["total"] == want.size());
-        else REQUIRE(j["total"].is_null());
+        if (q.count == QuerySpec::Count::exact || !q.filter)
+          REQUIRE(j["total"] == want.size());
+        else
+          REQUIRE(j["total"].is_null());
         for (const auto& r : j["records"]) got.push_back(r);
         if (j["next_cursor"].is_null()) {
           REQUIRE(j["next_after"].is_null());
           break;
         }
         REQUIRE(j["records"].size() == q.limit);  // every page but the last is full
-        const bool id_order = q.order.empty() || (q.order[0].path == "id" && !q.order[0].desc && q.order.size() == 1);
+        const bool id_order =
+            q.order.empty() || (q.order[0].path == "id" && !q.order[0].desc && q.order.size() == 1);
         REQUIRE(j["next_after"].is_null() != id_order);
         pq.cursor = j["next_cursor"].get<std::string>();
       }
@@ -543,7 +580,9 @@ TEST_CASE("differential: random queries against a brute-force model", "[query]")
       for (std::size_t i = 0; i < page.records.size(); ++i)
         if (record_to_json(page.records[i]) != want[*oq.offset + i])
           REQUIRE(record_to_json(page.records[i]) == want[*oq.offset + i]);
-      REQUIRE(page.records.size() == std::min<std::size_t>(q.limit, want.size() - std::min<std::size_t>(want.size(), *oq.offset)));
+      REQUIRE(page.records.size() ==
+              std::min<std::size_t>(q.limit,
+                                    want.size() - std::min<std::size_t>(want.size(), *oq.offset)));
     }
   }
   // The random queries were not all trivially empty, and the planner took indexes (some of
@@ -578,16 +617,22 @@ TEST_CASE("cursor pages stay exact while the table changes between pages", "[que
   // A cursor of another query is refused.
   QuerySpec other = ok(query_spec_from_json({{"order", "hp"}, {"limit", 10}}, {}, false));
   other.cursor = *p1.next_cursor;
-  CHECK_THAT(run_query(*db->table("m"), other).message(), Catch::Contains("cursor: it belongs to another"));
+  CHECK_THAT(run_query(*db->table("m"), other).message(),
+             Catch::Contains("cursor: it belongs to another"));
 }
 
 TEST_CASE("the planner picks an index for =, in, ranges, prefixes and a served order", "[query]") {
   auto db = mixed_db();
   db = commit(db, [&](Transaction& txn) {
     for (int i = 0; i < 1000; ++i)
-      ok(insert_json(txn, "m", {{"hp", i % 100}, {"tag", i % 5}, {"name", "n" + std::to_string(i % 300)}, {"owner", i}}));
+      ok(insert_json(txn, "m",
+                     {{"hp", i % 100},
+                      {"tag", i % 5},
+                      {"name", "n" + std::to_string(i % 300)},
+                      {"owner", i}}));
     ok(txn.create_index("m", IndexDef{"m_owner", {"owner"}, IndexType::hash, true, false}));
-    ok(txn.create_index("m", IndexDef{"m_tag_hp", {"tag", "hp"}, IndexType::ordered, false, false}));
+    ok(txn.create_index("m",
+                        IndexDef{"m_tag_hp", {"tag", "hp"}, IndexType::ordered, false, false}));
     ok(txn.create_index("m", IndexDef{"m_name", {"name"}, IndexType::ordered, false, false}));
   });
   const TableVersion& t = *db->table("m");
@@ -607,8 +652,11 @@ TEST_CASE("the planner picks an index for =, in, ranges, prefixes and a served o
       {{{"order", "name"}, {"limit", 5}}, "m_name", 10, 5},
       {{{"order", "-name"}, {"limit", 5}}, "m_name", 10, 5},
       {{{"filter", "tag = 4"}, {"order", "hp"}, {"limit", 2}}, "m_tag_hp", 12, 2},
-      {{{"filter", "hp = 3"}, {"limit", 1000}}, "", 1000, 10},        // hp is not a leading field
-      {{{"filter", "id >= 500 && id < 510 && hp >= 0"}, {"limit", 1000}}, "", 10, 10},  // the id walk's bounds
+      {{{"filter", "hp = 3"}, {"limit", 1000}}, "", 1000, 10},  // hp is not a leading field
+      {{{"filter", "id >= 500 && id < 510 && hp >= 0"}, {"limit", 1000}},
+       "",
+       10,
+       10},  // the id walk's bounds
       {{{"filter", "id < 20 && tag = 1"}, {"order", "-id"}, {"limit", 2}}, "", 13, 2},
       {{{"filter", "id in (7, 9) && hp < 100"}}, "", 3, 2},
       {{{"filter", "id > 18446744073709551615"}}, "", 0, 0},
@@ -627,7 +675,8 @@ TEST_CASE("the planner picks an index for =, in, ranges, prefixes and a served o
     });
     auto scan = ok(run_query(*bare->table("m"), q));
     REQUIRE(scan.records.size() == page.records.size());
-    for (std::size_t i = 0; i < scan.records.size(); ++i) CHECK(scan.records[i].id() == page.records[i].id());
+    for (std::size_t i = 0; i < scan.records.size(); ++i)
+      CHECK(scan.records[i].id() == page.records[i].id());
     CHECK(scan.index.empty());
   }
 }

@@ -54,8 +54,8 @@ TEST_CASE("the OpenAPI document lists the query parameters of GET .../records", 
   std::set<std::string> names;
   for (const auto& p : doc["paths"]["/table/{name}/records"]["get"]["parameters"])
     if (p["in"] == "query") names.insert(p["name"].get<std::string>());
-  CHECK(names == std::set<std::string>{"filter", "order", "select", "limit", "after", "offset", "cursor",
-                                       "count", "explain"});
+  CHECK(names == std::set<std::string>{"filter", "order", "select", "limit", "after", "offset",
+                                       "cursor", "count", "explain"});
   CHECK(doc["paths"].contains("/table/{name}/query"));
 }
 

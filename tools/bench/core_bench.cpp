@@ -112,7 +112,8 @@ void BM_FilterScan(benchmark::State& state) {
   for (auto _ : state) {
     auto v = cell.load();
     const TableVersion& t = *v->table("things");
-    auto f = CompiledFilter::compile(parse_filter_text("hp < 500 && tag = 3").value(), *t.schema()).value();
+    auto f = CompiledFilter::compile(parse_filter_text("hp < 500 && tag = 3").value(), *t.schema())
+                 .value();
     matched = f.count(t);
     benchmark::DoNotOptimize(matched);
   }
