@@ -33,6 +33,7 @@
 #include <cstring>
 #include <memory>
 #include <span>
+#include <type_traits>
 #include <vector>
 
 #include "core/filter.h"
@@ -162,42 +163,38 @@ void compare_chunk(const Chunk& cb, const Chunk& ca, std::uint32_t used, std::ui
   }
 }
 
+// Calls fn(std::integral_constant<std::uint32_t, RS>{}) with RS the record size when a loop is
+// specialised for it (the common small sizes), else 0.
+template <class Fn>
+void with_record_size(std::uint32_t rs, Fn&& fn) {
+  switch (rs) {
+    case 16:
+      return fn(std::integral_constant<std::uint32_t, 16>{});
+    case 24:
+      return fn(std::integral_constant<std::uint32_t, 24>{});
+    case 32:
+      return fn(std::integral_constant<std::uint32_t, 32>{});
+    case 48:
+      return fn(std::integral_constant<std::uint32_t, 48>{});
+    case 64:
+      return fn(std::integral_constant<std::uint32_t, 64>{});
+    default:
+      return fn(std::integral_constant<std::uint32_t, 0>{});
+  }
+}
+
 template <class Visitor>
 void compare_chunk(const Chunk& cb, const Chunk& ca, std::uint32_t used, std::uint32_t rs,
                    const NextChunks& next, DiffStats& st, Visitor& visit) {
-  switch (rs) {
-    case 16:
-      return compare_chunk<16>(cb, ca, used, rs, next, st, visit);
-    case 24:
-      return compare_chunk<24>(cb, ca, used, rs, next, st, visit);
-    case 32:
-      return compare_chunk<32>(cb, ca, used, rs, next, st, visit);
-    case 48:
-      return compare_chunk<48>(cb, ca, used, rs, next, st, visit);
-    case 64:
-      return compare_chunk<64>(cb, ca, used, rs, next, st, visit);
-    default:
-      return compare_chunk<0>(cb, ca, used, rs, next, st, visit);
-  }
+  with_record_size(
+      rs, [&](auto RS) { compare_chunk<decltype(RS)::value>(cb, ca, used, rs, next, st, visit); });
 }
 
 template <class Visitor>
 void compare_slots(const Chunk& cb, const Chunk& ca, std::uint32_t lo, std::uint32_t hi,
                    std::uint32_t rs, DiffStats& st, Visitor& visit) {
-  switch (rs) {
-    case 16:
-      return compare_slots<16>(cb, ca, lo, hi, rs, st, visit);
-    case 24:
-      return compare_slots<24>(cb, ca, lo, hi, rs, st, visit);
-    case 32:
-      return compare_slots<32>(cb, ca, lo, hi, rs, st, visit);
-    case 48:
-      return compare_slots<48>(cb, ca, lo, hi, rs, st, visit);
-    case 64:
-      return compare_slots<64>(cb, ca, lo, hi, rs, st, visit);
-    default:
-      return compare_slots<0>(cb, ca, lo, hi, rs, st, visit);
-  }
+  with_record_size(
+      rs, [&](auto RS) { compare_slots<decltype(RS)::value>(cb, ca, lo, hi, rs, st, visit); });
 }
 }  // namespace diff_detail
 
