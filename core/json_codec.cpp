@@ -734,15 +734,7 @@ Result<json> parse_json(std::string_view text, std::size_t max_depth) {
   std::size_t depth = 0;
   bool in_str = false, esc = false;
   for (char c : text) {
-    if (in_str) {
-      if (esc)
-        esc = false;
-      else if (c == '\\')
-        esc = true;
-      else if (c == '"')
-        in_str = false;
-      continue;
-    }
+    if (in_json_string(c, in_str, esc)) continue;
     if (c == '"')
       in_str = true;
     else if (c == '[' || c == '{') {

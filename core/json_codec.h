@@ -80,6 +80,20 @@ Result<std::shared_ptr<const DbVersion>> catalog_from_json(const json& j);
 Status save_catalog_file(const DbVersion& db, const std::string& path);
 Result<std::shared_ptr<const DbVersion>> load_catalog_file(const std::string& path);
 
+// Steps a scan of JSON text over `c`: true while `c` is inside a string (after its opening
+// quote, up to and with its closing one), which text scans (nesting checks, element splits)
+// skip.
+inline bool in_json_string(char c, bool& in_str, bool& esc) {
+  if (!in_str) return false;
+  if (esc)
+    esc = false;
+  else if (c == '\\')
+    esc = true;
+  else if (c == '"')
+    in_str = false;
+  return true;
+}
+
 // Parses text into JSON: bad_json (with the parser's position) on malformed input and
 // invalid_argument when nesting is deeper than max_depth.
 Result<json> parse_json(std::string_view text, std::size_t max_depth = 64);

@@ -24,37 +24,6 @@ Error bad(const std::string& what) {
 
 // ---- parameters ----
 
-Result<std::vector<std::string>> name_list(const json& v, const char* what) {
-  std::vector<std::string> out;
-  auto add = [&](std::string_view s) -> Status {
-    if (s.empty()) return bad(std::string(what) + ": an empty field name");
-    out.emplace_back(s);
-    return {};
-  };
-  if (v.is_string()) {
-    std::string_view s = v.get_ref<const std::string&>();
-    if (s.empty()) return bad(std::string(what) + ": expected field names separated by ','");
-    std::size_t start = 0;
-    while (true) {
-      auto comma = s.find(',', start);
-      TICKDB_TRY(add(s.substr(
-          start, comma == std::string_view::npos ? std::string_view::npos : comma - start)));
-      if (comma == std::string_view::npos) break;
-      start = comma + 1;
-    }
-    return out;
-  }
-  if (v.is_array() && !v.empty()) {
-    for (const auto& e : v) {
-      if (!e.is_string()) return bad(std::string(what) + ": expected an array of field names");
-      TICKDB_TRY(add(e.get_ref<const std::string&>()));
-    }
-    return out;
-  }
-  return bad(std::string(what) +
-             ": expected a string of field names separated by ',' or an array of them");
-}
-
 Result<std::uint64_t> u64_param(const json& v, const std::string& name) {
   if (v.is_number_unsigned()) return v.get<std::uint64_t>();
   if (v.is_number_integer() && v.get<std::int64_t>() >= 0)
@@ -164,6 +133,37 @@ std::uint64_t first_slot_above(const TableVersion& t, std::uint64_t id) {
 
 }  // namespace
 
+Result<std::vector<std::string>> field_names_from_json(const json& v, const char* what) {
+  std::vector<std::string> out;
+  auto add = [&](std::string_view s) -> Status {
+    if (s.empty()) return bad(std::string(what) + ": an empty field name");
+    out.emplace_back(s);
+    return {};
+  };
+  if (v.is_string()) {
+    std::string_view s = v.get_ref<const std::string&>();
+    if (s.empty()) return bad(std::string(what) + ": expected field names separated by ','");
+    std::size_t start = 0;
+    while (true) {
+      auto comma = s.find(',', start);
+      TICKDB_TRY(add(s.substr(
+          start, comma == std::string_view::npos ? std::string_view::npos : comma - start)));
+      if (comma == std::string_view::npos) break;
+      start = comma + 1;
+    }
+    return out;
+  }
+  if (v.is_array() && !v.empty()) {
+    for (const auto& e : v) {
+      if (!e.is_string()) return bad(std::string(what) + ": expected an array of field names");
+      TICKDB_TRY(add(e.get_ref<const std::string&>()));
+    }
+    return out;
+  }
+  return bad(std::string(what) +
+             ": expected a string of field names separated by ',' or an array of them");
+}
+
 Result<QuerySpec> query_spec_from_json(const json& p, const std::vector<std::string>& known,
                                        bool in_url) {
   if (!p.is_object()) return bad("query parameters must be an object");
@@ -181,7 +181,7 @@ Result<QuerySpec> query_spec_from_json(const json& p, const std::vector<std::str
       if (!f) return f.error();
       q.filter = std::move(*f);
     } else if (k == "order") {
-      auto names = name_list(v, "order");
+      auto names = field_names_from_json(v, "order");
       if (!names) return names.error();
       if (names->size() > kQueryMaxOrderFields)
         return bad("order: at most " + std::to_string(kQueryMaxOrderFields) + " fields");
@@ -193,7 +193,7 @@ Result<QuerySpec> query_spec_from_json(const json& p, const std::vector<std::str
         q.order.push_back(std::move(o));
       }
     } else if (k == "select") {
-      auto names = name_list(v, "select");
+      auto names = field_names_from_json(v, "select");
       if (!names) return names.error();
       q.select = std::move(*names);
     } else if (k == "limit" || k == "after" || k == "offset") {

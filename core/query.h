@@ -44,6 +44,10 @@ struct QuerySpec {
   bool explain = false;
 };
 
+// A list of field names as `order` and `select` take it: "a,b" or ["a", "b"]. `what` starts
+// the error ("select: an empty field name").
+Result<std::vector<std::string>> field_names_from_json(const nlohmann::json& v, const char* what);
+
 // The parameters of db.list / db.query / POST /table/{name}/query (and of a GET's query string
 // made into an object of strings and numbers by the caller). `known` lists the keys besides
 // these that the caller accepts (e.g. "table"); any other key is invalid_argument. `in_url`

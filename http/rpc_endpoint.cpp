@@ -48,19 +48,6 @@ struct RpcBatch {
   }
 };
 
-// Steps a scan of JSON text over `c`: true while `c` is inside a string (after its opening
-// quote, up to and with its closing one), which the scans skip.
-bool in_string(char c, bool& in_str, bool& esc) {
-  if (!in_str) return false;
-  if (esc)
-    esc = false;
-  else if (c == '\\')
-    esc = true;
-  else if (c == '"')
-    in_str = false;
-  return true;
-}
-
 // The texts of the elements of a top-level JSON array, found by its brackets and strings
 // alone (values are not checked): nullopt when the text is no array of that shape.
 std::optional<std::vector<std::string_view>> split_array(std::string_view t) {
@@ -76,7 +63,7 @@ std::optional<std::vector<std::string_view>> split_array(std::string_view t) {
   bool in_str = false, esc = false, any = false;
   for (; i < t.size(); ++i) {
     const char c = t[i];
-    if (in_string(c, in_str, esc)) continue;
+    if (in_json_string(c, in_str, esc)) continue;
     if (c == '"') {
       in_str = true;
       any = true;
@@ -114,7 +101,7 @@ json id_of_unreadable_call(std::string_view call) {
   bool in_str = false, esc = false;
   for (std::size_t i = 0; i < call.size(); ++i) {
     const char c = call[i];
-    if (in_string(c, in_str, esc)) continue;
+    if (in_json_string(c, in_str, esc)) continue;
     if (c == '{' || c == '[')
       ++depth;
     else if (c == '}' || c == ']')

@@ -8,6 +8,7 @@
 #include "core/filter.h"
 #include "core/json_codec.h"
 #include "core/projection.h"
+#include "core/query.h"
 #include "http/route_table.h"
 #include "http/subscription_hub.h"
 
@@ -61,14 +62,9 @@ Result<json> sse_subscription(const Runtime& rt, const std::string& table, const
   }
   std::vector<std::string> select;
   if (op.contains("select")) {
-    std::string_view s = op["select"].get_ref<const std::string&>();
-    for (std::size_t start = 0;;) {
-      auto comma = s.find(',', start);
-      select.emplace_back(s.substr(
-          start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
-      if (comma == std::string_view::npos) break;
-      start = comma + 1;
-    }
+    auto names = field_names_from_json(op["select"], "select");
+    if (!names) return names.error();
+    select = std::move(*names);
   }
   if (auto p = Projection::make(*(*t)->schema(), select); !p) return p.error();
   return op;

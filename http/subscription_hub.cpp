@@ -11,6 +11,7 @@
 #include "core/filter.h"
 #include "core/json_codec.h"
 #include "core/projection.h"
+#include "core/query.h"
 #include "core/version_diff.h"
 #include "http/message.h"
 
@@ -260,7 +261,7 @@ void SubscriptionHub::run() {
   std::unique_lock lock(m.mu);
 
   // Sends the snapshot of `s` at the connection's version, then ready.
-  auto snapshot = [&](Conn& c, Sub& s, const TableVersion& t, const char* ready_extra) {
+  auto snapshot = [&](Conn& c, Sub& s, const TableVersion& t) {
     std::string rows;
     std::size_t n = 0, in_frame = 0;
     auto flush = [&](bool force) {
@@ -284,7 +285,6 @@ void SubscriptionHub::run() {
     ++m.fig.snapshots;
     json ready = {{"type", "ready"}, {"sub", s.name},    {"version", c.at->version()},
                   {"count", n},      {"resumed", false}, {"schema", schema_of(s, t)}};
-    (void)ready_extra;
     m.send(c, json_text(ready));
   };
 
@@ -348,29 +348,12 @@ void SubscriptionHub::run() {
       s.table = b["table"].get<std::string>();
       if (b.contains("filter")) s.filter_json = b["filter"];
       if (b.contains("select")) {
-        const json& sel = b["select"];
-        if (sel.is_string()) {
-          std::string_view v = sel.get_ref<const std::string&>();
-          for (std::size_t start = 0;;) {
-            auto comma = v.find(',', start);
-            s.select.emplace_back(v.substr(
-                start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
-            if (comma == std::string_view::npos) break;
-            start = comma + 1;
-          }
-        } else if (sel.is_array()) {
-          for (const auto& f : sel)
-            if (f.is_string())
-              s.select.push_back(f.get<std::string>());
-            else
-              ok = false;
-        } else {
-          ok = false;
-        }
-        if (!ok) {
-          bad("subscribe: 'select' must be a string of field names or an array of them");
+        auto names = field_names_from_json(b["select"], "select");
+        if (!names) {
+          bad("subscribe: " + names.message());
           continue;
         }
+        s.select = std::move(*names);
       }
       if (b.contains("rate_hz")) {
         if (!b["rate_hz"].is_number() || b["rate_hz"].get<double>() <= 0) {
@@ -425,7 +408,7 @@ void SubscriptionHub::run() {
           ++m.fig.resets;
           m.send(c, json_text(r));
         }
-        snapshot(c, s, *t, nullptr);
+        snapshot(c, s, *t);
       }
       c.subs.emplace(name, std::move(s));
       ++m.fig.subscriptions;
@@ -535,7 +518,7 @@ void SubscriptionHub::run() {
         json r = {{"type", "reset"}, {"sub", name}, {"reason", "too_many_changes"}};
         ++m.fig.resets;
         m.send(c, json_text(r));
-        snapshot(c, s, *cur->table(s.table), nullptr);
+        snapshot(c, s, *cur->table(s.table));
       }
       for (const auto& name : reset) {
         Sub& s = c.subs[name];
@@ -553,7 +536,7 @@ void SubscriptionHub::run() {
         json r = {{"type", "reset"}, {"sub", name}, {"reason", "schema_changed"}};
         ++m.fig.resets;
         m.send(c, json_text(r));
-        snapshot(c, s, *t, nullptr);
+        snapshot(c, s, *t);
       }
     }
   }
