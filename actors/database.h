@@ -16,6 +16,7 @@
 
 #include "actors/messages_fwd.h"
 #include "actors/procedures.h"
+#include "actors/publish_listener.h"
 #include "core/version_cell.h"
 
 namespace tickdb {
@@ -58,6 +59,9 @@ class Database {
   // The commit log (nullptr: none). Set before writers start, or while none publish.
   void set_sink(CommitSink* sink) { sink_.store(sink, std::memory_order_release); }
   CommitSink* sink() const { return sink_.load(std::memory_order_acquire); }
+  // The listener told of each publish (nullptr: none). It must outlive every publish after
+  // it is set: clear it before the listener is destroyed, while writers may still run.
+  void set_publish_listener(PublishListener* l) { listener_.store(l, std::memory_order_release); }
   // Sends each call's answer: through the sink once `ticket` is durable, else at once.
   void answer(std::vector<PendingCall>& batch, std::uint64_t ticket);
 
@@ -76,6 +80,7 @@ class Database {
  private:
   VersionCell<DbVersion> cell_;
   std::atomic<CommitSink*> sink_{nullptr};
+  std::atomic<PublishListener*> listener_{nullptr};
   std::mutex publish_mu_;  // with a sink: the log's order is the publish order
   const Registry* reg_;
   ParallelRunner* runner_;

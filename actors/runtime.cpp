@@ -353,6 +353,10 @@ Result<json> Runtime::call(std::string_view method, json params) {
 std::shared_ptr<const DbVersion> Runtime::current() const {
   return impl_->db->current();
 }
+void Runtime::set_publish_listener(PublishListener* l) {
+  impl_->db->set_publish_listener(l);
+}
+
 VersionCell<DbVersion>& Runtime::versions() {
   return impl_->db->cell();
 }

@@ -33,6 +33,7 @@ class actor_system;
 namespace tickdb {
 
 class CommitSink;
+class PublishListener;
 struct LogEntry;
 
 struct RuntimeConfig {
@@ -103,6 +104,8 @@ class Runtime {
                           std::function<void(Result<json>)> done);
 
   std::shared_ptr<const DbVersion> current() const;
+  // Database::set_publish_listener: told of every version published from now on.
+  void set_publish_listener(PublishListener* l);
   VersionCell<DbVersion>& versions();
   const Registry& registry() const;
   ParallelRunner& workers();  // until stop()

@@ -32,7 +32,8 @@ const std::vector<std::pair<std::string, std::vector<std::string>>>& known_keys(
       {"cluster",
        {"name", "address", "allow_remote", "port", "peers", "heartbeat_ms", "failure_timeout_ms",
         "request_timeout_ms", "idempotency_ttl_s", "idempotency_max_keys"}},
-      {"subscriptions", {"retain_s", "max_stall_s", "max_connections", "max_per_connection"}},
+      {"subscriptions",
+       {"retain_s", "retain_bytes", "max_stall_s", "max_connections", "max_per_connection"}},
       {"ws", {"max_frame_bytes", "max_incoming_bytes", "ping_s"}},
       {"log", {"level"}},
   };
@@ -120,6 +121,8 @@ Result<Config> config_from_json(const json& j) {
         TAKE(get_string(v, key), c.http_auth_token);
       } else if (key == "subscriptions.retain_s") {
         TAKE(get_number(v, key, 0, 3600), c.subscriptions_retain_s);
+      } else if (key == "subscriptions.retain_bytes") {
+        TAKE(get_uint(v, key, 0, 1ull << 40), c.subscriptions_retain_bytes);
       } else if (key == "subscriptions.max_stall_s") {
         TAKE(get_number(v, key, 0.1, 3600), c.subscriptions_max_stall_s);
       } else if (key == "subscriptions.max_connections") {
@@ -273,6 +276,7 @@ json Config::to_json() const {
             {"idempotency_max_keys", cluster_idempotency_max_keys}}},
           {"subscriptions",
            {{"retain_s", subscriptions_retain_s},
+            {"retain_bytes", subscriptions_retain_bytes},
             {"max_stall_s", subscriptions_max_stall_s},
             {"max_connections", subscriptions_max_connections},
             {"max_per_connection", subscriptions_max_per_connection}}},

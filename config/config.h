@@ -7,7 +7,7 @@
 //    "storage": {"data_dir", "snapshot_interval_s", "snapshot_keep", "compression_level",
 //    "durability"}, "procedures": {"modules"}, "cluster": {"name", "address", "allow_remote",
 //    "port", "peers", "heartbeat_ms", "failure_timeout_ms", "request_timeout_ms",
-//    "idempotency_ttl_s", "idempotency_max_keys"}, "subscriptions": {"retain_s", "max_stall_s",
+//    "idempotency_ttl_s", "idempotency_max_keys"}, "subscriptions": {"retain_s", "retain_bytes", "max_stall_s",
 //    "max_connections", "max_per_connection"}, "ws": {"max_frame_bytes", "max_incoming_bytes",
 //    "ping_s"}, "log": {"level"}}
 //
@@ -61,6 +61,9 @@ struct Config {
   // Live subscriptions (API.md): versions kept for resumes, how long a client may stall,
   // connections, subscriptions per connection, frame limits, WebSocket pings.
   double subscriptions_retain_s = 10;
+  // Past this many bytes of chunks held only by retained versions (an estimate: the chunks a
+  // version does not share with the one before it), the oldest are dropped early.
+  std::uint64_t subscriptions_retain_bytes = 256ull << 20;
   double subscriptions_max_stall_s = 30;
   std::uint64_t subscriptions_max_connections = 1024;
   std::uint64_t subscriptions_max_per_connection = 64;

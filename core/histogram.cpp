@@ -15,12 +15,23 @@ constexpr std::array<std::int64_t, Histogram::kBounds.size()> bounds_ns() {
 constexpr auto kBoundsNs = bounds_ns();
 }  // namespace
 
+namespace {
+std::size_t bucket_of(std::int64_t ns) {
+  return static_cast<std::size_t>(std::lower_bound(kBoundsNs.begin(), kBoundsNs.end(), ns) -
+                                  kBoundsNs.begin());
+}
+}  // namespace
+
 void Histogram::record_ns(std::int64_t ns) {
   if (ns < 0) ns = 0;
-  const auto i = static_cast<std::size_t>(std::lower_bound(kBoundsNs.begin(), kBoundsNs.end(), ns) -
-                                          kBoundsNs.begin());
-  bump(buckets_[i], 1);
+  bump(buckets_[bucket_of(ns)], 1);
   bump(sum_ns_, static_cast<std::uint64_t>(ns));
+}
+
+void Histogram::record_ns_shared(std::int64_t ns) {
+  if (ns < 0) ns = 0;
+  buckets_[bucket_of(ns)].fetch_add(1, std::memory_order_relaxed);
+  sum_ns_.fetch_add(static_cast<std::uint64_t>(ns), std::memory_order_relaxed);
 }
 
 Histogram::Counts Histogram::snapshot() const {

@@ -8,7 +8,10 @@
 // atomic written only by its one writer (a plain load and store, no locked instruction on the
 // hot path), so a reader sees each count whole, though not all counts of one instant.
 //
-// Thread-safety: record() from one thread at a time; snapshot() from any thread.
+// Thread-safety: record_ns() from one thread at a time; record_ns_shared() from any number of
+// threads at once (a locked add per count: for figures recorded where no one thread owns them,
+// such as a subscription frame's write on whichever I/O thread finishes it); snapshot() from
+// any thread.
 #pragma once
 
 #include <array>
@@ -36,6 +39,7 @@ class Histogram {
 
   void record_ns(std::int64_t ns);
   void record_seconds(double s) { record_ns(static_cast<std::int64_t>(s * 1e9)); }
+  void record_ns_shared(std::int64_t ns);
   Counts snapshot() const;
 
  private:

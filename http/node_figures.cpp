@@ -153,6 +153,22 @@ std::string render_prometheus(const NodeFigures& f) {
         "Merged deltas sent to connections that fell behind.", sb.conflations);
   t.one("tickdb_subscription_slow_closes_total", "counter",
         "Connections closed for not reading (4008).", sb.slow_closes);
+  t.one("tickdb_subscription_queue_bytes", "gauge",
+        "Bytes of frames queued on connections and not yet written.", sb.queue_bytes);
+  t.one("tickdb_subscription_retained_versions", "gauge", "Versions kept for resumes.",
+        sb.retained_versions);
+  t.one("tickdb_subscription_retained_bytes", "gauge",
+        "Bytes of chunks only the versions kept for resumes hold (an estimate).",
+        sb.retained_bytes);
+  t.head("tickdb_subscriptions_by_table", "gauge", "Live subscriptions, by table.");
+  for (const auto& [table, n] : sb.per_table)
+    t.sample("tickdb_subscriptions_by_table", "table=\"" + label(table) + "\"", n);
+  t.head("tickdb_subscription_commit_to_wire_seconds", "histogram",
+         "From the publish of a delta's version to its frame written to the connection.");
+  t.histogram("tickdb_subscription_commit_to_wire_seconds", "", sb.commit_to_wire);
+  t.head("tickdb_subscription_fanout_seconds", "histogram",
+         "One round of the hub over a new version: diffs, frames, sends to every connection.");
+  t.histogram("tickdb_subscription_fanout_seconds", "", sb.fanout);
 
   if (!f.peers.empty()) {
     auto per_peer = [&](const char* name, const char* type, const char* help, auto get) {
@@ -250,6 +266,8 @@ json render_json(const NodeFigures& f) {
                  {"segment", l.segment},
                  {"broken", l.broken}}}};
   }
+  json by_table = json::object();
+  for (const auto& [table, n] : f.subscriptions.per_table) by_table[table] = n;
   const auto& c = f.commits;
   return {{"node", f.node},
           {"uptime_s", f.uptime_s},
@@ -275,7 +293,17 @@ json render_json(const NodeFigures& f) {
             {"resumes", f.subscriptions.resumes},
             {"resets", f.subscriptions.resets},
             {"conflations", f.subscriptions.conflations},
-            {"slow_closes", f.subscriptions.slow_closes}}},
+            {"slow_closes", f.subscriptions.slow_closes},
+            {"queue_bytes", f.subscriptions.queue_bytes},
+            {"retained_versions", f.subscriptions.retained_versions},
+            {"retained_bytes", f.subscriptions.retained_bytes},
+            {"by_table", by_table},
+            {"commit_to_wire",
+             {{"count", f.subscriptions.commit_to_wire.count},
+              {"seconds", f.subscriptions.commit_to_wire.sum_s}}},
+            {"fanout",
+             {{"count", f.subscriptions.fanout.count},
+              {"seconds", f.subscriptions.fanout.sum_s}}}}},
           {"idempotency",
            {{"keys", f.idempotency.keys},
             {"replayed", f.idempotency.replayed},

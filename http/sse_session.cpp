@@ -98,8 +98,8 @@ class SseSession : public SubscriberLink, public std::enable_shared_from_this<Ss
   // ---- SubscriberLink: hub frames become events ----
   // dispatch, not post: the hello, sent while attaching on this thread, is queued at once,
   // so it (and the stream's head) goes out before frames the hub sends from its thread.
-  void send(std::string frame) override {
-    auto j = json::parse(frame, nullptr, false);
+  void send(HubFrame frame) override {
+    auto j = json::parse(*frame.text, nullptr, false);
     if (!j.is_object() || !j["type"].is_string()) return;
     const std::string type = j["type"];
     j.erase("type");
@@ -119,9 +119,10 @@ class SseSession : public SubscriberLink, public std::enable_shared_from_this<Ss
       ev += "id: " + epoch_ + ":" + std::to_string(j[ver].get<std::uint64_t>()) + "\n";
     ev += "data: " + json_text(j) + "\n\n";
     queued_.fetch_add(ev.size(), std::memory_order_relaxed);
-    net::dispatch(sock_.get_executor(), [self = shared_from_this(), ev = std::move(ev)]() mutable {
-      self->queue(std::move(ev));
-    });
+    net::dispatch(sock_.get_executor(),
+                  [self = shared_from_this(), ev = std::move(ev), ns = frame.published_ns]() mutable {
+                    self->queue(std::move(ev), ns);
+                  });
   }
   std::size_t queued_bytes() const override { return queued_.load(std::memory_order_relaxed); }
   void close(int code, std::string reason) override {
@@ -140,20 +141,21 @@ class SseSession : public SubscriberLink, public std::enable_shared_from_this<Ss
     queued_.fetch_add(s.size(), std::memory_order_relaxed);
     queue(std::move(s));
   }
-  void queue(std::string s) {
+  void queue(std::string s, std::int64_t published_ns = 0) {
     if (done_) {
       queued_.fetch_sub(s.size(), std::memory_order_relaxed);
       return;
     }
-    out_.push_back(std::move(s));
+    out_.emplace_back(std::move(s), published_ns);
     if (!writing_) write_next();
   }
   void write_next() {
     writing_ = true;
-    net::async_write(sock_, net::buffer(out_.front()),
+    net::async_write(sock_, net::buffer(out_.front().first),
                      [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
-                       self->queued_.fetch_sub(self->out_.front().size(),
+                       self->queued_.fetch_sub(self->out_.front().first.size(),
                                                std::memory_order_relaxed);
+                       if (!ec) self->hub_.frame_written(self->out_.front().second);
                        self->out_.pop_front();
                        self->writing_ = false;
                        if (ec) return self->finish();
@@ -192,7 +194,7 @@ class SseSession : public SubscriberLink, public std::enable_shared_from_this<Ss
   json op_;
   SubscriptionHub& hub_;
   net::steady_timer timer_;
-  std::deque<std::string> out_;
+  std::deque<std::pair<std::string, std::int64_t>> out_;  // an event, its HubFrame::published_ns
   std::atomic<std::size_t> queued_{0};
   std::array<char, 512> scratch_{};
   std::uint64_t conn_ = 0;

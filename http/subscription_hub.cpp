@@ -7,7 +7,10 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <semaphore>
+#include <unordered_map>
 
+#include "actors/publish_listener.h"
 #include "core/filter.h"
 #include "core/json_codec.h"
 #include "core/projection.h"
@@ -30,12 +33,20 @@ std::string random_epoch() {
   return buf;
 }
 
+struct Op {
+  enum class Kind { subscribe, unsubscribe } kind;
+  std::uint64_t conn;
+  json body;
+  std::string sub;
+};
+
 // A subscription of one connection, resolved against the schema of the table it was
 // (re)subscribed at.
 struct Sub {
   std::string name, table;
   json filter_json;  // as given (null: none)
   std::vector<std::string> select;
+  std::string spec;  // table, filter and select as one key: equal specs classify alike
   std::shared_ptr<const TableSchema> schema;
   std::optional<CompiledFilter> filter;
   std::optional<Projection> proj;
@@ -45,18 +56,31 @@ struct Conn {
   std::weak_ptr<SubscriberLink> link;
   std::shared_ptr<const DbVersion> at;  // the version of the connection's last frame
   std::map<std::string, Sub> subs;
+  std::string signature;  // the names and specs of subs: equal signatures get equal frames
   Clock::time_point last_frame = Clock::now();
   std::optional<Clock::time_point> stalled_since;
+  // Stalled while `at` left the resume ring: `at` is let go (lost_version is where the client
+  // is), every subscription is reset when it drains, and its ops wait until then.
+  bool lost = false;
+  std::uint64_t lost_version = 0;
+  std::deque<Op> deferred;
   double rate_hz = 0;  // 0: every tick
   Clock::time_point next_delta = Clock::now();
 };
 
-struct Op {
-  enum class Kind { subscribe, unsubscribe } kind;
-  std::uint64_t conn;
-  json body;
-  std::string sub;
-};
+std::int64_t steady_ns(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+void sign(Conn& c) {
+  c.signature.clear();
+  for (const auto& [name, s] : c.subs) {
+    c.signature += name;
+    c.signature += '\x1f';
+    c.signature += s.spec;
+    c.signature += '\x1e';
+  }
+}
 
 void append_ids(std::string& out, const std::vector<std::uint64_t>& ids) {
   out += '[';
@@ -67,12 +91,28 @@ void append_ids(std::string& out, const std::vector<std::uint64_t>& ids) {
   out += ']';
 }
 
-// The changes of one subscription between two versions of its table, as the "<sub>": {...}
-// member of a delta; empty when nothing concerns it; nullopt when the two versions cannot be
-// compared slot by slot (a relayout: the subscription starts again from a snapshot).
-std::optional<std::string> changes_of(const Sub& s, const TableVersion& before,
-                                      const TableVersion& after) {
-  if (&before == &after) return std::string();  // the table did not change
+// One record that differs between two versions of a table (diff_tables' visit arguments).
+struct Change {
+  std::uint64_t id;
+  const std::byte* before;  // nullptr: inserted
+  const std::byte* after;   // nullptr: deleted
+};
+// nullopt: the two versions cannot be compared slot by slot (a relayout).
+using Changes = std::optional<std::vector<Change>>;
+
+Changes diff_of(const TableVersion& before, const TableVersion& after) {
+  std::vector<Change> out;
+  if (&before == &after) return out;
+  auto d = diff_tables(before, after, [&](std::uint64_t id, const std::byte* b, const std::byte* a) {
+    out.push_back(Change{id, b, a});
+  });
+  if (!d) return std::nullopt;
+  return out;
+}
+
+// The changes as one subscription sees them, the body of its "<sub>": {...} member of a
+// delta; empty when nothing concerns it.
+std::string classify(const Sub& s, const std::vector<Change>& changes) {
   std::string ins, upd;
   std::vector<std::uint64_t> del, out;
   std::size_t n_ins = 0, n_upd = 0;
@@ -80,24 +120,22 @@ std::optional<std::string> changes_of(const Sub& s, const TableVersion& before,
     if (n++) into += ',';
     s.proj->append_record(into, rec, id);
   };
-  auto diff =
-      diff_tables(before, after, [&](std::uint64_t id, const std::byte* b, const std::byte* a) {
-        const bool in_before = b && (!s.filter || s.filter->match(b, id));
-        const bool in_after = a && (!s.filter || s.filter->match(a, id));
-        if (!in_before && in_after)
-          row(ins, n_ins, a, id);
-        else if (in_before && in_after && s.proj->differs(b, a))
-          row(upd, n_upd, a, id);
-        else if (in_before && !a)
-          del.push_back(id);
-        else if (in_before && !in_after)
-          out.push_back(id);
-      });
-  if (!diff) return std::nullopt;
-  if (!n_ins && !n_upd && del.empty() && out.empty()) return std::string();
-  std::string m;
-  append_json_string(m, s.name);
-  m += ":{\"ins\":[" + ins + "],\"upd\":[" + upd + "],\"del\":";
+  for (const Change& ch : changes) {
+    const std::byte* b = ch.before;
+    const std::byte* a = ch.after;
+    const bool in_before = b && (!s.filter || s.filter->match(b, ch.id));
+    const bool in_after = a && (!s.filter || s.filter->match(a, ch.id));
+    if (!in_before && in_after)
+      row(ins, n_ins, a, ch.id);
+    else if (in_before && in_after && s.proj->differs(b, a))
+      row(upd, n_upd, a, ch.id);
+    else if (in_before && !a)
+      del.push_back(ch.id);
+    else if (in_before && !in_after)
+      out.push_back(ch.id);
+  }
+  if (!n_ins && !n_upd && del.empty() && out.empty()) return {};
+  std::string m = "{\"ins\":[" + ins + "],\"upd\":[" + upd + "],\"del\":";
   append_ids(m, del);
   m += ",\"out\":";
   append_ids(m, out);
@@ -105,26 +143,85 @@ std::optional<std::string> changes_of(const Sub& s, const TableVersion& before,
   return m;
 }
 
+void append_member(std::string& into, const std::string& name, const std::string& body) {
+  if (!into.empty()) into += ',';
+  append_json_string(into, name);
+  into += ':';
+  into += body;
+}
+
+// The bytes of the chunks of `v` that `prev` does not share (an estimate of what keeping
+// `v` beside `prev` costs; index nodes are not counted).
+std::uint64_t unshared_bytes(const DbVersion& v, const DbVersion* prev) {
+  std::uint64_t n = 0;
+  for (const auto& [name, t] : v.tables()) {
+    const TableVersion* p = prev ? prev->table(name) : nullptr;
+    if (p == t.get()) continue;
+    const std::uint64_t chunk_bytes = std::uint64_t{t->records_per_chunk()} * t->record_size();
+    const std::size_t k_prev = p ? p->chunk_count() : 0;
+    for (std::size_t k = 0; k < t->chunk_count(); ++k)
+      if (k >= k_prev || t->chunk(k) != p->chunk(k)) n += chunk_bytes;
+  }
+  return n;
+}
+
 }  // namespace
 
-struct SubscriptionHub::Impl {
+struct SubscriptionHub::Impl : PublishListener {
   mutable std::mutex mu;
-  std::condition_variable wake;
   bool stopping = false;
   std::uint64_t next_conn = 1;
   std::map<std::uint64_t, Conn> conns;
   std::deque<Op> ops;
-  // Versions the connections may resume from: (version, database, when it was seen).
-  std::deque<std::pair<std::shared_ptr<const DbVersion>, Clock::time_point>> ring;
+  // Versions the connections may resume from, oldest first, with when the hub saw each and
+  // the bytes of chunks it does not share with the one before it.
+  struct Retained {
+    std::shared_ptr<const DbVersion> db;
+    Clock::time_point seen;
+    std::uint64_t bytes;
+  };
+  std::deque<Retained> ring;
+  std::uint64_t ring_bytes = 0;  // of every entry but the oldest (its chunks are the base)
   SubscriptionFigures fig;
+  Histogram fanout;  // the hub's thread
 
-  void send(Conn& c, std::string frame) {
+  // ---- waking the hub: publishes and ops ----
+  std::counting_semaphore<> wake{0};
+  std::atomic<bool> poked{false};
+  void poke() {
+    if (!poked.exchange(true, std::memory_order_acq_rel)) wake.release();
+  }
+
+  // ---- when versions were published (by version, the last kPublished of them) ----
+  static constexpr std::size_t kPublished = 4096;
+  std::array<std::atomic<std::uint64_t>, kPublished> pub_version{};
+  std::array<std::atomic<std::int64_t>, kPublished> pub_ns{};
+  Histogram wire;  // record_ns_shared: the links' threads
+
+  void published(std::uint64_t v) noexcept override {
+    const auto i = v % kPublished;
+    pub_ns[i].store(steady_ns(Clock::now()), std::memory_order_relaxed);
+    pub_version[i].store(v, std::memory_order_release);
+    poke();
+  }
+  std::int64_t published_ns(std::uint64_t v) const {
+    const auto i = v % kPublished;
+    if (pub_version[i].load(std::memory_order_acquire) != v) return 0;
+    const std::int64_t ns = pub_ns[i].load(std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    return pub_version[i].load(std::memory_order_relaxed) == v ? ns : 0;
+  }
+
+  void send(Conn& c, HubFrame frame) {
     auto link = c.link.lock();
     if (!link) return;
     ++fig.frames;
-    fig.bytes += frame.size();
+    fig.bytes += frame.text->size();
     c.last_frame = Clock::now();
     link->send(std::move(frame));
+  }
+  void send(Conn& c, std::string text) {
+    send(c, HubFrame{std::make_shared<const std::string>(std::move(text)), 0});
   }
   void error(Conn& c, const std::string& sub, Errc code, const std::string& msg) {
     json e = {{"type", "error"}, {"code", std::string(errc_name(code))}, {"message", msg}};
@@ -132,14 +229,28 @@ struct SubscriptionHub::Impl {
     send(c, json_text(e));
   }
   std::shared_ptr<const DbVersion> find_version(std::uint64_t v) const {
-    for (const auto& [db, when] : ring)
-      if (db->version() == v) return db;
+    for (const auto& r : ring)
+      if (r.db->version() == v) return r.db;
     return nullptr;
+  }
+  void retain(const std::shared_ptr<const DbVersion>& v, Clock::time_point now) {
+    if (!ring.empty() && ring.back().db->version() == v->version()) return;
+    const std::uint64_t b = ring.empty() ? 0 : unshared_bytes(*v, ring.back().db.get());
+    ring.push_back(Retained{v, now, b});
+    if (ring.size() > 1) ring_bytes += b;
+  }
+  // Drops what is older than `keep` or past `max_bytes`; the newest always stays.
+  void prune(Clock::time_point now, Clock::duration keep, std::uint64_t max_bytes) {
+    while (ring.size() > 1 && (ring.front().seen + keep < now || ring_bytes > max_bytes)) {
+      ring.pop_front();
+      ring_bytes -= ring.front().bytes;
+    }
   }
 };
 
 SubscriptionHub::SubscriptionHub(Runtime& rt, const Config& cfg)
     : rt_(rt), cfg_(cfg), epoch_(random_epoch()), impl_(std::make_unique<Impl>()) {
+  rt_.set_publish_listener(impl_.get());
   thread_ = std::thread([this] { run(); });
 }
 
@@ -148,11 +259,12 @@ SubscriptionHub::~SubscriptionHub() {
 }
 
 void SubscriptionHub::stop() {
+  rt_.set_publish_listener(nullptr);
   {
     std::lock_guard lock(impl_->mu);
     impl_->stopping = true;
   }
-  impl_->wake.notify_all();
+  impl_->wake.release();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -177,8 +289,7 @@ std::uint64_t SubscriptionHub::attach(std::shared_ptr<SubscriberLink> link) {
                   {"retain_s", cfg_.subscriptions_retain_s},
                   {"max_stall_s", cfg_.subscriptions_max_stall_s}}}};
   // The hello's version starts the chain: the ring must be able to resume from it.
-  if (impl_->ring.empty() || impl_->ring.back().first->version() != v->version())
-    impl_->ring.emplace_back(v, Clock::now());
+  impl_->retain(v, Clock::now());
   impl_->send(c, json_text(hello));
   return id;
 }
@@ -197,7 +308,7 @@ void SubscriptionHub::subscribe(std::uint64_t conn, json op) {
     std::lock_guard lock(impl_->mu);
     impl_->ops.push_back(Op{Op::Kind::subscribe, conn, std::move(op), {}});
   }
-  impl_->wake.notify_all();
+  impl_->poke();
 }
 
 void SubscriptionHub::unsubscribe(std::uint64_t conn, std::string sub) {
@@ -205,12 +316,26 @@ void SubscriptionHub::unsubscribe(std::uint64_t conn, std::string sub) {
     std::lock_guard lock(impl_->mu);
     impl_->ops.push_back(Op{Op::Kind::unsubscribe, conn, {}, std::move(sub)});
   }
-  impl_->wake.notify_all();
+  impl_->poke();
+}
+
+void SubscriptionHub::frame_written(std::int64_t published_ns) {
+  if (published_ns <= 0) return;
+  impl_->wire.record_ns_shared(steady_ns(Clock::now()) - published_ns);
 }
 
 SubscriptionFigures SubscriptionHub::figures() const {
   std::lock_guard lock(impl_->mu);
-  return impl_->fig;
+  SubscriptionFigures f = impl_->fig;
+  std::map<std::string, std::uint64_t> by_table;
+  for (const auto& [id, c] : impl_->conns)
+    for (const auto& [name, s] : c.subs) ++by_table[s.table];
+  f.per_table.assign(by_table.begin(), by_table.end());
+  f.retained_versions = impl_->ring.size();
+  f.retained_bytes = impl_->ring_bytes;
+  f.commit_to_wire = impl_->wire.snapshot();
+  f.fanout = impl_->fanout.snapshot();
+  return f;
 }
 
 namespace {
@@ -255,10 +380,15 @@ void SubscriptionHub::run() {
   Impl& m = *impl_;
   const auto period = std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double>(1.0 / rt_.tick_rate()));
+  // A round for a new version waits for this much after the last one (a little less than a
+  // period: the tick loop's own jitter must not push a tick's version into the next round).
+  const auto min_gap = period * 9 / 10;
   const std::size_t frame_limit = cfg_.ws_max_frame_bytes;
   const std::size_t high_water = std::max<std::size_t>(4 * frame_limit, 1u << 20);
-  auto next_tick = Clock::now() + period;
-  std::unique_lock lock(m.mu);
+  const auto keep = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(cfg_.subscriptions_retain_s));
+  Clock::time_point last_round = Clock::now() - period;
+  std::uint64_t round_version = ~std::uint64_t{0};
 
   // Sends the snapshot of `s` at the connection's version, then ready.
   auto snapshot = [&](Conn& c, Sub& s, const TableVersion& t) {
@@ -288,145 +418,174 @@ void SubscriptionHub::run() {
     m.send(c, json_text(ready));
   };
 
-  while (true) {
-    m.wake.wait_until(lock, next_tick, [&] { return m.stopping || !m.ops.empty(); });
-    if (m.stopping) return;
+  auto end = [&](Conn& c, const std::string& name, const char* reason, const std::string& msg) {
+    json e = {{"type", "ended"}, {"sub", name}, {"reason", reason}};
+    if (!msg.empty()) e["message"] = msg;
+    m.send(c, json_text(e));
+    c.subs.erase(name);
+    --m.fig.subscriptions;
+  };
+  // Subscription `name` of `c` starts again at `cur` (the connection's version now): reset
+  // and a snapshot, or ended when its table or a field it uses is gone. The caller signs c.
+  auto restart = [&](Conn& c, const std::string& name, const DbVersion& cur, const char* reason) {
+    Sub& s = c.subs[name];
+    const TableVersion* t = cur.table(s.table);
+    if (!t) return end(c, name, "table_dropped", "");
+    if (Status st = resolve(s, *t); !st) return end(c, name, "field_removed", st.message());
+    json r = {{"type", "reset"}, {"sub", name}, {"reason", reason}};
+    ++m.fig.resets;
+    m.send(c, json_text(r));
+    snapshot(c, s, *t);
+  };
 
-    // ---- ops ----
-    while (!m.ops.empty()) {
-      Op op = std::move(m.ops.front());
-      m.ops.pop_front();
-      auto it = m.conns.find(op.conn);
-      if (it == m.conns.end()) continue;
-      Conn& c = it->second;
-      if (op.kind == Op::Kind::unsubscribe) {
-        auto s = c.subs.find(op.sub);
-        if (s == c.subs.end()) {
-          m.error(c, op.sub, Errc::not_found, "no subscription '" + op.sub.substr(0, 64) + "'");
-          continue;
-        }
-        c.subs.erase(s);
-        --m.fig.subscriptions;
-        json e = {{"type", "ended"}, {"sub", op.sub}, {"reason", "unsubscribed"}};
-        m.send(c, json_text(e));
-        continue;
+  // ---- one subscribe or unsubscribe ----
+  auto run_op = [&](Op& op) {
+    auto it = m.conns.find(op.conn);
+    if (it == m.conns.end()) return;
+    Conn& c = it->second;
+    if (c.lost) return c.deferred.push_back(std::move(op));  // answered once it drains
+    if (op.kind == Op::Kind::unsubscribe) {
+      auto s = c.subs.find(op.sub);
+      if (s == c.subs.end()) {
+        m.error(c, op.sub, Errc::not_found, "no subscription '" + op.sub.substr(0, 64) + "'");
+        return;
       }
-      const json& b = op.body;
-      const std::string name =
-          b.contains("sub") && b["sub"].is_string() ? b["sub"].get<std::string>() : "";
-      auto bad = [&](const std::string& msg) { m.error(c, name, Errc::invalid_argument, msg); };
-      bool ok = true;
-      for (const auto& [k, v] : b.items())
-        if (k != "op" && k != "sub" && k != "table" && k != "filter" && k != "select" &&
-            k != "since" && k != "rate_hz") {
-          bad("subscribe: unknown key '" + k.substr(0, 64) + "'");
-          ok = false;
-          break;
-        }
-      if (!ok) continue;
-      if (name.empty() || name.size() > 64) {
-        bad("subscribe: 'sub' must be a name of 1..64 characters");
-        continue;
-      }
-      if (c.subs.count(name)) {
-        m.error(c, name, Errc::already_exists,
-                "subscribe: subscription '" + name + "' exists on this connection");
-        continue;
-      }
-      if (c.subs.size() >= cfg_.subscriptions_max_per_connection) {
-        m.error(c, name, Errc::resource_exhausted,
-                "subscribe: at most " + std::to_string(cfg_.subscriptions_max_per_connection) +
-                    " subscriptions per connection");
-        continue;
-      }
-      if (!b.contains("table") || !b["table"].is_string()) {
-        bad("subscribe: 'table' must be a string");
-        continue;
-      }
-      Sub s;
-      s.name = name;
-      s.table = b["table"].get<std::string>();
-      if (b.contains("filter")) s.filter_json = b["filter"];
-      if (b.contains("select")) {
-        auto names = field_names_from_json(b["select"], "select");
-        if (!names) {
-          bad("subscribe: " + names.message());
-          continue;
-        }
-        s.select = std::move(*names);
-      }
-      if (b.contains("rate_hz")) {
-        if (!b["rate_hz"].is_number() || b["rate_hz"].get<double>() <= 0) {
-          bad("subscribe: 'rate_hz' must be a positive number");
-          continue;
-        }
-        c.rate_hz = std::min(b["rate_hz"].get<double>(), rt_.tick_rate());
-      }
-      const TableVersion* t = c.at->table(s.table);
-      if (!t) {
-        m.error(c, name, Errc::not_found, "table '" + s.table.substr(0, 64) + "' does not exist");
-        continue;
-      }
-      if (Status st = resolve(s, *t); !st) {
-        m.error(c, name, st.code(), st.message());
-        continue;
-      }
-      // A resume: one catch-up from the version the client had to the connection's.
-      std::shared_ptr<const DbVersion> from;
-      if (b.contains("since")) {
-        if (!b["since"].is_string()) {
-          bad("subscribe: 'since' must be a resume token \"<epoch>:<version>\"");
-          continue;
-        }
-        const std::string tok = b["since"];
-        const auto colon = tok.find(':');
-        if (colon != std::string::npos && tok.substr(0, colon) == epoch_) {
-          std::uint64_t v = 0;
-          try {
-            v = std::stoull(tok.substr(colon + 1));
-          } catch (...) {
-          }
-          from = v <= c.at->version() ? m.find_version(v) : nullptr;
-        }
-      }
-      const TableVersion* old = from ? from->table(s.table) : nullptr;
-      const auto resumed =
-          old && old->schema() == t->schema() ? changes_of(s, *old, *t) : std::nullopt;
-      if (resumed) {
-        const std::string& ch = *resumed;
-        std::string f = "{\"type\":\"ready\",\"sub\":";
-        append_json_string(f, s.name);
-        f += ",\"version\":" + std::to_string(c.at->version()) +
-             ",\"from\":" + std::to_string(from->version()) +
-             ",\"count\":null,\"resumed\":true,\"changes\":{" + ch +
-             "},\"schema\":" + json_text(schema_of(s, *t)) + "}";
-        ++m.fig.resumes;
-        m.send(c, std::move(f));
-      } else {
-        if (b.contains("since")) {
-          json r = {{"type", "reset"}, {"sub", s.name}, {"reason", "resume_unavailable"}};
-          ++m.fig.resets;
-          m.send(c, json_text(r));
-        }
-        snapshot(c, s, *t);
-      }
-      c.subs.emplace(name, std::move(s));
-      ++m.fig.subscriptions;
+      c.subs.erase(s);
+      sign(c);
+      --m.fig.subscriptions;
+      json e = {{"type", "ended"}, {"sub", op.sub}, {"reason", "unsubscribed"}};
+      m.send(c, json_text(e));
+      return;
     }
+    const json& b = op.body;
+    const std::string name =
+        b.contains("sub") && b["sub"].is_string() ? b["sub"].get<std::string>() : "";
+    auto bad = [&](const std::string& msg) { m.error(c, name, Errc::invalid_argument, msg); };
+    for (const auto& [k, v] : b.items())
+      if (k != "op" && k != "sub" && k != "table" && k != "filter" && k != "select" &&
+          k != "since" && k != "rate_hz")
+        return bad("subscribe: unknown key '" + k.substr(0, 64) + "'");
+    if (name.empty() || name.size() > 64)
+      return bad("subscribe: 'sub' must be a name of 1..64 characters");
+    if (c.subs.count(name))
+      return m.error(c, name, Errc::already_exists,
+                     "subscribe: subscription '" + name + "' exists on this connection");
+    if (c.subs.size() >= cfg_.subscriptions_max_per_connection)
+      return m.error(c, name, Errc::resource_exhausted,
+                     "subscribe: at most " + std::to_string(cfg_.subscriptions_max_per_connection) +
+                         " subscriptions per connection");
+    if (!b.contains("table") || !b["table"].is_string())
+      return bad("subscribe: 'table' must be a string");
+    Sub s;
+    s.name = name;
+    s.table = b["table"].get<std::string>();
+    if (b.contains("filter")) s.filter_json = b["filter"];
+    if (b.contains("select")) {
+      auto names = field_names_from_json(b["select"], "select");
+      if (!names) return bad("subscribe: " + names.message());
+      s.select = std::move(*names);
+    }
+    if (b.contains("rate_hz")) {
+      if (!b["rate_hz"].is_number() || b["rate_hz"].get<double>() <= 0)
+        return bad("subscribe: 'rate_hz' must be a positive number");
+      c.rate_hz = std::min(b["rate_hz"].get<double>(), rt_.tick_rate());
+    }
+    s.spec = s.table + '\0' + s.filter_json.dump() + '\0';
+    for (const auto& f : s.select) s.spec += f + ',';
+    const TableVersion* t = c.at->table(s.table);
+    if (!t)
+      return m.error(c, name, Errc::not_found,
+                     "table '" + s.table.substr(0, 64) + "' does not exist");
+    if (Status st = resolve(s, *t); !st) return m.error(c, name, st.code(), st.message());
+    // A resume: one catch-up from the version the client had to the connection's.
+    std::shared_ptr<const DbVersion> from;
+    if (b.contains("since")) {
+      if (!b["since"].is_string())
+        return bad("subscribe: 'since' must be a resume token \"<epoch>:<version>\"");
+      const std::string tok = b["since"];
+      const auto colon = tok.find(':');
+      if (colon != std::string::npos && tok.substr(0, colon) == epoch_) {
+        std::uint64_t v = 0;
+        try {
+          v = std::stoull(tok.substr(colon + 1));
+        } catch (...) {
+        }
+        from = v <= c.at->version() ? m.find_version(v) : nullptr;
+      }
+    }
+    const TableVersion* old = from ? from->table(s.table) : nullptr;
+    const Changes caught_up = old && old->schema() == t->schema() ? diff_of(*old, *t) : std::nullopt;
+    if (caught_up) {
+      std::string ch;
+      if (std::string body = classify(s, *caught_up); !body.empty())
+        append_member(ch, s.name, body);
+      std::string f = "{\"type\":\"ready\",\"sub\":";
+      append_json_string(f, s.name);
+      f += ",\"version\":" + std::to_string(c.at->version()) +
+           ",\"from\":" + std::to_string(from->version()) +
+           ",\"count\":null,\"resumed\":true,\"changes\":{" + ch +
+           "},\"schema\":" + json_text(schema_of(s, *t)) + "}";
+      ++m.fig.resumes;
+      m.send(c, std::move(f));
+    } else {
+      if (b.contains("since")) {
+        json r = {{"type", "reset"}, {"sub", s.name}, {"reason", "resume_unavailable"}};
+        ++m.fig.resets;
+        m.send(c, json_text(r));
+      }
+      snapshot(c, s, *t);
+    }
+    c.subs.emplace(name, std::move(s));
+    sign(c);
+    ++m.fig.subscriptions;
+  };
 
-    const auto now = Clock::now();
-    if (now < next_tick) continue;  // woken for ops only
-    next_tick += period;
-    if (next_tick < now) next_tick = now + period;  // fell behind: no burst of catch-up ticks
+  // ---- one round: a delta (or progress) for every connection that is due ----
+  // Shared by the connections of one round: diffs by (before, after), classified changes by
+  // (before, after, subscription spec, schema), frames by (from, conflated, signature).
+  struct PairKey {
+    const void* a;
+    const void* b;
+    bool operator==(const PairKey&) const = default;
+  };
+  struct PairHash {
+    std::size_t operator()(const PairKey& k) const {
+      return std::hash<const void*>()(k.a) * 31 + std::hash<const void*>()(k.b);
+    }
+  };
+  std::unordered_map<PairKey, Changes, PairHash> diffs;
+  std::unordered_map<std::string, std::string> classified;
+  std::unordered_map<std::string, std::shared_ptr<const std::string>> frames;
 
-    // ---- the tick: one delta per connection that has changes ----
-    auto cur = rt_.current();
-    if (m.ring.empty() || m.ring.back().first->version() != cur->version())
-      m.ring.emplace_back(cur, now);
-    const auto keep = std::chrono::duration_cast<Clock::duration>(
-        std::chrono::duration<double>(cfg_.subscriptions_retain_s));
-    while (m.ring.size() > 1 && m.ring.front().second + keep < now) m.ring.pop_front();
+  auto changes_for = [&](const Sub& s, const TableVersion& before,
+                         const TableVersion& after) -> const std::string* {
+    auto [d, fresh] = diffs.try_emplace(PairKey{&before, &after});
+    if (fresh) d->second = diff_of(before, after);
+    if (!d->second) return nullptr;
+    std::string key(reinterpret_cast<const char*>(&d->first), sizeof(PairKey));
+    const TableSchema* schema = s.schema.get();
+    key.append(reinterpret_cast<const char*>(&schema), sizeof schema);
+    key += s.spec;
+    auto [cl, fresh_cl] = classified.try_emplace(std::move(key));
+    if (fresh_cl) cl->second = classify(s, *d->second);
+    return &cl->second;
+  };
+
+  auto round = [&](const std::shared_ptr<const DbVersion>& cur, Clock::time_point now) {
+    m.retain(cur, now);
+    m.prune(now, keep, cfg_.subscriptions_retain_bytes);
+    const std::uint64_t oldest = m.ring.front().db->version();
     const std::uint64_t tick = rt_.ticks();
+    const std::int64_t pub_ns = m.published_ns(cur->version());
+    const HubFrame progress{std::make_shared<const std::string>(
+                                "{\"type\":\"progress\",\"version\":" +
+                                std::to_string(cur->version()) +
+                                ",\"tick\":" + std::to_string(tick) + "}"),
+                            0};
+    std::uint64_t queued = 0;
+    diffs.clear();
+    classified.clear();
+    frames.clear();
     for (auto it = m.conns.begin(); it != m.conns.end();) {
       Conn& c = it->second;
       auto link = c.link.lock();
@@ -437,21 +596,29 @@ void SubscriptionHub::run() {
         continue;
       }
       ++it;
-      if (c.subs.empty() || c.at->version() == cur->version()) {
+      const std::size_t q = link->queued_bytes();
+      queued += q;
+      if (!c.lost && (c.subs.empty() || c.at->version() == cur->version())) {
         if (now - c.last_frame >= std::chrono::seconds(1)) {
           c.at = cur;
-          m.send(c, "{\"type\":\"progress\",\"version\":" + std::to_string(cur->version()) +
-                        ",\"tick\":" + std::to_string(tick) + "}");
+          m.send(c, progress);
         }
         continue;
       }
-      // A slow reader: nothing more for it until it drains; closed past max_stall_s.
-      if (link->queued_bytes() > high_water) {
+      // A slow reader: nothing more for it until it drains; closed past max_stall_s. It
+      // holds no version older than the ring's.
+      if (q > high_water) {
         if (!c.stalled_since) c.stalled_since = now;
+        if (!c.lost && c.at->version() < oldest) {
+          c.lost = true;
+          c.lost_version = c.at->version();
+          c.at.reset();
+        }
         if (now - *c.stalled_since >
             std::chrono::duration<double>(cfg_.subscriptions_max_stall_s)) {
           ++m.fig.slow_closes;
-          link->close(4008, epoch_ + ":" + std::to_string(c.at->version()));
+          link->close(4008,
+                      epoch_ + ":" + std::to_string(c.lost ? c.lost_version : c.at->version()));
           c.link.reset();
         }
         continue;
@@ -462,6 +629,36 @@ void SubscriptionHub::run() {
                                  std::chrono::duration<double>(1.0 / c.rate_hz));
       const bool conflated = c.stalled_since.has_value();
       c.stalled_since.reset();
+      if (c.lost) {
+        // It fell behind the ring while stalled: every subscription starts again at `cur`.
+        c.lost = false;
+        c.at = cur;
+        m.send(c, progress);
+        std::vector<std::string> names;
+        for (const auto& [name, s] : c.subs) names.push_back(name);
+        for (const auto& name : names) restart(c, name, *cur, "slow_consumer");
+        sign(c);
+        while (!c.deferred.empty()) {
+          Op op = std::move(c.deferred.front());
+          c.deferred.pop_front();
+          run_op(op);
+        }
+        continue;
+      }
+      // The same subscriptions from the same version: the same frame as another connection's.
+      std::string fkey = std::to_string(c.at->version()) + (conflated ? 'c' : '-') + c.signature;
+      if (auto f = frames.find(fkey); f != frames.end()) {
+        if (f->second) {
+          ++m.fig.deltas;
+          if (conflated) ++m.fig.conflations;
+          c.at = cur;
+          m.send(c, HubFrame{f->second, pub_ns});
+        } else if (now - c.last_frame >= std::chrono::seconds(1)) {
+          c.at = cur;
+          m.send(c, progress);
+        }
+        continue;
+      }
       std::string changes;
       std::vector<std::string> ended, reset, too_big;
       for (auto& [name, s] : c.subs) {
@@ -471,16 +668,14 @@ void SubscriptionHub::run() {
           ended.push_back(name);
           continue;
         }
-        const auto ch = before && before->schema() == after->schema()
-                            ? changes_of(s, *before, *after)
-                            : std::nullopt;
+        const std::string* ch = before && before->schema() == after->schema()
+                                    ? changes_for(s, *before, *after)
+                                    : nullptr;
         if (!ch) {
           reset.push_back(name);
           continue;
         }
-        if (ch->empty()) continue;
-        if (!changes.empty()) changes += ',';
-        changes += *ch;
+        if (!ch->empty()) append_member(changes, name, *ch);
       }
       if (changes.size() > frame_limit) {
         // More changes than one frame holds: every subscription starts again from a snapshot
@@ -491,54 +686,67 @@ void SubscriptionHub::run() {
             too_big.push_back(name);
         changes.clear();
       }
-      if (!changes.empty()) {
-        std::string f =
+      const bool plain = ended.empty() && reset.empty() && too_big.empty();
+      std::shared_ptr<const std::string> frame;
+      if (!changes.empty())
+        frame = std::make_shared<const std::string>(
             "{\"type\":\"delta\",\"from\":" + std::to_string(c.at->version()) +
             ",\"to\":" + std::to_string(cur->version()) + ",\"tick\":" + std::to_string(tick) +
-            (conflated ? ",\"conflated\":true" : "") + ",\"changes\":{" + changes + "}}";
+            (conflated ? ",\"conflated\":true" : "") + ",\"changes\":{" + changes + "}}");
+      if (plain) frames.emplace(std::move(fkey), frame);
+      if (frame) {
         ++m.fig.deltas;
         if (conflated) ++m.fig.conflations;
         c.at = cur;
-        m.send(c, std::move(f));
-      } else if (!too_big.empty() || now - c.last_frame >= std::chrono::seconds(1) ||
-                 !ended.empty() || !reset.empty()) {
+        m.send(c, HubFrame{std::move(frame), pub_ns});
+      } else if (!plain || now - c.last_frame >= std::chrono::seconds(1)) {
         c.at = cur;
-        m.send(c, "{\"type\":\"progress\",\"version\":" + std::to_string(cur->version()) +
-                      ",\"tick\":" + std::to_string(tick) + "}");
+        m.send(c, progress);
       }
+      if (plain) continue;
       // The chain is at `cur` now: a reset subscribes again at it; an ended one is gone.
-      for (const auto& name : ended) {
-        json e = {{"type", "ended"}, {"sub", name}, {"reason", "table_dropped"}};
-        m.send(c, json_text(e));
-        c.subs.erase(name);
-        --m.fig.subscriptions;
-      }
-      for (const auto& name : too_big) {
-        Sub& s = c.subs[name];
-        json r = {{"type", "reset"}, {"sub", name}, {"reason", "too_many_changes"}};
-        ++m.fig.resets;
-        m.send(c, json_text(r));
-        snapshot(c, s, *cur->table(s.table));
-      }
-      for (const auto& name : reset) {
-        Sub& s = c.subs[name];
-        const TableVersion* t = cur->table(s.table);
-        if (Status st = resolve(s, *t); !st) {
-          json e = {{"type", "ended"},
-                    {"sub", name},
-                    {"reason", "field_removed"},
-                    {"message", st.message()}};
-          m.send(c, json_text(e));
-          c.subs.erase(name);
-          --m.fig.subscriptions;
-          continue;
-        }
-        json r = {{"type", "reset"}, {"sub", name}, {"reason", "schema_changed"}};
-        ++m.fig.resets;
-        m.send(c, json_text(r));
-        snapshot(c, s, *t);
+      for (const auto& name : ended) end(c, name, "table_dropped", "");
+      for (const auto& name : too_big) restart(c, name, *cur, "too_many_changes");
+      for (const auto& name : reset) restart(c, name, *cur, "schema_changed");
+      sign(c);
+    }
+    m.fig.queue_bytes = queued;
+    // Drop the round's references to versions before the next wait.
+    diffs.clear();
+    classified.clear();
+    frames.clear();
+  };
+
+  while (true) {
+    // Sleep until a round is due: a period after the last one, or min_gap after it once a
+    // new version is there; a publish or an op wakes the hub to look again.
+    {
+      std::unique_lock lock(m.mu);
+      if (m.stopping) return;
+      const bool ops = !m.ops.empty();
+      lock.unlock();
+      const auto due =
+          last_round + (rt_.current()->version() != round_version ? min_gap : period);
+      if (!ops && Clock::now() < due) {
+        (void)m.wake.try_acquire_until(due);
+        m.poked.store(false, std::memory_order_release);
       }
     }
+    std::unique_lock lock(m.mu);
+    if (m.stopping) return;
+    while (!m.ops.empty()) {
+      Op op = std::move(m.ops.front());
+      m.ops.pop_front();
+      run_op(op);
+    }
+    const auto now = Clock::now();
+    auto cur = rt_.current();
+    const bool fresh = cur->version() != round_version;
+    if (now < last_round + (fresh ? min_gap : period)) continue;
+    last_round = now;
+    round_version = cur->version();
+    round(cur, now);
+    if (fresh) m.fanout.record_ns(steady_ns(Clock::now()) - steady_ns(now));
   }
 }
 

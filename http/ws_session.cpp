@@ -83,8 +83,8 @@ class WsSession : public SubscriberLink, public std::enable_shared_from_this<WsS
   // ---- SubscriberLink ----
   // dispatch, not post: a frame sent from this session's own thread (the hello, sent while
   // attaching) is queued at once, so it goes out before frames the hub sends from its thread.
-  void send(std::string frame) override {
-    queued_.fetch_add(frame.size(), std::memory_order_relaxed);
+  void send(HubFrame frame) override {
+    queued_.fetch_add(frame.text->size(), std::memory_order_relaxed);
     net::dispatch(ws_.get_executor(), [self = shared_from_this(), f = std::move(frame)]() mutable {
       self->queue(std::move(f));
     });
@@ -177,14 +177,14 @@ class WsSession : public SubscriberLink, public std::enable_shared_from_this<WsS
     return false;
   }
 
-  void queue_direct(std::string frame) {
-    queued_.fetch_add(frame.size(), std::memory_order_relaxed);
-    queue(std::move(frame));
+  void queue_direct(std::string text) {
+    queued_.fetch_add(text.size(), std::memory_order_relaxed);
+    queue(HubFrame{std::make_shared<const std::string>(std::move(text)), 0});
   }
 
-  void queue(std::string frame) {
+  void queue(HubFrame frame) {
     if (!open_) {
-      queued_.fetch_sub(frame.size(), std::memory_order_relaxed);
+      queued_.fetch_sub(frame.text->size(), std::memory_order_relaxed);
       return;
     }
     out_.push_back(std::move(frame));
@@ -194,9 +194,11 @@ class WsSession : public SubscriberLink, public std::enable_shared_from_this<WsS
   void write_next() {
     writing_ = true;
     ws_.text(true);
-    ws_.async_write(net::buffer(out_.front()),
+    ws_.async_write(net::buffer(*out_.front().text),
                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                      self->queued_.fetch_sub(self->out_.front().size(), std::memory_order_relaxed);
+                      const HubFrame& done = self->out_.front();
+                      self->queued_.fetch_sub(done.text->size(), std::memory_order_relaxed);
+                      if (!ec) self->hub_.frame_written(done.published_ns);
                       self->out_.pop_front();
                       if (ec) {
                         self->writing_ = false;
@@ -217,7 +219,7 @@ class WsSession : public SubscriberLink, public std::enable_shared_from_this<WsS
     // Frames already queued go out first, except for a slow consumer (that is the problem).
     if (code == 4008) {
       while (out_.size() > (writing_ ? 1u : 0u)) {
-        queued_.fetch_sub(out_.back().size(), std::memory_order_relaxed);
+        queued_.fetch_sub(out_.back().text->size(), std::memory_order_relaxed);
         out_.pop_back();
       }
     }
@@ -244,7 +246,7 @@ class WsSession : public SubscriberLink, public std::enable_shared_from_this<WsS
   const Config& cfg_;
   net::steady_timer auth_timer_;
   beast::flat_buffer in_;
-  std::deque<std::string> out_;
+  std::deque<HubFrame> out_;
   std::atomic<std::size_t> queued_{0};
   std::uint64_t conn_ = 0;
   bool authed_ = false;
