@@ -387,8 +387,8 @@ double Runtime::tick_rate() const {
 std::uint64_t Runtime::ticks() const {
   return impl_->ticks.load(std::memory_order_relaxed);
 }
-TickStats::Snapshot Runtime::tick_stats() const {
-  return impl_->stats.snapshot();
+TickStats::Snapshot Runtime::tick_stats(std::size_t window) const {
+  return impl_->stats.snapshot(window);
 }
 std::vector<std::int64_t> Runtime::tick_lateness_samples() const {
   return impl_->stats.lateness_samples();

@@ -114,7 +114,7 @@ class Runtime {
   Status set_tick_rate(double hz);
   double tick_rate() const;
   std::uint64_t ticks() const;
-  TickStats::Snapshot tick_stats() const;
+  TickStats::Snapshot tick_stats(std::size_t window = 0) const;  // TickStats::snapshot
   std::vector<std::int64_t> tick_lateness_samples() const;  // ns, the last TickStats::kWindow ticks
 
   struct CommitStats {

@@ -45,7 +45,7 @@ void TickStats::record_error(std::string message) {
   last_error_ = std::move(message);
 }
 
-TickStats::Snapshot TickStats::snapshot() const {
+TickStats::Snapshot TickStats::snapshot(std::size_t window) const {
   Snapshot s;
   std::vector<std::int64_t> d, l;
   {
@@ -56,9 +56,16 @@ TickStats::Snapshot TickStats::snapshot() const {
     s.rate_hz = rate_hz_;
     s.errors = errors_;
     s.last_error = last_error_;
-    s.window = static_cast<std::size_t>(std::min<std::uint64_t>(ticks_, kWindow));
-    d.assign(duration_.begin(), duration_.begin() + static_cast<std::ptrdiff_t>(s.window));
-    l.assign(lateness_.begin(), lateness_.begin() + static_cast<std::ptrdiff_t>(s.window));
+    const std::size_t want = window == 0 ? kWindow : std::min(window, kWindow);
+    s.window = static_cast<std::size_t>(std::min<std::uint64_t>(ticks_, want));
+    // The newest s.window entries of the ring (tick t is at t % kWindow).
+    d.reserve(s.window);
+    l.reserve(s.window);
+    for (std::size_t k = 1; k <= s.window; ++k) {
+      const std::size_t i = static_cast<std::size_t>((ticks_ - k) % kWindow);
+      d.push_back(duration_[i]);
+      l.push_back(lateness_[i]);
+    }
     s.max_duration_us = static_cast<double>(max_duration_) / 1000.0;
     s.max_lateness_us = static_cast<double>(max_lateness_) / 1000.0;
     s.duration_hist = duration_hist_.snapshot();

@@ -43,7 +43,8 @@ class TickStats {
   void record(std::int64_t lateness_ns, std::int64_t duration_ns, bool overrun,
               std::uint64_t skipped);
   void record_error(std::string message);
-  Snapshot snapshot() const;
+  // Percentiles over the last `window` ticks (at most kWindow; 0: kWindow).
+  Snapshot snapshot(std::size_t window = 0) const;
   // The lateness of the ticks in the window, in nanoseconds (benchmarks).
   std::vector<std::int64_t> lateness_samples() const;
 

@@ -148,17 +148,17 @@ RouteId Router::handle(HttpRequest req, Done done) {
 std::string Router::metrics_text() const {
   return render_prometheus(collect());
 }
-json Router::stats_json() const {
-  return render_json(collect());
+json Router::stats_json(std::size_t tick_window) const {
+  return render_json(collect(tick_window));
 }
 
-NodeFigures Router::collect() const {
+NodeFigures Router::collect(std::size_t tick_window) const {
   NodeFigures f;
   f.node = cfg_.node_name;
   f.uptime_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
   auto v = rt_->current();
   f.version = v->version();
-  f.tick = rt_->tick_stats();
+  f.tick = rt_->tick_stats(tick_window);
   f.commits = rt_->commit_stats();
   for (const auto& [name, t] : v->tables()) f.tables.push_back({name, t->count(), t->data_bytes()});
   f.rpc_fast_answered = rpc_.fast_transactions();

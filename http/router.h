@@ -66,7 +66,8 @@ class Router {
   const RouteTable& table() const { return table_; }
 
   std::string metrics_text() const;
-  nlohmann::json stats_json() const;
+  // tick_window: tick percentiles over the last that many ticks (0: TickStats::kWindow).
+  nlohmann::json stats_json(std::size_t tick_window = 0) const;
   nlohmann::json openapi() const;
 
  private:
@@ -80,7 +81,7 @@ class Router {
   void call(std::string_view method, nlohmann::json params, int ok_status, Done done);
   // The same for a REST write of one record (Runtime::write_async).
   void write(Runtime::RecordWrite w, int ok_status, Done done);
-  NodeFigures collect() const;
+  NodeFigures collect(std::size_t tick_window = 0) const;
   // Sends `req` to `node` and answers with what it answers (headers X-Tickdb-Node/-Owner).
   void forward_to(const std::string& node, const HttpRequest& req, Done done);
   // The other node a request must go to ("" for this one): its table's owner, or the "node"

@@ -82,6 +82,24 @@ void sign(Conn& c) {
   }
 }
 
+}  // namespace
+
+std::string frame_text(const json& frame) {
+  std::string out = "{\"type\":";
+  out += json_text(frame.contains("type") ? frame["type"] : json("unknown"));
+  for (const auto& [k, v] : frame.items()) {
+    if (k == "type") continue;
+    out += ',';
+    append_json_string(out, k);
+    out += ':';
+    out += json_text(v);
+  }
+  out += '}';
+  return out;
+}
+
+namespace {
+
 void append_ids(std::string& out, const std::vector<std::uint64_t>& ids) {
   out += '[';
   for (std::size_t i = 0; i < ids.size(); ++i) {
@@ -183,6 +201,21 @@ struct SubscriptionHub::Impl : PublishListener {
   std::deque<Retained> ring;
   std::uint64_t ring_bytes = 0;  // of every entry but the oldest (its chunks are the base)
   SubscriptionFigures fig;
+  // What figures() answers: fig and the ring's and connections' figures as of the end of the
+  // hub's last step, so a scrape never waits for a round (guarded by fig_mu, not mu).
+  mutable std::mutex fig_mu;
+  SubscriptionFigures shown;
+  void show() {
+    SubscriptionFigures f = fig;
+    std::map<std::string, std::uint64_t> by_table;
+    for (const auto& [id, c] : conns)
+      for (const auto& [name, s] : c.subs) ++by_table[s.table];
+    f.per_table.assign(by_table.begin(), by_table.end());
+    f.retained_versions = ring.size();
+    f.retained_bytes = ring_bytes;
+    std::lock_guard lock(fig_mu);
+    shown = std::move(f);
+  }
   Histogram fanout;  // the hub's thread
 
   // ---- waking the hub: publishes and ops ----
@@ -226,7 +259,7 @@ struct SubscriptionHub::Impl : PublishListener {
   void error(Conn& c, const std::string& sub, Errc code, const std::string& msg) {
     json e = {{"type", "error"}, {"code", std::string(errc_name(code))}, {"message", msg}};
     if (!sub.empty()) e["sub"] = sub;
-    send(c, json_text(e));
+    send(c, frame_text(e));
   }
   std::shared_ptr<const DbVersion> find_version(std::uint64_t v) const {
     for (const auto& r : ring)
@@ -290,7 +323,7 @@ std::uint64_t SubscriptionHub::attach(std::shared_ptr<SubscriberLink> link) {
                   {"max_stall_s", cfg_.subscriptions_max_stall_s}}}};
   // The hello's version starts the chain: the ring must be able to resume from it.
   impl_->retain(v, Clock::now());
-  impl_->send(c, json_text(hello));
+  impl_->send(c, frame_text(hello));
   return id;
 }
 
@@ -325,14 +358,11 @@ void SubscriptionHub::frame_written(std::int64_t published_ns) {
 }
 
 SubscriptionFigures SubscriptionHub::figures() const {
-  std::lock_guard lock(impl_->mu);
-  SubscriptionFigures f = impl_->fig;
-  std::map<std::string, std::uint64_t> by_table;
-  for (const auto& [id, c] : impl_->conns)
-    for (const auto& [name, s] : c.subs) ++by_table[s.table];
-  f.per_table.assign(by_table.begin(), by_table.end());
-  f.retained_versions = impl_->ring.size();
-  f.retained_bytes = impl_->ring_bytes;
+  SubscriptionFigures f;
+  {
+    std::lock_guard lock(impl_->fig_mu);
+    f = impl_->shown;
+  }
   f.commit_to_wire = impl_->wire.snapshot();
   f.fanout = impl_->fanout.snapshot();
   return f;
@@ -390,38 +420,56 @@ void SubscriptionHub::run() {
   Clock::time_point last_round = Clock::now() - period;
   std::uint64_t round_version = ~std::uint64_t{0};
 
+  // The snapshot frames of a subscription at a version, and its ready: shared by every
+  // connection that subscribes alike at that version (a thousand clients connecting at once
+  // cost one encoding and one copy of the bytes). Dropped at each round.
+  struct Snapshot {
+    std::vector<std::shared_ptr<const std::string>> frames;
+    std::shared_ptr<const std::string> ready;
+  };
+  std::unordered_map<std::string, Snapshot> snapshots;
+
   // Sends the snapshot of `s` at the connection's version, then ready.
   auto snapshot = [&](Conn& c, Sub& s, const TableVersion& t) {
-    std::string rows;
-    std::size_t n = 0, in_frame = 0;
-    auto flush = [&](bool force) {
-      if (!force && in_frame == 0) return;
-      std::string f = "{\"type\":\"snapshot\",\"sub\":";
-      append_json_string(f, s.name);
-      f += ",\"version\":" + std::to_string(c.at->version()) + ",\"rows\":[" + rows + "]}";
-      m.send(c, std::move(f));
-      rows.clear();
-      in_frame = 0;
-    };
-    for (RecordView r : t) {
-      if (s.filter && !s.filter->match(r.data(), r.id())) continue;
-      if (in_frame) rows += ',';
-      s.proj->append_record(rows, r.data(), r.id());
-      ++n;
-      ++in_frame;
-      if (rows.size() > frame_limit / 2) flush(false);
+    std::string key = std::to_string(c.at->version()) + '\0' + s.name + '\0' + s.spec;
+    const void* ids[2] = {&t, s.schema.get()};
+    key.append(reinterpret_cast<const char*>(ids), sizeof ids);
+    auto [it, fresh] = snapshots.try_emplace(std::move(key));
+    Snapshot& snap = it->second;
+    if (fresh) {
+      std::string rows;
+      std::size_t n = 0, in_frame = 0;
+      auto flush = [&] {
+        if (in_frame == 0) return;
+        std::string f = "{\"type\":\"snapshot\",\"sub\":";
+        append_json_string(f, s.name);
+        f += ",\"version\":" + std::to_string(c.at->version()) + ",\"rows\":[" + rows + "]}";
+        snap.frames.push_back(std::make_shared<const std::string>(std::move(f)));
+        rows.clear();
+        in_frame = 0;
+      };
+      for (RecordView r : t) {
+        if (s.filter && !s.filter->match(r.data(), r.id())) continue;
+        if (in_frame) rows += ',';
+        s.proj->append_record(rows, r.data(), r.id());
+        ++n;
+        ++in_frame;
+        if (rows.size() > frame_limit / 2) flush();
+      }
+      flush();
+      json ready = {{"type", "ready"}, {"sub", s.name},    {"version", c.at->version()},
+                    {"count", n},      {"resumed", false}, {"schema", schema_of(s, t)}};
+      snap.ready = std::make_shared<const std::string>(frame_text(ready));
     }
-    flush(false);
+    for (const auto& f : snap.frames) m.send(c, HubFrame{f, 0});
+    m.send(c, HubFrame{snap.ready, 0});
     ++m.fig.snapshots;
-    json ready = {{"type", "ready"}, {"sub", s.name},    {"version", c.at->version()},
-                  {"count", n},      {"resumed", false}, {"schema", schema_of(s, t)}};
-    m.send(c, json_text(ready));
   };
 
   auto end = [&](Conn& c, const std::string& name, const char* reason, const std::string& msg) {
     json e = {{"type", "ended"}, {"sub", name}, {"reason", reason}};
     if (!msg.empty()) e["message"] = msg;
-    m.send(c, json_text(e));
+    m.send(c, frame_text(e));
     c.subs.erase(name);
     --m.fig.subscriptions;
   };
@@ -434,7 +482,7 @@ void SubscriptionHub::run() {
     if (Status st = resolve(s, *t); !st) return end(c, name, "field_removed", st.message());
     json r = {{"type", "reset"}, {"sub", name}, {"reason", reason}};
     ++m.fig.resets;
-    m.send(c, json_text(r));
+    m.send(c, frame_text(r));
     snapshot(c, s, *t);
   };
 
@@ -454,7 +502,7 @@ void SubscriptionHub::run() {
       sign(c);
       --m.fig.subscriptions;
       json e = {{"type", "ended"}, {"sub", op.sub}, {"reason", "unsubscribed"}};
-      m.send(c, json_text(e));
+      m.send(c, frame_text(e));
       return;
     }
     const json& b = op.body;
@@ -531,7 +579,7 @@ void SubscriptionHub::run() {
       if (b.contains("since")) {
         json r = {{"type", "reset"}, {"sub", s.name}, {"reason", "resume_unavailable"}};
         ++m.fig.resets;
-        m.send(c, json_text(r));
+        m.send(c, frame_text(r));
       }
       snapshot(c, s, *t);
     }
@@ -586,6 +634,7 @@ void SubscriptionHub::run() {
     diffs.clear();
     classified.clear();
     frames.clear();
+    snapshots.clear();
     for (auto it = m.conns.begin(); it != m.conns.end();) {
       Conn& c = it->second;
       auto link = c.link.lock();
@@ -715,6 +764,7 @@ void SubscriptionHub::run() {
     diffs.clear();
     classified.clear();
     frames.clear();
+    snapshots.clear();
   };
 
   while (true) {
@@ -747,6 +797,7 @@ void SubscriptionHub::run() {
     round_version = cur->version();
     round(cur, now);
     if (fresh) m.fanout.record_ns(steady_ns(Clock::now()) - steady_ns(now));
+    m.show();
   }
 }
 

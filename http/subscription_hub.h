@@ -54,6 +54,10 @@ struct HubFrame {
   std::int64_t published_ns = 0;
 };
 
+// A frame object as JSON text with "type" first (the other members follow in name order), so a
+// client can tell a frame's type from its first bytes.
+std::string frame_text(const nlohmann::json& frame);
+
 // Where a connection's frames go (the WebSocket and SSE sessions implement it).
 class SubscriberLink {
  public:

@@ -165,7 +165,7 @@ class WsSession : public SubscriberLink, public std::enable_shared_from_this<WsS
     if (o == "unsubscribe") {
       const json& sub = (*j)["sub"];
       if (!sub.is_string()) {
-        queue_direct(json_text(json{{"type", "error"},
+        queue_direct(frame_text(json{{"type", "error"},
                                     {"code", "invalid_argument"},
                                     {"message", "unsubscribe: 'sub' must be a string"}}));
         return true;

@@ -44,6 +44,7 @@
 #include <thread>
 
 #include "actors/persistence.h"
+#include "bench_node.h"
 #include "actors/runtime.h"
 #include "core/snapshot_file.h"
 #include "core/transaction.h"
@@ -67,15 +68,10 @@ struct Options {
 // ---- clean-up, also on failure ----
 
 std::string g_tmp;              // the run's temporary directory
-std::vector<pid_t> g_children;  // servers still running
 char g_big[3][256];             // the large files, for the SIGINT handler
 
 void cleanup() {
-  for (pid_t p : g_children) {
-    ::kill(p, SIGKILL);
-    ::waitpid(p, nullptr, 0);
-  }
-  g_children.clear();
+  bench::kill_started_nodes();
   if (!g_tmp.empty()) {
     std::error_code ec;
     fs::remove_all(g_tmp, ec);
@@ -483,160 +479,28 @@ json tick_part(const Options& o, std::shared_ptr<const DbVersion> db) {
 
 // ---- POST over HTTP to tickdb-server, durability sync against snapshot ----
 
-int free_port() {
-  int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  socklen_t len = sizeof a;
-  if (s < 0 || ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-    die(std::string("cannot find a free port: ") + std::strerror(errno));
-  ::close(s);
-  return ntohs(a.sin_port);
-}
-
-struct HttpReply {
-  int status = 0;  // 0: no answer
-  std::string body;
-};
-
-// One request on a fresh connection to 127.0.0.1 (Connection: close), 10 s at most.
-HttpReply http(int port, const std::string& method, const std::string& target,
-               const std::string& body = "") {
-  HttpReply out;
-  int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (s < 0) return out;
-  timeval tv{10, 0};
-  ::setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  if (::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(s);
-    return out;
-  }
-  std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
-  if (!body.empty())
-    req +=
-        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
-  req += "\r\n" + body;
-  for (std::size_t off = 0; off < req.size();) {
-    ssize_t w = ::send(s, req.data() + off, req.size() - off, MSG_NOSIGNAL);
-    if (w <= 0) {
-      ::close(s);
-      return out;
-    }
-    off += static_cast<std::size_t>(w);
-  }
-  std::string resp;
-  char buf[16384];
-  const auto deadline = Clock::now() + std::chrono::seconds(10);
-  while (resp.size() < (std::size_t{16} << 20) && Clock::now() < deadline) {
-    ssize_t r = ::recv(s, buf, sizeof buf, 0);
-    if (r <= 0) break;
-    resp.append(buf, static_cast<std::size_t>(r));
-    auto head_end = resp.find("\r\n\r\n");
-    if (head_end != std::string::npos) {  // stop at Content-Length, closed or not
-      std::string head = resp.substr(0, head_end);
-      std::transform(head.begin(), head.end(), head.begin(),
-                     [](unsigned char c) { return std::tolower(c); });
-      auto cl = head.find("content-length:");
-      if (cl != std::string::npos &&
-          resp.size() - head_end - 4 >= std::strtoull(head.c_str() + cl + 15, nullptr, 10))
-        break;
-    }
-  }
-  ::close(s);
-  auto head_end = resp.find("\r\n\r\n");
-  if (resp.compare(0, 9, "HTTP/1.1 ") != 0 || head_end == std::string::npos) return out;
-  out.status = std::atoi(resp.c_str() + 9);
-  out.body = resp.substr(head_end + 4);
-  return out;
-}
-
-struct Server {
-  pid_t pid = -1;
-  int port = 0;
-  std::string log;
-};
-
-std::string read_text(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return "";
-  std::string s;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0 && s.size() < 65536) s.append(buf, n);
-  std::fclose(f);
-  return s;
-}
+using bench::http;
+using bench::read_text;
+using Server = bench::NodeProcess;
 
 Server start_server(const Options& o, const std::string& durability, const std::string& name) {
   const std::string dir = g_tmp + "/" + name;
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    Server sv;
-    sv.port = free_port();
-    sv.log = dir + ".log";
-    std::vector<std::string> args = {o.server,
-                                     "--set",
-                                     "storage.durability=" + durability,
-                                     "--set",
-                                     "storage.data_dir=" + json(dir).dump(),
-                                     "--set",
-                                     "http.port=" + std::to_string(sv.port),
-                                     "--set",
-                                     "log.level=warn"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, sv.log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    int rc = posix_spawn(&sv.pid, o.server.c_str(), &fa, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) die("cannot start " + o.server + ": " + std::strerror(rc));
-    g_children.push_back(sv.pid);
-    const auto deadline = Clock::now() + std::chrono::seconds(20);
-    bool exited = false;
-    while (Clock::now() < deadline) {
-      if (http(sv.port, "GET", "/health").status == 200) return sv;
-      int st = 0;
-      if (::waitpid(sv.pid, &st, WNOHANG) == sv.pid) {
-        exited = true;
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    std::erase(g_children, sv.pid);
-    if (!exited) {
-      ::kill(sv.pid, SIGKILL);
-      ::waitpid(sv.pid, nullptr, 0);
-      die("tickdb-server did not answer /health within 20 s: " + read_text(sv.log));
-    }
-    // Exited at once: perhaps the port was taken in between; try another.
-    if (attempt == 2) die("tickdb-server exited at start: " + read_text(sv.log));
+  try {
+    return bench::start_node(
+        o.server,
+        {"storage.durability=" + durability, "storage.data_dir=" + json(dir).dump(), "log.level=warn"},
+        dir + ".log");
+  } catch (const std::exception& e) {
+    die(e.what());
   }
-  die("unreachable");
 }
 
 int stop_server(Server& sv) {
-  ::kill(sv.pid, SIGTERM);
-  const auto deadline = Clock::now() + std::chrono::seconds(60);
-  int st = 0;
-  while (Clock::now() < deadline) {
-    if (::waitpid(sv.pid, &st, WNOHANG) == sv.pid) {
-      std::erase(g_children, sv.pid);
-      return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  try {
+    return bench::stop_node(sv);
+  } catch (const std::exception& e) {
+    die(e.what());
   }
-  die("tickdb-server did not stop within 60 s of SIGTERM");
 }
 
 json post_round(const Options& o, const std::string& durability, int round, int secs) {
@@ -784,7 +648,7 @@ int main(int argc, char** argv) {
                   : i == 1 ? "raw.bin.zst"
                            : "bench.tdbs");
   ::signal(SIGINT, [](int) {
-    for (pid_t p : g_children) ::kill(p, SIGKILL);
+    bench::kill_started_nodes_from_signal();
     for (auto& f : g_big) ::unlink(f);
     std::_Exit(130);
   });
