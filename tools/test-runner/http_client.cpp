@@ -6,6 +6,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <cmath>
 
 namespace tickdb::scenario {
 
@@ -100,9 +101,10 @@ Result<HttpResponse> HttpClient::request(std::string_view method, std::string_vi
   beast::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
   if (ec) {
-    std::string why = ec == beast::error::timeout
-                          ? "no answer within " + std::to_string(timeout_s_) + " s"
-                          : ec.message();
+    std::string why =
+        ec == beast::error::timeout
+            ? "no answer within " + std::to_string(std::lround(timeout_s_ * 1000)) + " ms"
+            : ec.message();
     return make_error(Errc::io_error,
                       "no answer from " + endpoint_.url() + " (" + failed + ": " + why + ")");
   }

@@ -54,6 +54,13 @@ std::optional<long long> parse_int(std::string_view s) {
   return j.get<long long>();
 }
 
+// The first words of lines that are not JSON: a multi-line JSON part stops before them.
+bool is_keyword(std::string_view w) {
+  for (std::string_view k : {"expect", "rpc", "wait", "restart", "crash", "config", "module"})
+    if (w == k) return true;
+  return std::find(kMethods.begin(), kMethods.end(), w) != kMethods.end();
+}
+
 class Parser {
  public:
   Parser(std::string_view text, std::string file) {
@@ -102,17 +109,30 @@ class Parser {
     if (word == "wait") {
       auto [d, req] = split_word(rest);
       wait = parse_duration(d);
-      if (!wait || *wait <= 0 || *wait > kMaxWaitS)
+      if (!wait || *wait <= 0 || *wait > kMaxWaitS) {
+        skip_expect();
         return error(no, "'wait' needs a duration of at most 600s first: 500ms, 2s, 1.5s (got '" +
                              std::string(d) + "')");
-      if (req.empty()) return error(no, "'wait " + std::string(d) + "' needs a request after it");
+      }
+      if (req.empty()) {
+        skip_expect();
+        return error(no, "'wait " + std::string(d) + "' needs a request after it");
+      }
       std::tie(word, rest) = split_word(req);
     }
     if (word == "rpc" || std::find(kMethods.begin(), kMethods.end(), word) != kMethods.end())
       return request(no, word, rest, wait);
+    skip_expect();
     error(no, "unknown step '" + std::string(word) +
                   "': expected GET/POST/PUT/PATCH/DELETE/HEAD, rpc, wait, restart, crash, config "
                   "or module");
+  }
+
+  // After a step too broken to read: its expect line (if any) goes with it, unread.
+  void skip_expect() {
+    std::size_t k = next_;
+    while (k < lines_.size() && skippable(lines_[k])) ++k;
+    if (k < lines_.size() && split_word(lines_[k]).first == "expect") next_ = k + 1;
   }
 
   void setup(int no, std::string_view word, std::string_view rest) {
@@ -163,7 +183,13 @@ class Parser {
     };
     scan(first);
     while ((depth > 0 || in_string) && next_ < lines_.size()) {
-      std::string_view more = lines_[next_++];
+      std::string_view more = lines_[next_];
+      if (!in_string && is_keyword(split_word(more).first)) {
+        error(no, "JSON not closed before line " + std::to_string(next_ + 1) +
+                      " (which starts a step)");
+        return std::nullopt;
+      }
+      ++next_;
       text += '\n';
       text += more;
       scan(more);

@@ -343,7 +343,7 @@ class Run {
     }
     if (x.wait_s)
       f.reason = "no match within " + seconds(*x.wait_s) + " s (" + std::to_string(tries) +
-                 " tries); the last answer's " + f.reason;
+                 " tries); the last answer: " + f.reason;
     return f;
   }
 };
