@@ -72,9 +72,12 @@ int main(int argc, char** argv) {
   app.add_option("--url", url,
                  "run against a running node (http://host:port) instead: no restart, crash, "
                  "config or module");
-  app.add_option("--module-dir", o.module_dirs, "where 'module NAME' looks first (repeatable)");
-  app.add_option("--var", vars, "NAME=VALUE: predefine ${NAME} (VALUE as JSON, else a string)");
-  app.add_option("--set", o.sets, "key=value: one more --set for every node (repeatable)");
+  app.add_option("--module-dir", o.module_dirs, "where 'module NAME' looks first (repeatable)")
+      ->allow_extra_args(false);  // one value an option: the paths after it stay paths
+  app.add_option("--var", vars, "NAME=VALUE: predefine ${NAME} (VALUE as JSON, else a string)")
+      ->allow_extra_args(false);
+  app.add_option("--set", o.sets, "key=value: one more --set for every node (repeatable)")
+      ->allow_extra_args(false);
   app.add_flag("--keep", o.keep, "keep the nodes' data dirs (printed)");
   app.add_flag("-v,--verbose", o.verbose, "print every step, and the node's output on failure");
   app.add_flag("--node-output", o.node_output, "echo the nodes' output (prefixed 'node| ')");
