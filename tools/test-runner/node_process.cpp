@@ -41,8 +41,9 @@ std::string NodeProcess::Exit::text() const {
 
 Result<std::unique_ptr<NodeProcess>> NodeProcess::start(Options o) {
   // Everything the child needs is made before fork: after it only async-signal-safe calls.
-  std::vector<std::string> args = {o.server, "--set", "http.port=0", "--set",
-                                   "storage.data_dir=" + nlohmann::json(o.data_dir).dump()};  // JSON: any path
+  std::vector<std::string> args = {
+      o.server, "--set", "http.port=0", "--set",
+      "storage.data_dir=" + nlohmann::json(o.data_dir).dump()};  // JSON: any path
   for (const auto& s : o.sets) {
     args.push_back("--set");
     args.push_back(s);

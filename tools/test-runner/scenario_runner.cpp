@@ -130,8 +130,7 @@ class Run {
       out_ << "  expected: " << f.expected << "\n";
       out_ << "  actual:   " << f.actual << "\n";
     }
-    if (!f.reason.empty())
-      out_ << "  " << f.reason << (f.reason.ends_with('\n') ? "" : "\n");
+    if (!f.reason.empty()) out_ << "  " << f.reason << (f.reason.ends_with('\n') ? "" : "\n");
     if (node_ && (f.show_node_output || o_.verbose))
       out_ << "  the node's last output:\n" << node_->output_tail(15);
   }
