@@ -186,6 +186,12 @@ expect 200
   }
 }
 
+TEST_CASE("a scenario without steps is an error, not a pass", "[runner]") {
+  auto r = parse_scenario("# nothing yet\nmodule tickdb_game\n", "s");
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0].message == "no steps");
+}
+
 TEST_CASE("the runner's own config keys are refused", "[runner]") {
   auto r = parse_scenario("config http.port=9090\nconfig storage.data_dir=/x\n", "s");
   REQUIRE(r.errors.size() == 2);

@@ -80,6 +80,8 @@ class Parser {
       if (skippable(lines_[i])) continue;
       line(static_cast<int>(i + 1), trim(lines_[i]));
     }
+    // An empty scenario passing would hide a file that lost its steps.
+    if (result_.errors.empty() && sc().steps.empty()) error(1, "no steps");
     return std::move(result_);
   }
 
