@@ -224,6 +224,24 @@ expect 200 {"count": 1}
         self.assertEqual(len(set(re.findall(r"node pid (\d+) listening", out))), 3, out)
         self.assertTrue(self.last_line(out).startswith("6 passed, 0 failed"), out)
 
+    def test_headers_reach_the_node_until_removed(self):
+        f = self.scenario("auth.scenario", """
+config http.auth_token=s3cret
+GET /tables
+expect 401 {"error": {"code": "unauthorized"}}
+header Authorization: Bearer ${token}
+GET /tables
+expect 200 {"tables": []}
+rpc db.procedures
+expect result "$array"
+header Authorization:
+GET /tables
+expect 401
+""")
+        rc, out = self.run_runner("--var", "token=s3cret", f)
+        self.assertEqual(rc, 0, out)
+        self.assertTrue(self.last_line(out).startswith("4 passed, 0 failed, 0 skipped"), out)
+
     def test_a_wait_is_bounded(self):
         f = self.scenario("wait.scenario", """
 wait 300ms GET /table/never

@@ -7,7 +7,7 @@
 #include "tools/test-runner/variables.h"
 
 using namespace tickdb::scenario;
-using nlohmann::json;
+using json = Json;
 
 namespace {
 
@@ -184,6 +184,21 @@ expect 200
     CHECK(r.errors[i].line == want[i].first);
     CHECK(r.errors[i].message.find(want[i].second) != std::string::npos);
   }
+}
+
+TEST_CASE("header lines set and remove request headers", "[runner]") {
+  auto r =
+      parse_scenario("header X-Trace: a b\nheader X-Trace:\nGET /a\nexpect 200\nheader bad\n", "s");
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0].line == 5);
+  REQUIRE(r.scenario.steps.size() == 3);
+  CHECK(r.scenario.steps[0].kind == Step::Kind::header);
+  CHECK(r.scenario.steps[0].header_name == "X-Trace");
+  CHECK(r.scenario.steps[0].header_value == "a b");
+  CHECK(r.scenario.steps[1].header_value.empty());
+  auto only = parse_scenario("header X-Trace: a\n", "s");
+  REQUIRE(only.errors.size() == 1);
+  CHECK(only.errors[0].message == "no steps");
 }
 
 TEST_CASE("a scenario without steps is an error, not a pass", "[runner]") {

@@ -41,15 +41,16 @@ Result<Endpoint> Endpoint::parse(std::string_view url) {
   return e;
 }
 
-HttpClient::HttpClient(double timeout_s) : impl_(std::make_unique<Impl>()), timeout_s_(timeout_s) {}
+HttpClient::HttpClient() : impl_(std::make_unique<Impl>()) {}
 HttpClient::~HttpClient() = default;
 
 Result<HttpResponse> HttpClient::request(std::string_view method, std::string_view target,
-                                         std::string_view body) {
+                                         std::string_view body, const Headers& headers,
+                                         double timeout_s) {
   auto& ioc = impl_->ioc;
   ioc.restart();
   const auto bound = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-      std::chrono::duration<double>(timeout_s_));
+      std::chrono::duration<double>(timeout_s));
 
   beast::error_code ec;
   tcp::resolver resolver(ioc);
@@ -64,6 +65,7 @@ Result<HttpResponse> HttpClient::request(std::string_view method, std::string_vi
   req.set(http::field::host, endpoint_.host + ":" + std::to_string(endpoint_.port));
   req.set(http::field::user_agent, "tickdb-test-runner");
   req.set(http::field::connection, "close");
+  for (const auto& [name, value] : headers) req.set(name, value);
   if (!body.empty()) {
     req.set(http::field::content_type, "application/json");
     req.body() = std::string(body);
@@ -103,7 +105,7 @@ Result<HttpResponse> HttpClient::request(std::string_view method, std::string_vi
   if (ec) {
     std::string why =
         ec == beast::error::timeout
-            ? "no answer within " + std::to_string(std::lround(timeout_s_ * 1000)) + " ms"
+            ? "no answer within " + std::to_string(std::lround(timeout_s * 1000)) + " ms"
             : ec.message();
     return make_error(Errc::io_error,
                       "no answer from " + endpoint_.url() + " (" + failed + ": " + why + ")");

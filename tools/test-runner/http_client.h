@@ -14,6 +14,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "core/status.h"
 
@@ -34,22 +36,23 @@ struct Endpoint {
 
 class HttpClient {
  public:
-  explicit HttpClient(double timeout_s);
+  HttpClient();
   ~HttpClient();
 
   void set_endpoint(Endpoint e) { endpoint_ = std::move(e); }
   const Endpoint& endpoint() const { return endpoint_; }
 
-  // One request with a JSON body (empty: none). io_error when no answer came (refused,
-  // reset, timed out), with the reason.
+  using Headers = std::vector<std::pair<std::string, std::string>>;
+
+  // One request with a JSON body (empty: none) and extra headers, answered within
+  // `timeout_s`. io_error when no answer came (refused, reset, timed out), with the reason.
   Result<HttpResponse> request(std::string_view method, std::string_view target,
-                               std::string_view body);
+                               std::string_view body, const Headers& headers, double timeout_s);
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
   Endpoint endpoint_;
-  double timeout_s_;
 };
 
 }  // namespace tickdb::scenario

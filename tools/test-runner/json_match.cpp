@@ -7,7 +7,7 @@
 
 namespace tickdb::scenario {
 
-using nlohmann::json;
+using json = Json;
 
 namespace {
 

@@ -21,9 +21,10 @@
 #pragma once
 
 #include <map>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+
+#include "tools/test-runner/scenario_json.h"
 
 namespace tickdb::scenario {
 
@@ -33,15 +34,15 @@ struct Mismatch {
 };
 
 struct MatchResult {
-  std::optional<Mismatch> mismatch;                // empty: it matches
-  std::map<std::string, nlohmann::json> captures;  // the "$=name" values of a match
+  std::optional<Mismatch> mismatch;      // empty: it matches
+  std::map<std::string, Json> captures;  // the "$=name" values of a match
   bool ok() const { return !mismatch.has_value(); }
 };
 
-MatchResult match_json(const nlohmann::json& expected, const nlohmann::json& actual);
+MatchResult match_json(const Json& expected, const Json& actual);
 
 // A directive string's syntax error (unknown directive, bad number, bad name), or empty:
 // the parser checks expectations with it before anything runs.
-std::optional<std::string> check_directives(const nlohmann::json& expected);
+std::optional<std::string> check_directives(const Json& expected);
 
 }  // namespace tickdb::scenario

@@ -100,8 +100,8 @@ int main(int argc, char** argv) {
       std::cerr << "tickdb-test-runner: --var '" << v << "': expected NAME=VALUE\n";
       return 2;
     }
-    auto j = nlohmann::json::parse(v.substr(eq + 1), nullptr, false);
-    o.vars.emplace_back(name, j.is_discarded() ? nlohmann::json(v.substr(eq + 1)) : j);
+    auto j = Json::parse(v.substr(eq + 1), nullptr, false);
+    o.vars.emplace_back(name, j.is_discarded() ? Json(v.substr(eq + 1)) : j);
   }
   std::string error;
   auto files = scenario_files(paths, error);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <nlohmann/json.hpp>
 
 #include "tools/test-runner/json_match.h"
@@ -56,7 +57,8 @@ std::optional<long long> parse_int(std::string_view s) {
 
 // The first words of lines that are not JSON: a multi-line JSON part stops before them.
 bool is_keyword(std::string_view w) {
-  for (std::string_view k : {"expect", "rpc", "wait", "restart", "crash", "config", "module"})
+  for (std::string_view k :
+       {"expect", "rpc", "wait", "restart", "crash", "config", "module", "header"})
     if (w == k) return true;
   return std::find(kMethods.begin(), kMethods.end(), w) != kMethods.end();
 }
@@ -81,7 +83,9 @@ class Parser {
       line(static_cast<int>(i + 1), trim(lines_[i]));
     }
     // An empty scenario passing would hide a file that lost its steps.
-    if (result_.errors.empty() && sc().steps.empty()) error(1, "no steps");
+    bool checks = std::any_of(sc().steps.begin(), sc().steps.end(),
+                              [](const Step& s) { return s.kind != Step::Kind::header; });
+    if (result_.errors.empty() && !checks) error(1, "no steps");
     return std::move(result_);
   }
 
@@ -106,6 +110,7 @@ class Parser {
       sc().steps.push_back(std::move(s));
       return;
     }
+    if (word == "header") return header(no, rest);
     if (word == "expect") return error(no, "'expect' without a request before it");
     std::optional<double> wait;
     if (word == "wait") {
@@ -126,8 +131,24 @@ class Parser {
       return request(no, word, rest, wait);
     skip_expect();
     error(no, "unknown step '" + std::string(word) +
-                  "': expected GET/POST/PUT/PATCH/DELETE/HEAD, rpc, wait, restart, crash, config "
-                  "or module");
+                  "': expected GET/POST/PUT/PATCH/DELETE/HEAD, rpc, wait, restart, crash, header, "
+                  "config or module");
+  }
+
+  void header(int no, std::string_view rest) {
+    auto colon = rest.find(':');
+    std::string name(trim(rest.substr(0, colon == std::string_view::npos ? 0 : colon)));
+    bool token = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+    });
+    if (colon == std::string_view::npos || !token)
+      return error(no, "'header' needs NAME: VALUE (an empty VALUE removes it)");
+    Step s;
+    s.kind = Step::Kind::header;
+    s.line = no;
+    s.header_name = name;
+    s.header_value = std::string(trim(rest.substr(colon + 1)));
+    sc().steps.push_back(std::move(s));
   }
 
   // After a step too broken to read: its expect line (if any) goes with it, unread.

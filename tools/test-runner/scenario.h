@@ -6,6 +6,7 @@
 //   expect result {"created": true}     expect 201 {"id": "$=ana"}
 //   wait 2s GET /health                 restart        (SIGTERM, start again, same data)
 //   expect 200 {"tick": "$ge:5"}        crash          (SIGKILL, start again, same data)
+//   header Authorization: Bearer ${token}   (for the calls after it)
 //
 // A JSON part may go on over the following lines until its brackets close. JSON texts are
 // kept as written (with `${var}` in them): variables get their values only while it runs.
@@ -44,9 +45,12 @@ struct Exchange {
 };
 
 struct Step {
-  enum class Kind { exchange, restart, crash } kind = Kind::exchange;
+  // `header` is not a check: it sets (or, with an empty value, removes) a request header for
+  // the calls after it, and is not counted as a step.
+  enum class Kind { exchange, restart, crash, header } kind = Kind::exchange;
   int line = 0;  // where the step starts (the request line)
   Exchange exchange;
+  std::string header_name, header_value;  // for `header NAME: VALUE`
 };
 
 struct Scenario {

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <map>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -24,7 +25,7 @@
 namespace tickdb::scenario {
 
 namespace fs = std::filesystem;
-using nlohmann::json;
+using json = Json;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -56,8 +57,7 @@ struct Failure {
 // The runner of one scenario: its variables, its node, its client.
 class Run {
  public:
-  Run(const Scenario& sc, const RunOptions& o, std::ostream& out)
-      : sc_(sc), o_(o), out_(out), client_(o.request_timeout_s) {
+  Run(const Scenario& sc, const RunOptions& o, std::ostream& out) : sc_(sc), o_(o), out_(out) {
     for (const auto& [k, v] : o.vars) vars_.set(k, v);
     vars_.set("SCENARIO_DIR", fs::absolute(fs::path(sc.file)).parent_path().string());
   }
@@ -67,13 +67,25 @@ class Run {
     if (auto f = start_node()) {
       report(sc_.setup_line ? sc_.setup_line : 1, *f);
       t.failed = 1;
-      t.skipped = static_cast<int>(sc_.steps.size());
+      t.skipped =
+          static_cast<int>(std::count_if(sc_.steps.begin(), sc_.steps.end(), [](const Step& s) {
+            return s.kind != Step::Kind::header;
+          }));
       cleanup();
       return t;
     }
     std::size_t i = 0;
     for (; i < sc_.steps.size(); ++i) {
       const Step& s = sc_.steps[i];
+      if (s.kind == Step::Kind::header) {
+        if (auto f = set_header(s)) {
+          report(s.line, *f);
+          ++t.failed;
+          ++i;
+          break;
+        }
+        continue;
+      }
       auto began = Clock::now();
       auto f = run_step(s);
       if (f) {
@@ -87,7 +99,9 @@ class Run {
         out_ << "  ok " << sc_.file << ":" << s.line << ": " << step_text(s) << " ("
              << ms_since(began) << " ms)\n";
     }
-    t.skipped = static_cast<int>(sc_.steps.size() - i);
+    t.skipped = static_cast<int>(
+        std::count_if(sc_.steps.begin() + static_cast<std::ptrdiff_t>(i), sc_.steps.end(),
+                      [](const Step& s) { return s.kind != Step::Kind::header; }));
     if (node_) {
       auto e = node_->stop();
       if (!WIFEXITED(e.status) || WEXITSTATUS(e.status) != 0) {
@@ -107,6 +121,7 @@ class Run {
   std::ostream& out_;
   Variables vars_;
   HttpClient client_;
+  HttpClient::Headers headers_;  // from `header` lines, for every call after them
   std::unique_ptr<NodeProcess> node_;
   NodeProcess::Options node_options_;
   std::string data_dir_;
@@ -212,6 +227,14 @@ class Run {
     if (o_.verbose)
       out_ << "  node pid " << node_->pid() << " listening on " << client_.endpoint().url()
            << " (data dir " << data_dir_ << ")\n";
+    return std::nullopt;
+  }
+
+  std::optional<Failure> set_header(const Step& s) {
+    auto v = vars_.substitute(s.header_value, TextKind::path);
+    if (!v) return Failure{"header " + s.header_name, "", "", v.message()};
+    std::erase_if(headers_, [&](const auto& h) { return h.first == s.header_name; });
+    if (!v->empty()) headers_.emplace_back(s.header_name, *v);
     return std::nullopt;
   }
 
@@ -321,7 +344,13 @@ class Run {
     auto pause = std::chrono::milliseconds(5);
     for (;;) {
       ++tries;
-      auto r = client_.request(x.method, p->target, p->body);
+      // A wait's tries end with it: each may take what is left of the wait (at least 50 ms).
+      double timeout = o_.request_timeout_s;
+      if (x.wait_s)
+        timeout = std::min(
+            timeout,
+            std::max(0.05, std::chrono::duration<double>(deadline - Clock::now()).count()));
+      auto r = client_.request(x.method, p->target, p->body, headers_, timeout);
       std::map<std::string, json> captures;
       if (r) {
         auto why = check(*p, *r, captures);

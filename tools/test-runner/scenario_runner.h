@@ -13,7 +13,6 @@
 // Thread-safety: run() is the caller's thread's; several runners must not share an ostream.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -22,6 +21,7 @@
 
 #include "tools/test-runner/http_client.h"
 #include "tools/test-runner/scenario.h"
+#include "tools/test-runner/scenario_json.h"
 
 namespace tickdb::scenario {
 
@@ -29,11 +29,11 @@ struct RunOptions {
   std::string server;                    // tickdb-server to start (unless url)
   std::optional<Endpoint> url;           // a running node instead: no restart, crash or config
   std::vector<std::string> module_dirs;  // where `module NAME` looks first
-  std::vector<std::pair<std::string, nlohmann::json>> vars;  // --var: predefined variables
-  std::vector<std::string> sets;                             // --set for every node started
-  bool keep = false;                                         // keep the data dirs (and say where)
-  bool verbose = false;                                      // print every step
-  bool node_output = false;                                  // echo the node's output as it comes
+  std::vector<std::pair<std::string, Json>> vars;  // --var: predefined variables
+  std::vector<std::string> sets;                   // --set for every node started
+  bool keep = false;                               // keep the data dirs (and say where)
+  bool verbose = false;                            // print every step
+  bool node_output = false;                        // echo the node's output as it comes
   double start_timeout_s = 20;
   double request_timeout_s = 10;
 };

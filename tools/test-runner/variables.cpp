@@ -2,7 +2,7 @@
 
 namespace tickdb::scenario {
 
-using nlohmann::json;
+using json = Json;
 
 namespace {
 

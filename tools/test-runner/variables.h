@@ -10,11 +10,11 @@
 #pragma once
 
 #include <map>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 
 #include "core/status.h"
+#include "tools/test-runner/scenario_json.h"
 
 namespace tickdb::scenario {
 
@@ -22,8 +22,8 @@ enum class TextKind { json, path };
 
 class Variables {
  public:
-  void set(const std::string& name, nlohmann::json value) { values_[name] = std::move(value); }
-  const nlohmann::json* find(const std::string& name) const;
+  void set(const std::string& name, Json value) { values_[name] = std::move(value); }
+  const Json* find(const std::string& name) const;
 
   // `text` with every `${name}` replaced; invalid_argument naming an unknown variable.
   Result<std::string> substitute(std::string_view text, TextKind kind) const;
@@ -37,7 +37,7 @@ class Variables {
   static bool valid_name(std::string_view name);
 
  private:
-  std::map<std::string, nlohmann::json> values_;
+  std::map<std::string, Json> values_;
 };
 
 }  // namespace tickdb::scenario
