@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -241,6 +242,38 @@ expect 401
         rc, out = self.run_runner("--var", "token=s3cret", f)
         self.assertEqual(rc, 0, out)
         self.assertTrue(self.last_line(out).startswith("4 passed, 0 failed, 0 skipped"), out)
+
+    def test_a_node_that_dies_fails_its_step_at_once_and_says_how(self):
+        f = self.scenario("die.scenario", """
+GET /health
+expect 200
+wait 20s GET /table/never
+expect 200
+GET /health
+expect 200
+""")
+        env = dict(os.environ, TMPDIR=self.tmp)
+        p = subprocess.Popen([RUNNER, "--server", SERVER, "-v", f], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, env=env)
+        try:
+            t0 = time.monotonic()
+            line = p.stdout.readline()
+            m = re.search(r"node pid (\d+) listening", line)
+            self.assertTrue(m, line)
+            # The runner's child, named by its id (SIGKILL: ASan would catch a SIGSEGV).
+            os.kill(int(m.group(1)), signal.SIGKILL)
+            out = line + p.stdout.read()
+            p.wait(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.assertLess(time.monotonic() - t0, 15, "the wait must end when the node is gone")
+        self.assertEqual(p.returncode, 1, out)
+        self.assertIn("FAIL %s:3: wait 20s GET /table/never" % f, out)
+        self.assertIn("the node is gone (killed by signal 9 (SIGKILL))", out)
+        self.assertNotIn("did not stop cleanly", out)
+        self.assertTrue(out.strip().splitlines()[-1].startswith("1 passed, 1 failed, 1 skipped"), out)
 
     def test_a_wait_is_bounded(self):
         f = self.scenario("wait.scenario", """

@@ -157,6 +157,15 @@ NodeProcess::Exit NodeProcess::wait_exit(double timeout_s) {
   return e;
 }
 
+std::optional<NodeProcess::Exit> NodeProcess::exited() {
+  if (pid_ <= 0) return std::nullopt;
+  Exit e;
+  if (waitpid(pid_, &e.status, WNOHANG) != pid_) return std::nullopt;
+  pid_ = -1;
+  if (drainer_.joinable()) drainer_.join();
+  return e;
+}
+
 NodeProcess::Exit NodeProcess::stop(double timeout_s) {
   if (pid_ <= 0) return {};
   ::kill(pid_, SIGTERM);

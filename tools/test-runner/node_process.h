@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -54,6 +55,8 @@ class NodeProcess {
     bool killed_after_timeout = false;
     std::string text() const;
   };
+  // The exit, when the process has ended by itself (it is then reaped and pid() is -1).
+  std::optional<Exit> exited();
   // SIGTERM, then waits for the exit for at most `timeout_s` (then SIGKILL).
   Exit stop(double timeout_s = 20);
   // SIGKILL, then waits for the exit.

@@ -67,50 +67,37 @@ class Run {
     if (auto f = start_node()) {
       report(sc_.setup_line ? sc_.setup_line : 1, *f);
       t.failed = 1;
-      t.skipped =
-          static_cast<int>(std::count_if(sc_.steps.begin(), sc_.steps.end(), [](const Step& s) {
-            return s.kind != Step::Kind::header;
-          }));
+      t.skipped = checks(0);
       cleanup();
       return t;
     }
     std::size_t i = 0;
     for (; i < sc_.steps.size(); ++i) {
       const Step& s = sc_.steps[i];
-      if (s.kind == Step::Kind::header) {
-        if (auto f = set_header(s)) {
-          report(s.line, *f);
-          ++t.failed;
-          ++i;
-          break;
-        }
-        continue;
-      }
       auto began = Clock::now();
-      auto f = run_step(s);
-      if (f) {
+      if (auto f = run_step(s)) {
         report(s.line, *f);
         ++t.failed;
         ++i;
         break;
       }
+      if (s.kind == Step::Kind::header) continue;  // not a check
       ++t.passed;
       if (o_.verbose)
         out_ << "  ok " << sc_.file << ":" << s.line << ": " << step_text(s) << " ("
              << ms_since(began) << " ms)\n";
     }
-    t.skipped = static_cast<int>(
-        std::count_if(sc_.steps.begin() + static_cast<std::ptrdiff_t>(i), sc_.steps.end(),
-                      [](const Step& s) { return s.kind != Step::Kind::header; }));
-    if (node_) {
+    t.skipped = checks(i);
+    if (node_ && node_->pid() > 0) {  // (a node found gone in a step failed that step)
       auto e = node_->stop();
       if (!WIFEXITED(e.status) || WEXITSTATUS(e.status) != 0) {
+        // Counted only as the scenario's first failure: a failed step may be its cause.
         out_ << "FAIL " << sc_.file << ": the node did not stop cleanly: " << e.text() << "\n"
              << node_->output_tail(15);
-        ++t.failed;
+        if (t.failed == 0) ++t.failed;
       }
-      node_.reset();
     }
+    node_.reset();
     cleanup();
     return t;
   }
@@ -126,6 +113,13 @@ class Run {
   NodeProcess::Options node_options_;
   std::string data_dir_;
   long long rpc_id_ = 0;
+
+  // The steps from `from` on that are checks (all but `header` lines).
+  int checks(std::size_t from) const {
+    return static_cast<int>(
+        std::count_if(sc_.steps.begin() + static_cast<std::ptrdiff_t>(from), sc_.steps.end(),
+                      [](const Step& s) { return s.kind != Step::Kind::header; }));
+  }
 
   static long long ms_since(Clock::time_point t) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
@@ -166,7 +160,7 @@ class Run {
     fs::path p(name);
     if (p.is_absolute()) {
       looked = name;
-      if (fs::exists(p)) return name;
+      if (fs::is_regular_file(p)) return name;
       return std::nullopt;
     }
     std::vector<fs::path> dirs;
@@ -176,7 +170,7 @@ class Run {
     for (const auto& d : dirs) {
       for (const fs::path& cand : {d / p, d / ("lib" + name + ".so")}) {
         looked += (looked.empty() ? "" : ", ") + cand.string();
-        if (fs::exists(cand)) return fs::absolute(cand).string();
+        if (fs::is_regular_file(cand)) return fs::absolute(cand).string();
       }
     }
     return std::nullopt;
@@ -226,7 +220,7 @@ class Run {
     client_.set_endpoint({"127.0.0.1", node_->port()});
     if (o_.verbose)
       out_ << "  node pid " << node_->pid() << " listening on " << client_.endpoint().url()
-           << " (data dir " << data_dir_ << ")\n";
+           << " (data dir " << data_dir_ << ")" << std::endl;  // flushed: tools watch for it
     return std::nullopt;
   }
 
@@ -240,6 +234,7 @@ class Run {
 
   std::optional<Failure> run_step(const Step& s) {
     if (s.kind == Step::Kind::exchange) return exchange(s.exchange);
+    if (s.kind == Step::Kind::header) return set_header(s);
     const bool crash = s.kind == Step::Kind::crash;
     std::string what = crash ? "crash" : "restart";
     if (!node_) return Failure{what, "", "", what + " needs a node the runner started (not --url)"};
@@ -365,6 +360,10 @@ class Run {
         f.actual = "no answer";
         f.reason = r.message();
         f.show_node_output = true;
+        if (auto gone = node_ ? node_->exited() : std::nullopt) {
+          f.reason = "the node is gone (" + gone->text() + "): " + f.reason;
+          return f;  // nothing more will answer: a wait ends here
+        }
       }
       if (!x.wait_s || Clock::now() + pause >= deadline) break;
       std::this_thread::sleep_for(pause);  // a bounded retry of a wait step, not a fixed sleep
