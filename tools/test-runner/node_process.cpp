@@ -157,10 +157,14 @@ NodeProcess::Exit NodeProcess::wait_exit(double timeout_s) {
   return e;
 }
 
-std::optional<NodeProcess::Exit> NodeProcess::exited() {
+std::optional<NodeProcess::Exit> NodeProcess::exited(double within_s) {
   if (pid_ <= 0) return std::nullopt;
   Exit e;
-  if (waitpid(pid_, &e.status, WNOHANG) != pid_) return std::nullopt;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(within_s);
+  while (waitpid(pid_, &e.status, WNOHANG) != pid_) {
+    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   pid_ = -1;
   if (drainer_.joinable()) drainer_.join();
   return e;

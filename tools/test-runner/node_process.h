@@ -55,8 +55,9 @@ class NodeProcess {
     bool killed_after_timeout = false;
     std::string text() const;
   };
-  // The exit, when the process has ended by itself (it is then reaped and pid() is -1).
-  std::optional<Exit> exited();
+  // The exit, when the process has ended by itself or does so within `within_s` (it is then
+  // reaped and pid() is -1).
+  std::optional<Exit> exited(double within_s = 0);
   // SIGTERM, then waits for the exit for at most `timeout_s` (then SIGKILL).
   Exit stop(double timeout_s = 20);
   // SIGKILL, then waits for the exit.

@@ -360,7 +360,8 @@ class Run {
         f.actual = "no answer";
         f.reason = r.message();
         f.show_node_output = true;
-        if (auto gone = node_ ? node_->exited() : std::nullopt) {
+        // A dying node resets its connections a moment before it is gone: give it that.
+        if (auto gone = node_ ? node_->exited(0.5) : std::nullopt) {
           f.reason = "the node is gone (" + gone->text() + "): " + f.reason;
           return f;  // nothing more will answer: a wait ends here
         }
