@@ -273,6 +273,34 @@ expect 200
         self.assertNotIn("did not stop cleanly", out)
         self.assertTrue(out.strip().splitlines()[-1].startswith("0 passed, 1 failed, 1 skipped"), out)
 
+    def test_sigint_stops_the_node_and_removes_its_data_dir(self):
+        f = self.scenario("long.scenario", """
+wait 20s GET /table/never
+expect 200
+GET /health
+expect 200
+""")
+        env = dict(os.environ, TMPDIR=self.tmp)
+        p = subprocess.Popen([RUNNER, "--server", SERVER, "-v", f], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, env=env)
+        try:
+            line = p.stdout.readline()
+            m = re.search(r"node pid (\d+) listening", line)
+            self.assertTrue(m, line)
+            t0 = time.monotonic()
+            p.send_signal(signal.SIGINT)
+            out = line + p.stdout.read()
+            p.wait(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.assertLess(time.monotonic() - t0, 10, out)
+        self.assertEqual(p.returncode, 130, out)
+        self.assertIn("; interrupted", out)
+        self.assertFalse(os.path.exists("/proc/%s" % m.group(1)), "the node must be gone")
+        self.assertEqual(os.listdir(self.tmp), [], "the data dir must be removed")
+
     def test_a_wait_is_bounded(self):
         f = self.scenario("wait.scenario", """
 wait 300ms GET /table/never

@@ -3,7 +3,9 @@
 // temp data dir and port) unless --url names a running one. A failing step prints
 // `file:line:` with the expected and the actual status and body; the run ends with
 // `N passed, N failed, N skipped` (steps) and exits 0 when nothing failed, 1 when a step or a
-// parse failed, 2 on a usage error.
+// parse failed, 2 on a usage error, 130 when interrupted (SIGINT/SIGTERM: the node is stopped
+// and the data dir removed first).
+#include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -23,6 +25,13 @@ using namespace tickdb::scenario;
 namespace fs = std::filesystem;
 
 namespace {
+
+// SIGINT/SIGTERM: the run stops at the next step, stops its node and removes its data dir
+// (a second signal kills at once: the default action is restored by SA_RESETHAND).
+volatile std::sig_atomic_t g_interrupted = 0;
+extern "C" void on_signal(int) {
+  g_interrupted = 1;
+}
 
 // The tickdb-server beside this executable, or in ../server (the build tree's layout).
 std::string default_server() {
@@ -110,10 +119,21 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sa.sa_flags = SA_RESETHAND;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  o.interrupted = &g_interrupted;
+
   const auto began = std::chrono::steady_clock::now();
   Tally total;
   int scenarios_failed = 0;
+  std::size_t ran = 0;
   for (const auto& file : files) {
+    if (g_interrupted) break;
+    ++ran;
     std::ifstream in(file, std::ios::binary);
     std::stringstream text;
     text << in.rdbuf();
@@ -138,8 +158,9 @@ int main(int argc, char** argv) {
     const auto ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
             .count();
-    std::cout << (t.failed ? "FAIL " : "PASS ") << file << " (" << t.passed << " passed, "
-              << t.failed << " failed, " << t.skipped << " skipped, " << ms << " ms)\n"
+    const char* verdict = t.failed ? "FAIL " : g_interrupted ? "STOPPED " : "PASS ";
+    std::cout << verdict << file << " (" << t.passed << " passed, " << t.failed << " failed, "
+              << t.skipped << " skipped, " << ms << " ms)\n"
               << std::flush;
     if (t.failed) ++scenarios_failed;
     total += t;
@@ -147,7 +168,9 @@ int main(int argc, char** argv) {
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
   std::cout << total.passed << " passed, " << total.failed << " failed, " << total.skipped
-            << " skipped (" << files.size() << " scenarios, " << scenarios_failed << " failed; "
-            << static_cast<long long>(secs * 1000) << " ms)\n";
+            << " skipped (" << ran << " scenarios, " << scenarios_failed << " failed; "
+            << static_cast<long long>(secs * 1000) << " ms)"
+            << (g_interrupted ? "; interrupted" : "") << "\n";
+  if (g_interrupted) return 130;
   return total.failed ? 1 : 0;
 }

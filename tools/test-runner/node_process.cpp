@@ -64,6 +64,7 @@ Result<std::unique_ptr<NodeProcess>> NodeProcess::start(Options o) {
     return make_error(Errc::io_error, os_error("fork"));
   }
   if (pid == 0) {
+    setpgid(0, 0);  // a terminal's Ctrl-C is the runner's to handle: it stops the node itself
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(127);  // the runner died before prctl
     dup2(fds[1], STDOUT_FILENO);

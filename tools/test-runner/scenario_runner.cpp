@@ -74,6 +74,10 @@ class Run {
     std::size_t i = 0;
     for (; i < sc_.steps.size(); ++i) {
       const Step& s = sc_.steps[i];
+      if (interrupted()) {
+        out_ << "  interrupted before " << sc_.file << ":" << s.line << "\n";
+        break;
+      }
       auto began = Clock::now();
       if (auto f = run_step(s)) {
         report(s.line, *f);
@@ -113,6 +117,8 @@ class Run {
   NodeProcess::Options node_options_;
   std::string data_dir_;
   long long rpc_id_ = 0;
+
+  bool interrupted() const { return o_.interrupted && *o_.interrupted; }
 
   // The steps from `from` on that are checks (all but `header` lines).
   int checks(std::size_t from) const {
@@ -366,11 +372,14 @@ class Run {
           return f;  // nothing more will answer: a wait ends here
         }
       }
-      if (!x.wait_s || Clock::now() + pause >= deadline) break;
+      if (!x.wait_s || Clock::now() + pause >= deadline || interrupted()) break;
       std::this_thread::sleep_for(pause);  // a bounded retry of a wait step, not a fixed sleep
       pause = std::min(pause * 2, std::chrono::milliseconds(50));
     }
-    if (x.wait_s)
+    if (x.wait_s && interrupted())
+      f.reason = "interrupted after " + std::to_string(ms_since(began)) + " ms of the wait (" +
+                 std::to_string(tries) + " tries); the last answer: " + f.reason;
+    else if (x.wait_s)
       f.reason = "no match within " + seconds(*x.wait_s) + " s (" + std::to_string(tries) +
                  " tries); the last answer: " + f.reason;
     return f;

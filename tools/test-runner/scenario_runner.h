@@ -13,6 +13,7 @@
 // Thread-safety: run() is the caller's thread's; several runners must not share an ostream.
 #pragma once
 
+#include <csignal>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -36,6 +37,9 @@ struct RunOptions {
   bool node_output = false;                        // echo the node's output as it comes
   double start_timeout_s = 20;
   double request_timeout_s = 10;
+  // Set (by a signal handler) to stop the run: checked before every step and every try of
+  // a wait; the node is then stopped and its data dir removed as after a failure.
+  const volatile std::sig_atomic_t* interrupted = nullptr;
 };
 
 struct Tally {
