@@ -282,9 +282,7 @@ class Run {
       expect = json::parse(*e, nullptr, false);
       if (expect->is_discarded())
         return make_error(Errc::invalid_argument,
-                          "the expectation is not JSON once variables are "
-                          "substituted: " +
-                              *e);
+                          "the expectation is not JSON with the variables in it: " + *e);
     }
     p.status = x.expect_status;
     p.pattern = expect;
@@ -295,7 +293,7 @@ class Run {
       json params = json::parse(p.body, nullptr, false);
       if (params.is_discarded())
         return make_error(Errc::invalid_argument,
-                          "the params are not JSON once variables are substituted: " + p.body);
+                          "the params are not JSON with the variables in it: " + p.body);
       env["params"] = std::move(params);
     }
     p.body = env.dump();
@@ -304,11 +302,12 @@ class Run {
       p.pattern = json{{"result", expect ? *expect : json("$any")}, {"error", "$absent"}};
     } else if (x.expect == Exchange::Expect::rpc_error) {
       p.status = 200;
-      json err = expect ? *expect : json::object();
-      if (!err.is_object())
+      if (expect && !expect->is_object())
         return make_error(Errc::invalid_argument,
                           "'expect error CODE' takes an object to match the error with");
-      err["code"] = x.expect_rpc_code;
+      json err = {{"code", x.expect_rpc_code}};  // first: it prints first
+      if (expect)
+        for (const auto& [k, v] : expect->items()) err[k] = v;
       p.pattern = json{{"error", std::move(err)}, {"result", "$absent"}};
     }
     return p;
