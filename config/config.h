@@ -63,7 +63,7 @@ struct Config {
   double subscriptions_retain_s = 10;
   // Past this many bytes of chunks held only by retained versions (an estimate: the chunks a
   // version does not share with the one before it), the oldest are dropped early.
-  std::uint64_t subscriptions_retain_bytes = 256ull << 20;
+  std::uint64_t subscriptions_retain_bytes = 64ull << 20;
   double subscriptions_max_stall_s = 30;
   std::uint64_t subscriptions_max_connections = 1024;
   std::uint64_t subscriptions_max_per_connection = 64;

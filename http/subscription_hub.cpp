@@ -33,11 +33,15 @@ std::string random_epoch() {
   return buf;
 }
 
+// What the connections' threads hand to the hub's thread, in the order they happened.
 struct Op {
-  enum class Kind { subscribe, unsubscribe } kind;
+  enum class Kind { attach, detach, subscribe, unsubscribe } kind;
   std::uint64_t conn;
-  json body;
-  std::string sub;
+  json body;        // subscribe
+  std::string sub;  // unsubscribe
+  std::weak_ptr<SubscriberLink> link;   // attach
+  std::shared_ptr<const DbVersion> at;  // attach: the version its hello named
+  std::size_t hello_bytes = 0;          // attach
 };
 
 // A subscription of one connection, resolved against the schema of the table it was
@@ -185,12 +189,22 @@ std::uint64_t unshared_bytes(const DbVersion& v, const DbVersion* prev) {
 
 }  // namespace
 
+// Everything but the inbox, the figures shown and the atomics belongs to the hub's thread:
+// connections' threads never wait for a round.
 struct SubscriptionHub::Impl : PublishListener {
-  mutable std::mutex mu;
-  bool stopping = false;
-  std::uint64_t next_conn = 1;
+  std::atomic<bool> stopping{false};
+  std::atomic<std::uint64_t> next_conn{1};
+  std::atomic<std::uint64_t> attached{0};  // connections attached and not detached
+  std::mutex inbox_mu;
+  std::deque<Op> inbox;
   std::map<std::uint64_t, Conn> conns;
-  std::deque<Op> ops;
+  void push(Op op) {
+    {
+      std::lock_guard lock(inbox_mu);
+      inbox.push_back(std::move(op));
+    }
+    poke();
+  }
   // Versions the connections may resume from, oldest first, with when the hub saw each and
   // the bytes of chunks it does not share with the one before it.
   struct Retained {
@@ -293,23 +307,18 @@ SubscriptionHub::~SubscriptionHub() {
 
 void SubscriptionHub::stop() {
   rt_.set_publish_listener(nullptr);
-  {
-    std::lock_guard lock(impl_->mu);
-    impl_->stopping = true;
-  }
+  impl_->stopping.store(true);
   impl_->wake.release();
   if (thread_.joinable()) thread_.join();
 }
 
 std::uint64_t SubscriptionHub::attach(std::shared_ptr<SubscriberLink> link) {
   auto v = rt_.current();
-  std::lock_guard lock(impl_->mu);
-  if (impl_->conns.size() >= cfg_.subscriptions_max_connections) return 0;
-  const std::uint64_t id = impl_->next_conn++;
-  Conn& c = impl_->conns[id];
-  c.link = link;
-  c.at = v;
-  ++impl_->fig.connections;
+  if (impl_->attached.fetch_add(1) >= cfg_.subscriptions_max_connections) {
+    impl_->attached.fetch_sub(1);
+    return 0;
+  }
+  const std::uint64_t id = impl_->next_conn.fetch_add(1);
   json hello = {{"type", "hello"},
                 {"node", cfg_.node_name},
                 {"epoch", epoch_},
@@ -321,35 +330,26 @@ std::uint64_t SubscriptionHub::attach(std::shared_ptr<SubscriberLink> link) {
                   {"max_incoming_bytes", cfg_.ws_max_incoming_bytes},
                   {"retain_s", cfg_.subscriptions_retain_s},
                   {"max_stall_s", cfg_.subscriptions_max_stall_s}}}};
-  // The hello's version starts the chain: the ring must be able to resume from it.
-  impl_->retain(v, Clock::now());
-  impl_->send(c, frame_text(hello));
+  // The hello goes out first, from here; the hub takes the connection over from its version
+  // (the chain starts there, so the ring keeps it) when it reads the attach.
+  auto text = std::make_shared<const std::string>(frame_text(hello));
+  Op op{Op::Kind::attach, id, {}, {}, link, v, text->size()};
+  link->send(HubFrame{std::move(text), 0});
+  impl_->push(std::move(op));
   return id;
 }
 
 void SubscriptionHub::detach(std::uint64_t conn) {
-  std::lock_guard lock(impl_->mu);
-  auto it = impl_->conns.find(conn);
-  if (it == impl_->conns.end()) return;
-  impl_->fig.subscriptions -= it->second.subs.size();
-  --impl_->fig.connections;
-  impl_->conns.erase(it);
+  impl_->attached.fetch_sub(1);
+  impl_->push(Op{Op::Kind::detach, conn, {}, {}, {}, {}, 0});
 }
 
 void SubscriptionHub::subscribe(std::uint64_t conn, json op) {
-  {
-    std::lock_guard lock(impl_->mu);
-    impl_->ops.push_back(Op{Op::Kind::subscribe, conn, std::move(op), {}});
-  }
-  impl_->poke();
+  impl_->push(Op{Op::Kind::subscribe, conn, std::move(op), {}, {}, {}, 0});
 }
 
 void SubscriptionHub::unsubscribe(std::uint64_t conn, std::string sub) {
-  {
-    std::lock_guard lock(impl_->mu);
-    impl_->ops.push_back(Op{Op::Kind::unsubscribe, conn, {}, std::move(sub)});
-  }
-  impl_->poke();
+  impl_->push(Op{Op::Kind::unsubscribe, conn, {}, std::move(sub), {}, {}, 0});
 }
 
 void SubscriptionHub::frame_written(std::int64_t published_ns) {
@@ -488,6 +488,24 @@ void SubscriptionHub::run() {
 
   // ---- one subscribe or unsubscribe ----
   auto run_op = [&](Op& op) {
+    if (op.kind == Op::Kind::attach) {
+      Conn& c = m.conns[op.conn];
+      c.link = op.link;
+      c.at = op.at;
+      ++m.fig.connections;
+      ++m.fig.frames;
+      m.fig.bytes += op.hello_bytes;
+      m.retain(op.at, Clock::now());
+      return;
+    }
+    if (op.kind == Op::Kind::detach) {
+      auto it = m.conns.find(op.conn);
+      if (it == m.conns.end()) return;
+      m.fig.subscriptions -= it->second.subs.size();
+      --m.fig.connections;
+      m.conns.erase(it);
+      return;
+    }
     auto it = m.conns.find(op.conn);
     if (it == m.conns.end()) return;
     Conn& c = it->second;
@@ -771,10 +789,12 @@ void SubscriptionHub::run() {
     // Sleep until a round is due: a period after the last one, or min_gap after it once a
     // new version is there; a publish or an op wakes the hub to look again.
     {
-      std::unique_lock lock(m.mu);
-      if (m.stopping) return;
-      const bool ops = !m.ops.empty();
-      lock.unlock();
+      if (m.stopping.load()) return;
+      bool ops;
+      {
+        std::lock_guard lock(m.inbox_mu);
+        ops = !m.inbox.empty();
+      }
       const auto due =
           last_round + (rt_.current()->version() != round_version ? min_gap : period);
       if (!ops && Clock::now() < due) {
@@ -782,17 +802,20 @@ void SubscriptionHub::run() {
         m.poked.store(false, std::memory_order_release);
       }
     }
-    std::unique_lock lock(m.mu);
-    if (m.stopping) return;
-    while (!m.ops.empty()) {
-      Op op = std::move(m.ops.front());
-      m.ops.pop_front();
-      run_op(op);
+    if (m.stopping.load()) return;
+    std::deque<Op> ops;
+    {
+      std::lock_guard lock(m.inbox_mu);
+      ops.swap(m.inbox);
     }
+    for (Op& op : ops) run_op(op);
     const auto now = Clock::now();
     auto cur = rt_.current();
     const bool fresh = cur->version() != round_version;
-    if (now < last_round + (fresh ? min_gap : period)) continue;
+    if (now < last_round + (fresh ? min_gap : period)) {
+      if (!ops.empty()) m.show();
+      continue;
+    }
     last_round = now;
     round_version = cur->version();
     round(cur, now);

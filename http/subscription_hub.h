@@ -23,8 +23,10 @@
 // The tick loop never waits for the hub: it reads published versions (lock-free loads), and
 // the publish listener only stores two atomics and may release a semaphore.
 //
-// Thread-safety: every public method may be called from any thread; the hub's state is
-// guarded by one mutex, taken briefly by callers and by the hub's thread for its rounds.
+// Thread-safety: every public method may be called from any thread and never waits for a
+// round: attach sends the hello itself; attach, detach, subscribe and unsubscribe go to an
+// inbox (one short lock) that the hub's thread empties in order; the connections, the ring and
+// the rounds are the hub's thread's alone; figures() reads what the hub last showed.
 #pragma once
 
 #include <atomic>

@@ -348,7 +348,9 @@ int main(int argc, char** argv) {
                            {"p99_ms", quantile(wire, 0.99) * 1e3},
                            {"within_one_tick", share_within(wire, 0.0167)},
                            {"bar_ms", period * 1e3},
-                           {"met", quantile(wire, 0.99) <= period}};
+                           // Exact from the counts: p99 <= the bound of the 16.7 ms bucket
+                           // when at least 99% of the frames are within it.
+                           {"met", share_within(wire, 0.0167) >= 0.99}};
   out["fanout"] = {{"rounds", total(fanout)},
                    {"p50_ms", quantile(fanout, 0.5) * 1e3},
                    {"p99_ms", quantile(fanout, 0.99) * 1e3}};
@@ -358,6 +360,7 @@ int main(int argc, char** argv) {
                    {"chain_breaks", s1.chain_breaks},
                    {"closed", s1.closed},
                    {"errors", s1.errors},
+                   {"resets", s1.resets - s0.resets},
                    {"ready_s", ready_s}};
   out["tick_p99_ratio"] = {{"p99_us_without", p99_without},
                            {"p99_us_with", p99_with},

@@ -30,6 +30,7 @@ struct WsFanIn::Conn {
   std::string head;    // at most kHead bytes of the message (of a control frame: all)
   std::uint64_t version = 0;
   bool have_version = false;
+  bool ready_seen = false;
 };
 
 namespace {
@@ -149,6 +150,7 @@ WsFanIn::Stats WsFanIn::stats() const {
   s.chain_breaks = c_.chain_breaks.load();
   s.closed = c_.closed.load();
   s.errors = c_.errors.load();
+  s.resets = c_.resets.load();
   return s;
 }
 
@@ -171,12 +173,15 @@ void WsFanIn::on_message(Conn& c) {
     c.version = to;
     c.have_version = true;
   } else if (is("ready")) {
-    c_.ready.fetch_add(1, std::memory_order_relaxed);
+    if (!c.ready_seen) c_.ready.fetch_add(1, std::memory_order_relaxed);
+    c.ready_seen = true;
     if (number_after(h, "\"version\":", v)) c.version = v, c.have_version = true;
   } else if (is("progress") || is("hello")) {
     if (is("progress")) c_.progress.fetch_add(1, std::memory_order_relaxed);
     if (number_after(h, "\"version\":", v)) c.version = v, c.have_version = true;
-  } else if (is("error") || is("reset") || is("ended")) {
+  } else if (is("reset")) {
+    c_.resets.fetch_add(1, std::memory_order_relaxed);
+  } else if (is("error") || is("ended")) {
     c_.errors.fetch_add(1, std::memory_order_relaxed);
   }
 }

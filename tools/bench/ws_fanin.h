@@ -34,8 +34,9 @@ class WsFanIn {
   void stop();
 
   struct Stats {
+    // ready: connections that got their first ready (resets send more).
     std::uint64_t upgraded = 0, ready = 0, deltas = 0, progress = 0, frames = 0, bytes = 0;
-    std::uint64_t chain_breaks = 0, closed = 0, errors = 0;
+    std::uint64_t chain_breaks = 0, closed = 0, errors = 0, resets = 0;
   };
   Stats stats() const;
 
@@ -54,7 +55,7 @@ class WsFanIn {
   std::atomic<long> pause_{-1};
   struct Counters {
     std::atomic<std::uint64_t> upgraded{0}, ready{0}, deltas{0}, progress{0}, frames{0}, bytes{0};
-    std::atomic<std::uint64_t> chain_breaks{0}, closed{0}, errors{0};
+    std::atomic<std::uint64_t> chain_breaks{0}, closed{0}, errors{0}, resets{0};
   } c_;
 };
 
