@@ -19,7 +19,8 @@ std::string field_list(const json& a) {
   if (!a.is_array()) return {};
   std::string out;
   for (const auto& f : a) {
-    if (!f.is_object() || !f.contains("name") || !f.contains("type") || !f["type"].is_string())
+    if (!f.is_object() || !f.contains("name") || !f.contains("type") || !f["type"].is_string() ||
+        !f.contains("offset"))
       return {};
     if (!out.empty()) out += ' ';
     out += f["name"].get<std::string>() + ':' + f["type"].get<std::string>();
