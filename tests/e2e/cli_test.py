@@ -80,7 +80,7 @@ class Cli(unittest.TestCase):
         self.assertEqual(self.js("type", "show", "v3s"), vec)
         t = self.js("table", "create", "schema_t", "hp:i32=100", "name:str16", "pos:v3s")
         self.assertEqual(t, {"count": 0, "fields": [
-            {"name": "hp", "offset": 0, "size": 4, "type": "i32"},
+            {"default": 100, "name": "hp", "offset": 0, "size": 4, "type": "i32"},
             {"name": "name", "offset": 4, "size": 16, "type": "str"},
             {"name": "pos", "offset": 20, "size": 12, "type": "v3s"}],
             "indexes": [], "name": "schema_t", "record_size": 32})

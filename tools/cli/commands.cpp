@@ -314,7 +314,7 @@ CommandResult run_command_line(Session& session, const std::vector<std::string>&
     auto* c = app.add_subcommand(
         "insert", "insert TABLE '{json}'... (several, or an array: one atomic bulk insert)");
     c->add_option("table", name)->required();
-    c->add_option("records", words, "JSON objects ('-' reads stdin)")->required();
+    c->add_option("records", words, "JSON objects or arrays ('-' reads stdin)")->required();
     on(c, [&] {
       json recs = json::array();
       bool bulk = words.size() > 1;
@@ -455,7 +455,11 @@ CommandResult run_command_line(Session& session, const std::vector<std::string>&
   }
 
   try {
+    // CLI11 reads a value written [a,b] as a list of a and b; a JSON array ('[{"hp":1}]')
+    // must stay one word: a trailing blank (JSON ignores it) keeps CLI11 off it.
     std::vector<std::string> rev(args.rbegin(), args.rend());
+    for (auto& a : rev)
+      if (a.size() >= 2 && a.front() == '[' && a.back() == ']') a.push_back(' ');
     app.parse(rev);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) {  // --help
