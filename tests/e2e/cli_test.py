@@ -89,7 +89,7 @@ class Cli(unittest.TestCase):
         # The default of hp:i32=100 reached the node.
         self.assertEqual(self.js("insert", "schema_t", "{}")["hp"], 100)
         t2 = self.js("field", "add", "schema_t", "mana:u16=5")
-        self.assertEqual(t2["fields"][-1], {"name": "mana", "offset": 32, "size": 2, "type": "u16"})
+        self.assertEqual(t2["fields"][-1], {"default": 5, "name": "mana", "offset": 32, "size": 2, "type": "u16"})
         self.assertEqual(t2["record_size"], 34)
         self.assertEqual(self.js("get", "schema_t", 1)["mana"], 5)
         self.assertEqual(self.js("field", "remove", "schema_t", "mana")["record_size"], 32)
