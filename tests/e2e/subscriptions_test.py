@@ -379,6 +379,52 @@ class Subscriptions(unittest.TestCase):
 
 
 class Limits(unittest.TestCase):
+    @unittest.skipIf(os.environ.get("TICKDB_SANITIZE"), "RSS under a sanitizer's quarantine is no measure (the release run checks it)")
+    def test_a_client_that_stops_reading_does_not_grow_the_node(self):
+        # Frames of 64 KiB at most, so the queue's high-water mark is 1 MiB; the ring keeps
+        # at most 8 MiB. The writer rewrites 2,000 records of 200 bytes in each transaction:
+        # without the bound, the stalled client's queue would take ~9 MB a second.
+        n = Node("ws.max_frame_bytes=65536", "subscriptions.retain_bytes=8388608", "subscriptions.max_stall_s=60")
+
+        async def go():
+            assert n.req("POST", "/table", {"name": "w", "fields": [{"name": "s", "type": "str", "size": 200}]})[0] == 201
+            st, body, _ = n.req("POST", "/table/w/records", {"records": [{"s": "a"} for _ in range(2000)]})
+            ids = body["ids"]
+            loop = asyncio.get_running_loop()
+            stop = time.time() + 12
+
+            def writer():
+                k = 0
+                while time.time() < stop:
+                    k += 1
+                    ops = [{"method": "db.update", "params": {"table": "w", "id": i, "values": {"s": "%d-%s" % (k, "x" * 190)}}}
+                           for i in ids]
+                    st, body, _ = n.req("POST", "/rpc", {"jsonrpc": "2.0", "id": k, "method": "db.transaction", "params": {"ops": ops}})
+                    assert st == 200 and "result" in body, body
+                return k
+
+            w = loop.run_in_executor(None, writer)
+            await asyncio.sleep(3)  # the ring fills and the node warms up
+            base = n.rss_kib()
+            ws = await websockets.connect(n.url(), max_queue=1, read_limit=2 ** 12)
+            await recv(ws)
+            await ws.send(json.dumps({"op": "subscribe", "sub": "w", "table": "w"}))
+            peak = base
+            while time.time() < stop:
+                peak = max(peak, n.rss_kib())
+                await asyncio.sleep(0.25)
+            rounds = await w
+            figs = n.req("GET", "/stats")[1]["subscriptions"]
+            self.assertGreater(rounds, 20, "the writer ran")
+            self.assertEqual(figs["connections"], 1, "the stalled client is still attached")
+            self.assertLess((peak - base) / 1024, 24, "RSS %d KiB -> %d KiB" % (base, peak))
+            ws.transport.abort()  # no close handshake: it does not read
+
+        try:
+            run(go())
+        finally:
+            n.stop()
+
     def test_auth_by_first_frame_and_a_slow_consumer_is_closed_with_its_token(self):
         n = Node('http.auth_token="s3cret"', "subscriptions.max_stall_s=1", "ws.max_frame_bytes=4096")
 
