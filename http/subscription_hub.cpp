@@ -165,6 +165,75 @@ std::string classify(const Sub& s, const std::vector<Change>& changes) {
   return m;
 }
 
+// How a schema change between two versions of a subscription's table concerns it.
+enum class SchemaChange { reset, ended, kept };
+// `reset` when fields were added or changed type (the rows change shape); `ended` when a
+// field it uses is gone (filtered on, selected, or any field without an explicit select);
+// `kept` when only fields it does not use were removed: it goes on without a reset.
+SchemaChange schema_change_for(const Sub& s, const TableSchema& before, const TableSchema& after) {
+  bool removed = false;
+  for (const Field& f : before.fields()) {
+    auto i = after.index_of(f.name);
+    if (!i) {
+      removed = true;
+      continue;
+    }
+    if (!(after.fields()[*i].type == f.type)) return SchemaChange::reset;
+  }
+  for (const Field& f : after.fields())
+    if (!before.index_of(f.name)) return SchemaChange::reset;
+  if (!removed) return SchemaChange::reset;  // laid out again for another reason
+  return s.select.empty() ? SchemaChange::ended : SchemaChange::kept;
+}
+
+// classify() across a relayout that removed fields `now` does not use: records are matched
+// by id (a relayout keeps ids in slot order, not slots), `was` judges the old records and
+// `now` the new ones, and a row is `upd` when its selected fields' JSON differs.
+std::string classify_across(const Sub& was, const Sub& now, const TableVersion& before,
+                            const TableVersion& after) {
+  std::string ins, upd;
+  std::vector<std::uint64_t> del, out;
+  std::size_t n_ins = 0, n_upd = 0;
+  auto row = [&](std::string& into, std::size_t& n, const std::byte* rec, std::uint64_t id) {
+    if (n++) into += ',';
+    now.proj->append_record(into, rec, id);
+  };
+  auto b = before.begin(), be = before.end();
+  auto a = after.begin(), ae = after.end();
+  std::string jb, ja;
+  while (b != be || a != ae) {
+    const bool take_b = b != be && (a == ae || (*b).id() <= (*a).id());
+    const bool take_a = a != ae && (b == be || (*a).id() <= (*b).id());
+    const std::uint64_t id = take_b ? (*b).id() : (*a).id();
+    const std::byte* rb = take_b ? (*b).data() : nullptr;
+    const std::byte* ra = take_a ? (*a).data() : nullptr;
+    const bool in_before = rb && (!was.filter || was.filter->match(rb, id));
+    const bool in_after = ra && (!now.filter || now.filter->match(ra, id));
+    if (!in_before && in_after) {
+      row(ins, n_ins, ra, id);
+    } else if (in_before && in_after) {
+      jb.clear();
+      ja.clear();
+      was.proj->append_record(jb, rb, id);
+      now.proj->append_record(ja, ra, id);
+      if (jb != ja) row(upd, n_upd, ra, id);
+    } else if (in_before && !ra) {
+      del.push_back(id);
+    } else if (in_before) {
+      out.push_back(id);
+    }
+    if (take_b) ++b;
+    if (take_a) ++a;
+  }
+  if (!n_ins && !n_upd && del.empty() && out.empty()) return {};
+  std::string m = "{\"ins\":[" + ins + "],\"upd\":[" + upd + "],\"del\":";
+  append_ids(m, del);
+  m += ",\"out\":";
+  append_ids(m, out);
+  m += '}';
+  return m;
+}
+
 void append_member(std::string& into, const std::string& name, const std::string& body) {
   if (!into.empty()) into += ',';
   append_json_string(into, name);
@@ -728,11 +797,34 @@ void SubscriptionHub::run() {
       }
       std::string changes;
       std::vector<std::string> ended, reset, too_big;
+      std::vector<std::pair<std::string, std::string>> removed;  // (sub, why): ended
+      bool relaid = false;  // a subscription went on across a relayout: not a shared frame
       for (auto& [name, s] : c.subs) {
         const TableVersion* before = c.at->table(s.table);
         const TableVersion* after = cur->table(s.table);
         if (!after) {
           ended.push_back(name);
+          continue;
+        }
+        if (before && before->schema() != after->schema() && s.schema == before->schema()) {
+          // A schema change: the subscription goes on, resets or ends (API.md, Schema).
+          const auto how = schema_change_for(s, *before->schema(), *after->schema());
+          if (how == SchemaChange::reset) {
+            reset.push_back(name);
+            continue;
+          }
+          Sub now = s;
+          const Status st = resolve(now, *after);
+          if (how == SchemaChange::ended || !st) {
+            removed.emplace_back(name, st ? "a field of the table is gone and the subscription "
+                                            "selects every field"
+                                          : st.message());
+            continue;
+          }
+          if (std::string body = classify_across(s, now, *before, *after); !body.empty())
+            append_member(changes, name, body);
+          s = std::move(now);
+          relaid = true;
           continue;
         }
         const std::string* ch = before && before->schema() == after->schema()
@@ -749,11 +841,14 @@ void SubscriptionHub::run() {
         // at `cur` (snapshots come in bounded frames), after a progress that moves the chain.
         for (auto& [name, s] : c.subs)
           if (std::find(ended.begin(), ended.end(), name) == ended.end() &&
-              std::find(reset.begin(), reset.end(), name) == reset.end())
+              std::find(reset.begin(), reset.end(), name) == reset.end() &&
+              std::find_if(removed.begin(), removed.end(),
+                           [&](const auto& r) { return r.first == name; }) == removed.end())
             too_big.push_back(name);
         changes.clear();
       }
-      const bool plain = ended.empty() && reset.empty() && too_big.empty();
+      const bool plain =
+          ended.empty() && reset.empty() && too_big.empty() && removed.empty() && !relaid;
       std::shared_ptr<const std::string> frame;
       if (!changes.empty())
         frame = std::make_shared<const std::string>(
@@ -773,6 +868,7 @@ void SubscriptionHub::run() {
       if (plain) continue;
       // The chain is at `cur` now: a reset subscribes again at it; an ended one is gone.
       for (const auto& name : ended) end(c, name, "table_dropped", "");
+      for (const auto& [name, why] : removed) end(c, name, "field_removed", why);
       for (const auto& name : too_big) restart(c, name, *cur, "too_many_changes");
       for (const auto& name : reset) restart(c, name, *cur, "schema_changed");
       sign(c);

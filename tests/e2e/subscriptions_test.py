@@ -259,6 +259,38 @@ class Subscriptions(unittest.TestCase):
                 self.assertEqual(f["reason"], "table_dropped")
         run(go())
 
+    def test_removing_a_field_goes_on_ends_or_resets_as_the_subscription_uses_it(self):
+        n = self.n
+
+        async def go():
+            self.assertEqual(n.req("POST", "/table", {"name": "rm", "fields": [
+                {"name": "a", "type": "i32"}, {"name": "b", "type": "i32"}, {"name": "c", "type": "i32"}]})[0], 201)
+            for i in range(5):
+                n.req("POST", "/table/rm/record", {"a": i, "b": 10 * i, "c": 100 * i})
+            async with websockets.connect(n.url()) as ws:
+                await recv(ws)
+                await subscribe(ws, "keep", "rm", filter="a >= 2", select=["a"])  # uses a only
+                await subscribe(ws, "uses_c", "rm", select=["a", "c"])           # selects c
+                await subscribe(ws, "all", "rm")                                # every field
+                self.assertEqual(n.req("DELETE", "/table/rm/field/b")[0], 200)
+                seen = []
+                await recv_until(ws, lambda f: f["type"] == "ended" and f["sub"] == "all", keep=seen)
+                self.assertEqual(seen[-1]["reason"], "field_removed")
+                self.assertFalse([f for f in seen if f["type"] == "reset"], seen)
+                # Removing c ends uses_c; keep goes on and still gets its changes.
+                self.assertEqual(n.req("DELETE", "/table/rm/field/c")[0], 200)
+                f = await recv_until(ws, lambda f: f["type"] == "ended", keep=seen)
+                self.assertEqual((f["sub"], f["reason"]), ("uses_c", "field_removed"))
+                n.req("PUT", "/table/rm/record/1", {"a": 7})
+                f = await recv_until(ws, lambda f: f["type"] == "delta", keep=seen)
+                self.assertEqual(f["changes"], {"keep": {"ins": [{"id": 1, "a": 7}], "upd": [], "del": [], "out": []}})
+                self.assertFalse([f for f in seen if f["type"] in ("reset", "snapshot")], seen)
+                # Adding a field still resets.
+                self.assertEqual(n.req("POST", "/table/rm/field", {"name": "d", "type": "u8"})[0], 201)
+                f = await recv_until(ws, lambda f: f["type"] == "reset", keep=seen)
+                self.assertEqual((f["sub"], f["reason"]), ("keep", "schema_changed"))
+        run(go())
+
     def test_a_write_storm_applied_by_a_client_gives_the_table(self):
         n = self.n
         rnd = random.Random(7)
