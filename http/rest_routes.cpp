@@ -124,31 +124,33 @@ void Router::add_operation_routes() {
                r.content_type = "text/plain; version=0.0.4";
                done(std::move(r));
              });
-  table_.add("GET", "/stats",
-             "The figures of /metrics as JSON (tick_window: tick percentiles over that many ticks)",
-             200, [this](auto&, auto&, const Query& q, Done& done) {
-               std::size_t window = 0;
-               for (const auto& [k, val] : q) {
-                 if (k != "tick_window")
-                   return done(error_response(make_error(
-                       Errc::invalid_argument, "stats: unknown parameter '" + k.substr(0, 64) + "'")));
-                 auto n = parse_u64(val, k);
-                 if (!n) return done(error_response(n.error()));
-                 if (*n < 1 || *n > TickStats::kWindow)
-                   return done(error_response(make_error(
-                       Errc::invalid_argument,
-                       "tick_window: expected 1.." + std::to_string(TickStats::kWindow))));
-                 window = static_cast<std::size_t>(*n);
-               }
-               done(json_response(200, json_text(stats_json(window))));
-             });
+  table_.add(
+      "GET", "/stats",
+      "The figures of /metrics as JSON (tick_window: tick percentiles over that many ticks)", 200,
+      [this](auto&, auto&, const Query& q, Done& done) {
+        std::size_t window = 0;
+        for (const auto& [k, val] : q) {
+          if (k != "tick_window")
+            return done(error_response(make_error(
+                Errc::invalid_argument, "stats: unknown parameter '" + k.substr(0, 64) + "'")));
+          auto n = parse_u64(val, k);
+          if (!n) return done(error_response(n.error()));
+          if (*n < 1 || *n > TickStats::kWindow)
+            return done(error_response(
+                make_error(Errc::invalid_argument,
+                           "tick_window: expected 1.." + std::to_string(TickStats::kWindow))));
+          window = static_cast<std::size_t>(*n);
+        }
+        done(json_response(200, json_text(stats_json(window))));
+      });
   table_.add("GET", "/procedures", "Every callable (as db.procedures)", 200,
              [this](auto&, auto&, auto&, Done& done) {
                done(json_response(200, json_text(rt_->registry().list())));
              });
-  table_.add(
-      "GET", "/openapi.json", "This API as an OpenAPI 3 document", 200,
-      [this](auto&, auto&, auto&, Done& done) { done(json_response(200, json_text(openapi()))); });
+  table_.add("GET", "/openapi.json", "This API as an OpenAPI 3 document", 200,
+             [this](const HttpRequest& req, auto&, auto&, Done& done) {
+               done(json_response(200, json_text(openapi(req.header("host")))));
+             });
   table_.add("POST", "/rpc", "JSON-RPC 2.0: single calls, batches, notifications", 200,
              [this](const HttpRequest& req, auto&, auto&, Done& done) {
                rpc_.handle(req, std::move(done));

@@ -68,7 +68,8 @@ class Router {
   std::string metrics_text() const;
   // tick_window: tick percentiles over the last that many ticks (0: TickStats::kWindow).
   nlohmann::json stats_json(std::size_t tick_window = 0) const;
-  nlohmann::json openapi() const;
+  // The OpenAPI document (http/openapi.h); `host`: the request's Host header, for servers.
+  nlohmann::json openapi(std::string_view host = {}) const;
 
  private:
   void add_operation_routes();

@@ -1,4 +1,4 @@
-// The router without sockets: the OpenAPI document matches the route table, unknown routes
+// The router without sockets (the OpenAPI document: openapi_test.cpp): unknown routes
 // are 404, wrong methods 405 with Allow, auth guards every route but /health.
 #include <catch2/catch.hpp>
 #include <future>
@@ -28,36 +28,6 @@ std::unique_ptr<Runtime> runtime() {
   return std::move(Runtime::start(rc).value());
 }
 }  // namespace
-
-TEST_CASE("the OpenAPI document lists exactly the router's routes", "[http]") {
-  auto rt = runtime();
-  Router r(*rt, Config{});
-  json doc = r.openapi();
-  std::size_t ops = 0;
-  for (const auto& [path, methods] : doc["paths"].items()) ops += methods.size();
-  CHECK(ops == r.table().routes().size());
-  for (const auto& route : r.table().routes()) {
-    std::string m = route.method;
-    std::transform(m.begin(), m.end(), m.begin(), ::tolower);
-    INFO(route.method << " " << route.pattern_text);
-    REQUIRE(doc["paths"].contains(route.pattern_text));
-    REQUIRE(doc["paths"][route.pattern_text].contains(m));
-    CHECK(
-        doc["paths"][route.pattern_text][m]["responses"].contains(std::to_string(route.ok_status)));
-  }
-}
-
-TEST_CASE("the OpenAPI document lists the query parameters of GET .../records", "[http]") {
-  auto rt = runtime();
-  Router r(*rt, Config{});
-  json doc = r.openapi();
-  std::set<std::string> names;
-  for (const auto& p : doc["paths"]["/table/{name}/records"]["get"]["parameters"])
-    if (p["in"] == "query") names.insert(p["name"].get<std::string>());
-  CHECK(names == std::set<std::string>{"filter", "order", "select", "limit", "after", "offset",
-                                       "cursor", "count", "explain"});
-  CHECK(doc["paths"].contains("/table/{name}/query"));
-}
 
 TEST_CASE("unknown routes, wrong methods, bad targets and auth", "[http]") {
   auto rt = runtime();
