@@ -4,7 +4,9 @@
 //   commit_to_wire   a tickdb-server ticking at --rate Hz whose tick procedure (`churn`, from
 //                    libtickdb_bench_churn.so) changes --fraction of the --records records of
 //                    table `bench` per tick; --subscribers WebSocket connections subscribed to
-//                    the whole table, read by one epoll thread (ws_fanin.h). From the node's
+//                    the whole table, read by one epoll thread (ws_fanin.h) at --client-nice
+//                    (0: it competes with the node for the two cores as an equal; a higher
+//                    value makes it a slow reader: conflations and resets). From the node's
 //                    own histogram tickdb_subscription_commit_to_wire_seconds (publish of a
 //                    version to its delta frame written to the socket), over the measured
 //                    window: p99 (within its bucket, interpolated) and the share within one
@@ -53,6 +55,7 @@ struct Options {
   std::size_t subscribers = 1000;
   std::uint64_t records = 100'000;
   double rate = 60, fraction = 0.01, seconds = 10, stall_s = 60;
+  double client_nice = 0;
 };
 
 std::string g_tmp;
@@ -245,11 +248,13 @@ int main(int argc, char** argv) {
       num(o.seconds);
     else if (a == "--stall-s")
       num(o.stall_s);
+    else if (a == "--client-nice")
+      num(o.client_nice);
     else if (a == "--help" || a == "-h") {
       std::printf(
           "usage: tickdb-bench-subscriptions [--json] [--quick] [--no-core] [--server PATH]\n"
           "         [--module PATH] [--subscribers N] [--records N] [--rate HZ] [--fraction F]\n"
-          "         [--seconds S] [--stall-s S]\n");
+          "         [--seconds S] [--stall-s S] [--client-nice N (0)]\n");
       return 0;
     } else {
       die("unknown argument '" + a + "' (see --help)");
@@ -284,6 +289,7 @@ int main(int argc, char** argv) {
   });
 
   json out = {{"subscribers", o.subscribers}, {"records", o.records},   {"rate_hz", o.rate},
+              {"client_nice", o.client_nice},
               {"fraction", o.fraction},       {"seconds", o.seconds},   {"stall_s", o.stall_s}};
   // Stalled past max_stall_s the node closes the stalled client (4008): the window of the
   // stall measures what it holds until then and after.
@@ -316,7 +322,8 @@ int main(int argc, char** argv) {
              std::to_string(ticks1 - ticks0) + " ticks");
 
   // ---- with subscribers ----
-  WsFanIn fan(node.port, o.subscribers, R"({"op":"subscribe","sub":"s","table":"bench"})");
+  WsFanIn fan(node.port, o.subscribers, R"({"op":"subscribe","sub":"s","table":"bench"})",
+              static_cast<int>(o.client_nice));
   try {
     fan.start();
   } catch (const std::exception& e) {

@@ -21,7 +21,9 @@ namespace tickdb::bench {
 class WsFanIn {
  public:
   // `n` connections to 127.0.0.1:port, each sending `subscribe` (a JSON op) after its upgrade.
-  WsFanIn(int port, std::size_t n, std::string subscribe);
+  // The reader thread runs at `nice` (0: as the bench): the subscribers stand for clients on
+  // other machines, so on a shared box they may yield the cores to the node.
+  WsFanIn(int port, std::size_t n, std::string subscribe, int nice = 0);
   ~WsFanIn();
   WsFanIn(const WsFanIn&) = delete;
   WsFanIn& operator=(const WsFanIn&) = delete;
@@ -48,6 +50,7 @@ class WsFanIn {
   int port_;
   std::size_t n_;
   std::string subscribe_;
+  int nice_ = 0;
   int epoll_ = -1;
   std::vector<std::unique_ptr<Conn>> conns_;
   std::thread thread_;
