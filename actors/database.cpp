@@ -28,7 +28,8 @@ bool Database::publish(const std::shared_ptr<const DbVersion>& base,
     if (ticket) *ticket = t;
   }
   versions_.fetch_add(1, std::memory_order_relaxed);
-  if (PublishListener* l = listener_.load(std::memory_order_acquire)) l->published(candidate->version());
+  if (PublishListener* l = listener_.load(std::memory_order_acquire))
+    l->published(candidate->version());
   if (rebased) rebases_.fetch_add(1, std::memory_order_relaxed);
   return true;
 }

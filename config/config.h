@@ -7,9 +7,9 @@
 //    "storage": {"data_dir", "snapshot_interval_s", "snapshot_keep", "compression_level",
 //    "durability"}, "procedures": {"modules"}, "cluster": {"name", "address", "allow_remote",
 //    "port", "peers", "heartbeat_ms", "failure_timeout_ms", "request_timeout_ms",
-//    "idempotency_ttl_s", "idempotency_max_keys"}, "subscriptions": {"retain_s", "retain_bytes", "max_stall_s",
-//    "max_connections", "max_per_connection"}, "ws": {"max_frame_bytes", "max_incoming_bytes",
-//    "ping_s"}, "log": {"level"}}
+//    "idempotency_ttl_s", "idempotency_max_keys"}, "subscriptions": {"retain_s", "retain_bytes",
+//    "max_stall_s", "max_connections", "max_per_connection"}, "ws": {"max_frame_bytes",
+//    "max_incoming_bytes", "ping_s"}, "log": {"level"}}
 //
 // Thread-safety: a plain value.
 #pragma once

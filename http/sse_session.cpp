@@ -120,9 +120,8 @@ class SseSession : public SubscriberLink, public std::enable_shared_from_this<Ss
     ev += "data: " + json_text(j) + "\n\n";
     queued_.fetch_add(ev.size(), std::memory_order_relaxed);
     net::dispatch(sock_.get_executor(),
-                  [self = shared_from_this(), ev = std::move(ev), ns = frame.published_ns]() mutable {
-                    self->queue(std::move(ev), ns);
-                  });
+                  [self = shared_from_this(), ev = std::move(ev),
+                   ns = frame.published_ns]() mutable { self->queue(std::move(ev), ns); });
   }
   std::size_t queued_bytes() const override { return queued_.load(std::memory_order_relaxed); }
   void close(int code, std::string reason) override {

@@ -37,8 +37,8 @@ std::string random_epoch() {
 struct Op {
   enum class Kind { attach, detach, subscribe, unsubscribe } kind;
   std::uint64_t conn;
-  json body;        // subscribe
-  std::string sub;  // unsubscribe
+  json body;                            // subscribe
+  std::string sub;                      // unsubscribe
   std::weak_ptr<SubscriberLink> link;   // attach
   std::shared_ptr<const DbVersion> at;  // attach: the version its hello named
   std::size_t hello_bytes = 0;          // attach
@@ -125,9 +125,10 @@ using Changes = std::optional<std::vector<Change>>;
 Changes diff_of(const TableVersion& before, const TableVersion& after) {
   std::vector<Change> out;
   if (&before == &after) return out;
-  auto d = diff_tables(before, after, [&](std::uint64_t id, const std::byte* b, const std::byte* a) {
-    out.push_back(Change{id, b, a});
-  });
+  auto d =
+      diff_tables(before, after, [&](std::uint64_t id, const std::byte* b, const std::byte* a) {
+        out.push_back(Change{id, b, a});
+      });
   if (!d) return std::nullopt;
   return out;
 }
@@ -649,7 +650,8 @@ void SubscriptionHub::run() {
       }
     }
     const TableVersion* old = from ? from->table(s.table) : nullptr;
-    const Changes caught_up = old && old->schema() == t->schema() ? diff_of(*old, *t) : std::nullopt;
+    const Changes caught_up =
+        old && old->schema() == t->schema() ? diff_of(*old, *t) : std::nullopt;
     if (caught_up) {
       std::string ch;
       if (std::string body = classify(s, *caught_up); !body.empty())
@@ -712,11 +714,11 @@ void SubscriptionHub::run() {
     const std::uint64_t oldest = m.ring.front().db->version();
     const std::uint64_t tick = rt_.ticks();
     const std::int64_t pub_ns = m.published_ns(cur->version());
-    const HubFrame progress{std::make_shared<const std::string>(
-                                "{\"type\":\"progress\",\"version\":" +
-                                std::to_string(cur->version()) +
-                                ",\"tick\":" + std::to_string(tick) + "}"),
-                            0};
+    const HubFrame progress{
+        std::make_shared<const std::string>(
+            "{\"type\":\"progress\",\"version\":" + std::to_string(cur->version()) +
+            ",\"tick\":" + std::to_string(tick) + "}"),
+        0};
     std::uint64_t queued = 0;
     diffs.clear();
     classified.clear();
@@ -891,8 +893,7 @@ void SubscriptionHub::run() {
         std::lock_guard lock(m.inbox_mu);
         ops = !m.inbox.empty();
       }
-      const auto due =
-          last_round + (rt_.current()->version() != round_version ? min_gap : period);
+      const auto due = last_round + (rt_.current()->version() != round_version ? min_gap : period);
       if (!ops && Clock::now() < due) {
         (void)m.wake.try_acquire_until(due);
         m.poked.store(false, std::memory_order_release);

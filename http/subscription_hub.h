@@ -76,7 +76,7 @@ struct SubscriptionFigures {
   std::uint64_t connections = 0, subscriptions = 0;
   std::uint64_t frames = 0, bytes = 0, deltas = 0, snapshots = 0, resets = 0, resumes = 0;
   std::uint64_t conflations = 0, slow_closes = 0;
-  std::uint64_t queue_bytes = 0;      // queued on the links and not yet written, last round
+  std::uint64_t queue_bytes = 0;  // queued on the links and not yet written, last round
   std::uint64_t retained_versions = 0, retained_bytes = 0;  // the resume ring (bytes: estimate)
   std::vector<std::pair<std::string, std::uint64_t>> per_table;  // subscriptions, by table
   Histogram::Counts commit_to_wire;  // publish of a delta's `to` to its frame written

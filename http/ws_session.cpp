@@ -166,8 +166,8 @@ class WsSession : public SubscriberLink, public std::enable_shared_from_this<WsS
       const json& sub = (*j)["sub"];
       if (!sub.is_string()) {
         queue_direct(frame_text(json{{"type", "error"},
-                                    {"code", "invalid_argument"},
-                                    {"message", "unsubscribe: 'sub' must be a string"}}));
+                                     {"code", "invalid_argument"},
+                                     {"message", "unsubscribe: 'sub' must be a string"}}));
         return true;
       }
       hub_.unsubscribe(conn_, sub.get<std::string>());

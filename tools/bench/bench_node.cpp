@@ -148,7 +148,8 @@ NodeProcess start_node(const std::string& server, const std::vector<std::string>
                                read_text(sv.log));
     }
     // Exited at once: perhaps the port was taken in between; try another.
-    if (attempt == 2) throw std::runtime_error("tickdb-server exited at start: " + read_text(sv.log));
+    if (attempt == 2)
+      throw std::runtime_error("tickdb-server exited at start: " + read_text(sv.log));
   }
   throw std::runtime_error("unreachable");
 }

@@ -36,7 +36,8 @@ Result<json> churn(CallContext& ctx, const json& p) {
     return make_error(Errc::invalid_argument, "churn: table 'bench' needs an i32 field 'hp'");
   auto txn = ctx.txn();
   if (!txn) return txn.error();
-  const auto n = static_cast<std::uint64_t>(std::llround(static_cast<double>(tv.count()) * fraction));
+  const auto n =
+      static_cast<std::uint64_t>(std::llround(static_cast<double>(tv.count()) * fraction));
   const std::uint64_t ids = tv.next_id() > 1 ? tv.next_id() - 1 : 0;
   static thread_local std::uint64_t seed = 0x5eed;
   std::vector<std::byte> rec(tv.record_size());

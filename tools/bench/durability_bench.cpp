@@ -44,8 +44,8 @@
 #include <thread>
 
 #include "actors/persistence.h"
-#include "bench_node.h"
 #include "actors/runtime.h"
+#include "bench_node.h"
 #include "core/snapshot_file.h"
 #include "core/transaction.h"
 
@@ -67,8 +67,8 @@ struct Options {
 
 // ---- clean-up, also on failure ----
 
-std::string g_tmp;              // the run's temporary directory
-char g_big[3][256];             // the large files, for the SIGINT handler
+std::string g_tmp;   // the run's temporary directory
+char g_big[3][256];  // the large files, for the SIGINT handler
 
 void cleanup() {
   bench::kill_started_nodes();
@@ -486,10 +486,10 @@ using Server = bench::NodeProcess;
 Server start_server(const Options& o, const std::string& durability, const std::string& name) {
   const std::string dir = g_tmp + "/" + name;
   try {
-    return bench::start_node(
-        o.server,
-        {"storage.durability=" + durability, "storage.data_dir=" + json(dir).dump(), "log.level=warn"},
-        dir + ".log");
+    return bench::start_node(o.server,
+                             {"storage.durability=" + durability,
+                              "storage.data_dir=" + json(dir).dump(), "log.level=warn"},
+                             dir + ".log");
   } catch (const std::exception& e) {
     die(e.what());
   }

@@ -86,7 +86,8 @@ void say(const Options& o, const std::string& s) {
 
 json get_json(int port, const std::string& target) {
   auto r = http(port, "GET", target);
-  if (r.status != 200) die("GET " + target + " answered " + std::to_string(r.status) + ": " + r.body);
+  if (r.status != 200)
+    die("GET " + target + " answered " + std::to_string(r.status) + ": " + r.body);
   auto j = json::parse(r.body, nullptr, false);
   if (j.is_discarded()) die("GET " + target + ": not JSON");
   return j;
@@ -114,7 +115,8 @@ Buckets scrape_histogram(int port, const std::string& name) {
 // The counts of `after` minus `before` (the observations in between).
 Buckets minus(const Buckets& after, const Buckets& before) {
   Buckets d = after;
-  for (std::size_t i = 0; i < d.le.size() && i < before.le.size(); ++i) d.le[i].second -= before.le[i].second;
+  for (std::size_t i = 0; i < d.le.size() && i < before.le.size(); ++i)
+    d.le[i].second -= before.le[i].second;
   return d;
 }
 double total(const Buckets& b) {
@@ -289,21 +291,20 @@ int main(int argc, char** argv) {
   });
 
   json out = {{"subscribers", o.subscribers}, {"records", o.records},   {"rate_hz", o.rate},
-              {"client_nice", o.client_nice},
-              {"fraction", o.fraction},       {"seconds", o.seconds},   {"stall_s", o.stall_s}};
+              {"client_nice", o.client_nice}, {"fraction", o.fraction}, {"seconds", o.seconds},
+              {"stall_s", o.stall_s}};
   // Stalled past max_stall_s the node closes the stalled client (4008): the window of the
   // stall measures what it holds until then and after.
   const json tick = json::array({{{"name", "churn"}, {"params", {{"fraction", o.fraction}}}}});
   NodeProcess node;
   try {
-    node = start_node(o.server,
-                      {"storage.data_dir=" + json(g_tmp + "/data").dump(),
-                       "tick.rate_hz=" + std::to_string(o.rate),
-                       "procedures.modules=" + json::array({o.module}).dump(),
-                       "tick.procedures=" + tick.dump(),
-                       "subscriptions.max_connections=" + std::to_string(o.subscribers + 64),
-                       "log.level=warn"},
-                      g_tmp + "/node.log");
+    node = start_node(
+        o.server,
+        {"storage.data_dir=" + json(g_tmp + "/data").dump(),
+         "tick.rate_hz=" + std::to_string(o.rate),
+         "procedures.modules=" + json::array({o.module}).dump(), "tick.procedures=" + tick.dump(),
+         "subscriptions.max_connections=" + std::to_string(o.subscribers + 64), "log.level=warn"},
+        g_tmp + "/node.log");
   } catch (const std::exception& e) {
     die(e.what());
   }
@@ -346,8 +347,10 @@ int main(int argc, char** argv) {
   const std::uint64_t rss_all = watch(node.pid, o.seconds, [] {});
   const double p99_with = tick_p99_us(node.port, window_ticks);
   const auto s1 = fan.stats();
-  const auto wire = minus(scrape_histogram(node.port, "tickdb_subscription_commit_to_wire_seconds"), wire0);
-  const auto fanout = minus(scrape_histogram(node.port, "tickdb_subscription_fanout_seconds"), fan0);
+  const auto wire =
+      minus(scrape_histogram(node.port, "tickdb_subscription_commit_to_wire_seconds"), wire0);
+  const auto fanout =
+      minus(scrape_histogram(node.port, "tickdb_subscription_fanout_seconds"), fan0);
   const double period = 1.0 / o.rate;
   const double deltas_per_s = static_cast<double>(s1.deltas - s0.deltas) / o.seconds;
   out["commit_to_wire"] = {{"frames", total(wire)},
@@ -378,7 +381,8 @@ int main(int argc, char** argv) {
   fan.pause(0);
   const std::uint64_t rss_stall = watch(node.pid, o.stall_s, [] {});
   const auto s2 = fan.stats();
-  const double above_mib = (static_cast<double>(rss_stall) - static_cast<double>(rss_all)) / 1048576.0;
+  const double above_mib =
+      (static_cast<double>(rss_stall) - static_cast<double>(rss_all)) / 1048576.0;
   out["rss_stall"] = {{"rss_idle_mib", static_cast<double>(rss_idle) / 1048576.0},
                       {"rss_all_reading_mib", static_cast<double>(rss_all) / 1048576.0},
                       {"rss_one_stalled_mib", static_cast<double>(rss_stall) / 1048576.0},
@@ -431,12 +435,13 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(out["client"]["chain_breaks"].get<std::uint64_t>()));
   if (!out["diff"].is_null()) {
     const auto& d = out["diff"];
-    std::printf("%-34s %.2f GB/s vs BM_ScanRaw %.2f GB/s = %.2fx %-6s >= 0.5x %s\n", "diff, all changed",
-                d["diff_all_gb_per_s"].get<double>(), d["scan_raw_gb_per_s"].get<double>(),
-                d["diff_all_vs_scan"].get<double>(), "", d["diff_all_met"].get<bool>() ? "met" : "MISSED");
+    std::printf("%-34s %.2f GB/s vs BM_ScanRaw %.2f GB/s = %.2fx %-6s >= 0.5x %s\n",
+                "diff, all changed", d["diff_all_gb_per_s"].get<double>(),
+                d["scan_raw_gb_per_s"].get<double>(), d["diff_all_vs_scan"].get<double>(), "",
+                d["diff_all_met"].get<bool>() ? "met" : "MISSED");
     std::printf("%-34s %.3f ms = 1/%.1f of the full diff %-12s <= 1/20 %s\n", "diff, 1% changed",
-                d["diff_one_percent_ms"].get<double>(), 1.0 / d["one_percent_vs_all"].get<double>(), "",
-                d["one_percent_met"].get<bool>() ? "met" : "MISSED");
+                d["diff_one_percent_ms"].get<double>(), 1.0 / d["one_percent_vs_all"].get<double>(),
+                "", d["one_percent_met"].get<bool>() ? "met" : "MISSED");
   }
   return 0;
 }

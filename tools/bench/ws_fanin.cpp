@@ -170,7 +170,8 @@ void WsFanIn::on_message(Conn& c) {
       c_.errors.fetch_add(1, std::memory_order_relaxed);
       return;
     }
-    if (!c.have_version || from != c.version) c_.chain_breaks.fetch_add(1, std::memory_order_relaxed);
+    if (!c.have_version || from != c.version)
+      c_.chain_breaks.fetch_add(1, std::memory_order_relaxed);
     c.version = to;
     c.have_version = true;
   } else if (is("ready")) {
@@ -262,7 +263,8 @@ void WsFanIn::run() {
           if (len > 0) continue;
         }
         if (c.payload_left > 0) {
-          const std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(left, c.payload_left));
+          const std::size_t k =
+              static_cast<std::size_t>(std::min<std::uint64_t>(left, c.payload_left));
           const std::size_t cap = c.opcode >= 8 ? 125 : kHead;
           std::size_t took = 0;
           if (c.head.size() < cap) {
