@@ -135,35 +135,47 @@ Changes diff_of(const TableVersion& before, const TableVersion& after) {
 
 // The changes as one subscription sees them, the body of its "<sub>": {...} member of a
 // delta; empty when nothing concerns it.
-std::string classify(const Sub& s, const std::vector<Change>& changes) {
+// One subscription's changes by kind as they are found, then the body of its member.
+struct Kinds {
+  const Projection& proj;
   std::string ins, upd;
-  std::vector<std::uint64_t> del, out;
   std::size_t n_ins = 0, n_upd = 0;
-  auto row = [&](std::string& into, std::size_t& n, const std::byte* rec, std::uint64_t id) {
+  std::vector<std::uint64_t> del, out;
+  void row(std::string& into, std::size_t& n, const std::byte* rec, std::uint64_t id) {
     if (n++) into += ',';
-    s.proj->append_record(into, rec, id);
-  };
+    proj.append_record(into, rec, id);
+  }
+  void inserted(const std::byte* rec, std::uint64_t id) { row(ins, n_ins, rec, id); }
+  void updated(const std::byte* rec, std::uint64_t id) { row(upd, n_upd, rec, id); }
+  // {"ins":[...],"upd":[...],"del":[...],"out":[...]}, or empty when there is nothing.
+  std::string body() const {
+    if (!n_ins && !n_upd && del.empty() && out.empty()) return {};
+    std::string m = "{\"ins\":[" + ins + "],\"upd\":[" + upd + "],\"del\":";
+    append_ids(m, del);
+    m += ",\"out\":";
+    append_ids(m, out);
+    m += '}';
+    return m;
+  }
+};
+
+std::string classify(const Sub& s, const std::vector<Change>& changes) {
+  Kinds k{*s.proj};
   for (const Change& ch : changes) {
     const std::byte* b = ch.before;
     const std::byte* a = ch.after;
     const bool in_before = b && (!s.filter || s.filter->match(b, ch.id));
     const bool in_after = a && (!s.filter || s.filter->match(a, ch.id));
     if (!in_before && in_after)
-      row(ins, n_ins, a, ch.id);
+      k.inserted(a, ch.id);
     else if (in_before && in_after && s.proj->differs(b, a))
-      row(upd, n_upd, a, ch.id);
+      k.updated(a, ch.id);
     else if (in_before && !a)
-      del.push_back(ch.id);
+      k.del.push_back(ch.id);
     else if (in_before && !in_after)
-      out.push_back(ch.id);
+      k.out.push_back(ch.id);
   }
-  if (!n_ins && !n_upd && del.empty() && out.empty()) return {};
-  std::string m = "{\"ins\":[" + ins + "],\"upd\":[" + upd + "],\"del\":";
-  append_ids(m, del);
-  m += ",\"out\":";
-  append_ids(m, out);
-  m += '}';
-  return m;
+  return k.body();
 }
 
 // How a schema change between two versions of a subscription's table concerns it.
@@ -192,13 +204,7 @@ SchemaChange schema_change_for(const Sub& s, const TableSchema& before, const Ta
 // `now` the new ones, and a row is `upd` when its selected fields' JSON differs.
 std::string classify_across(const Sub& was, const Sub& now, const TableVersion& before,
                             const TableVersion& after) {
-  std::string ins, upd;
-  std::vector<std::uint64_t> del, out;
-  std::size_t n_ins = 0, n_upd = 0;
-  auto row = [&](std::string& into, std::size_t& n, const std::byte* rec, std::uint64_t id) {
-    if (n++) into += ',';
-    now.proj->append_record(into, rec, id);
-  };
+  Kinds k{*now.proj};
   auto b = before.begin(), be = before.end();
   auto a = after.begin(), ae = after.end();
   std::string jb, ja;
@@ -211,28 +217,22 @@ std::string classify_across(const Sub& was, const Sub& now, const TableVersion& 
     const bool in_before = rb && (!was.filter || was.filter->match(rb, id));
     const bool in_after = ra && (!now.filter || now.filter->match(ra, id));
     if (!in_before && in_after) {
-      row(ins, n_ins, ra, id);
+      k.inserted(ra, id);
     } else if (in_before && in_after) {
       jb.clear();
       ja.clear();
       was.proj->append_record(jb, rb, id);
       now.proj->append_record(ja, ra, id);
-      if (jb != ja) row(upd, n_upd, ra, id);
+      if (jb != ja) k.updated(ra, id);
     } else if (in_before && !ra) {
-      del.push_back(id);
+      k.del.push_back(id);
     } else if (in_before) {
-      out.push_back(id);
+      k.out.push_back(id);
     }
     if (take_b) ++b;
     if (take_a) ++a;
   }
-  if (!n_ins && !n_upd && del.empty() && out.empty()) return {};
-  std::string m = "{\"ins\":[" + ins + "],\"upd\":[" + upd + "],\"del\":";
-  append_ids(m, del);
-  m += ",\"out\":";
-  append_ids(m, out);
-  m += '}';
-  return m;
+  return k.body();
 }
 
 void append_member(std::string& into, const std::string& name, const std::string& body) {

@@ -12,12 +12,9 @@ Only 127.0.0.1 is used; every wait is bounded by a deadline; the seeds are fixed
 import os
 import sys
 
-try:
-    import websockets  # noqa: F401
-except ImportError:  # a Python without Debian's packages first on PATH (e.g. pyenv)
-    if os.path.exists("/usr/bin/python3") and sys.executable != "/usr/bin/python3":
-        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
-    raise
+from tickdb_node import need_debian_module  # noqa: E402
+
+need_debian_module("websockets")
 
 import asyncio
 import http.client

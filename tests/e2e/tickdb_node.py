@@ -8,9 +8,21 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
+
+def need_debian_module(name):
+    """Imports `name`; without it (a Python without Debian's packages first on PATH, such as
+    pyenv's), runs this very script again under /usr/bin/python3, which has them."""
+    try:
+        __import__(name)
+    except ImportError:
+        if os.path.exists("/usr/bin/python3") and sys.executable != "/usr/bin/python3":
+            os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
+        raise
+
 
 _temp_dirs = []
 atexit.register(lambda: [shutil.rmtree(d, ignore_errors=True) for d in _temp_dirs])
