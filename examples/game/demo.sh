@@ -154,9 +154,11 @@ say "damage_area at the corner: hit $hit1, killed $killed1; at the centre: hit $
 
 # The corner's kills are in the watched region: wait (bounded) for watch to report deletions.
 if ((killed1 > 0)); then
-  deadline=$((SECONDS + 5))
+  # A bound, not a pause: it ends as soon as the deletion is seen (a loaded or sanitizer
+  # build may take seconds).
+  deadline=$((SECONDS + 20))
   until jq -e 'select(.type == "delta" and (.del | length) > 0)' "$tmp/watch.jsonl" >/dev/null 2>&1; do
-    ((SECONDS < deadline)) || die "watch saw no deletion within 5 s of damage_area killing $killed1"
+    ((SECONDS < deadline)) || die "watch saw no deletion within 20 s of damage_area killing $killed1"
     sleep 0.05
   done
 fi
