@@ -157,7 +157,9 @@ if ((killed1 > 0)); then
   # A bound, not a pause: it ends as soon as the deletion is seen (a loaded or sanitizer
   # build may take seconds).
   deadline=$((SECONDS + 20))
-  until jq -e 'select(.type == "delta" and (.del | length) > 0)' "$tmp/watch.jsonl" >/dev/null 2>&1; do
+  # grep, not `jq -e`: jq 1.6 sets its status from the last line only, and the last line may
+  # still be being written.
+  until grep -qE '^\{"type":"delta".*"del":\[[0-9]' "$tmp/watch.jsonl" 2>/dev/null; do
     ((SECONDS < deadline)) || die "watch saw no deletion within 20 s of damage_area killing $killed1"
     sleep 0.05
   done
