@@ -246,9 +246,8 @@ class FaultTest(unittest.TestCase):
         self.assert_refused(n, (500,), ("io_error",))
         st, body = n.req("POST", "/rpc", {"jsonrpc": "2.0", "id": 1, "method": "db.insert",
                                           "params": {"table": "t", "values": {"v": 1}}})
-        self.assertEqual(body["error"]["data"]["code"] if "data" in body["error"] else "io_error", "io_error", body)
+        self.assertEqual((st, body["error"]["data"]["code"]), (200, "io_error"), body)
         self.assertIn("fdatasync", n.log_broken())
-        st, metrics = 0, None
         c = n.conn()
         c.request("GET", "/metrics")
         r = c.getresponse()
