@@ -76,11 +76,14 @@ struct Persistence::Impl {
   std::string pending;              // encoded entries not yet written
   std::uint64_t pending_first = 0;  // the version of the first entry in `pending`
   std::uint64_t appended = 0;       // tickets handed out (one per entry)
+  std::uint64_t taken = 0;          // tickets the writer took out of `pending`
   std::uint64_t durable = 0;        // entries up to this ticket are on disk
   std::deque<std::pair<std::uint64_t, Answers>> waiting;  // sync: answers until durable
   bool rotate = false;                                    // start a new segment with the next write
   bool stop_writer = false;
-  std::optional<Error> broken;  // the log could not be written: nothing more is acknowledged
+  // The log could not be written: nothing more is acknowledged, `pending` is kept (not
+  // written after the entries that were lost) until repair() succeeds.
+  std::optional<Error> broken;
   std::thread writer;
   LogFile file;         // the writer's own
   std::string segment;  // the open segment's path (under mu)
@@ -108,6 +111,10 @@ struct Persistence::Impl {
   }
 
   void writer_loop();
+  // While the log is broken: a snapshot of the current version holds every write, the lost
+  // ones too; once one is durable, the entries it holds leave `pending`, the log goes on in a
+  // new segment after it, and writes are acknowledged again. False when the snapshot failed.
+  bool repair();
   // Writes a snapshot of the current version; with only_if_changed, nothing when that version
   // is the last one written or loaded (`skipped` then).
   Result<SnapshotWriteInfo> take_snapshot(bool only_if_changed, bool& skipped);
@@ -213,8 +220,17 @@ Result<Persistence::Recovered> Persistence::recover() {
   const std::uint64_t from = out.db->version();
   auto segs = list_files(m.opts.data_dir, parse_log_file_name);
   if (!segs) return segs.error();
+  // `have`: the version the snapshot and the entries kept so far reach. After a damaged
+  // segment, a later one that starts at or before have + 1 still chains on (the log went on
+  // in a new segment after a snapshot that repaired a write failure, see repair()).
+  std::uint64_t have = from;
   bool cut = false;
   for (const auto& [first, path] : *segs) {
+    if (cut && first <= have + 1) {
+      m.say(0, "log segment " + path + " follows version " + std::to_string(have) +
+                   ": read after the damaged one");
+      cut = false;
+    }
     if (cut) {
       std::error_code ec;
       fs::rename(path, path + ".unreplayed", ec);
@@ -228,7 +244,10 @@ Result<Persistence::Recovered> Persistence::recover() {
     auto r = read_log_file(path);
     if (!r) return r.error();
     for (auto& e : r->entries)
-      if (e.version > from) out.entries.push_back(std::move(e));
+      if (e.version > have) {
+        have = e.version;
+        out.entries.push_back(std::move(e));
+      }
     if (!r->damage.is_ok()) {
       m.say(1, r->damage.message() + ": cut after the last whole entry (" +
                    std::to_string(r->entries.size()) + " entries kept)");
@@ -295,12 +314,23 @@ void Persistence::answer(std::uint64_t ticket, Answers answers) {
 void Persistence::Impl::writer_loop() {
   const bool sync = opts.durability == Durability::sync;
   const auto flush_every = std::chrono::duration<double>(opts.async_flush_s);
+  constexpr std::chrono::milliseconds kRetryFirst{250}, kRetryMax{10000};
+  auto retry = kRetryFirst;
   for (;;) {
     std::string batch;
     std::uint64_t upto = 0, first = 0;
     bool new_segment = false;
     {
       std::unique_lock lk(mu);
+      if (broken) {
+        // Never write after entries that were lost (a restart could not replay past the
+        // gap): wait, then try to repair with a snapshot (the disk may have space again).
+        cv.wait_for(lk, retry, [&] { return stop_writer; });
+        if (stop_writer) break;
+        lk.unlock();
+        retry = repair() ? kRetryFirst : std::min<std::chrono::milliseconds>(retry * 2, kRetryMax);
+        continue;
+      }
       if (sync) {
         cv.wait(lk, [&] { return !pending.empty() || stop_writer; });
       } else {
@@ -312,6 +342,7 @@ void Persistence::Impl::writer_loop() {
       }
       batch.swap(pending);
       upto = appended;
+      taken = upto;
       first = pending_first;
       new_segment = rotate || !file.is_open();
       rotate = false;
@@ -335,8 +366,12 @@ void Persistence::Impl::writer_loop() {
           broken = make_error(
               st.code(),
               "the write is in memory but the commit log cannot be written: " + st.message());
-          say(2, broken->message);
+          say(2, broken->message + " (writes are refused until a snapshot can be written)");
         }
+        // The file's tail is unknown now (a short write, or pages a failed fsync dropped):
+        // the log goes on in a new segment after the repairing snapshot.
+        file.close();
+        segment.clear();
       } else {
         const std::uint64_t group = upto - durable;
         durable = upto;
@@ -368,6 +403,42 @@ void Persistence::Impl::writer_loop() {
   file.close();
   std::lock_guard lk(mu);
   segment.clear();
+}
+
+bool Persistence::Impl::repair() {
+  bool skipped = false;
+  auto r = take_snapshot(false, skipped);
+  if (!r) return false;
+  std::vector<Answers> ready;
+  {
+    std::lock_guard lk(mu);
+    // Publishing appends under the publish lock, so every entry up to the snapshot's version
+    // is in `pending` or was lost with a failed batch: both are in the snapshot.
+    std::uint64_t held = 0;
+    pending.erase(0, entries_through(pending, r->version, held));
+    if (!pending.empty()) {
+      std::memcpy(&pending_first, pending.data() + 16, sizeof pending_first);  // its version
+    }
+    durable = taken + held;
+    taken = durable;
+    broken.reset();
+    rotate = true;
+    for (auto it = waiting.begin(); it != waiting.end();) {
+      if (it->first <= durable) {
+        ready.push_back(std::move(it->second));
+        it = waiting.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    say(1, "the commit log is written again: " + r->path + " holds every write up to version " +
+               std::to_string(r->version) + "; writes are acknowledged again");
+  }
+  for (auto& answers : ready)
+    for (auto& [reply, result] : answers) reply->send(std::move(result));
+  prune();
+  cv.notify_one();
+  return true;
 }
 
 // ---------------- snapshots ----------------

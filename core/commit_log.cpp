@@ -79,6 +79,21 @@ void append_entry(std::string& out, std::uint64_t version, std::uint64_t prev_ve
   std::memcpy(out.data() + sum_at, &sum, sizeof sum);
 }
 
+std::size_t entries_through(std::string_view encoded, std::uint64_t version, std::uint64_t& count) {
+  count = 0;
+  std::size_t off = 0;
+  while (encoded.size() - off >= kEntryHeader) {
+    std::string_view e = encoded.substr(off + 12);  // after magic and checksum
+    std::uint32_t len = 0;
+    std::uint64_t v = 0;
+    if (!get(e, len) || !get(e, v) || v > version || encoded.size() - off < kEntryHeader + len)
+      break;
+    off += kEntryHeader + len;
+    ++count;
+  }
+  return off;
+}
+
 Result<LogReadResult> read_log_file(const std::string& path) {
   Fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
   if (fd.fd < 0) return os_error("cannot open", path);

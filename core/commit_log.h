@@ -63,6 +63,10 @@ void append_logged_call(std::string& payload, std::string_view name, std::string
 void append_entry(std::string& out, std::uint64_t version, std::uint64_t prev_version,
                   std::uint32_t calls, std::string_view calls_payload);
 
+// How many bytes at the front of `encoded` (whole entries as append_entry makes them) hold
+// entries of versions up to `version`; `count` gets how many entries that is.
+std::size_t entries_through(std::string_view encoded, std::uint64_t version, std::uint64_t& count);
+
 struct LogReadResult {
   std::vector<LogEntry> entries;
   std::uint64_t valid_bytes = 0;  // the whole entries end here

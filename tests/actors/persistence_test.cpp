@@ -372,3 +372,34 @@ TEST_CASE("recovery refuses what it cannot trust, saying why", "[persistence]") 
     if (!r) CHECK_THAT(r.message(), Catch::Matchers::Contains(po.data_dir));
   }
 }
+
+TEST_CASE("a segment that chains on after a torn one is replayed, not moved aside",
+          "[persistence]") {
+  // What a repaired write failure leaves (Impl::repair): the segment after an older snapshot
+  // ends torn, a newer snapshot holds everything, and the log goes on after it.
+  TempDir dir, image;
+  std::shared_ptr<const DbVersion> last;
+  {
+    Node n(dir.str());
+    test::ok(n.rt->call("db.create_table",
+                        {{"name", "t"}, {"fields", {{{"name", "v"}, {"type", "i64"}}}}}));
+    for (int i = 0; i < 10; ++i) add(*n.rt, "t", {{"v", i}});
+    test::ok(n.rt->call("db.snapshot", json::object()));
+    for (int i = 10; i < 20; ++i) add(*n.rt, "t", {{"v", i}});
+    test::ok(n.rt->call("db.snapshot", json::object()));
+    for (int i = 20; i < 30; ++i) add(*n.rt, "t", {{"v", i}});
+    last = n.rt->current();
+    n.quiesce();
+    copy_dir(dir.str(), image.str());
+  }
+  auto segs = files_of(image.str(), "log-");
+  REQUIRE(segs.size() == 2);  // the one after each snapshot (the one before them is pruned)
+  const std::string torn = segs.begin()->second;
+  const auto full = ok(read_log_file(torn)).valid_bytes;
+  fs::resize_file(torn, full - 3);
+  Node back(image.str());
+  CHECK(back.said("cut after the last whole entry"));
+  CHECK(back.said("read after the damaged one"));
+  CHECK(files_of(image.str(), "log-").size() == 2);  // nothing moved aside
+  test::require_same_db(*last, *back.rt->current());
+}

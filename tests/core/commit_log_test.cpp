@@ -186,3 +186,30 @@ TEST_CASE("a preallocated zero tail is a clean end; anything else after the entr
   CHECK(torn.entries.size() == 2);
   CHECK(torn.damage.code() == Errc::corruption);
 }
+
+TEST_CASE("entries_through finds the whole entries up to a version", "[commit-log]") {
+  std::vector<std::size_t> ends;
+  const std::string text = entries_text(6, &ends);
+  TempFile f;
+  write_file(f.path, text);
+  auto entries = ok(read_log_file(f.path)).entries;
+  REQUIRE(entries.size() == 6);
+  std::uint64_t count = 99;
+  CHECK(entries_through(text, 0, count) == 0);
+  CHECK(count == 0);
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    CHECK(entries_through(text, entries[i].version, count) == ends[i]);
+    CHECK(count == i + 1);
+    // A version between two entries' holds the earlier ones only.
+    if (i + 1 < entries.size() && entries[i + 1].version > entries[i].version + 1) {
+      CHECK(entries_through(text, entries[i].version + 1, count) == ends[i]);
+      CHECK(count == i + 1);
+    }
+  }
+  CHECK(entries_through(text, ~0ull, count) == text.size());
+  CHECK(count == 6);
+  // A cut entry at the end is not counted.
+  CHECK(entries_through(std::string_view(text).substr(0, text.size() - 1), ~0ull, count) ==
+        ends[4]);
+  CHECK(count == 5);
+}

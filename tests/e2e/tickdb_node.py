@@ -61,6 +61,7 @@ class NodeProcess:
         if self.port is None:
             self.proc.kill()
             self.proc.wait(10)
+            self.proc.stdout.close()
             raise RuntimeError("server did not start: " + "".join(self.log))
         self._drain = threading.Thread(target=self._drain_output, daemon=True)
         self._drain.start()
