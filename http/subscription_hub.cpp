@@ -137,6 +137,7 @@ Changes diff_of(const TableVersion& before, const TableVersion& after) {
 // delta; empty when nothing concerns it.
 // One subscription's changes by kind as they are found, then the body of its member.
 struct Kinds {
+  explicit Kinds(const Projection& p) : proj(p) {}
   const Projection& proj;
   std::string ins, upd;
   std::size_t n_ins = 0, n_upd = 0;
@@ -160,7 +161,7 @@ struct Kinds {
 };
 
 std::string classify(const Sub& s, const std::vector<Change>& changes) {
-  Kinds k{*s.proj};
+  Kinds k(*s.proj);
   for (const Change& ch : changes) {
     const std::byte* b = ch.before;
     const std::byte* a = ch.after;
@@ -204,7 +205,7 @@ SchemaChange schema_change_for(const Sub& s, const TableSchema& before, const Ta
 // `now` the new ones, and a row is `upd` when its selected fields' JSON differs.
 std::string classify_across(const Sub& was, const Sub& now, const TableVersion& before,
                             const TableVersion& after) {
-  Kinds k{*now.proj};
+  Kinds k(*now.proj);
   auto b = before.begin(), be = before.end();
   auto a = after.begin(), ae = after.end();
   std::string jb, ja;
