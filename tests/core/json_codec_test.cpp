@@ -670,3 +670,15 @@ TEST_CASE("json: a partial composite default keeps the type's other sub-field de
   CHECK(read<std::int32_t>(txn, id, "q.x") == 1);
   CHECK(read<std::int32_t>(txn, id, "q.y") == 8);
 }
+
+// Found by tests/fuzz/rpc_fuzz.cpp: nlohmann stops at a zero byte as at the end of the input,
+// so a body "{...}\0garbage" was read as its first object.
+TEST_CASE("json: a zero byte is refused, not taken for the end of the text", "[json]") {
+  using namespace std::string_literals;
+  auto r = parse_json("{\"a\": 1}\0{\"b\""s);
+  REQUIRE_FALSE(r.is_ok());
+  CHECK(r.code() == Errc::bad_json);
+  CHECK_FALSE(parse_json("\0"s).is_ok());
+  CHECK_FALSE(parse_json("[1,\0 2]"s).is_ok());
+  CHECK(parse_json("\"\\u0000\"").is_ok());  // an escaped zero is JSON (record strings refuse it)
+}
