@@ -64,8 +64,8 @@ namespace {
 // Spawned with an argument: CAF 0.17's init_fun_factory binds a null reference for an actor
 // spawned without any (UBSan reports it).
 worker_actor::behavior_type worker_impl(worker_actor::pointer self, std::atomic<std::uint64_t>* tasks) {
-  (void)self;  // used by TICKDB_MAILBOX_RECEIVE in TSan builds
   return {[self, tasks](work_atom, JobPtr& job) {
+    (void)self;  // used by TICKDB_MAILBOX_RECEIVE in TSan builds only (clang warns otherwise)
     TICKDB_MAILBOX_RECEIVE(self);
     job->work(*tasks);
   }};

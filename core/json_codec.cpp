@@ -730,6 +730,11 @@ Result<json> parse_json(std::string_view text, std::size_t max_depth) {
   // JSON text is UTF-8 (RFC 8259): anything else is refused before it can reach a value or an
   // error message.
   if (!is_valid_utf8(text)) return make_error(Errc::bad_json, "the JSON text is not valid UTF-8");
+  // nlohmann's lexer takes a zero byte for the end of the input, so "{}\0anything" would
+  // parse as {}. No JSON text holds a raw zero byte (RFC 8259: not in strings, nor between
+  // tokens), so refuse it (found by tests/fuzz/rpc_fuzz.cpp).
+  if (text.find('\0') != std::string_view::npos)
+    return make_error(Errc::bad_json, "the JSON text holds a zero byte");
   // Nesting is checked before parsing, so a hostile body costs one linear pass.
   std::size_t depth = 0;
   bool in_str = false, esc = false;

@@ -14,8 +14,8 @@
 #include "core/json_codec.h"
 
 using namespace tickdb;
-using tickdb::test::ok;
 using Catch::Matchers::Contains;
+using tickdb::test::ok;
 
 namespace {
 
@@ -127,14 +127,16 @@ void check_int_type(const std::string& field) {
     }
   } else {
     below_text = "-1";
-    above_text = sizeof(T) == 8 ? std::string("18446744073709551616") : std::to_string(std::uint64_t{L::max()} + 1);
+    above_text = sizeof(T) == 8 ? std::string("18446744073709551616")
+                                : std::to_string(std::uint64_t{L::max()} + 1);
   }
   below = json::parse(below_text);
   above = json::parse(above_text);
   expect_rejected(txn, field, below);
   expect_rejected(txn, field, above);
   if constexpr (sizeof(T) < 8) {
-    if constexpr (std::is_signed_v<T>) expect_rejected(txn, field, json(std::int64_t{L::min()} - 1));
+    if constexpr (std::is_signed_v<T>)
+      expect_rejected(txn, field, json(std::int64_t{L::min()} - 1));
     expect_rejected(txn, field, json(std::uint64_t{L::max()} + 1));
   } else if constexpr (std::is_signed_v<T>) {
     expect_rejected(txn, field, json(std::uint64_t{L::max()} + 1));
@@ -274,8 +276,8 @@ TEST_CASE("json: f32 prints in its shortest form and reads back to the same bits
   CHECK(bits(read<float>(txn, id2, "f32")) == bits(0.1f));
 
   // A spread of values: printed text and record_to_json both give the same bits back.
-  const float fs[] = {0.1f, 1.0f / 3.0f, FLT_MAX, -FLT_MAX, FLT_MIN, FLT_TRUE_MIN, 123456.79f,
-                      -0.0f, 1e-10f, 16777216.0f, 2.5f, 1e30f};
+  const float fs[] = {0.1f,       1.0f / 3.0f, FLT_MAX, -FLT_MAX,    FLT_MIN, FLT_TRUE_MIN,
+                      123456.79f, -0.0f,       1e-10f,  16777216.0f, 2.5f,    1e30f};
   const auto acc = ok(FieldAccessor<float>::resolve(*txn.table("all")->schema(), "f32"));
   for (float f : fs) {
     INFO("f32 value " << f);
@@ -315,17 +317,22 @@ TEST_CASE("json: str(N) counts bytes of valid UTF-8", "[json]") {
   CHECK(got(ok(put("abc"))) == "abc");
   CHECK(got(ok(put(""))) == "");
   CHECK(got(ok(put("a"))) == "a");
-  CHECK(got(ok(put("\xc3\xa9" "a"))) == "\xc3\xa9" "a");    // é + a = 3 bytes
-  CHECK(got(ok(put("\xe2\x82\xac"))) == "\xe2\x82\xac");      // € = 3 bytes
+  CHECK(got(ok(put("\xc3\xa9"
+                   "a"))) ==
+        "\xc3\xa9"
+        "a");                                             // é + a = 3 bytes
+  CHECK(got(ok(put("\xe2\x82\xac"))) == "\xe2\x82\xac");  // € = 3 bytes
   expect_rejected(txn, "s3", json("abcd"));
-  expect_rejected(txn, "s3", json("\xc3\xa9\xc3\xa9"));       // éé = 4 bytes
-  expect_rejected(txn, "s3", json("\xe2\x82\xac" "a"));       // 4 bytes
-  expect_rejected(txn, "s3", json("\xf0\x9f\x98\x80"));       // one 4-byte code point
-  expect_rejected(txn, "s3", json(std::string("\xff")));      // invalid UTF-8
-  expect_rejected(txn, "s3", json(std::string("a\xc3")));     // truncated sequence
-  expect_rejected(txn, "s3", json(std::string("\xc0\xaf")));  // overlong
+  expect_rejected(txn, "s3", json("\xc3\xa9\xc3\xa9"));  // éé = 4 bytes
+  expect_rejected(txn, "s3",
+                  json("\xe2\x82\xac"
+                       "a"));                                     // 4 bytes
+  expect_rejected(txn, "s3", json("\xf0\x9f\x98\x80"));           // one 4-byte code point
+  expect_rejected(txn, "s3", json(std::string("\xff")));          // invalid UTF-8
+  expect_rejected(txn, "s3", json(std::string("a\xc3")));         // truncated sequence
+  expect_rejected(txn, "s3", json(std::string("\xc0\xaf")));      // overlong
   expect_rejected(txn, "s3", json(std::string("\xed\xa0\x80")));  // surrogate
-  expect_rejected(txn, "s3", json(std::string("a\0b", 3)));   // embedded zero byte
+  expect_rejected(txn, "s3", json(std::string("a\0b", 3)));       // embedded zero byte
   expect_rejected(txn, "s3", json(std::string("\0", 1)));
   expect_rejected(txn, "s3", json(5));
   // The str(64) field: exactly 64 accepted, 65 not.
@@ -342,7 +349,11 @@ TEST_CASE("json: str(N) counts bytes of valid UTF-8", "[json]") {
 TEST_CASE("json: strings are escaped in append_record_json and parse back equal", "[json]") {
   auto db = all_db();
   Transaction txn(db);
-  const std::string nasty = std::string("q\"b\\s/n\nt\tr\rb\bf\fc\x01\x1f\x7f" "\xc3\xa9" "\xe2\x82\xac") + "'<>&";
+  const std::string nasty = std::string(
+                                "q\"b\\s/n\nt\tr\rb\bf\fc\x01\x1f\x7f"
+                                "\xc3\xa9"
+                                "\xe2\x82\xac") +
+                            "'<>&";
   REQUIRE(nasty.size() <= 64);
   auto id = ok(insert_json(txn, "all", {{"s", nasty}}));
   RecordView r = *txn.get("all", id);
@@ -381,7 +392,8 @@ TEST_CASE("json: composites are nested objects; partial objects keep defaults", 
   auto j0 = record_to_json(*txn.get("all", id0));
   CHECK(j0["p"] == json({{"x", 7}, {"y", 8}}));
   CHECK(j0["o"] == json({{"v", {{"x", 7}, {"y", 8}}}, {"w", 9}}));
-  CHECK_THAT(text_of(*txn.get("all", id0)), Contains(R"("p":{"x":7,"y":8},"o":{"v":{"x":7,"y":8},"w":9}})"));
+  CHECK_THAT(text_of(*txn.get("all", id0)),
+             Contains(R"("p":{"x":7,"y":8},"o":{"v":{"x":7,"y":8},"w":9}})"));
 
   auto id1 = ok(insert_json(txn, "all", {{"p", {{"x", 1}}}}));
   CHECK(read<I>(txn, id1, "p.x") == 1);
@@ -536,9 +548,11 @@ TEST_CASE("json: a failed insert_json or update_json leaves the transaction unch
   const auto b1 = bytes_of(1), b2 = bytes_of(2);
 
   // Inserts where a later field is bad, after good ones.
-  CHECK(insert_json(txn, "all", {{"i32", 5}, {"s", "five"}, {"i8", 999}}).code() == Errc::invalid_argument);
+  CHECK(insert_json(txn, "all", {{"i32", 5}, {"s", "five"}, {"i8", 999}}).code() ==
+        Errc::invalid_argument);
   CHECK(insert_json(txn, "all", {{"i32", 5}, {"zzz", 1}}).code() == Errc::invalid_argument);
-  CHECK(insert_json(txn, "all", {{"i32", 5}, {"p", {{"x", 1}, {"q", 2}}}}).code() == Errc::invalid_argument);
+  CHECK(insert_json(txn, "all", {{"i32", 5}, {"p", {{"x", 1}, {"q", 2}}}}).code() ==
+        Errc::invalid_argument);
   CHECK(insert_json(txn, "all", {{"f32", 1e39}}).code() == Errc::invalid_argument);
   CHECK(insert_json(txn, "all", json::array({1})).code() == Errc::invalid_argument);
   CHECK(insert_json(txn, "all", json("x")).code() == Errc::invalid_argument);
@@ -548,9 +562,11 @@ TEST_CASE("json: a failed insert_json or update_json leaves the transaction unch
   CHECK_FALSE(txn.changed());
 
   // Updates where a later field is bad, after good ones.
-  CHECK(update_json(txn, "all", 1, {{"i32", 5}, {"s", "five"}, {"i8", 999}}).code() == Errc::invalid_argument);
+  CHECK(update_json(txn, "all", 1, {{"i32", 5}, {"s", "five"}, {"i8", 999}}).code() ==
+        Errc::invalid_argument);
   CHECK(update_json(txn, "all", 1, {{"i32", 5}, {"zzz", 1}}).code() == Errc::invalid_argument);
-  CHECK(update_json(txn, "all", 1, {{"i32", 5}, {"p", {{"x", 1}, {"q", 2}}}}).code() == Errc::invalid_argument);
+  CHECK(update_json(txn, "all", 1, {{"i32", 5}, {"p", {{"x", 1}, {"q", 2}}}}).code() ==
+        Errc::invalid_argument);
   CHECK(update_json(txn, "all", 1, {{"i32", 5}, {"id", 2}}).code() == Errc::invalid_argument);
   CHECK(update_json(txn, "all", 1, {{"s3", "toolong"}}).code() == Errc::invalid_argument);
   CHECK(update_json(txn, "all", 1, json::array()).code() == Errc::invalid_argument);
@@ -621,7 +637,7 @@ TEST_CASE("json: parse_json limits nesting to 64 and reports malformed text", "[
     CHECK(parse_json("[\"\\\"" + br + "\"]").is_ok());
     // An escaped backslash does: what follows counts again.
     const std::string s63 = nest(63, '[', ']');
-    CHECK(parse_json("[\"\\\\\"," + s63 + "]").is_ok());                  // 64 deep
+    CHECK(parse_json("[\"\\\\\"," + s63 + "]").is_ok());                             // 64 deep
     CHECK(parse_json("[\"\\\\\",[" + s63 + "]]").code() == Errc::invalid_argument);  // 65 deep
   }
   SECTION("a custom max_depth") {
@@ -631,9 +647,9 @@ TEST_CASE("json: parse_json limits nesting to 64 and reports malformed text", "[
     CHECK(parse_json("[]", 0).code() == Errc::invalid_argument);
   }
   SECTION("malformed text is bad_json") {
-    for (const char* t : {"{\"a\":}", "[1,2", "", "   ", "{'a':1}", "[1] x", "tru", "{\"a\" 1}",
-                          "\"unterminated", "[01]", "]]]", "{\"a\":1,}", "[1,]", "nul", "+1",
-                          "{\"a\":\"\x01\"}", "\"\\x\""}) {
+    for (const char* t :
+         {"{\"a\":}", "[1,2", "", "   ", "{'a':1}", "[1] x", "tru", "{\"a\" 1}", "\"unterminated",
+          "[01]", "]]]", "{\"a\":1,}", "[1,]", "nul", "+1", "{\"a\":\"\x01\"}", "\"\\x\""}) {
       INFO("text: " << t);
       auto r = parse_json(t);
       REQUIRE_FALSE(r.is_ok());
@@ -646,7 +662,8 @@ TEST_CASE("json: parse_json limits nesting to 64 and reports malformed text", "[
     CHECK(ok(parse_json("  {\"a\": [1, 2.5, \"x\", true, null]}  ")) ==
           json({{"a", {1, 2.5, "x", true, nullptr}}}));
     CHECK(ok(parse_json("18446744073709551615")).is_number_unsigned());
-    CHECK(ok(parse_json("-9223372036854775808")).get<std::int64_t>() == std::numeric_limits<std::int64_t>::min());
+    CHECK(ok(parse_json("-9223372036854775808")).get<std::int64_t>() ==
+          std::numeric_limits<std::int64_t>::min());
   }
 }
 
@@ -663,10 +680,23 @@ TEST_CASE("json: a number too large for a double is an error, not an exception",
 TEST_CASE("json: a partial composite default keeps the type's other sub-field defaults", "[json]") {
   auto db = all_db();
   Transaction txn(db);
-  auto spec = ok(field_spec_from_json({{"name", "q"}, {"type", "vec"}, {"default", {{"x", 1}}}}, txn.types()));
+  auto spec = ok(
+      field_spec_from_json({{"name", "q"}, {"type", "vec"}, {"default", {{"x", 1}}}}, txn.types()));
   REQUIRE(spec.default_value.size() == 8);
   ok(txn.add_field("all", spec));
   auto id = ok(insert_json(txn, "all", json::object()));
   CHECK(read<std::int32_t>(txn, id, "q.x") == 1);
   CHECK(read<std::int32_t>(txn, id, "q.y") == 8);
+}
+
+// Found by tests/fuzz/rpc_fuzz.cpp: nlohmann stops at a zero byte as at the end of the input,
+// so a body "{...}\0garbage" was read as its first object.
+TEST_CASE("json: a zero byte is refused, not taken for the end of the text", "[json]") {
+  using namespace std::string_literals;
+  auto r = parse_json("{\"a\": 1}\0{\"b\""s);
+  REQUIRE_FALSE(r.is_ok());
+  CHECK(r.code() == Errc::bad_json);
+  CHECK_FALSE(parse_json("\0"s).is_ok());
+  CHECK_FALSE(parse_json("[1,\0 2]"s).is_ok());
+  CHECK(parse_json("\"\\u0000\"").is_ok());  // an escaped zero is JSON (record strings refuse it)
 }

@@ -1,0 +1,199 @@
+// Fuzz target: WebSocket client frames and subscription ops (GET /ws: http/ws_session.h and
+// http/subscription_hub.h), end to end over loopback TCP: the target accepts a connection,
+// hands it to start_websocket as the HTTP session does after an upgrade request, and plays
+// the client with a plain socket: it reads the 101, writes the input's frames, then a close
+// frame, and reads what the node sends until the node closes.
+//
+// Input: client messages, one a line, each sent as one masked text frame ({"op":
+// "subscribe", ...}, "unsubscribe", "ping", "auth", or anything). A first line "AUTH" makes
+// the node require a token ("tok"), so the auth op is fuzzed too; a first line "RAW" sends
+// the rest as raw bytes after the handshake (Beast's frame parser, fragments, control
+// frames). What the node sends must be well-formed: text frames of JSON objects whose first
+// member is "type", and a close code of API.md; the session must close within 10 s of the
+// client's close.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <boost/asio.hpp>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "http/ws_session.h"
+#include "tests/fuzz/fuzz_node.h"
+
+using namespace tickdb;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+namespace {
+
+struct Loop {
+  net::io_context ioc;
+  net::executor_work_guard<net::io_context::executor_type> guard{ioc.get_executor()};
+  tcp::acceptor acceptor{ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)};
+  std::thread th{[this] { ioc.run(); }};
+  Config open_cfg, token_cfg;
+};
+Loop* loop = nullptr;  // never destroyed (its thread runs to the end)
+
+void put_frame(std::string& out, unsigned opcode, std::string_view payload) {
+  out += static_cast<char>(0x80 | opcode);
+  const std::size_t n = payload.size();
+  if (n < 126) {
+    out += static_cast<char>(0x80 | n);
+  } else if (n < 65536) {
+    out += static_cast<char>(0x80 | 126);
+    out += static_cast<char>(n >> 8);
+    out += static_cast<char>(n & 0xff);
+  } else {
+    out += static_cast<char>(0x80 | 127);
+    for (int s = 56; s >= 0; s -= 8) out += static_cast<char>((n >> s) & 0xff);
+  }
+  const unsigned char mask[4] = {0x12, 0x34, 0x56, 0x78};
+  out.append(reinterpret_cast<const char*>(mask), 4);
+  for (std::size_t i = 0; i < n; ++i) out += static_cast<char>(payload[i] ^ mask[i % 4]);
+}
+
+bool write_all(int fd, std::string_view s) {
+  while (!s.empty()) {
+    ssize_t w = ::send(fd, s.data(), s.size(), MSG_NOSIGNAL);
+    if (w <= 0) return false;  // the node closed already (a protocol error): fine
+    s.remove_prefix(static_cast<std::size_t>(w));
+  }
+  return true;
+}
+
+// Checks the frames the node sent (server frames: never masked).
+void check_server_frames(std::string_view in) {
+  std::string message;
+  while (in.size() >= 2) {
+    const auto b0 = static_cast<unsigned char>(in[0]), b1 = static_cast<unsigned char>(in[1]);
+    TICKDB_FUZZ_CHECK((b1 & 0x80) == 0, "the node sent a masked frame");
+    std::size_t n = b1 & 0x7f, at = 2;
+    if (n == 126) {
+      if (in.size() < 4) return;
+      n = (std::size_t{static_cast<unsigned char>(in[2])} << 8) | static_cast<unsigned char>(in[3]);
+      at = 4;
+    } else if (n == 127) {
+      if (in.size() < 10) return;
+      n = 0;
+      for (int i = 2; i < 10; ++i) n = (n << 8) | static_cast<unsigned char>(in[i]);
+      at = 10;
+    }
+    if (in.size() - at < n) return;  // cut off by the close: nothing to judge
+    std::string_view payload = in.substr(at, n);
+    in.remove_prefix(at + n);
+    const unsigned op = b0 & 0x0f;
+    if (op == 8) {
+      if (payload.size() >= 2) {
+        const int code =
+            (static_cast<unsigned char>(payload[0]) << 8) | static_cast<unsigned char>(payload[1]);
+        // API.md's codes, and those of RFC 6455 7.4.1 Beast sends on protocol errors (1002,
+        // 1007 bad UTF-8, 1009 too big); never the reserved 1004-1006 or other private ones.
+        const bool rfc = code == 1002 || code == 1003 || (code >= 1007 && code <= 1011);
+        TICKDB_FUZZ_CHECK(code == 1000 || code == 1001 || code == 4001 || code == 4002 ||
+                              code == 4008 || code == 4029 || rfc,
+                          "close code " + std::to_string(code));
+      }
+      return;
+    }
+    if (op == 9 || op == 10) continue;  // ping, pong
+    TICKDB_FUZZ_CHECK(op == 1 || op == 0, "the node sent opcode " + std::to_string(op));
+    message.append(payload);
+    if ((b0 & 0x80) == 0) continue;
+    auto j = parse_json(message, 1000);
+    TICKDB_FUZZ_CHECK(j.is_ok() && j->is_object(),
+                      "a frame that is no JSON object: " + message.substr(0, 200));
+    TICKDB_FUZZ_CHECK(message.rfind("{\"type\":\"", 0) == 0,
+                      "'type' is not first: " + message.substr(0, 200));
+    message.clear();
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  (void)fuzz::node();
+  loop = new Loop;
+  loop->open_cfg = fuzz::node().cfg;
+  loop->token_cfg = fuzz::node().cfg;
+  loop->token_cfg.http_auth_token = "tok";
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  std::string_view in(reinterpret_cast<const char*>(data), size);
+  const Config* cfg = &loop->open_cfg;
+  bool raw = false;
+  if (in.rfind("AUTH\n", 0) == 0) {
+    cfg = &loop->token_cfg;
+    in.remove_prefix(5);
+  } else if (in.rfind("RAW\n", 0) == 0) {
+    raw = true;
+    in.remove_prefix(4);
+  }
+
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(loop->acceptor.local_endpoint().port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) fuzz::fail("connect");
+  tcp::socket server(loop->ioc);
+  loop->acceptor.accept(server);
+
+  HttpRequest req{"GET", "/ws", "", "", {}};
+  req.headers = {{"upgrade", "websocket"},
+                 {"sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="},
+                 {"sec-websocket-version", "13"},
+                 {"sec-websocket-protocol", "tickdb.v1"}};
+  start_websocket(std::move(server), std::move(req), fuzz::node().router->hub(), *cfg);
+
+  // The 101 answer.
+  std::string got;
+  char buf[16384];
+  while (got.find("\r\n\r\n") == std::string::npos) {
+    ssize_t r = ::recv(fd, buf, sizeof buf, 0);
+    if (r <= 0) fuzz::fail("no handshake answer");
+    got.append(buf, static_cast<std::size_t>(r));
+  }
+  TICKDB_FUZZ_CHECK(got.rfind("HTTP/1.1 101", 0) == 0, got.substr(0, 100));
+  got.erase(0, got.find("\r\n\r\n") + 4);
+
+  std::string out;
+  if (raw) {
+    out.assign(in);
+  } else {
+    for (int n = 0; n < 32 && !in.empty(); ++n) {
+      auto nl = in.find('\n');
+      put_frame(out, 1, in.substr(0, nl));
+      in = nl == std::string_view::npos ? std::string_view{} : in.substr(nl + 1);
+    }
+  }
+  put_frame(out, 8, std::string_view("\x03\xe8", 2));  // close 1000
+  (void)write_all(fd, out);
+
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    ssize_t r = ::recv(fd, buf, sizeof buf, 0);
+    if (r == 0) break;
+    if (r < 0) {
+      if (errno == ECONNRESET) break;  // the node gave up on bad bytes: a reset is a close
+      fuzz::fail("the session did not close within 10 s of the client's close");
+    }
+    got.append(buf, static_cast<std::size_t>(r));
+    if (std::chrono::steady_clock::now() > deadline) fuzz::fail("the session keeps sending");
+  }
+  ::close(fd);
+  check_server_frames(got);
+  fuzz::reset();
+  return 0;
+}
