@@ -443,6 +443,9 @@ class Limits(unittest.TestCase):
             self.assertEqual(n.req("GET", "/tables", headers={"Authorization": "Bearer wrong"})[0], 401)
             self.assertEqual(n.req("GET", "/tables", headers={"Authorization": "Bearer s3cret"})[0], 200)
             self.assertEqual(n.req("POST", "/rpc", {"jsonrpc": "2.0", "id": 1, "method": "db.procedures"})[0], 401)
+            # A token in the URL is never accepted (URLs end up in logs): docs/security.md.
+            for path in ("/tables?token=s3cret", "/tables?access_token=s3cret", "/stats?token=s3cret"):
+                self.assertEqual(n.req("GET", path)[0], 401, path)
         finally:
             n.stop()
 
