@@ -842,12 +842,15 @@ void SubscriptionHub::run() {
       if (changes.size() > frame_limit) {
         // More changes than one frame holds: every subscription starts again from a snapshot
         // at `cur` (snapshots come in bounded frames), after a progress that moves the chain.
-        for (auto& [name, s] : c.subs)
+        for (const auto& entry : c.subs) {
+          const std::string& name =
+              entry.first;  // not a structured binding: clang 14 cannot capture one
           if (std::find(ended.begin(), ended.end(), name) == ended.end() &&
               std::find(reset.begin(), reset.end(), name) == reset.end() &&
               std::find_if(removed.begin(), removed.end(),
                            [&](const auto& r) { return r.first == name; }) == removed.end())
             too_big.push_back(name);
+        }
         changes.clear();
       }
       const bool plain =
