@@ -63,7 +63,8 @@ struct WorkerPool::Impl {
 namespace {
 // Spawned with an argument: CAF 0.17's init_fun_factory binds a null reference for an actor
 // spawned without any (UBSan reports it).
-worker_actor::behavior_type worker_impl(worker_actor::pointer self, std::atomic<std::uint64_t>* tasks) {
+worker_actor::behavior_type worker_impl(worker_actor::pointer self,
+                                        std::atomic<std::uint64_t>* tasks) {
   return {[self, tasks](work_atom, JobPtr& job) {
     (void)self;  // used by TICKDB_MAILBOX_RECEIVE in TSan builds only (clang warns otherwise)
     TICKDB_MAILBOX_RECEIVE(self);
@@ -72,18 +73,24 @@ worker_actor::behavior_type worker_impl(worker_actor::pointer self, std::atomic<
 }
 }  // namespace
 
-WorkerPool::WorkerPool(caf::actor_system& sys, std::size_t count) : impl_(std::make_unique<Impl>()) {
+WorkerPool::WorkerPool(caf::actor_system& sys, std::size_t count)
+    : impl_(std::make_unique<Impl>()) {
   if (count == 0) count = 1;
-  for (std::size_t i = 0; i < count; ++i) impl_->workers.push_back(sys.spawn(worker_impl, &impl_->tasks));
+  for (std::size_t i = 0; i < count; ++i)
+    impl_->workers.push_back(sys.spawn(worker_impl, &impl_->tasks));
 }
 
 WorkerPool::~WorkerPool() {
   for (auto& w : impl_->workers) caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
 }
 
-std::size_t WorkerPool::workers() const { return impl_->workers.size(); }
+std::size_t WorkerPool::workers() const {
+  return impl_->workers.size();
+}
 
-std::uint64_t WorkerPool::tasks_run() const { return impl_->tasks.load(std::memory_order_relaxed); }
+std::uint64_t WorkerPool::tasks_run() const {
+  return impl_->tasks.load(std::memory_order_relaxed);
+}
 
 Status WorkerPool::run(std::size_t n, const std::function<Status(std::size_t)>& task) {
   if (n == 0) return {};
