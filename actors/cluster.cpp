@@ -161,7 +161,8 @@ PeerHello my_hello(node_ptr self) {
   auto& st = self->state;
   auto* m = st.impl;
   std::vector<std::string> tables;
-  for (const auto& [name, t] : m->rt->current()->tables()) tables.push_back(name);
+  const auto db = m->rt->current();  // held: a publish may free the version mid-loop
+  for (const auto& [name, t] : db->tables()) tables.push_back(name);
   if (tables != st.tables) {
     st.tables = tables;
     ++st.epoch;
@@ -628,7 +629,8 @@ json Cluster::view() const {
   const Impl& m = *impl_;
   json nodes = json::array();
   json mine = json::array();
-  for (const auto& [name, t] : m.rt->current()->tables()) mine.push_back(name);
+  const auto db = m.rt->current();  // held: a publish may free the version mid-loop
+  for (const auto& [name, t] : db->tables()) mine.push_back(name);
   nodes.push_back({{"name", m.opts.node},
                    {"address", m.self_address},
                    {"http", m.opts.http},

@@ -95,7 +95,8 @@ void Router::add_operation_routes() {
                if (Cluster* c = cluster_.load(std::memory_order_acquire))
                  return done(value_response(200, c->view()));
                json tables = json::array();
-               for (const auto& [name, t] : rt_->current()->tables()) tables.push_back(name);
+               const auto db = rt_->current();  // held: a publish may free it mid-loop
+               for (const auto& [name, t] : db->tables()) tables.push_back(name);
                const auto port = cfg_.cluster_port ? cfg_.cluster_port : cfg_.http_port;
                json nodes = json::array();
                nodes.push_back({{"name", cfg_.node_name},
@@ -167,7 +168,8 @@ void Router::add_schema_routes() {
              });
   table_.add("GET", "/types", "List composite types", 200, [this](auto&, auto&, auto&, Done& done) {
     json out = json::array();
-    for (const auto& c : rt_->current()->types().all()) out.push_back(type_to_json(*c));
+    const auto db = rt_->current();  // held: a publish may free it mid-loop
+    for (const auto& c : db->types().all()) out.push_back(type_to_json(*c));
     done(json_response(200, json_text(json{{"types", out}})));
   });
   table_.add("GET", "/type/{name}", "Describe a composite type", 200,

@@ -16,12 +16,17 @@ std::unique_ptr<Runtime> game(RuntimeConfig cfg = no_ticks()) {
   return rt;
 }
 json entity(float x, float vx, int hp = 100, std::uint64_t owner = 1) {
-  return {{"owner", owner}, {"pos", {{"x", x}, {"y", 0}, {"z", 0}}}, {"vel", {{"x", vx}, {"y", 0}, {"z", 0}}}, {"hp", hp}};
+  return {{"owner", owner},
+          {"pos", {{"x", x}, {"y", 0}, {"z", 0}}},
+          {"vel", {{"x", vx}, {"y", 0}, {"z", 0}}},
+          {"hp", hp}};
 }
 std::uint64_t add(Runtime& rt, const std::string& table, json values) {
   return ok(rt.call("db.insert", {{"table", table}, {"values", std::move(values)}}))["id"];
 }
-float pos_x(Runtime& rt, std::uint64_t id) { return rt.current()->table("entities")->get(id)->get<float>("pos.x").value(); }
+float pos_x(Runtime& rt, std::uint64_t id) {
+  return rt.current()->table("entities")->get(id)->get<float>("pos.x").value();
+}
 }  // namespace
 
 TEST_CASE("game: setup makes the tables and the cascade relation", "[game]") {
@@ -53,29 +58,37 @@ TEST_CASE("game: spawn, step with bounces, damage_area and cascade", "[game]") {
   ok(rt->call("step", {{"dt", 0.5}}));
   CHECK(pos_x(*rt, near_wall) == 990.0f);
   // Every entity stays inside the world.
-  for (RecordView r : *rt->current()->table("entities"))
+  const auto db_entities = rt->current();
+  for (RecordView r : *db_entities->table("entities"))
     for (const char* f : {"pos.x", "pos.y", "pos.z"}) {
       float p = r.get<float>(f).value();
       CHECK(std::abs(p) <= 1000.0f);
     }
-  CHECK(code_of(rt->call("step", json::object())) == Errc::procedure_failed);  // dt needed outside the tick loop
+  CHECK(code_of(rt->call("step", json::object())) ==
+        Errc::procedure_failed);  // dt needed outside the tick loop
   CHECK(code_of(rt->call("step", {{"dt", -1}})) == Errc::procedure_failed);
 
   // damage_area: the two of bo's near x=990 and x=7.5 are in different places.
-  json d = ok(rt->call("damage_area", {{"center", {{"x", 990}, {"y", 0}, {"z", 0}}}, {"radius", 1}, {"amount", 60}}));
+  json d =
+      ok(rt->call("damage_area",
+                  {{"center", {{"x", 990}, {"y", 0}, {"z", 0}}}, {"radius", 1}, {"amount", 60}}));
   CHECK(d["hit"] == 1);
   CHECK(d["killed"] == 0);
   CHECK(rt->current()->table("entities")->get(near_wall)->get<std::int32_t>("hp").value() == 40);
-  d = ok(rt->call("damage_area", {{"center", {{"x", 990}, {"y", 0}, {"z", 0}}}, {"radius", 1}, {"amount", 60}}));
+  d = ok(rt->call("damage_area",
+                  {{"center", {{"x", 990}, {"y", 0}, {"z", 0}}}, {"radius", 1}, {"amount", 60}}));
   CHECK(d["killed"] == 1);
   CHECK_FALSE(rt->current()->table("entities")->contains(near_wall));
-  CHECK(code_of(rt->call("damage_area", {{"center", {{"x", 0}}}, {"radius", 1}, {"amount", 1}})) == Errc::procedure_failed);
-  CHECK(code_of(rt->call("damage_area", {{"center", {{"x", 0}, {"y", 0}, {"z", 0}}}, {"radius", -1}, {"amount", 1}})) ==
+  CHECK(code_of(rt->call("damage_area", {{"center", {{"x", 0}}}, {"radius", 1}, {"amount", 1}})) ==
         Errc::procedure_failed);
+  CHECK(code_of(rt->call("damage_area", {{"center", {{"x", 0}, {"y", 0}, {"z", 0}}},
+                                         {"radius", -1},
+                                         {"amount", 1}})) == Errc::procedure_failed);
 
   // A huge blast kills everything within: all of ana's entities are deleted.
   std::uint64_t total = rt->current()->table("entities")->count();
-  d = ok(rt->call("damage_area", {{"center", {{"x", 0}, {"y", 0}, {"z", 0}}}, {"radius", 1e9}, {"amount", 1000}}));
+  d = ok(rt->call("damage_area",
+                  {{"center", {{"x", 0}, {"y", 0}, {"z", 0}}}, {"radius", 1e9}, {"amount", 1000}}));
   CHECK(d["hit"] == total);
   CHECK(d["killed"] == total);
   CHECK(rt->current()->table("entities")->count() == 0);
@@ -102,8 +115,12 @@ TEST_CASE("game: leaderboard is a parallel top-k, best first", "[game]") {
   }
   // The same as a serial sort.
   std::vector<std::pair<std::uint64_t, std::uint64_t>> all;
-  for (RecordView r : *rt->current()->table("players")) all.push_back({r.get<std::uint64_t>("score").value(), r.id()});
-  std::sort(all.begin(), all.end(), [](auto& a, auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; });
+  const auto db_players = rt->current();
+  for (RecordView r : *db_players->table("players"))
+    all.push_back({r.get<std::uint64_t>("score").value(), r.id()});
+  std::sort(all.begin(), all.end(), [](auto& a, auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  });
   for (std::size_t i = 0; i < 5; ++i) {
     CHECK(top[i]["id"] == all[i].second);
     CHECK(top[i]["name"] == "p" + std::to_string(all[i].second - 1));

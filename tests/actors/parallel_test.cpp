@@ -253,7 +253,8 @@ TEST_CASE("a parallel update cannot break a relation, and its deletes follow rel
                                      {"to_table", "n"},
                                      {"on_delete", "restrict"}}));
   std::uint64_t odd_id = 0;
-  for (RecordView rec : *rt->current()->table("n"))
+  const auto db_n = rt->current();
+  for (RecordView rec : *db_n->table("n"))
     if (rec.get<std::int32_t>("b").value() % 2) {
       odd_id = rec.id();
       break;
@@ -266,7 +267,8 @@ TEST_CASE("a parallel update cannot break a relation, and its deletes follow rel
   ok(rt->call("db.delete", {{"table", "refs"}, {"id", 1}}));
   ok(rt->call("test.kill_odd_b", json::object()));
   std::uint64_t left = 0;
-  for (RecordView rec : *rt->current()->table("n")) {
+  const auto db_after = rt->current();
+  for (RecordView rec : *db_after->table("n")) {
     CHECK(rec.get<std::int32_t>("b").value() % 2 == 0);
     ++left;
   }
