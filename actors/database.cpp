@@ -24,19 +24,34 @@ bool Database::publish(const std::shared_ptr<const DbVersion>& base,
     rebased = true;
   }
   if (sink) {
-    std::uint64_t t = sink->append(candidate->version(), expected->version(), calls, calls_payload);
+    std::uint64_t t = sink->append(candidate, expected->version(), calls, calls_payload);
     if (ticket) *ticket = t;
   }
   versions_.fetch_add(1, std::memory_order_relaxed);
-  if (PublishListener* l = listener_.load(std::memory_order_acquire))
-    l->published(candidate->version());
+  if (!durable_reads())
+    if (PublishListener* l = listener_.load(std::memory_order_acquire))
+      l->published(candidate->version());
   if (rebased) rebases_.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 
+void Database::set_durable_reads(bool on) {
+  if (on) visible_.publish(cell_.load());
+  durable_reads_.store(on, std::memory_order_release);
+}
+
+void Database::made_durable(const std::shared_ptr<const DbVersion>& v) {
+  if (!v || !durable_reads()) return;
+  // One writer thread calls this, in log order; a repair may hand an older version than one
+  // already readable (never move back).
+  if (v->version() <= visible_.load()->version()) return;
+  visible_.publish(v);
+  if (PublishListener* l = listener_.load(std::memory_order_acquire)) l->published(v->version());
+}
+
 void Database::answer(std::vector<PendingCall>& batch, std::uint64_t ticket) {
   CommitSink* sink = this->sink();
-  if (sink && ticket) {
+  if (sink && (ticket || durable_reads())) {
     CommitSink::Answers answers;
     answers.reserve(batch.size());
     for (auto& p : batch)

@@ -7,6 +7,11 @@
 // touched nothing that changed (DbVersion::rebase), and otherwise publish() says conflict and
 // the caller runs the transaction again. Readers never wait for any of it.
 //
+// Read visibility (storage.read_visibility): with durable reads on, readers load `readable()`,
+// the newest version whose commit-log entry is on disk (the sink's writer calls
+// made_durable()), while writers go on from `current()`, the newest version in memory. So no
+// reader sees a write that a crash could still take back. Without them both are the same.
+//
 // Thread-safety: every method is safe from any thread.
 #pragma once
 
@@ -30,20 +35,38 @@ struct PendingCall;
 class CommitSink {
  public:
   virtual ~CommitSink() = default;
-  // The entry of `version` (published right after `prev_version`); returns its ticket.
-  virtual std::uint64_t append(std::uint64_t version, std::uint64_t prev_version,
-                               std::uint32_t calls, std::string_view calls_payload) = 0;
+  // The entry of `version` (published right after `prev_version`); returns its ticket. The
+  // sink holds `version` until its entry is durable and then hands it to
+  // Database::made_durable when durable reads are on.
+  virtual std::uint64_t append(const std::shared_ptr<const DbVersion>& version,
+                               std::uint64_t prev_version, std::uint32_t calls,
+                               std::string_view calls_payload) = 0;
   using Answers = std::vector<std::pair<std::shared_ptr<ReplyTo>, Result<json>>>;
+  // Sends answers once entry `ticket` is durable (sync durability), else at once. Ticket 0
+  // (the calls committed nothing): at once, but with durable reads on only once every entry
+  // appended so far is durable, as the calls may have read from those versions.
   virtual void answer(std::uint64_t ticket, Answers answers) = 0;
 };
 
 class Database {
  public:
   Database(std::shared_ptr<const DbVersion> initial, const Registry& reg, ParallelRunner& runner)
-      : cell_(std::move(initial)), reg_(&reg), runner_(&runner) {}
+      : cell_(initial), visible_(initial), reg_(&reg), runner_(&runner) {}
 
   VersionCell<DbVersion>& cell() { return cell_; }
+  // The newest version: what writers start from.
   std::shared_ptr<const DbVersion> current() const { return cell_.load(); }
+  // What readers see: with durable reads, the newest version that is on disk.
+  std::shared_ptr<const DbVersion> readable() const {
+    return durable_reads_.load(std::memory_order_acquire) ? visible_.load() : cell_.load();
+  }
+  // Turns durable reads on or off; the current version counts as durable (it was recovered).
+  // Set before writers start, or while none publish.
+  void set_durable_reads(bool on);
+  bool durable_reads() const { return durable_reads_.load(std::memory_order_acquire); }
+  // The sink's writer: every entry up to `v`'s is on disk. With durable reads, `v` becomes
+  // readable (versions only move forward) and the publish listener is told of it.
+  void made_durable(const std::shared_ptr<const DbVersion>& v);
   const Registry& registry() const { return *reg_; }
   ParallelRunner& runner() { return *runner_; }
 
@@ -59,7 +82,8 @@ class Database {
   // The commit log (nullptr: none). Set before writers start, or while none publish.
   void set_sink(CommitSink* sink) { sink_.store(sink, std::memory_order_release); }
   CommitSink* sink() const { return sink_.load(std::memory_order_acquire); }
-  // The listener told of each publish (nullptr: none). It must outlive every publish after
+  // The listener told of each publish (with durable reads: of each version made readable)
+  // (nullptr: none). It must outlive every publish after
   // it is set: clear it before the listener is destroyed, while writers may still run.
   void set_publish_listener(PublishListener* l) { listener_.store(l, std::memory_order_release); }
   // Sends each call's answer: through the sink once `ticket` is durable, else at once.
@@ -79,6 +103,8 @@ class Database {
 
  private:
   VersionCell<DbVersion> cell_;
+  VersionCell<DbVersion> visible_;  // durable reads: the newest version on disk
+  std::atomic<bool> durable_reads_{false};
   std::atomic<CommitSink*> sink_{nullptr};
   std::atomic<PublishListener*> listener_{nullptr};
   std::mutex publish_mu_;  // with a sink: the log's order is the publish order

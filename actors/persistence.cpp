@@ -72,12 +72,14 @@ struct Persistence::Impl {
 
   // ---- the log writer ----
   mutable std::mutex mu;
-  std::condition_variable cv;       // the writer waits here for entries
-  std::string pending;              // encoded entries not yet written
-  std::uint64_t pending_first = 0;  // the version of the first entry in `pending`
-  std::uint64_t appended = 0;       // tickets handed out (one per entry)
-  std::uint64_t taken = 0;          // tickets the writer took out of `pending`
-  std::uint64_t durable = 0;        // entries up to this ticket are on disk
+  std::condition_variable cv;                     // the writer waits here for entries
+  std::string pending;                            // encoded entries not yet written
+  std::uint64_t pending_first = 0;                // the version of the first entry in `pending`
+  std::shared_ptr<const DbVersion> pending_last;  // the version of the last entry appended
+  bool durable_reads = false;  // started with durable reads on (Database::made_durable)
+  std::uint64_t appended = 0;  // tickets handed out (one per entry)
+  std::uint64_t taken = 0;     // tickets the writer took out of `pending`
+  std::uint64_t durable = 0;   // entries up to this ticket are on disk
   std::deque<std::pair<std::uint64_t, Answers>> waiting;  // sync: answers until durable
   bool rotate = false;                                    // start a new segment with the next write
   bool stop_writer = false;
@@ -117,7 +119,9 @@ struct Persistence::Impl {
   bool repair();
   // Writes a snapshot of the current version; with only_if_changed, nothing when that version
   // is the last one written or loaded (`skipped` then).
-  Result<SnapshotWriteInfo> take_snapshot(bool only_if_changed, bool& skipped);
+  // `written` (when given) receives the version written.
+  Result<SnapshotWriteInfo> take_snapshot(bool only_if_changed, bool& skipped,
+                                          std::shared_ptr<const DbVersion>* written = nullptr);
   void prune();
   void snapshot_loop();
 };
@@ -271,7 +275,10 @@ Status Persistence::start(Runtime& rt) {
     {
       std::lock_guard lk(m.mu);
       m.rotate = true;  // never append to a segment recovery read (it may end in a cut)
+      m.durable_reads = m.opts.durable_reads;
     }
+    // What was recovered is on disk: it is readable from the start.
+    if (m.durable_reads) rt.set_durable_reads(true);
     m.writer = std::thread([&m] { m.writer_loop(); });
     rt.set_commit_sink(this);
   }
@@ -281,12 +288,14 @@ Status Persistence::start(Runtime& rt) {
 
 // ---------------- the log ----------------
 
-std::uint64_t Persistence::append(std::uint64_t version, std::uint64_t prev_version,
-                                  std::uint32_t calls, std::string_view calls_payload) {
+std::uint64_t Persistence::append(const std::shared_ptr<const DbVersion>& version,
+                                  std::uint64_t prev_version, std::uint32_t calls,
+                                  std::string_view calls_payload) {
   Impl& m = *impl_;
   std::lock_guard lk(m.mu);
-  if (m.pending.empty()) m.pending_first = version;
-  append_entry(m.pending, version, prev_version, calls, calls_payload);
+  if (m.pending.empty()) m.pending_first = version->version();
+  append_entry(m.pending, version->version(), prev_version, calls, calls_payload);
+  if (m.durable_reads) m.pending_last = version;
   ++m.appended;
   m.cv.notify_one();
   return m.appended;
@@ -295,7 +304,11 @@ std::uint64_t Persistence::append(std::uint64_t version, std::uint64_t prev_vers
 void Persistence::answer(std::uint64_t ticket, Answers answers) {
   Impl& m = *impl_;
   if (answers.empty()) return;
-  if (opts_.durability == Durability::sync) {
+  // With durable reads, calls that committed nothing may have read versions not yet on disk:
+  // they wait for every entry appended so far (their answers must not show a write a crash
+  // could take back).
+  const bool read_only_wait = m.durable_reads && ticket == 0;
+  if (opts_.durability == Durability::sync || read_only_wait) {
     std::unique_lock lk(m.mu);
     if (m.broken) {
       Error e = *m.broken;
@@ -303,6 +316,7 @@ void Persistence::answer(std::uint64_t ticket, Answers answers) {
       for (auto& [reply, result] : answers) reply->send(Result<json>(e));
       return;
     }
+    if (read_only_wait) ticket = m.appended;
     if (ticket > m.durable) {
       m.waiting.emplace_back(ticket, std::move(answers));
       return;
@@ -318,6 +332,7 @@ void Persistence::Impl::writer_loop() {
   auto retry = kRetryFirst;
   for (;;) {
     std::string batch;
+    std::shared_ptr<const DbVersion> last;  // durable reads: the batch's last version
     std::uint64_t upto = 0, first = 0;
     bool new_segment = false;
     {
@@ -341,6 +356,7 @@ void Persistence::Impl::writer_loop() {
         continue;
       }
       batch.swap(pending);
+      last = std::move(pending_last);
       upto = appended;
       taken = upto;
       first = pending_first;
@@ -395,6 +411,8 @@ void Persistence::Impl::writer_loop() {
     if (!st) {
       std::lock_guard lk(mu);
       failed = broken;
+    } else if (last) {
+      rt->made_durable(last);  // readable before its answers go: a client reads its own write
     }
     for (auto& answers : ready)
       for (auto& [reply, result] : answers)
@@ -407,7 +425,8 @@ void Persistence::Impl::writer_loop() {
 
 bool Persistence::Impl::repair() {
   bool skipped = false;
-  auto r = take_snapshot(false, skipped);
+  std::shared_ptr<const DbVersion> held_version;
+  auto r = take_snapshot(false, skipped, &held_version);
   if (!r) return false;
   std::vector<Answers> ready;
   {
@@ -434,6 +453,7 @@ bool Persistence::Impl::repair() {
     say(1, "the commit log is written again: " + r->path + " holds every write up to version " +
                std::to_string(r->version) + "; writes are acknowledged again");
   }
+  if (durable_reads) rt->made_durable(held_version);  // on disk now, in the snapshot
   for (auto& answers : ready)
     for (auto& [reply, result] : answers) reply->send(std::move(result));
   prune();
@@ -443,10 +463,12 @@ bool Persistence::Impl::repair() {
 
 // ---------------- snapshots ----------------
 
-Result<SnapshotWriteInfo> Persistence::Impl::take_snapshot(bool only_if_changed, bool& skipped) {
+Result<SnapshotWriteInfo> Persistence::Impl::take_snapshot(
+    bool only_if_changed, bool& skipped, std::shared_ptr<const DbVersion>* written) {
   std::lock_guard w(write_mu);
   skipped = false;
-  auto v = rt->current();
+  auto v = rt->head();  // the newest version, whether or not readers see it yet
+  if (written) *written = v;
   {
     std::lock_guard lk(snap_mu);
     if (only_if_changed && have_last && last_version == v->version()) {
@@ -585,7 +607,11 @@ void Persistence::stop() {
   }
   // The last snapshot: a restart then loads it without replaying the log.
   bool skipped = false;
-  if (m.take_snapshot(true, skipped)) m.prune();
+  std::shared_ptr<const DbVersion> written;
+  if (m.take_snapshot(true, skipped, &written)) {
+    m.prune();
+    if (m.durable_reads && !skipped) m.rt->made_durable(written);
+  }
   if (m.logging && m.rt) m.rt->set_commit_sink(nullptr);
 }
 
@@ -606,6 +632,7 @@ Persistence::Figures Persistence::figures() const {
   {
     std::lock_guard lk(m.mu);
     f.log.durability = std::string(to_string(m.opts.durability));
+    f.log.read_visibility = m.durable_reads ? "durable" : "immediate";
     f.log.bytes = m.log_bytes;
     f.log.fsyncs = m.fsyncs;
     f.log.fsync_seconds = m.fsync_seconds;

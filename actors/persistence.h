@@ -10,9 +10,11 @@
 //    its entry is fsynced; the writer thread writes whatever has gathered while the last
 //    fsync ran, so concurrent writes share one fsync (group commit). With "async" calls are
 //    answered at once and the log is written and fsynced every `async_flush_s`. With
-//    "snapshot" there is no log. A new log segment starts after each snapshot; segments older
-//    than the oldest kept snapshot are deleted, so falling back to any kept snapshot still
-//    finds the log entries after it.
+//    "snapshot" there is no log. With durable reads (storage.read_visibility "durable") the
+//    writer makes each version readable once its entry is fsynced, before it sends that
+//    entry's answers, so a client reads its own acknowledged write. A new log segment starts after
+//    each snapshot; segments older than the oldest kept snapshot are deleted, so falling back to
+//    any kept snapshot still finds the log entries after it.
 //  - Recovery (recover()): the newest snapshot that loads (magic, format, checksum and
 //    content checked; each one skipped is logged with the reason; a newer format version
 //    stops the start), then the log entries after it. A log segment that ends in a torn or
@@ -47,6 +49,9 @@ struct PersistenceOptions {
   unsigned snapshot_keep = 3;       // >= 1
   int compression_level = 1;        // zstd 1..19
   double async_flush_s = 0.05;      // "async": how often the log is written and fsynced
+  // storage.read_visibility "durable": readers see a version only once its log entry is on
+  // disk (Database::made_durable). Needs a log: with durability "snapshot" it has no effect.
+  bool durable_reads = true;
   // Where progress and problems are told (level: 0 info, 1 warning, 2 error).
   std::function<void(int level, const std::string& message)> log;
 };
@@ -89,6 +94,7 @@ class Persistence final : public CommitSink {
     } snapshot;
     struct Log {
       std::string durability;
+      std::string read_visibility;  // in effect: "durable" or "immediate"
       std::uint64_t bytes = 0, fsyncs = 0, entries = 0, group_max = 0, pending_entries = 0;
       double fsync_seconds = 0;
       std::string segment;
@@ -99,8 +105,8 @@ class Persistence final : public CommitSink {
   const PersistenceOptions& options() const { return opts_; }
 
   // CommitSink
-  std::uint64_t append(std::uint64_t version, std::uint64_t prev_version, std::uint32_t calls,
-                       std::string_view calls_payload) override;
+  std::uint64_t append(const std::shared_ptr<const DbVersion>& version, std::uint64_t prev_version,
+                       std::uint32_t calls, std::string_view calls_payload) override;
   void answer(std::uint64_t ticket, Answers answers) override;
 
  private:

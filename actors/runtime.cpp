@@ -248,7 +248,7 @@ void Runtime::call_async(std::string_view method, json params,
   }
   switch (c->route) {
     case Route::read: {
-      CallContext ctx(m.db->current(), m.registry, *m.pool);
+      CallContext ctx(m.db->readable(), m.registry, *m.pool);
       done(invoke(*c, ctx, params));
       return;
     }
@@ -351,7 +351,19 @@ Result<json> Runtime::call(std::string_view method, json params) {
 }
 
 std::shared_ptr<const DbVersion> Runtime::current() const {
+  return impl_->db->readable();
+}
+std::shared_ptr<const DbVersion> Runtime::head() const {
   return impl_->db->current();
+}
+void Runtime::set_durable_reads(bool on) {
+  impl_->db->set_durable_reads(on);
+}
+bool Runtime::durable_reads() const {
+  return impl_->db->durable_reads();
+}
+void Runtime::made_durable(const std::shared_ptr<const DbVersion>& v) {
+  impl_->db->made_durable(v);
 }
 void Runtime::set_publish_listener(PublishListener* l) {
   impl_->db->set_publish_listener(l);

@@ -103,7 +103,14 @@ class Runtime {
   void run_on_table_async(const std::string& table, std::shared_ptr<const Callable> c,
                           std::function<void(Result<json>)> done);
 
+  // What readers see (Database::readable): with durable reads, the newest version on disk.
   std::shared_ptr<const DbVersion> current() const;
+  // The newest version in memory (Database::current): what a write is prepared against.
+  std::shared_ptr<const DbVersion> head() const;
+  // storage.read_visibility (Database::set_durable_reads, made_durable).
+  void set_durable_reads(bool on);
+  bool durable_reads() const;
+  void made_durable(const std::shared_ptr<const DbVersion>& v);
   // Database::set_publish_listener: told of every version published from now on.
   void set_publish_listener(PublishListener* l);
   VersionCell<DbVersion>& versions();

@@ -27,7 +27,8 @@ const std::vector<std::pair<std::string, std::vector<std::string>>>& known_keys(
       {"tick", {"rate_hz", "procedures"}},
       {"workers", {"count", "scheduler_policy"}},
       {"storage",
-       {"data_dir", "snapshot_interval_s", "snapshot_keep", "compression_level", "durability"}},
+       {"data_dir", "snapshot_interval_s", "snapshot_keep", "compression_level", "durability",
+        "read_visibility"}},
       {"procedures", {"modules"}},
       {"cluster",
        {"name", "address", "allow_remote", "port", "peers", "heartbeat_ms", "failure_timeout_ms",
@@ -194,6 +195,13 @@ Result<Config> config_from_json(const json& j) {
           return bad(
               key, "must be \"sync\", \"async\" or \"snapshot\", it is '" + s.substr(0, 32) + "'");
         c.storage_durability = *d;
+      } else if (key == "storage.read_visibility") {
+        std::string s;
+        TAKE(get_string(v, key), s);
+        auto r = parse_read_visibility(s);
+        if (!r)
+          return bad(key, "must be \"durable\" or \"immediate\", it is '" + s.substr(0, 32) + "'");
+        c.storage_read_visibility = *r;
       } else if (key == "procedures.modules") {
         TAKE(get_strings(v, key), c.procedures_modules);
       } else if (key == "cluster.port") {
@@ -261,7 +269,8 @@ json Config::to_json() const {
             {"snapshot_interval_s", storage_snapshot_interval_s},
             {"snapshot_keep", storage_snapshot_keep},
             {"compression_level", storage_compression_level},
-            {"durability", to_string(storage_durability)}}},
+            {"durability", to_string(storage_durability)},
+            {"read_visibility", to_string(storage_read_visibility)}}},
           {"procedures", {{"modules", procedures_modules}}},
           {"cluster",
            {{"name", cluster_name},

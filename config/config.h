@@ -5,8 +5,8 @@
 //   {"node": {"name"}, "http": {"address", "port", "threads", "max_body_bytes", "timeout_s",
 //    "auth_token"}, "tick": {"rate_hz", "procedures"}, "workers": {"count", "scheduler_policy"},
 //    "storage": {"data_dir", "snapshot_interval_s", "snapshot_keep", "compression_level",
-//    "durability"}, "procedures": {"modules"}, "cluster": {"name", "address", "allow_remote",
-//    "port", "peers", "heartbeat_ms", "failure_timeout_ms", "request_timeout_ms",
+//    "durability", "read_visibility"}, "procedures": {"modules"}, "cluster": {"name", "address",
+//    "allow_remote", "port", "peers", "heartbeat_ms", "failure_timeout_ms", "request_timeout_ms",
 //    "idempotency_ttl_s", "idempotency_max_keys"}, "subscriptions": {"retain_s", "retain_bytes",
 //    "max_stall_s", "max_connections", "max_per_connection"}, "ws": {"max_frame_bytes",
 //    "max_incoming_bytes", "ping_s"}, "log": {"level"}}
@@ -46,6 +46,7 @@ struct Config {
   unsigned storage_snapshot_keep = 3;
   int storage_compression_level = 1;
   Durability storage_durability = Durability::sync;
+  ReadVisibility storage_read_visibility = ReadVisibility::durable;
   std::vector<std::string> procedures_modules;
   std::string cluster_name = "tickdb";        // CAF's app identifier: other clusters are refused
   std::string cluster_address = "127.0.0.1";  // where the cluster port listens

@@ -1,5 +1,6 @@
-// The two ways of running a node that the config chooses by name: how writes are made
-// durable (storage.durability) and how CAF schedules the actors (workers.scheduler_policy).
+// The ways of running a node that the config chooses by name: how writes are made durable
+// (storage.durability), when readers see them (storage.read_visibility) and how CAF
+// schedules the actors (workers.scheduler_policy).
 //
 // They live here, the lowest layer, because the layers that act on them (actors/persistence,
 // actors/runtime) and the one that parses them (config/) must not include each other. The
@@ -20,6 +21,14 @@ namespace tickdb {
 //   snapshot  no log: what was written after the last snapshot is lost in a crash.
 enum class Durability { sync, async, snapshot };
 
+// storage.read_visibility (actors/database.h, docs/operations.md "Read visibility"):
+//   durable    readers see a version once its commit log entry is on disk (confirmed reads),
+//              so nothing a reader saw can be taken back by a crash;
+//   immediate  readers see a version as soon as it is published, before it is on disk: a
+//              crash before the fsync takes back writes a reader may have seen.
+// With durability "snapshot" there is no log to wait for: reads are immediate.
+enum class ReadVisibility { durable, immediate };
+
 // CAF's scheduler (actors/runtime.cpp): work sharing (one shared queue) or work stealing.
 enum class SchedulerPolicy { sharing, stealing };
 
@@ -33,6 +42,10 @@ constexpr std::string_view to_string(Durability d) {
       return "snapshot";
   }
   return "sync";
+}
+
+constexpr std::string_view to_string(ReadVisibility v) {
+  return v == ReadVisibility::immediate ? "immediate" : "durable";
 }
 
 constexpr std::string_view to_string(SchedulerPolicy p) {
@@ -49,6 +62,12 @@ constexpr std::string_view to_string(SchedulerPolicy p) {
 constexpr std::optional<Durability> parse_durability(std::string_view s) {
   for (auto d : {Durability::sync, Durability::async, Durability::snapshot})
     if (s == to_string(d)) return d;
+  return std::nullopt;
+}
+
+constexpr std::optional<ReadVisibility> parse_read_visibility(std::string_view s) {
+  for (auto v : {ReadVisibility::durable, ReadVisibility::immediate})
+    if (s == to_string(v)) return v;
   return std::nullopt;
 }
 

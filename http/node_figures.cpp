@@ -217,6 +217,9 @@ std::string render_prometheus(const NodeFigures& f) {
     t.one("tickdb_log_group_max", "gauge", "Most entries made durable by one fsync.", l.group_max);
     t.one("tickdb_log_pending_entries", "gauge", "Entries appended but not yet on disk.",
           l.pending_entries);
+    t.one("tickdb_read_visibility_durable", "gauge",
+          "1 when readers see only versions whose log entries are on disk.",
+          static_cast<std::uint64_t>(l.read_visibility == "durable" ? 1 : 0));
     t.one("tickdb_log_broken", "gauge", "1 when the log refuses writes.",
           static_cast<std::uint64_t>(l.broken.empty() ? 0 : 1));
   }
@@ -255,6 +258,7 @@ json render_json(const NodeFigures& f) {
                {"snapshot", std::move(snap)},
                {"log",
                 {{"durability", l.durability},
+                 {"read_visibility", l.read_visibility},
                  {"bytes", l.bytes},
                  {"fsyncs", l.fsyncs},
                  {"fsync_seconds", l.fsync_seconds},

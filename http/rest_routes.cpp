@@ -260,7 +260,7 @@ void Router::add_record_routes() {
       [this](const HttpRequest& req, const Params& p, auto&, Done& done) {
         // Read straight into the record when the reader takes the body whole (http/fast_txn.h);
         // else, and when the run gives up, the general path answers (its errors are canonical).
-        if (auto fast = prepare_record_insert(p[0], req.body, *rt_->current())) {
+        if (auto fast = prepare_record_insert(p[0], req.body, *rt_->head())) {
           auto prepared = std::make_shared<const PreparedTxn>(std::move(*fast));
           auto outcome = std::make_shared<FastTxnOutcome>();
           rt_->run_on_table_async(

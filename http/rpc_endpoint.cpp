@@ -207,7 +207,7 @@ void RpcEndpoint::handle(const HttpRequest& req, Done done) {
   }
   // A db.transaction of inserts is read straight into records (http/fast_txn.h); anything it
   // does not take, and any run that gives up, goes the general way below.
-  if (auto fast = prepare_insert_transaction(req.body, *rt_->current())) {
+  if (auto fast = prepare_insert_transaction(req.body, *rt_->head())) {
     auto prepared = std::make_shared<const PreparedTxn>(std::move(*fast));
     auto outcome = std::make_shared<FastTxnOutcome>();
     auto body = std::make_shared<std::string>(req.body);

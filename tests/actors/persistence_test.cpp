@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <thread>
 
 #include "../core/test_db.h"
 #include "actors/persistence.h"
@@ -32,10 +33,12 @@ struct Node {
   std::shared_ptr<std::mutex> mu = std::make_shared<std::mutex>();
 
   Node(const std::string& dir, Durability durability = Durability::sync, bool game = false,
-       bool ticks = false) {
+       bool ticks = false, double async_flush_s = 0.05, bool durable_reads = true) {
     PersistenceOptions po;
     po.data_dir = dir;
     po.durability = durability;
+    po.async_flush_s = async_flush_s;
+    po.durable_reads = durable_reads;
     po.snapshot_interval_s = 0;
     po.snapshot_keep = 3;
     auto msgs = &messages;
@@ -149,7 +152,7 @@ TEST_CASE("recovery from a crash image rebuilds exactly what was committed, tick
     REQUIRE(
         test::wait_until([&] { return n.rt->ticks() > 20; }));  // `step` ran as a tick procedure
     n.quiesce();
-    live = n.rt->current();
+    live = n.rt->head();               // everything committed, on disk or not
     copy_dir(dir.str(), image.str());  // before the last snapshot a graceful stop would write
     auto st = n.store->figures();
     CHECK(st.log.fsyncs > 0);
@@ -177,7 +180,7 @@ TEST_CASE("a damaged newest snapshot falls back to an older one and the log afte
     test::ok(n.rt->call("db.snapshot", json::object()));
     game_writes(*n.rt, 3);
     n.quiesce();
-    live = n.rt->current();
+    live = n.rt->head();  // everything committed, on disk or not
     copy_dir(dir.str(), image.str());
   }
   auto snaps = files_of(image.str(), "snapshot-");
@@ -224,7 +227,7 @@ TEST_CASE("a torn log tail is cut: the database is what the whole entries say", 
     test::ok(n.rt->call("db.create_table",
                         {{"name", "t"}, {"fields", {{{"name", "v"}, {"type", "i64"}}}}}));
     for (int i = 0; i < 50; ++i) add(*n.rt, "t", {{"v", i}});
-    before_last = n.rt->current();
+    before_last = n.rt->head();  // everything committed, on disk or not
     add(*n.rt, "t", {{"v", 1000}});
     n.quiesce();
     copy_dir(dir.str(), image.str());
@@ -265,6 +268,65 @@ TEST_CASE("sync durability answers a write only once its entry is in the log fil
   CHECK(st.durability == "sync");
 }
 
+// Async durability answers a write at once and writes the log once a second here: a long
+// window in which the write is published but not on disk.
+TEST_CASE("durable reads: readers see a version only once its log entry is on disk",
+          "[persistence]") {
+  TempDir dir;
+  Node n(dir.str(), Durability::async, false, false, 1.0);
+  CHECK(n.rt->durable_reads());
+  CHECK(n.store->figures().log.read_visibility == "durable");
+  test::ok(n.rt->call("db.create_table",
+                      {{"name", "t"}, {"fields", {{{"name", "v"}, {"type", "i64"}}}}}));
+  REQUIRE(test::wait_until([&] { return n.rt->current()->table("t") != nullptr; }));
+  const auto id = add(*n.rt, "t", {{"v", 5}});  // answered at once: async
+  REQUIRE(n.rt->head()->table("t")->get(id));
+  // A read-only call on the executor read the new version: its answer waits for the log too.
+  std::atomic<bool> read_answered{false}, read_saw_durable{false};
+  n.rt->call_async("db.transaction",
+                   {{"ops", {{{"method", "db.get"}, {"params", {{"table", "t"}, {"id", id}}}}}}},
+                   [&](Result<json> r) {
+                     // By the time it is answered, what it read is readable (on disk).
+                     read_saw_durable = r.is_ok() && n.rt->current()->table("t")->get(id);
+                     read_answered = true;
+                   });
+  // Every look: the record is readable only once the log on disk holds its version.
+  bool lagged = false;
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto v = n.rt->current();
+    if (!v->table("t")->get(id)) {
+      lagged = true;
+      CHECK(code_of(n.rt->call("db.get", {{"table", "t"}, {"id", id}})) == Errc::not_found);
+      std::this_thread::sleep_for(5ms);
+      continue;
+    }
+    auto segs = files_of(dir.str(), "log-");
+    REQUIRE_FALSE(segs.empty());
+    auto log = ok(read_log_file(segs.rbegin()->second));
+    REQUIRE_FALSE(log.entries.empty());
+    CHECK(log.entries.back().version >= v->version());
+    break;
+  }
+  CHECK(lagged);  // the flush is a second away: readers waited for it
+  CHECK(n.rt->current()->table("t")->get(id));
+  REQUIRE(test::wait_until([&] { return read_answered.load(); }));
+  CHECK(read_saw_durable);
+  CHECK(test::ok(n.rt->call("db.get", {{"table", "t"}, {"id", id}}))["v"] == 5);
+}
+
+TEST_CASE("immediate reads see a version as soon as it is published", "[persistence]") {
+  TempDir dir;
+  Node n(dir.str(), Durability::async, false, false, 1.0, false);
+  CHECK_FALSE(n.rt->durable_reads());
+  CHECK(n.store->figures().log.read_visibility == "immediate");
+  test::ok(n.rt->call("db.create_table",
+                      {{"name", "t"}, {"fields", {{{"name", "v"}, {"type", "i64"}}}}}));
+  const auto id = add(*n.rt, "t", {{"v", 5}});
+  CHECK(n.rt->current()->table("t")->get(id));  // before any flush
+  CHECK(n.store->figures().log.pending_entries > 0);
+}
+
 TEST_CASE("concurrent writes share fsyncs (group commit) and all of them recover",
           "[persistence]") {
   TempDir dir, image;
@@ -282,7 +344,7 @@ TEST_CASE("concurrent writes share fsyncs (group commit) and all of them recover
     auto st = n.store->figures().log;
     CHECK(st.fsyncs < 200);  // 2000 acknowledged writes, far fewer fsyncs
     n.quiesce();
-    live = n.rt->current();
+    live = n.rt->head();  // everything committed, on disk or not
     copy_dir(dir.str(), image.str());
   }
   Node back(image.str());
@@ -300,8 +362,8 @@ TEST_CASE("async and snapshot durability keep everything over a graceful stop", 
       test::ok(n.rt->call("db.create_table",
                           {{"name", "t"}, {"fields", {{{"name", "v"}, {"type", "i64"}}}}}));
       for (int i = 0; i < 30; ++i) add(*n.rt, "t", {{"v", i}});
-      live = n.rt->current();
-    }  // graceful: log written, last snapshot taken
+      live = n.rt->head();  // everything committed, on disk or not
+    }                       // graceful: log written, last snapshot taken
     CHECK(files_of(dir.str(), "log-").empty() == (mode == Durability::snapshot));
     Node back(dir.str(), mode);
     CHECK(back.recovered.entries.empty());  // the last snapshot holds it all
@@ -388,7 +450,7 @@ TEST_CASE("a segment that chains on after a torn one is replayed, not moved asid
     for (int i = 10; i < 20; ++i) add(*n.rt, "t", {{"v", i}});
     test::ok(n.rt->call("db.snapshot", json::object()));
     for (int i = 20; i < 30; ++i) add(*n.rt, "t", {{"v", i}});
-    last = n.rt->current();
+    last = n.rt->head();  // everything committed, on disk or not
     n.quiesce();
     copy_dir(dir.str(), image.str());
   }

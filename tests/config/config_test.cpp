@@ -59,6 +59,8 @@ TEST_CASE("unknown keys and bad values are refused naming the key", "[config]") 
            {R"({"storage": {"durability": "maybe"}})", "storage.durability"},
            {R"({"storage": {"durability": "SYNC"}})", "storage.durability"},
            {R"({"storage": {"durability": 1}})", "storage.durability"},
+           {R"({"storage": {"read_visibility": "dirty"}})", "storage.read_visibility"},
+           {R"({"storage": {"read_visibility": true}})", "storage.read_visibility"},
            {R"({"workers": {"scheduler_policy": "fifo"}})", "workers.scheduler_policy"},
            {R"({"storage": {"compression_level": 30}})", "storage.compression_level"},
            {R"({"procedures": {"modules": "a.so"}})", "procedures.modules"},
@@ -110,6 +112,15 @@ TEST_CASE("durability and the scheduler policy are parsed once into enums and sh
     CHECK(c->storage_durability == d);
     CHECK(c->to_json()["storage"]["durability"] == text);
   }
+  // Reads see only what is on disk unless told otherwise.
+  auto dflt = config_from_json(json::object());
+  REQUIRE(dflt.is_ok());
+  CHECK(dflt->storage_read_visibility == ReadVisibility::durable);
+  CHECK(dflt->to_json()["storage"]["read_visibility"] == "durable");
+  auto imm = config_from_json(json{{"storage", {{"read_visibility", "immediate"}}}});
+  REQUIRE(imm.is_ok());
+  CHECK(imm->storage_read_visibility == ReadVisibility::immediate);
+  CHECK(imm->to_json()["storage"]["read_visibility"] == "immediate");
   auto c = config_from_json(json{{"workers", {{"scheduler_policy", "stealing"}}}});
   REQUIRE(c.is_ok());
   CHECK(c->workers_scheduler_policy == SchedulerPolicy::stealing);

@@ -13,6 +13,9 @@
 //                        fsync_fail          fsync/fdatasync fail with EIO
 //                        erofs_open          open/openat for writing or creating fail with
 //                                            EROFS, and so do writes to files already open
+//                        slow_ms:MS          writes and fsyncs wait MS milliseconds first (a
+//                                            slow disk: a long window in which what was
+//                                            published is not on disk yet)
 //   TICKDB_FAULT_CTL   a file holding the faults in the same syntax, looked at on every call
 //                      (one stat; read again only when its inode, size or mtime changed), so a
 //                      test can switch faults on and off while the process runs. Replace it
@@ -36,9 +39,10 @@
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
-enum { F_ENOSPC = 1, F_EIO_WRITE = 2, F_FSYNC = 4, F_EROFS = 8 };
+enum { F_ENOSPC = 1, F_EIO_WRITE = 2, F_FSYNC = 4, F_EROFS = 8, F_SLOW = 16 };
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static int inited;
@@ -47,12 +51,14 @@ static size_t prefix_len;
 static const char* ctl;
 static int faults;             // F_* bits in force
 static long long enospc_left;  // bytes still allowed under enospc_after
+static long slow_ms;           // under slow_ms
 static struct stat ctl_seen;   // the control file as last read
 static int ctl_present;
 
 static void parse(const char* s) {
   faults = 0;
   enospc_left = 0;
+  slow_ms = 0;
   while (s && *s) {
     while (*s == ',' || *s == ' ' || *s == '\n' || *s == '\t') ++s;
     if (!*s) break;
@@ -67,6 +73,9 @@ static void parse(const char* s) {
       faults |= F_FSYNC;
     } else if (n == 10 && strncmp(s, "erofs_open", 10) == 0) {
       faults |= F_EROFS;
+    } else if (n > 8 && strncmp(s, "slow_ms:", 8) == 0) {
+      faults |= F_SLOW;
+      slow_ms = strtol(s + 8, NULL, 10);
     }
     s = end;
   }
@@ -131,10 +140,20 @@ static int fd_under_prefix(int fd) {
   return under_prefix(target);
 }
 
+// slow_ms: waits (outside the lock, so other threads' calls go on).
+static void go_slow(void) {
+  pthread_mutex_lock(&mu);
+  long ms = slow_ms;
+  pthread_mutex_unlock(&mu);
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
 // How many of `want` bytes a write to `fd` may write: want, or a shorter count, or -1 with
 // errno set.
 static ssize_t allowed(int fd, size_t want) {
   if (!faults_now() || !fd_under_prefix(fd)) return (ssize_t)want;
+  if (faults_now() & F_SLOW) go_slow();
   pthread_mutex_lock(&mu);
   int f = current();
   ssize_t r = (ssize_t)want;
@@ -215,7 +234,10 @@ ssize_t writev(int fd, const struct iovec* iov, int cnt) {
 }
 
 static int sync_fails(int fd) {
-  if (!(faults_now() & F_FSYNC) || !fd_under_prefix(fd)) return 0;
+  const int f = faults_now();
+  if (!(f & (F_FSYNC | F_SLOW)) || !fd_under_prefix(fd)) return 0;
+  if (f & F_SLOW) go_slow();
+  if (!(f & F_FSYNC)) return 0;
   errno = EIO;
   return 1;
 }

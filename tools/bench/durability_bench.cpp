@@ -15,6 +15,10 @@
 //   sync_post             tickdb-server with storage.durability=sync, wrk POSTing one record
 //                         over 64 connections; against the same with durability "snapshot";
 //                         the table must hold at least as many records as wrk counted answers
+//   read_visibility       tickdb-server (sync) with storage.read_visibility=durable against
+//                         immediate: wrk POST and GET req/s over 64 connections, and the time
+//                         from a POST until an SSE subscriber of the table receives the record
+//                         (p50/p99 of sequential inserts)
 // --quick: 1,000,000 records and short phases (CTest: bench-durability-smoke).
 // Every loop is bounded in count and in time; child processes run under `timeout` or are
 // waited for with a deadline; everything listens on 127.0.0.1; temporary files live in one
@@ -40,6 +44,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -483,13 +488,14 @@ using bench::http;
 using bench::read_text;
 using Server = bench::NodeProcess;
 
-Server start_server(const Options& o, const std::string& durability, const std::string& name) {
+Server start_server(const Options& o, const std::string& durability, const std::string& name,
+                    const std::vector<std::string>& more = {}) {
   const std::string dir = g_tmp + "/" + name;
+  std::vector<std::string> sets = {"storage.durability=" + durability,
+                                   "storage.data_dir=" + json(dir).dump(), "log.level=warn"};
+  sets.insert(sets.end(), more.begin(), more.end());
   try {
-    return bench::start_node(o.server,
-                             {"storage.durability=" + durability,
-                              "storage.data_dir=" + json(dir).dump(), "log.level=warn"},
-                             dir + ".log");
+    return bench::start_node(o.server, sets, dir + ".log");
   } catch (const std::exception& e) {
     die(e.what());
   }
@@ -503,18 +509,13 @@ int stop_server(Server& sv) {
   }
 }
 
-json post_round(const Options& o, const std::string& durability, int round, int secs) {
-  Server sv = start_server(o, durability, durability + "-" + std::to_string(round));
-  auto created =
-      http(sv.port, "POST", "/table",
-           R"({"name":"bench","fields":[{"name":"hp","type":"i32"},{"name":"score","type":"i64"},)"
-           R"({"name":"name","type":"str","size":16}]})");
-  if (created.status != 201)
-    die("POST /table answered " + std::to_string(created.status) + ": " + created.body);
-  const std::string script = g_tmp + "/post_one.lua";
+// wrk with one of the run's Lua scripts (write_wrk_scripts), 64 connections for `secs`: the
+// JSON line its done() prints {rps, p50_ms, p99_ms, requests, errors}.
+json run_wrk(const std::string& script_name, int port, int secs) {
+  const std::string script = g_tmp + "/" + script_name;
   const std::string cmd = "timeout " + std::to_string(secs + 30) + " wrk -t2 -c64 -d" +
                           std::to_string(secs) + "s --timeout 5s -s " + shell_quote(script) +
-                          " http://127.0.0.1:" + std::to_string(sv.port) + "/ 2>/dev/null";
+                          " http://127.0.0.1:" + std::to_string(port) + "/ 2>/dev/null";
   std::FILE* pipe = ::popen(cmd.c_str(), "r");
   if (!pipe) die("cannot run wrk");
   std::string out;
@@ -532,6 +533,18 @@ json post_round(const Options& o, const std::string& durability, int round, int 
   }
   if (wrc != 0 || !w.is_object() || w.is_discarded())
     die("wrk failed (status " + std::to_string(wrc) + "): " + out);
+  return w;
+}
+
+json post_round(const Options& o, const std::string& durability, int round, int secs) {
+  Server sv = start_server(o, durability, durability + "-" + std::to_string(round));
+  auto created =
+      http(sv.port, "POST", "/table",
+           R"({"name":"bench","fields":[{"name":"hp","type":"i32"},{"name":"score","type":"i64"},)"
+           R"({"name":"name","type":"str","size":16}]})");
+  if (created.status != 201)
+    die("POST /table answered " + std::to_string(created.status) + ": " + created.body);
+  json w = run_wrk("post_one.lua", sv.port, secs);
   auto page = http(sv.port, "GET", "/table/bench/records?limit=1");
   json pj = json::parse(page.body, nullptr, false);
   if (page.status != 200 || !pj.is_object() || !pj.contains("total"))
@@ -560,28 +573,40 @@ json post_round(const Options& o, const std::string& durability, int round, int 
   return r;
 }
 
-json sync_post_part(const Options& o) {
+// The wrk scripts of the HTTP parts: one POST of a record, one GET of record 1; each prints
+// one JSON line at the end.
+void write_wrk_scripts() {
   if (std::system("command -v wrk >/dev/null 2>&1") != 0)
     die("wrk is not installed (tools/install-deps installs it)");
-  if (!fs::exists(o.server))
-    die("no tickdb-server at " + o.server + " (build the target tickdb-server, or pass --server)");
-  {
-    std::FILE* f = std::fopen((g_tmp + "/post_one.lua").c_str(), "w");
-    if (!f) die("cannot write the wrk script");
-    std::fputs(R"LUA(wrk.method = "POST"
-wrk.body = '{"hp":1,"score":2,"name":"x"}'
-wrk.headers["Content-Type"] = "application/json"
-request = function() return wrk.format("POST", "/table/bench/record") end
+  static const char* kDone = R"LUA(
 done = function(summary, latency, requests)
   local s = summary.duration / 1e6
   io.write(string.format('{"rps": %.1f, "p50_ms": %.3f, "p99_ms": %.3f, "requests": %d, "errors": %d}\n',
     summary.requests / s, latency:percentile(50) / 1000, latency:percentile(99) / 1000, summary.requests,
     summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout))
 end
-)LUA",
-               f);
+)LUA";
+  for (auto [name, body] :
+       {std::pair<const char*, const char*>{"post_one.lua", R"LUA(wrk.method = "POST"
+wrk.body = '{"hp":1,"score":2,"name":"x"}'
+wrk.headers["Content-Type"] = "application/json"
+request = function() return wrk.format("POST", "/table/bench/record") end
+)LUA"},
+        {"get_one.lua",
+         R"LUA(request = function() return wrk.format("GET", "/table/bench/record/1") end
+)LUA"}}) {
+    std::FILE* f = std::fopen((g_tmp + "/" + name).c_str(), "w");
+    if (!f) die("cannot write the wrk script");
+    std::fputs(body, f);
+    std::fputs(kDone, f);
     std::fclose(f);
   }
+}
+
+json sync_post_part(const Options& o) {
+  if (!fs::exists(o.server))
+    die("no tickdb-server at " + o.server + " (build the target tickdb-server, or pass --server)");
+  write_wrk_scripts();
   const int secs = o.quick ? 2 : 10;
   const int rounds = o.quick ? 1 : 2;
   std::vector<double> sync_rps, snap_rps;
@@ -607,6 +632,163 @@ end
           {"runs", all}};
 }
 
+// ---- read visibility: what durable reads cost (storage.read_visibility) ----
+
+// A Server-Sent Events stream of one table on a blocking socket to 127.0.0.1, kept as the
+// raw bytes that came (a run lasts seconds: they stay small).
+class SseStream {
+ public:
+  SseStream(int port, const std::string& table) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<std::uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd_ < 0 || ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+      die(std::string("SSE: cannot connect: ") + std::strerror(errno));
+    const std::string req =
+        "GET /table/" + table +
+        "/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n";
+    if (::send(fd_, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size()))
+      die("SSE: cannot send the request");
+  }
+  ~SseStream() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  SseStream(const SseStream&) = delete;
+  SseStream& operator=(const SseStream&) = delete;
+  std::size_t size() const { return buf_.size(); }
+  // Reads until `text` shows up after offset `from` (with `whole_number`: followed by a
+  // non-digit); false after `timeout_s`.
+  bool wait_for(const std::string& text, std::size_t from, double timeout_s,
+                bool whole_number = false) {
+    const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s);
+    for (;;) {
+      for (std::size_t at = buf_.find(text, from); at != std::string::npos;
+           at = buf_.find(text, at + 1)) {
+        const std::size_t end = at + text.size();
+        if (!whole_number) return true;
+        if (end < buf_.size() && !std::isdigit(static_cast<unsigned char>(buf_[end]))) return true;
+      }
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0) return false;
+      timeval tv{0, static_cast<suseconds_t>(std::min<long long>(left.count(), 500) * 1000)};
+      ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      char chunk[16384];
+      const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+      if (n == 0) die("SSE: the node closed the stream");
+      if (n > 0) buf_.append(chunk, static_cast<std::size_t>(n));
+    }
+  }
+
+ private:
+  int fd_ = -1;
+  std::string buf_;
+};
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1,
+                    static_cast<std::size_t>(p / 100.0 * static_cast<double>(v.size())))];
+}
+
+// One node with `visibility` (durability sync): wrk POSTs, wrk GETs of one record, then
+// `samples` single inserts one after the other, each timed from the POST until an SSE
+// subscriber of the table receives it (write to subscriber).
+json visibility_round(const Options& o, const std::string& visibility, int round, int secs,
+                      int samples) {
+  Server sv = start_server(o, "sync", "vis-" + visibility + "-" + std::to_string(round),
+                           {"storage.read_visibility=" + visibility});
+  auto created =
+      http(sv.port, "POST", "/table",
+           R"({"name":"bench","fields":[{"name":"hp","type":"i32"},{"name":"score","type":"i64"},)"
+           R"({"name":"name","type":"str","size":16}]})");
+  if (created.status != 201)
+    die("POST /table answered " + std::to_string(created.status) + ": " + created.body);
+  json post = run_wrk("post_one.lua", sv.port, secs);
+  json get = run_wrk("get_one.lua", sv.port, secs);
+  std::vector<double> to_sub_ms, answer_ms;
+  {
+    SseStream sse(sv.port, "bench");
+    // The snapshot of what wrk wrote comes first: the timed inserts start after it.
+    if (!sse.wait_for("event: ready", 0, 60)) die(visibility + ": no SSE ready in 60 s");
+    const auto stop_at = Clock::now() + std::chrono::seconds(60);
+    for (int i = 0; i < samples && Clock::now() < stop_at; ++i) {
+      const std::size_t from = sse.size();
+      const auto t0 = Clock::now();
+      auto r = http(sv.port, "POST", "/table/bench/record", R"({"hp":7,"score":1,"name":"s"})");
+      const double answered = secs_since(t0) * 1000;
+      json rj = json::parse(r.body, nullptr, false);
+      if (r.status != 201 || !rj.is_object() || !rj.contains("id"))
+        die("POST /table/bench/record answered " + std::to_string(r.status) + ": " + r.body);
+      if (!sse.wait_for("\"id\":" + rj["id"].dump(), from, 10, true))
+        die(visibility + ": the subscriber did not get record " + rj["id"].dump() + " in 10 s");
+      to_sub_ms.push_back(secs_since(t0) * 1000);
+      answer_ms.push_back(answered);
+    }
+  }
+  auto st = http(sv.port, "GET", "/stats");
+  json sj = json::parse(st.body, nullptr, false);
+  const std::string in_effect =
+      sj.is_object() ? sj["storage"]["log"].value("read_visibility", std::string("?")) : "?";
+  if (in_effect != visibility)
+    die("the node says read_visibility " + in_effect + ", it was started with " + visibility);
+  int exit_code = stop_server(sv);
+  if (exit_code != 0)
+    die("tickdb-server (" + visibility + ") exited with " + std::to_string(exit_code) + ": " +
+        read_text(sv.log));
+  return {{"read_visibility", visibility},
+          {"post_rps", post["rps"]},
+          {"post_p99_ms", post["p99_ms"]},
+          {"get_rps", get["rps"]},
+          {"get_p99_ms", get["p99_ms"]},
+          {"errors", post["errors"].get<std::uint64_t>() + get["errors"].get<std::uint64_t>()},
+          {"write_to_subscriber_p50_ms", percentile(to_sub_ms, 50)},
+          {"write_to_subscriber_p99_ms", percentile(to_sub_ms, 99)},
+          {"post_answer_p50_ms", percentile(answer_ms, 50)},
+          {"samples", to_sub_ms.size()}};
+}
+
+json read_visibility_part(const Options& o) {
+  if (!fs::exists(o.server))
+    die("no tickdb-server at " + o.server + " (build the target tickdb-server, or pass --server)");
+  write_wrk_scripts();
+  const int secs = o.quick ? 2 : 8;
+  const int rounds = o.quick ? 1 : 2;
+  const int samples = o.quick ? 40 : 200;
+  std::map<std::string, std::vector<json>> by;
+  json all = json::array();
+  std::uint64_t errors = 0;
+  for (int r = 0; r < rounds; ++r)
+    for (const char* v : {"durable", "immediate"}) {
+      say(o, "  read_visibility %s: wrk POST, wrk GET, write to subscriber ...\n", v);
+      json x = visibility_round(o, v, r, secs, samples);
+      errors += x["errors"].get<std::uint64_t>();
+      by[v].push_back(x);
+      all.push_back(std::move(x));
+    }
+  auto med = [&](const char* v, const char* k) {
+    std::vector<double> xs;
+    for (const auto& x : by[v]) xs.push_back(x[k].get<double>());
+    return median(xs);
+  };
+  json out = {{"seconds", secs}, {"errors", errors}, {"runs", all}};
+  for (const char* v : {"durable", "immediate"})
+    out[v] = {{"post_rps", med(v, "post_rps")},
+              {"get_rps", med(v, "get_rps")},
+              {"write_to_subscriber_p50_ms", med(v, "write_to_subscriber_p50_ms")},
+              {"write_to_subscriber_p99_ms", med(v, "write_to_subscriber_p99_ms")}};
+  out["post_ratio"] = med("durable", "post_rps") / med("immediate", "post_rps");
+  out["get_ratio"] = med("durable", "get_rps") / med("immediate", "get_rps");
+  out["subscriber_p50_extra_ms"] =
+      med("durable", "write_to_subscriber_p50_ms") - med("immediate", "write_to_subscriber_p50_ms");
+  out["subscriber_p99_extra_ms"] =
+      med("durable", "write_to_subscriber_p99_ms") - med("immediate", "write_to_subscriber_p99_ms");
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -625,7 +807,8 @@ int main(int argc, char** argv) {
       std::printf(
           "usage: tickdb-bench-durability [--json] [--quick] [--only PART] [--server "
           "PATH-to-tickdb-server]\n"
-          "  parts: snapshot, recovery (runs snapshot too), tick_during_snapshot, sync_post\n");
+          "  parts: snapshot, recovery (runs snapshot too), tick_during_snapshot, sync_post, "
+          "read_visibility\n");
       return 0;
     } else {
       die("unknown argument '" + a + "' (see --help)");
@@ -655,7 +838,8 @@ int main(int argc, char** argv) {
   auto want = [&](const char* part) { return o.only.empty() || o.only == part; };
 
   json out = {{"records", o.records}, {"record_bytes", 32}};
-  out["snapshot"] = out["recovery"] = out["tick_during_snapshot"] = out["sync_post"] = nullptr;
+  out["snapshot"] = out["recovery"] = out["tick_during_snapshot"] = out["sync_post"] =
+      out["read_visibility"] = nullptr;
   const auto t_all = Clock::now();
   const auto cpu_all = cpu_sample();
   if (want("snapshot") || want("recovery") || want("tick_during_snapshot")) {
@@ -682,6 +866,10 @@ int main(int argc, char** argv) {
   if (want("sync_post")) {
     say(o, "POST with durability sync against snapshot ...\n");
     out["sync_post"] = sync_post_part(o);
+  }
+  if (want("read_visibility")) {
+    say(o, "read visibility durable against immediate ...\n");
+    out["read_visibility"] = read_visibility_part(o);
   }
   out["total_s"] = secs_since(t_all);
   out["cpu"] = cpu_use(cpu_all, cpu_sample());  // other_cores: what else ran on the machine
@@ -731,6 +919,24 @@ int main(int argc, char** argv) {
                  " req/s durability snapshot")
                     .c_str(),
                 s["ratio"].get<double>(), ">= 0.5x", met(s));
+  if (const json& s = out["read_visibility"]; !s.is_null()) {
+    const json &d = s["durable"], &i = s["immediate"];
+    std::printf("%-22s %-34s %-34s %-8.2f\n", "POST, durable reads",
+                (std::to_string(static_cast<int>(d["post_rps"].get<double>())) + " req/s").c_str(),
+                (std::to_string(static_cast<int>(i["post_rps"].get<double>())) + " req/s immediate")
+                    .c_str(),
+                s["post_ratio"].get<double>());
+    std::printf(
+        "%-22s %-34s %-34s %-8.2f\n", "GET, durable reads",
+        (std::to_string(static_cast<int>(d["get_rps"].get<double>())) + " req/s").c_str(),
+        (std::to_string(static_cast<int>(i["get_rps"].get<double>())) + " req/s immediate").c_str(),
+        s["get_ratio"].get<double>());
+    std::printf("%-22s p50 %.2f / p99 %.2f ms %-14s p50 %.2f / p99 %.2f ms immediate\n",
+                "write to subscriber", d["write_to_subscriber_p50_ms"].get<double>(),
+                d["write_to_subscriber_p99_ms"].get<double>(), "",
+                i["write_to_subscriber_p50_ms"].get<double>(),
+                i["write_to_subscriber_p99_ms"].get<double>());
+  }
   std::printf(
       "\n%llu records of 32 bytes; %.0f s in all; other processes used %.2f cores on average, "
       "steal %.2f\n",

@@ -106,6 +106,7 @@ int main(int argc, char** argv) {
   PersistenceOptions po;
   po.data_dir = cfg->storage_data_dir;
   po.durability = cfg->storage_durability;
+  po.durable_reads = cfg->storage_read_visibility == ReadVisibility::durable;
   po.snapshot_interval_s = cfg->storage_snapshot_interval_s;
   po.snapshot_keep = cfg->storage_snapshot_keep;
   po.compression_level = cfg->storage_compression_level;
@@ -225,11 +226,11 @@ int main(int argc, char** argv) {
   std::string modules;
   for (const auto& m : cfg->procedures_modules) modules += (modules.empty() ? "" : ", ") + m;
   spdlog::info(
-      "tickdb node '{}' listening on http://{}:{} | data dir {} ({} durability) | "
+      "tickdb node '{}' listening on http://{}:{} | data dir {} ({} durability, {} reads) | "
       "tick {} Hz | {} workers | modules: {}",
       cfg->node_name, cfg->http_address, (*server)->port(), cfg->storage_data_dir,
-      to_string(cfg->storage_durability), cfg->tick_rate_hz, (*rt)->workers().workers(),
-      modules.empty() ? "none" : modules);
+      to_string(cfg->storage_durability), (*rt)->durable_reads() ? "durable" : "immediate",
+      cfg->tick_rate_hz, (*rt)->workers().workers(), modules.empty() ? "none" : modules);
   if (baseline) spdlog::warn("--baseline: every request is answered 200 {} without the database");
   if (!cfg->http_auth_token.empty())
     spdlog::info("auth: every route but /health needs 'Authorization: Bearer <token>'");
