@@ -119,12 +119,16 @@ Status CallContext::parallel_update_chunks(
     UpdateScope scope;
   };
   std::vector<Part> part(parts);
+  const auto deadline = t.deadline();  // procedures.timeout_ms, checked before each chunk
+  const bool timed = deadline != std::chrono::steady_clock::time_point::max();
   Status s = runner_->run(parts, [&](std::size_t p) -> Status {
     auto [b, e] = part_range(n, parts, p);
     UpdateScope& scope = part[p].scope;
     std::vector<std::uint64_t> before;
     TICKDB_TRY(ChunkWork::allocate(std::span<ChunkWork>(w.data() + b, e - b)));
     for (std::size_t k = b; k < e; ++k) {
+      if (timed && std::chrono::steady_clock::now() > deadline) [[unlikely]]
+        return t.deadline_error();
       ChunkWork& cw = w[k];
       TICKDB_TRY(cw.fill());
       const MutableChunkSpan span = cw.span();
@@ -240,11 +244,51 @@ json Registry::list() const {
   return out;
 }
 
+namespace {
+// Sets the registry's limits on the transaction for one procedure call (not for built-ins,
+// nor inside a call that has them already); clears them when the call is done.
+class CallLimits {
+ public:
+  CallLimits(const Callable& c, CallContext& ctx) {
+    const auto& l = ctx.registry().limits();
+    if (c.builtin || !ctx.writable() || (!l.timeout_ms && !l.max_write_bytes)) return;
+    Transaction* t = *ctx.txn();
+    if (t->has_limits()) return;
+    Transaction::Limits tl;
+    if (l.timeout_ms) {
+      tl.timeout = std::chrono::milliseconds(l.timeout_ms);
+      tl.deadline = std::chrono::steady_clock::now() + tl.timeout;
+    }
+    if (l.max_write_bytes) tl.max_write_bytes = l.max_write_bytes;
+    tl.who = "procedure '" + c.name + "'";
+    t->set_limits(std::move(tl));
+    txn_ = t;
+  }
+  ~CallLimits() {
+    if (txn_) txn_->clear_limits();
+  }
+  CallLimits(const CallLimits&) = delete;
+  CallLimits& operator=(const CallLimits&) = delete;
+  Transaction* txn() const { return txn_; }
+
+ private:
+  Transaction* txn_ = nullptr;
+};
+}  // namespace
+
 Result<json> invoke(const Callable& c, CallContext& ctx, const json& params) {
   Error err;
   bool threw = true;
   try {
+    CallLimits limits(c, ctx);
     auto r = c.fn(ctx, params);
+    // Past a limit the transaction is poisoned: the call fails whatever it answered.
+    if (limits.txn())
+      if (const Error* e = limits.txn()->poison_error(); e && e->code == Errc::resource_exhausted) {
+        err = *e;
+        threw = false;
+        r = Result<json>(*e);
+      }
     if (r) return Result<json>(std::move(*r));
     err = r.error();
     threw = false;

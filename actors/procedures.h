@@ -217,13 +217,26 @@ class Registry {
   // What db.procedures returns: [{"name", "description", "params"?}] in registration order.
   json list() const;
 
+  // The limits of one call of a procedure (not of a built-in): procedures.timeout_ms (0: none)
+  // and procedures.max_write_bytes (0: none). Set before calls run.
+  struct Limits {
+    std::uint64_t timeout_ms = 0;
+    std::uint64_t max_write_bytes = 0;
+  };
+  void set_limits(Limits l) { limits_ = l; }
+  const Limits& limits() const { return limits_; }
+
  private:
+  Limits limits_;
   std::deque<Callable> order_;  // stable addresses: a Callable* stays valid
   std::map<std::string, const Callable*, std::less<>> by_name_;
 };
 
 // Runs one call of `c` in `ctx` (the context's transaction is the caller's to commit or drop):
-// an exception becomes an error, and a procedure's error becomes procedure_failed.
+// an exception becomes an error, and a procedure's error becomes procedure_failed. A
+// procedure in a writing context runs under the registry's limits (Transaction::set_limits):
+// past them it fails with procedure_failed (resource_exhausted inside) and its transaction is
+// poisoned, so nothing of it commits.
 Result<json> invoke(const Callable& c, CallContext& ctx, const json& params);
 
 // ---- reading params (the built-ins and procedures share these) ----

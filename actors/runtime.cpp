@@ -64,6 +64,7 @@ Result<std::unique_ptr<Runtime>> Runtime::start(RuntimeConfig cfg,
   m.cfg = cfg;
   m.rate = cfg.tick_rate_hz;
   TICKDB_TRY(register_builtins(m.registry));
+  m.registry.set_limits({cfg.procedure_timeout_ms, cfg.procedure_max_write_bytes});
   {
     Callable snap;
     snap.name = "db.snapshot";
@@ -169,6 +170,8 @@ Status Runtime::replay(const LogEntry& e) {
       return make_error(Errc::invalid_argument,
                         where() + "call " + std::to_string(i) + ": " + params.message());
     Transaction txn(head);
+    // No limits: a call that was committed once must replay, however slow this machine is.
+    txn.set_limits(Transaction::Limits{});
     CallContext ctx(txn, m.registry, *m.pool);
     ctx.set_tick(call.tick, call.tick_dt);
     Result<json> r = invoke(*c, ctx, *params);

@@ -45,6 +45,10 @@ struct RuntimeConfig {
   SchedulerPolicy scheduler_policy =
       SchedulerPolicy::sharing;  // workers.scheduler_policy (runtime.cpp)
   int table_conflict_tries = 8;  // a table actor's tries before it hands a batch to the executor
+  // procedures.timeout_ms / procedures.max_write_bytes (Registry::Limits; 0: none). Tests and
+  // embedders run without them unless they set them.
+  std::uint64_t procedure_timeout_ms = 0;
+  std::uint64_t procedure_max_write_bytes = 0;
   // Cluster (actors/cluster.h): CAF's middleman is loaded only when set, with the cluster's
   // name as its app identifier and its heartbeats on.
   struct ClusterTransport {

@@ -29,7 +29,7 @@ const std::vector<std::pair<std::string, std::vector<std::string>>>& known_keys(
       {"storage",
        {"data_dir", "snapshot_interval_s", "snapshot_keep", "compression_level", "durability",
         "read_visibility"}},
-      {"procedures", {"modules"}},
+      {"procedures", {"modules", "timeout_ms", "max_write_bytes"}},
       {"cluster",
        {"name", "address", "allow_remote", "port", "peers", "heartbeat_ms", "failure_timeout_ms",
         "request_timeout_ms", "idempotency_ttl_s", "idempotency_max_keys"}},
@@ -202,6 +202,10 @@ Result<Config> config_from_json(const json& j) {
         if (!r)
           return bad(key, "must be \"durable\" or \"immediate\", it is '" + s.substr(0, 32) + "'");
         c.storage_read_visibility = *r;
+      } else if (key == "procedures.timeout_ms") {
+        TAKE(get_uint(v, key, 0, 86'400'000), c.procedures_timeout_ms);
+      } else if (key == "procedures.max_write_bytes") {
+        TAKE(get_uint(v, key, 0, std::uint64_t{1} << 40), c.procedures_max_write_bytes);
       } else if (key == "procedures.modules") {
         TAKE(get_strings(v, key), c.procedures_modules);
       } else if (key == "cluster.port") {
@@ -271,7 +275,10 @@ json Config::to_json() const {
             {"compression_level", storage_compression_level},
             {"durability", to_string(storage_durability)},
             {"read_visibility", to_string(storage_read_visibility)}}},
-          {"procedures", {{"modules", procedures_modules}}},
+          {"procedures",
+           {{"modules", procedures_modules},
+            {"timeout_ms", procedures_timeout_ms},
+            {"max_write_bytes", procedures_max_write_bytes}}},
           {"cluster",
            {{"name", cluster_name},
             {"address", cluster_address},

@@ -5,11 +5,12 @@
 //   {"node": {"name"}, "http": {"address", "port", "threads", "max_body_bytes", "timeout_s",
 //    "auth_token"}, "tick": {"rate_hz", "procedures"}, "workers": {"count", "scheduler_policy"},
 //    "storage": {"data_dir", "snapshot_interval_s", "snapshot_keep", "compression_level",
-//    "durability", "read_visibility"}, "procedures": {"modules"}, "cluster": {"name", "address",
-//    "allow_remote", "port", "peers", "heartbeat_ms", "failure_timeout_ms", "request_timeout_ms",
-//    "idempotency_ttl_s", "idempotency_max_keys"}, "subscriptions": {"retain_s", "retain_bytes",
-//    "max_stall_s", "max_connections", "max_per_connection"}, "ws": {"max_frame_bytes",
-//    "max_incoming_bytes", "ping_s"}, "log": {"level"}}
+//    "durability", "read_visibility"}, "procedures": {"modules", "timeout_ms",
+//    "max_write_bytes"}, "cluster": {"name", "address", "allow_remote", "port", "peers",
+//    "heartbeat_ms", "failure_timeout_ms", "request_timeout_ms", "idempotency_ttl_s",
+//    "idempotency_max_keys"}, "subscriptions": {"retain_s", "retain_bytes", "max_stall_s",
+//    "max_connections", "max_per_connection"}, "ws": {"max_frame_bytes", "max_incoming_bytes",
+//    "ping_s"}, "log": {"level"}}
 //
 // Thread-safety: a plain value.
 #pragma once
@@ -48,6 +49,10 @@ struct Config {
   Durability storage_durability = Durability::sync;
   ReadVisibility storage_read_visibility = ReadVisibility::durable;
   std::vector<std::string> procedures_modules;
+  // A procedure call past this is stopped and rolled back (0: no limit).
+  std::uint64_t procedures_timeout_ms = 10'000;
+  // ... and so is one that would write more bytes of records than this (0: no limit).
+  std::uint64_t procedures_max_write_bytes = std::uint64_t{1} << 30;
   std::string cluster_name = "tickdb";        // CAF's app identifier: other clusters are refused
   std::string cluster_address = "127.0.0.1";  // where the cluster port listens
   bool cluster_allow_remote = false;          // needed for any address but loopback

@@ -38,6 +38,42 @@ Transaction::Transaction(std::shared_ptr<const DbVersion> base)
 Status Transaction::check_open() const {
   if (committed_) return make_error(Errc::internal, "transaction already committed");
   if (poisoned_) return *poisoned_;
+  if (limits_) return check_deadline();
+  return {};
+}
+
+void Transaction::set_limits(Limits l) {
+  limits_ = std::move(l);
+  written_bytes_ = 0;
+  ops_ = 0;
+}
+
+Status Transaction::check_deadline() const {
+  if (!limits_ || ++ops_ % kClockEvery != 0) return {};
+  if (std::chrono::steady_clock::now() <= limits_->deadline) return {};
+  poisoned_ = deadline_error();
+  return *poisoned_;
+}
+
+Error Transaction::deadline_error() const {
+  return make_error(Errc::resource_exhausted,
+                    (limits_ ? limits_->who : std::string("the call")) +
+                        " ran past procedures.timeout_ms (" +
+                        std::to_string(limits_ ? limits_->timeout.count() : 0) +
+                        " ms): stopped, nothing of it is committed");
+}
+
+Status Transaction::check_write(std::uint64_t bytes) {
+  TICKDB_TRY(check_open());
+  if (!limits_) return {};
+  if (bytes > limits_->max_write_bytes - std::min(written_bytes_, limits_->max_write_bytes)) {
+    poisoned_ = make_error(Errc::resource_exhausted,
+                           limits_->who + " would write more than procedures.max_write_bytes (" +
+                               std::to_string(limits_->max_write_bytes) +
+                               " bytes) of records: stopped, nothing of it is committed");
+    return *poisoned_;
+  }
+  written_bytes_ += bytes;
   return {};
 }
 
@@ -47,6 +83,7 @@ Status Transaction::poison(Status s) {
 }
 
 const TableVersion* Transaction::table(std::string_view name) const {
+  if (limits_ && !check_deadline()) return nullptr;  // poisoned: find_table says why
   touch(name);
   auto it = tables_.find(name);
   return it == tables_.end() ? nullptr : it->second.get();
@@ -54,6 +91,7 @@ const TableVersion* Transaction::table(std::string_view name) const {
 
 Result<const TableVersion*> Transaction::find_table(std::string_view name) const {
   if (auto* t = table(name)) return t;
+  if (poisoned_) return *poisoned_;
   return make_error(Errc::not_found,
                     "table '" + std::string(name.substr(0, 80)) + "' does not exist");
 }
@@ -431,6 +469,12 @@ std::vector<std::uint64_t> Transaction::referencing(const Relation& r, std::uint
 
 Status Transaction::reserve(std::string_view table, std::uint64_t records) {
   TICKDB_TRY(check_open());
+  if (limits_) {
+    auto t = find_table(table);
+    if (!t) return t.error();
+    const std::uint64_t rs = (*t)->record_size();
+    TICKDB_TRY(check_write(records > UINT64_MAX / rs ? UINT64_MAX : records * rs));
+  }
   auto w = writer(table);
   if (!w) return w.error();
   TICKDB_TRY((*w)->reserve(records));  // leaves the table as it was on failure
@@ -469,7 +513,7 @@ Status Transaction::check_references(const TableVersion& t,
 
 Result<std::uint64_t> Transaction::insert(std::string_view table, std::span<const std::byte> record,
                                           std::optional<std::uint64_t> id) {
-  TICKDB_TRY(check_open());
+  TICKDB_TRY(check_write(record.size()));
   auto t = find_table(table);
   if (!t) return t.error();
   const TableVersion& tv = **t;
@@ -511,7 +555,7 @@ Result<std::uint64_t> Transaction::insert(std::string_view table, std::span<cons
 
 Status Transaction::update(std::string_view table, std::uint64_t id,
                            std::span<const std::byte> record) {
-  TICKDB_TRY(check_open());
+  TICKDB_TRY(check_write(record.size()));
   auto t = find_table(table);
   if (!t) return t.error();
   const TableVersion& tv = **t;

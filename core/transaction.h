@@ -22,6 +22,7 @@
 // same base may run at once on different threads; they share nothing mutable.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <span>
@@ -98,6 +99,31 @@ class Transaction {
   const RelationMap& relations() const { return *relations_; }
   std::optional<RecordView> get(std::string_view table, std::uint64_t id) const;
   bool changed() const { return changed_; }
+  // ---- a call's limits (procedures.timeout_ms, procedures.max_write_bytes) ----
+  // While limits are set, an operation that finds the deadline passed, or that would write
+  // more than max_write_bytes of records (inserts, updates, reserve) since set_limits(),
+  // fails with resource_exhausted naming `who` and poisons the transaction: nothing of it
+  // commits. The clock is read every kClockEvery operations. A const read (get, table) that
+  // finds the call over its deadline poisons too and answers as if there were no record.
+  struct Limits {
+    std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+    std::chrono::milliseconds timeout{0};  // for the message
+    std::uint64_t max_write_bytes = UINT64_MAX;
+    std::string who;  // "procedure 'game.spawn'"
+  };
+  static constexpr unsigned kClockEvery = 64;
+  void set_limits(Limits l);
+  void clear_limits() { limits_.reset(); }
+  bool has_limits() const { return limits_.has_value(); }
+  // What a call past its deadline fails with (builds it; changes nothing: any thread).
+  Error deadline_error() const;
+  // The deadline (time_point::max() without limits): workers of a parallel update read it.
+  std::chrono::steady_clock::time_point deadline() const {
+    return limits_ ? limits_->deadline : std::chrono::steady_clock::time_point::max();
+  }
+  // The error that poisoned the transaction (nullptr when it is not poisoned).
+  const Error* poison_error() const { return poisoned_ ? &*poisoned_ : nullptr; }
+
   // Marks the transaction failed when `s` is an error (commit() then refuses); returns s.
   // For bulk work that leaves a half-done change behind when it fails.
   Status poison(Status s);
@@ -113,6 +139,10 @@ class Transaction {
   Result<TableVersion*> writer(std::string_view table);
   void touch(std::string_view table) const { touched_.add(table); }
   Status check_open() const;
+  // check_open() and the limits: `bytes` more of records are about to be written.
+  Status check_write(std::uint64_t bytes);
+  // Past the deadline: poisons (mutable state: a const read may find it) and returns the error.
+  Status check_deadline() const;
   Status check_references(const TableVersion& t, std::span<const std::byte> record) const;
   // Replaces a table by its records re-laid out under `schema`.
   Status relayout(const TableVersion& t, std::shared_ptr<const TableSchema> schema);
@@ -136,7 +166,10 @@ class Transaction {
   std::uint64_t next_relation_id_;
   bool changed_ = false;
   bool committed_ = false;
-  std::optional<Error> poisoned_;
+  mutable std::optional<Error> poisoned_;  // a const read past the deadline may set it
+  std::optional<Limits> limits_;
+  std::uint64_t written_bytes_ = 0;  // since set_limits()
+  mutable unsigned ops_ = 0;         // operations since the clock was last read
   mutable TouchSet touched_;
   std::vector<std::string> dirty_;  // tables handed out by writable_table()
   struct PendingUnique {

@@ -112,3 +112,93 @@ TEST_CASE("procedures may be ops of db.transaction, and its failure undoes every
   CHECK(code_of(r) == Errc::procedure_failed);
   CHECK(rt->current()->table("t")->count() == 5);
 }
+
+namespace {
+// Procedures that run away: `test.spin` reads and updates one record until stopped (a safety
+// bound of 60 s keeps a broken limit from hanging the test), `test.hog` inserts until stopped,
+// `test.spin_parallel` runs parallel updates until stopped.
+RuntimeConfig with_runaways(std::uint64_t timeout_ms, std::uint64_t max_write_bytes) {
+  RuntimeConfig cfg = no_ticks(2);
+  cfg.procedure_timeout_ms = timeout_ms;
+  cfg.procedure_max_write_bytes = max_write_bytes;
+  cfg.register_procedures = [](Registry& reg) -> Status {
+    TICKDB_TRY(reg.add(procedure("test.spin", [](CallContext& ctx, const json&) -> Result<json> {
+      auto tx = ctx.txn();
+      if (!tx) return tx.error();
+      const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+      for (std::int64_t i = 0; std::chrono::steady_clock::now() < give_up; ++i) {
+        if (!ctx.get("t", 1)) return make_error(Errc::not_found, "record 1 vanished");
+        if (auto s = update_json(**tx, "t", 1, {{"v", i}}); !s) return s.error();
+      }
+      return json("never stopped");
+    })));
+    TICKDB_TRY(reg.add(procedure("test.hog", [](CallContext& ctx, const json&) -> Result<json> {
+      auto tx = ctx.txn();
+      if (!tx) return tx.error();
+      for (std::int64_t i = 0; i < 100'000'000; ++i)
+        if (auto id = insert_json(**tx, "t", {{"v", i}}); !id) return id.error();
+      return json("never stopped");
+    })));
+    return reg.add(
+        procedure("test.spin_parallel", [](CallContext& ctx, const json&) -> Result<json> {
+          const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+          while (std::chrono::steady_clock::now() < give_up)
+            TICKDB_TRY(ctx.parallel_update("t", [](std::byte*, std::uint64_t, UpdateScope&) {}));
+          return json("never stopped");
+        }));
+  };
+  return cfg;
+}
+}  // namespace
+
+TEST_CASE("a procedure past procedures.timeout_ms is stopped and rolled back; the node goes on",
+          "[procedures]") {
+  auto rt = start_runtime(with_runaways(200, 0));
+  make_table(*rt, "t");
+  for (int i = 0; i < 3000; ++i)
+    ok(rt->call("db.insert", {{"table", "t"}, {"values", {{"v", 7}}}}));
+  const auto before = rt->current();
+  for (const char* name : {"test.spin", "test.spin_parallel"}) {
+    INFO(name);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = rt->call(name, json::object());
+    const auto took = std::chrono::steady_clock::now() - t0;
+    REQUIRE_FALSE(r.is_ok());
+    CHECK(r.code() == Errc::procedure_failed);
+    CHECK_THAT(r.message(), Catch::Matchers::Contains("resource_exhausted") &&
+                                Catch::Matchers::Contains("procedures.timeout_ms (200 ms)") &&
+                                Catch::Matchers::Contains(name));
+    CHECK(took >= std::chrono::milliseconds(200));
+    CHECK(took < std::chrono::seconds(5));
+    // Nothing of it committed.
+    CHECK(rt->current() == before);
+  }
+  CHECK(ok(rt->call("db.get", {{"table", "t"}, {"id", 1}}))["v"] == 7);
+  // Built-ins have no such limit, and the executor takes the next call at once.
+  ok(rt->call("db.update", {{"table", "t"}, {"id", 1}, {"values", {{"v", 8}}}}));
+  CHECK(ok(rt->call("db.get", {{"table", "t"}, {"id", 1}}))["v"] == 8);
+}
+
+TEST_CASE("a procedure that would write past procedures.max_write_bytes is refused and rolled back",
+          "[procedures]") {
+  auto rt = start_runtime(with_runaways(0, 1 << 20));
+  make_table(*rt, "t");
+  ok(rt->call("db.insert", {{"table", "t"}, {"values", {{"v", 7}}}}));
+  const auto before = rt->current();
+  auto r = rt->call("test.hog", json::object());
+  REQUIRE_FALSE(r.is_ok());
+  CHECK(r.code() == Errc::procedure_failed);
+  CHECK_THAT(r.message(),
+             Catch::Matchers::Contains("resource_exhausted") &&
+                 Catch::Matchers::Contains("procedures.max_write_bytes (1048576 bytes)"));
+  CHECK(rt->current() == before);
+  CHECK(rt->current()->table("t")->count() == 1);
+  // Inside db.transaction the procedure's failure undoes the other ops too.
+  auto tx =
+      rt->call("db.transaction",
+               {{"ops",
+                 {{{"method", "db.insert"}, {"params", {{"table", "t"}, {"values", {{"v", 1}}}}}},
+                  {{"method", "test.hog"}, {"params", json::object()}}}}});
+  CHECK(code_of(tx) == Errc::procedure_failed);
+  CHECK(rt->current()->table("t")->count() == 1);
+}

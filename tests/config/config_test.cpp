@@ -64,6 +64,9 @@ TEST_CASE("unknown keys and bad values are refused naming the key", "[config]") 
            {R"({"workers": {"scheduler_policy": "fifo"}})", "workers.scheduler_policy"},
            {R"({"storage": {"compression_level": 30}})", "storage.compression_level"},
            {R"({"procedures": {"modules": "a.so"}})", "procedures.modules"},
+           {R"({"procedures": {"timeout_ms": -1}})", "procedures.timeout_ms"},
+           {R"({"procedures": {"timeout_ms": "5s"}})", "procedures.timeout_ms"},
+           {R"({"procedures": {"max_write_bytes": 1.5}})", "procedures.max_write_bytes"},
            {R"({"log": {"level": "loud"}})", "log.level"},
            {R"({"http": 5})", "http"},
        }) {
@@ -112,9 +115,12 @@ TEST_CASE("durability and the scheduler policy are parsed once into enums and sh
     CHECK(c->storage_durability == d);
     CHECK(c->to_json()["storage"]["durability"] == text);
   }
-  // Reads see only what is on disk unless told otherwise.
+  // Reads see only what is on disk unless told otherwise; procedures are bounded.
   auto dflt = config_from_json(json::object());
   REQUIRE(dflt.is_ok());
+  CHECK(dflt->procedures_timeout_ms == 10'000);
+  CHECK(dflt->procedures_max_write_bytes == std::uint64_t{1} << 30);
+  CHECK(config_from_json(json{{"procedures", {{"timeout_ms", 0}}}})->procedures_timeout_ms == 0);
   CHECK(dflt->storage_read_visibility == ReadVisibility::durable);
   CHECK(dflt->to_json()["storage"]["read_visibility"] == "durable");
   auto imm = config_from_json(json{{"storage", {{"read_visibility", "immediate"}}}});
