@@ -4,12 +4,14 @@
 
 namespace tickdb {
 
-bool Database::publish(const std::shared_ptr<const DbVersion>& base,
-                       const std::shared_ptr<const DbVersion>& mine, const TouchSet& touched,
-                       std::uint32_t calls, std::string_view calls_payload, std::uint64_t* ticket) {
+Database::Outcome Database::publish(const std::shared_ptr<const DbVersion>& base,
+                                    const std::shared_ptr<const DbVersion>& mine,
+                                    const TouchSet& touched, std::uint32_t calls,
+                                    std::string_view calls_payload, std::uint64_t* ticket) {
   if (ticket) *ticket = 0;
-  if (mine == base) return true;  // nothing changed
+  if (mine == base) return Outcome::published;  // nothing changed
   CommitSink* sink = this->sink();
+  if (sink && sink->refusing()) return Outcome::refused;
   std::unique_lock<std::mutex> lock(publish_mu_, std::defer_lock);
   if (sink) lock.lock();
   std::shared_ptr<const DbVersion> expected = base;
@@ -19,12 +21,18 @@ bool Database::publish(const std::shared_ptr<const DbVersion>& base,
     // `expected` is held, so its address cannot be reused by a newer version (no ABA).
     expected = cell_.load();
     auto r = DbVersion::rebase(*base, *mine, *expected, touched);
-    if (!r) return false;
+    if (!r) return Outcome::conflict;
     candidate = std::move(*r);
     rebased = true;
   }
   if (sink) {
     std::uint64_t t = sink->append(candidate, expected->version(), calls, calls_payload);
+    if (t == 0) {
+      // Refused (the log broke since the check above): take it back. Every publish with a
+      // sink holds the lock, so `candidate` is still current.
+      cell_.publish(expected);
+      return Outcome::refused;
+    }
     if (ticket) *ticket = t;
   }
   versions_.fetch_add(1, std::memory_order_relaxed);
@@ -32,7 +40,18 @@ bool Database::publish(const std::shared_ptr<const DbVersion>& base,
     if (PublishListener* l = listener_.load(std::memory_order_acquire))
       l->published(candidate->version());
   if (rebased) rebases_.fetch_add(1, std::memory_order_relaxed);
-  return true;
+  return Outcome::published;
+}
+
+std::shared_ptr<const DbVersion> Database::roll_back(const std::shared_ptr<const DbVersion>& to) {
+  std::lock_guard lock(publish_mu_);
+  auto back = DbVersion::with_version(to, cell_.load()->version() + 1);
+  cell_.publish(back);
+  versions_.fetch_add(1, std::memory_order_relaxed);
+  if (!durable_reads())
+    if (PublishListener* l = listener_.load(std::memory_order_acquire))
+      l->published(back->version());
+  return back;
 }
 
 void Database::set_durable_reads(bool on) {
@@ -162,7 +181,19 @@ bool run_batch(Database& db, std::vector<PendingCall>& batch, BatchMode mode, To
   std::string payload;
   std::uint32_t calls = 0;
   if (head != base && db.sink()) calls = encode_committed(batch, payload);
-  if (!db.publish(base, head, touched, calls, payload, &ticket)) return false;
+  switch (db.publish(base, head, touched, calls, payload, &ticket)) {
+    case Database::Outcome::conflict:
+      return false;
+    case Database::Outcome::refused: {
+      // The log refuses writes: the calls that would have committed fail with its error.
+      const Error why = db.sink()->refusal();
+      for (auto& p : batch)
+        if (p.result.is_ok()) p.result = Result<json>(why);
+      break;
+    }
+    case Database::Outcome::published:
+      break;
+  }
   db.count_calls(batch.size());
   return true;
 }

@@ -37,10 +37,14 @@ class CommitSink {
   virtual ~CommitSink() = default;
   // The entry of `version` (published right after `prev_version`); returns its ticket. The
   // sink holds `version` until its entry is durable and then hands it to
-  // Database::made_durable when durable reads are on.
+  // Database::made_durable when durable reads are on. 0: the sink refuses writes (the log is
+  // broken and writes are rolled back, refusal() says why): the caller takes `version` back.
   virtual std::uint64_t append(const std::shared_ptr<const DbVersion>& version,
                                std::uint64_t prev_version, std::uint32_t calls,
                                std::string_view calls_payload) = 0;
+  // Cheap and lock-free: true while appends would be refused.
+  virtual bool refusing() const = 0;
+  virtual Error refusal() const = 0;
   using Answers = std::vector<std::pair<std::shared_ptr<ReplyTo>, Result<json>>>;
   // Sends answers once entry `ticket` is durable (sync durability), else at once. Ticket 0
   // (the calls committed nothing): at once, but with durable reads on only once every entry
@@ -71,13 +75,20 @@ class Database {
   ParallelRunner& runner() { return *runner_; }
 
   // Publishes `mine`, committed over `base` by transactions that touched `touched`; rebases
-  // it onto newer versions when it can. false on a conflict: nothing was published. With a
-  // sink, the calls it commits (`calls`, encoded by append_logged_call) are appended to it
-  // in publish order, and `ticket` receives the ticket for answer().
-  bool publish(const std::shared_ptr<const DbVersion>& base,
-               const std::shared_ptr<const DbVersion>& mine, const TouchSet& touched,
-               std::uint32_t calls = 0, std::string_view calls_payload = {},
-               std::uint64_t* ticket = nullptr);
+  // it onto newer versions when it can. conflict: nothing was published (run it again). With
+  // a sink, the calls it commits (`calls`, encoded by append_logged_call) are appended to it
+  // in publish order, and `ticket` receives the ticket for answer(); refused: the sink
+  // refuses writes (CommitSink::refusal), nothing was published.
+  enum class Outcome { published, conflict, refused };
+  Outcome publish(const std::shared_ptr<const DbVersion>& base,
+                  const std::shared_ptr<const DbVersion>& mine, const TouchSet& touched,
+                  std::uint32_t calls = 0, std::string_view calls_payload = {},
+                  std::uint64_t* ticket = nullptr);
+  // The sink's writer, when the log lost entries: makes the content of `to` (the last
+  // version on disk) current again, as a new version numbered after every version published
+  // (so versions only move forward); returns it. Writes published after `to` are gone: their
+  // calls were answered with the log's error.
+  std::shared_ptr<const DbVersion> roll_back(const std::shared_ptr<const DbVersion>& to);
 
   // The commit log (nullptr: none). Set before writers start, or while none publish.
   void set_sink(CommitSink* sink) { sink_.store(sink, std::memory_order_release); }

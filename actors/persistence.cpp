@@ -77,6 +77,25 @@ struct Persistence::Impl {
   std::uint64_t pending_first = 0;                // the version of the first entry in `pending`
   std::shared_ptr<const DbVersion> pending_last;  // the version of the last entry appended
   bool durable_reads = false;  // started with durable reads on (Database::made_durable)
+  // sync: the newest version whose entry (or snapshot) is on disk; what a broken log rolls
+  // back to (Database::roll_back), so that a write answered with the log's error is gone.
+  std::shared_ptr<const DbVersion> durable_version;
+  std::atomic<bool> refusing{false};  // sync, while broken: appends are refused
+  // Tickets whose writes were rolled back: answered with the error that broke the log, even
+  // when their answer arrives after the log was repaired (first, last, error).
+  struct Failed {
+    std::uint64_t first, last;
+    Error error;
+  };
+  std::vector<Failed> failed;
+  // The writer's: the version a roll back went back to (0: none since the last repair); the
+  // repair logs the step from it to the rolled-back version, so older snapshots still chain.
+  std::uint64_t rolled_back_from = 0;
+  const Error* failed_ticket(std::uint64_t t) const {
+    for (const auto& f : failed)
+      if (t >= f.first && t <= f.last) return &f.error;
+    return nullptr;
+  }
   std::uint64_t appended = 0;  // tickets handed out (one per entry)
   std::uint64_t taken = 0;     // tickets the writer took out of `pending`
   std::uint64_t durable = 0;   // entries up to this ticket are on disk
@@ -279,6 +298,7 @@ Status Persistence::start(Runtime& rt) {
     }
     // What was recovered is on disk: it is readable from the start.
     if (m.durable_reads) rt.set_durable_reads(true);
+    m.durable_version = rt.head();
     m.writer = std::thread([&m] { m.writer_loop(); });
     rt.set_commit_sink(this);
   }
@@ -293,12 +313,23 @@ std::uint64_t Persistence::append(const std::shared_ptr<const DbVersion>& versio
                                   std::string_view calls_payload) {
   Impl& m = *impl_;
   std::lock_guard lk(m.mu);
+  if (m.refusing.load(std::memory_order_relaxed)) return 0;
   if (m.pending.empty()) m.pending_first = version->version();
   append_entry(m.pending, version->version(), prev_version, calls, calls_payload);
-  if (m.durable_reads) m.pending_last = version;
+  m.pending_last = version;
   ++m.appended;
   m.cv.notify_one();
   return m.appended;
+}
+
+bool Persistence::refusing() const {
+  return impl_->refusing.load(std::memory_order_acquire);
+}
+
+Error Persistence::refusal() const {
+  std::lock_guard lk(impl_->mu);
+  if (impl_->broken) return *impl_->broken;
+  return make_error(Errc::io_error, "the write is not applied: the commit log cannot be written");
 }
 
 void Persistence::answer(std::uint64_t ticket, Answers answers) {
@@ -310,8 +341,9 @@ void Persistence::answer(std::uint64_t ticket, Answers answers) {
   const bool read_only_wait = m.durable_reads && ticket == 0;
   if (opts_.durability == Durability::sync || read_only_wait) {
     std::unique_lock lk(m.mu);
-    if (m.broken) {
-      Error e = *m.broken;
+    const Error* failed = m.failed_ticket(ticket);
+    if (m.broken || failed) {
+      Error e = failed ? *failed : *m.broken;
       lk.unlock();
       for (auto& [reply, result] : answers) reply->send(Result<json>(e));
       return;
@@ -374,6 +406,7 @@ void Persistence::Impl::writer_loop() {
     if (st) st = file.sync();
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::vector<Answers> ready;
+    bool roll = false;
     {
       std::lock_guard lk(mu);
       if (!st) {
@@ -381,11 +414,27 @@ void Persistence::Impl::writer_loop() {
           // Keeps the kind: io_error, or resource_exhausted when the disk is full.
           broken = make_error(
               st.code(),
-              "the write is in memory but the commit log cannot be written: " + st.message());
+              sync
+                  ? "the write is not applied: the commit log cannot be written: " + st.message()
+                  : "the write is in memory but the commit log cannot be written: " + st.message());
           say(2, broken->message + " (writes are refused until a snapshot can be written)");
         }
-        // The file's tail is unknown now (a short write, or pages a failed fsync dropped):
-        // the log goes on in a new segment after the repairing snapshot.
+        if (sync) {
+          // Nothing that is not on disk stays: every entry after the last fsync is given up,
+          // its writes are rolled back below and its calls answered with the error, and
+          // appends are refused until the repair (a failed write changes nothing).
+          refusing = true;
+          if (appended > durable) failed.push_back({durable + 1, appended, *broken});
+          pending.clear();
+          pending_last.reset();
+          durable = taken = appended;
+          roll = true;
+          // The file's tail is unknown (a short write, or pages a failed fsync dropped): cut
+          // back to the last fsync, so no restart replays what was rolled back.
+          if (Status c = file.cut_to_synced(); !c)
+            say(2, c.message() + " (a restart may replay writes that were answered with an error)");
+        }
+        // The log goes on in a new segment after the repairing snapshot.
         file.close();
         segment.clear();
       } else {
@@ -412,7 +461,15 @@ void Persistence::Impl::writer_loop() {
       std::lock_guard lk(mu);
       failed = broken;
     } else if (last) {
+      durable_version = last;
       rt->made_durable(last);  // readable before its answers go: a client reads its own write
+    }
+    if (roll) {
+      auto back = rt->roll_back(durable_version);
+      say(1, "rolled back to the content of version " + std::to_string(durable_version->version()) +
+                 ", the last on disk, as version " + std::to_string(back->version()));
+      rolled_back_from = durable_version->version();
+      durable_version = std::move(back);
     }
     for (auto& answers : ready)
       for (auto& [reply, result] : answers)
@@ -441,7 +498,19 @@ bool Persistence::Impl::repair() {
     durable = taken + held;
     taken = durable;
     broken.reset();
+    refusing = false;
     rotate = true;
+    if (rolled_back_from) {
+      // The first entry of the next segment: no calls, from the version rolled back to, to
+      // the version that stands for it (the snapshot holds it too; a fallback to an older
+      // snapshot replays through it).
+      std::string bump;
+      append_entry(bump, held_version->version(), rolled_back_from, 0, {});
+      pending.insert(0, bump);
+      pending_first = held_version->version();
+      ++appended;
+      rolled_back_from = 0;
+    }
     for (auto it = waiting.begin(); it != waiting.end();) {
       if (it->first <= durable) {
         ready.push_back(std::move(it->second));
@@ -453,6 +522,7 @@ bool Persistence::Impl::repair() {
     say(1, "the commit log is written again: " + r->path + " holds every write up to version " +
                std::to_string(r->version) + "; writes are acknowledged again");
   }
+  durable_version = held_version;
   if (durable_reads) rt->made_durable(held_version);  // on disk now, in the snapshot
   for (auto& answers : ready)
     for (auto& [reply, result] : answers) reply->send(std::move(result));

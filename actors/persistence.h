@@ -15,6 +15,13 @@
 //    entry's answers, so a client reads its own acknowledged write. A new log segment starts after
 //    each snapshot; segments older than the oldest kept snapshot are deleted, so falling back to
 //    any kept snapshot still finds the log entries after it.
+//  - When the log cannot be written (a full disk, a failed fsync) with "sync": the entries
+//    after the last fsync are given up, the file is cut back to it, the database is rolled
+//    back to the last version on disk (Database::roll_back) and those calls are answered
+//    with the error; further writes are refused until a snapshot can be written (repair),
+//    which the writer retries by itself. So a write answered with an error changes nothing.
+//    With "async" (answered before durable) the writes stay in memory and the repairing
+//    snapshot keeps them.
 //  - Recovery (recover()): the newest snapshot that loads (magic, format, checksum and
 //    content checked; each one skipped is logged with the reason; a newer format version
 //    stops the start), then the log entries after it. A log segment that ends in a torn or
@@ -108,6 +115,8 @@ class Persistence final : public CommitSink {
   std::uint64_t append(const std::shared_ptr<const DbVersion>& version, std::uint64_t prev_version,
                        std::uint32_t calls, std::string_view calls_payload) override;
   void answer(std::uint64_t ticket, Answers answers) override;
+  bool refusing() const override;
+  Error refusal() const override;
 
  private:
   explicit Persistence(PersistenceOptions opts);

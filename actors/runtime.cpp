@@ -365,6 +365,9 @@ void Runtime::set_durable_reads(bool on) {
 bool Runtime::durable_reads() const {
   return impl_->db->durable_reads();
 }
+std::shared_ptr<const DbVersion> Runtime::roll_back(const std::shared_ptr<const DbVersion>& to) {
+  return impl_->db->roll_back(to);
+}
 void Runtime::made_durable(const std::shared_ptr<const DbVersion>& v) {
   impl_->db->made_durable(v);
 }

@@ -115,6 +115,8 @@ class Runtime {
   void set_durable_reads(bool on);
   bool durable_reads() const;
   void made_durable(const std::shared_ptr<const DbVersion>& v);
+  // Database::roll_back (the persistence, when the log lost entries).
+  std::shared_ptr<const DbVersion> roll_back(const std::shared_ptr<const DbVersion>& to);
   // Database::set_publish_listener: told of every version published from now on.
   void set_publish_listener(PublishListener* l);
   VersionCell<DbVersion>& versions();

@@ -195,6 +195,7 @@ Status LogFile::open(const std::string& path) {
   path_ = path;
   // Written at bytes_ with pwrite: the file is longer than its entries (preallocated).
   bytes_ = valid;
+  synced_ = valid;
   allocated_ = valid;
   if (existed && ::ftruncate(fd_, static_cast<off_t>(valid)) != 0)
     return os_error("cannot truncate log", path);
@@ -233,6 +234,16 @@ Status LogFile::write(std::string_view bytes) {
 }
 
 Status LogFile::sync() {
+  if (::fdatasync(fd_) != 0) return os_error("cannot fdatasync log", path_);
+  synced_ = bytes_;
+  return {};
+}
+
+Status LogFile::cut_to_synced() {
+  if (fd_ < 0) return {};
+  if (::ftruncate(fd_, static_cast<off_t>(synced_)) != 0)
+    return os_error("cannot truncate log", path_);
+  bytes_ = allocated_ = synced_;
   if (::fdatasync(fd_) != 0) return os_error("cannot fdatasync log", path_);
   return {};
 }

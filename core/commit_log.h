@@ -96,6 +96,9 @@ class LogFile {
   Status open(const std::string& path);
   Status write(std::string_view bytes);
   Status sync();  // fdatasync
+  // After a failed write or sync: cuts the file back to what the last successful sync made
+  // durable (entries after it are given up), and fsyncs that.
+  Status cut_to_synced();
   void close();
   bool is_open() const { return fd_ >= 0; }
   const std::string& path() const { return path_; }
@@ -106,6 +109,7 @@ class LogFile {
   int fd_ = -1;
   std::string path_;
   std::uint64_t bytes_ = 0;
+  std::uint64_t synced_ = 0;     // bytes_ at the last successful sync
   std::uint64_t allocated_ = 0;  // the file's preallocated size
 };
 
