@@ -51,6 +51,16 @@ Result<std::string> get_string(const json& v, const std::string& key) {
   if (!v.is_string()) return bad(key, "must be a string");
   return v.get<std::string>();
 }
+
+// A string naming one value of an enum (core/node_modes.h); `names` lists them for the refusal.
+template <class E>
+Result<E> get_named(const json& v, const std::string& key,
+                    std::optional<E> (*parse)(std::string_view), const char* names) {
+  auto s = get_string(v, key);
+  if (!s) return s.error();
+  if (auto e = parse(*s)) return *e;
+  return bad(key, std::string("must be ") + names + ", it is '" + s->substr(0, 32) + "'");
+}
 Result<std::uint64_t> get_uint(const json& v, const std::string& key, std::uint64_t lo,
                                std::uint64_t hi) {
   if (!v.is_number_integer() ||
@@ -168,12 +178,8 @@ Result<Config> config_from_json(const json& j) {
         TAKE(get_uint(v, key, 0, 256), w);
         c.workers_count = static_cast<unsigned>(w);
       } else if (key == "workers.scheduler_policy") {
-        std::string s;
-        TAKE(get_string(v, key), s);
-        auto p = parse_scheduler_policy(s);
-        if (!p)
-          return bad(key, "must be \"sharing\" or \"stealing\", it is '" + s.substr(0, 32) + "'");
-        c.workers_scheduler_policy = *p;
+        TAKE(get_named(v, key, parse_scheduler_policy, "\"sharing\" or \"stealing\""),
+             c.workers_scheduler_policy);
       } else if (key == "storage.data_dir") {
         TAKE(get_string(v, key), c.storage_data_dir);
         if (c.storage_data_dir.empty()) return bad(key, "must not be empty");
@@ -188,20 +194,11 @@ Result<Config> config_from_json(const json& j) {
         TAKE(get_uint(v, key, 1, 19), l);
         c.storage_compression_level = static_cast<int>(l);
       } else if (key == "storage.durability") {
-        std::string s;
-        TAKE(get_string(v, key), s);
-        auto d = parse_durability(s);
-        if (!d)
-          return bad(
-              key, "must be \"sync\", \"async\" or \"snapshot\", it is '" + s.substr(0, 32) + "'");
-        c.storage_durability = *d;
+        TAKE(get_named(v, key, parse_durability, "\"sync\", \"async\" or \"snapshot\""),
+             c.storage_durability);
       } else if (key == "storage.read_visibility") {
-        std::string s;
-        TAKE(get_string(v, key), s);
-        auto r = parse_read_visibility(s);
-        if (!r)
-          return bad(key, "must be \"durable\" or \"immediate\", it is '" + s.substr(0, 32) + "'");
-        c.storage_read_visibility = *r;
+        TAKE(get_named(v, key, parse_read_visibility, "\"durable\" or \"immediate\""),
+             c.storage_read_visibility);
       } else if (key == "procedures.timeout_ms") {
         TAKE(get_uint(v, key, 0, 86'400'000), c.procedures_timeout_ms);
       } else if (key == "procedures.max_write_bytes") {

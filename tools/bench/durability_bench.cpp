@@ -536,14 +536,19 @@ json run_wrk(const std::string& script_name, int port, int secs) {
   return w;
 }
 
-json post_round(const Options& o, const std::string& durability, int round, int secs) {
-  Server sv = start_server(o, durability, durability + "-" + std::to_string(round));
+// The table the HTTP parts write: bench (hp i32, score i64, name str[16]).
+void create_bench_table(int port) {
   auto created =
-      http(sv.port, "POST", "/table",
+      http(port, "POST", "/table",
            R"({"name":"bench","fields":[{"name":"hp","type":"i32"},{"name":"score","type":"i64"},)"
            R"({"name":"name","type":"str","size":16}]})");
   if (created.status != 201)
     die("POST /table answered " + std::to_string(created.status) + ": " + created.body);
+}
+
+json post_round(const Options& o, const std::string& durability, int round, int secs) {
+  Server sv = start_server(o, durability, durability + "-" + std::to_string(round));
+  create_bench_table(sv.port);
   json w = run_wrk("post_one.lua", sv.port, secs);
   auto page = http(sv.port, "GET", "/table/bench/records?limit=1");
   json pj = json::parse(page.body, nullptr, false);
@@ -701,12 +706,7 @@ json visibility_round(const Options& o, const std::string& visibility, int round
                       int samples) {
   Server sv = start_server(o, "sync", "vis-" + visibility + "-" + std::to_string(round),
                            {"storage.read_visibility=" + visibility});
-  auto created =
-      http(sv.port, "POST", "/table",
-           R"({"name":"bench","fields":[{"name":"hp","type":"i32"},{"name":"score","type":"i64"},)"
-           R"({"name":"name","type":"str","size":16}]})");
-  if (created.status != 201)
-    die("POST /table answered " + std::to_string(created.status) + ": " + created.body);
+  create_bench_table(sv.port);
   json post = run_wrk("post_one.lua", sv.port, secs);
   json get = run_wrk("get_one.lua", sv.port, secs);
   std::vector<double> to_sub_ms, answer_ms;
