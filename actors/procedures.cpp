@@ -1,5 +1,7 @@
 #include "actors/procedures.h"
 
+#include "actors/alloc_budget.h"
+
 #include <cmath>
 
 namespace tickdb {
@@ -249,22 +251,29 @@ namespace {
 // nor inside a call that has them already); clears them when the call is done.
 class CallLimits {
  public:
-  CallLimits(const Callable& c, CallContext& ctx) {
+  // `alloc_budget` receives the memory budget when one is counted for this call.
+  CallLimits(const Callable& c, CallContext& ctx, std::uint64_t& alloc_budget) {
     const auto& l = ctx.registry().limits();
-    if (c.builtin || !ctx.writable() || (!l.timeout_ms && !l.max_write_bytes)) return;
+    if (c.builtin || !ctx.writable() || (!l.timeout_ms && !l.max_write_bytes && !l.max_alloc_bytes))
+      return;
     Transaction* t = *ctx.txn();
     if (t->has_limits()) return;
+    if (l.max_alloc_bytes && alloc_budget_begin(l.max_alloc_bytes)) {
+      alloc_budget = l.max_alloc_bytes;
+      counting_ = true;
+    }
     Transaction::Limits tl;
     if (l.timeout_ms) {
       tl.timeout = std::chrono::milliseconds(l.timeout_ms);
       tl.deadline = std::chrono::steady_clock::now() + tl.timeout;
     }
     if (l.max_write_bytes) tl.max_write_bytes = l.max_write_bytes;
-    tl.who = "procedure '" + c.name + "'";
+    tl.who = "the call";  // invoke() names the procedure
     t->set_limits(std::move(tl));
     txn_ = t;
   }
   ~CallLimits() {
+    if (counting_) alloc_budget_end();
     if (txn_) txn_->clear_limits();
   }
   CallLimits(const CallLimits&) = delete;
@@ -273,14 +282,16 @@ class CallLimits {
 
  private:
   Transaction* txn_ = nullptr;
+  bool counting_ = false;
 };
 }  // namespace
 
 Result<json> invoke(const Callable& c, CallContext& ctx, const json& params) {
   Error err;
   bool threw = true;
+  std::uint64_t alloc_budget = 0;  // procedures.max_alloc_bytes, when counted for this call
   try {
-    CallLimits limits(c, ctx);
+    CallLimits limits(c, ctx, alloc_budget);
     auto r = c.fn(ctx, params);
     // Past a limit the transaction is poisoned: the call fails whatever it answered.
     if (limits.txn())
@@ -293,7 +304,14 @@ Result<json> invoke(const Callable& c, CallContext& ctx, const json& params) {
     err = r.error();
     threw = false;
   } catch (const std::bad_alloc&) {
-    err = make_error(Errc::resource_exhausted, "out of memory");
+    // The budget ended as the call unwound (CallLimits): these allocations are not counted.
+    std::string why = "out of memory";
+    if (alloc_budget) {
+      why += ": the call took more than procedures.max_alloc_bytes (";
+      why += std::to_string(alloc_budget);
+      why += " bytes): stopped, nothing of it is committed";
+    }
+    err = make_error(Errc::resource_exhausted, std::move(why));
   } catch (const std::exception& e) {
     err = make_error(Errc::internal, std::string("threw: ") + e.what());
   } catch (...) {

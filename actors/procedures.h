@@ -217,11 +217,12 @@ class Registry {
   // What db.procedures returns: [{"name", "description", "params"?}] in registration order.
   json list() const;
 
-  // The limits of one call of a procedure (not of a built-in): procedures.timeout_ms (0: none)
-  // and procedures.max_write_bytes (0: none). Set before calls run.
+  // The limits of one call of a procedure (not of a built-in): procedures.timeout_ms,
+  // procedures.max_write_bytes and procedures.max_alloc_bytes (0: none). Set before calls run.
   struct Limits {
     std::uint64_t timeout_ms = 0;
     std::uint64_t max_write_bytes = 0;
+    std::uint64_t max_alloc_bytes = 0;  // actors/alloc_budget.h: only where the program counts
   };
   void set_limits(Limits l) { limits_ = l; }
   const Limits& limits() const { return limits_; }

@@ -64,7 +64,8 @@ Result<std::unique_ptr<Runtime>> Runtime::start(RuntimeConfig cfg,
   m.cfg = cfg;
   m.rate = cfg.tick_rate_hz;
   TICKDB_TRY(register_builtins(m.registry));
-  m.registry.set_limits({cfg.procedure_timeout_ms, cfg.procedure_max_write_bytes});
+  m.registry.set_limits(
+      {cfg.procedure_timeout_ms, cfg.procedure_max_write_bytes, cfg.procedure_max_alloc_bytes});
   {
     Callable snap;
     snap.name = "db.snapshot";

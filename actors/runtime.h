@@ -49,6 +49,7 @@ struct RuntimeConfig {
   // embedders run without them unless they set them.
   std::uint64_t procedure_timeout_ms = 0;
   std::uint64_t procedure_max_write_bytes = 0;
+  std::uint64_t procedure_max_alloc_bytes = 0;
   // Cluster (actors/cluster.h): CAF's middleman is loaded only when set, with the cluster's
   // name as its app identifier and its heartbeats on.
   struct ClusterTransport {

@@ -29,7 +29,7 @@ const std::vector<std::pair<std::string, std::vector<std::string>>>& known_keys(
       {"storage",
        {"data_dir", "snapshot_interval_s", "snapshot_keep", "compression_level", "durability",
         "read_visibility"}},
-      {"procedures", {"modules", "timeout_ms", "max_write_bytes"}},
+      {"procedures", {"modules", "timeout_ms", "max_write_bytes", "max_alloc_bytes"}},
       {"cluster",
        {"name", "address", "allow_remote", "port", "peers", "heartbeat_ms", "failure_timeout_ms",
         "request_timeout_ms", "idempotency_ttl_s", "idempotency_max_keys"}},
@@ -203,6 +203,8 @@ Result<Config> config_from_json(const json& j) {
         TAKE(get_uint(v, key, 0, 86'400'000), c.procedures_timeout_ms);
       } else if (key == "procedures.max_write_bytes") {
         TAKE(get_uint(v, key, 0, std::uint64_t{1} << 40), c.procedures_max_write_bytes);
+      } else if (key == "procedures.max_alloc_bytes") {
+        TAKE(get_uint(v, key, 0, std::uint64_t{1} << 40), c.procedures_max_alloc_bytes);
       } else if (key == "procedures.modules") {
         TAKE(get_strings(v, key), c.procedures_modules);
       } else if (key == "cluster.port") {
@@ -275,7 +277,8 @@ json Config::to_json() const {
           {"procedures",
            {{"modules", procedures_modules},
             {"timeout_ms", procedures_timeout_ms},
-            {"max_write_bytes", procedures_max_write_bytes}}},
+            {"max_write_bytes", procedures_max_write_bytes},
+            {"max_alloc_bytes", procedures_max_alloc_bytes}}},
           {"cluster",
            {{"name", cluster_name},
             {"address", cluster_address},

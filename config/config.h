@@ -6,11 +6,11 @@
 //    "auth_token"}, "tick": {"rate_hz", "procedures"}, "workers": {"count", "scheduler_policy"},
 //    "storage": {"data_dir", "snapshot_interval_s", "snapshot_keep", "compression_level",
 //    "durability", "read_visibility"}, "procedures": {"modules", "timeout_ms",
-//    "max_write_bytes"}, "cluster": {"name", "address", "allow_remote", "port", "peers",
-//    "heartbeat_ms", "failure_timeout_ms", "request_timeout_ms", "idempotency_ttl_s",
-//    "idempotency_max_keys"}, "subscriptions": {"retain_s", "retain_bytes", "max_stall_s",
-//    "max_connections", "max_per_connection"}, "ws": {"max_frame_bytes", "max_incoming_bytes",
-//    "ping_s"}, "log": {"level"}}
+//    "max_write_bytes", "max_alloc_bytes"}, "cluster": {"name", "address", "allow_remote",
+//    "port", "peers", "heartbeat_ms", "failure_timeout_ms", "request_timeout_ms",
+//    "idempotency_ttl_s", "idempotency_max_keys"}, "subscriptions": {"retain_s",
+//    "retain_bytes", "max_stall_s", "max_connections", "max_per_connection"}, "ws":
+//    {"max_frame_bytes", "max_incoming_bytes", "ping_s"}, "log": {"level"}}
 //
 // Thread-safety: a plain value.
 #pragma once
@@ -53,6 +53,9 @@ struct Config {
   std::uint64_t procedures_timeout_ms = 10'000;
   // ... and so is one that would write more bytes of records than this (0: no limit).
   std::uint64_t procedures_max_write_bytes = std::uint64_t{1} << 30;
+  // ... and so is one that holds more heap memory than this (0: no limit; counted only by a
+  // release tickdb-server: actors/alloc_budget.h).
+  std::uint64_t procedures_max_alloc_bytes = std::uint64_t{1} << 30;
   std::string cluster_name = "tickdb";        // CAF's app identifier: other clusters are refused
   std::string cluster_address = "127.0.0.1";  // where the cluster port listens
   bool cluster_allow_remote = false;          // needed for any address but loopback

@@ -137,6 +137,7 @@ int main(int argc, char** argv) {
   rc.modules = cfg->procedures_modules;
   rc.procedure_timeout_ms = cfg->procedures_timeout_ms;
   rc.procedure_max_write_bytes = cfg->procedures_max_write_bytes;
+  rc.procedure_max_alloc_bytes = cfg->procedures_max_alloc_bytes;
   rc.start_ticks = false;  // after recovery
   for (const auto& t : cfg->tick_procedures)
     rc.tick_procedures.push_back({t.name, t.every, t.params});
