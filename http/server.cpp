@@ -439,7 +439,6 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const Config& cfg, Runtime
   m.timeout = std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double>(cfg.http_timeout_s));
   const unsigned threads = std::max(1u, cfg.http_threads);
-  m.router = std::make_unique<Router>(rt, cfg);
   for (unsigned i = 0; i < threads; ++i) {
     auto t = std::make_unique<IoThread>();
     t->index = i;
@@ -466,6 +465,11 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const Config& cfg, Runtime
   if (m.acceptor->listen(net::socket_base::max_listen_connections, ec); ec)
     return fail("listen on");
   m.port = m.acceptor->local_endpoint().port();
+  // The router tells clients the port it listens on (GET /cluster, /openapi.json), which
+  // differs from the configured one with http.port=0.
+  Config bound = cfg;
+  bound.http_port = m.port;
+  m.router = std::make_unique<Router>(rt, bound);
   accept(&m);
   for (auto& t : m.io) {
     t->work.emplace(t->ioc.get_executor());

@@ -316,6 +316,8 @@ class HttpApi(unittest.TestCase):
         me = c["nodes"][0]
         self.assertEqual((me["name"], me["up"]), (c["node"], True))
         self.assertIn("cl_t", me["tables"])
+        # The port it listens on (started with http.port=0), not the configured 0.
+        self.assertEqual(me["address"], "127.0.0.1:%d" % self.node.port)
 
     def test_ids_exhausted_is_507_and_changes_nothing(self):
         self.table("ids_t", [{"name": "hp", "type": "i32"}])

@@ -23,21 +23,27 @@ SERVER = MODULE = None
 class ProcedureLimitsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.node = NodeProcess(SERVER, "procedures.modules=" + json.dumps([MODULE]),
-                               "procedures.timeout_ms=300", "procedures.max_write_bytes=1048576",
-                               "procedures.max_alloc_bytes=67108864")
-        cls.call("POST", "/table", {"name": "t", "fields": [{"name": "v", "type": "i64"}]})
-        st, body = cls.call("POST", "/table/t/record", {"v": 7})
-        assert st == 201, body
+        # One node with the deadline, one with the size limits and none (a slow sanitizer
+        # build must not run into the deadline before the limit under test).
+        mod = "procedures.modules=" + json.dumps([MODULE])
+        cls.timed = NodeProcess(SERVER, mod, "procedures.timeout_ms=300")
+        cls.bounded = NodeProcess(SERVER, mod, "procedures.timeout_ms=0",
+                                  "procedures.max_write_bytes=1048576",
+                                  "procedures.max_alloc_bytes=67108864")
+        for cls.node in (cls.timed, cls.bounded):
+            cls.call("POST", "/table", {"name": "t", "fields": [{"name": "v", "type": "i64"}]})
+            st, body = cls.call("POST", "/table/t/record", {"v": 7})
+            assert st == 201, body
 
     @classmethod
     def tearDownClass(cls):
-        cls.node.stop()
+        cls.timed.stop()
+        cls.bounded.stop()
 
     @classmethod
     def call(cls, method, path, body=None):
         import http.client
-        c = http.client.HTTPConnection("127.0.0.1", cls.node.port, timeout=60)
+        c = http.client.HTTPConnection("127.0.0.1", cls.node.port, timeout=120)
         c.request(method, path, body=None if body is None else json.dumps(body))
         r = c.getresponse()
         data = r.read()
@@ -60,6 +66,7 @@ class ProcedureLimitsTest(unittest.TestCase):
         self.assertEqual(self.call("DELETE", "/table/t/record/%d" % body["id"])[0], 204)
 
     def test_a_procedure_past_its_deadline_is_stopped(self):
+        type(self).node = self.timed
         body, took = self.rpc("test.spin")
         err = body["error"]["data"]
         self.assertEqual(err["code"], "procedure_failed", body)
@@ -68,6 +75,7 @@ class ProcedureLimitsTest(unittest.TestCase):
         self.assert_unchanged_and_alive()
 
     def test_a_procedure_that_writes_without_bound_is_refused(self):
+        type(self).node = self.bounded
         body, _ = self.rpc("test.write_hog")
         self.assertEqual(body["error"]["data"]["code"], "procedure_failed", body)
         self.assertIn("procedures.max_write_bytes (1048576 bytes)", body["error"]["message"])
@@ -77,6 +85,7 @@ class ProcedureLimitsTest(unittest.TestCase):
         if os.environ.get("TICKDB_SANITIZE"):
             self.skipTest("no allocation budget under sanitizers (TICKDB_SANITIZE=%s)"
                           % os.environ["TICKDB_SANITIZE"])
+        type(self).node = self.bounded
         rss0 = self.node.rss_kib()
         for _ in range(3):
             body, _ = self.rpc("test.alloc_hog")
