@@ -20,6 +20,7 @@ using lforward_atom = caf::atom_constant<caf::atom("c_lfwd")>;    // a forward f
 using deliver_atom = caf::atom_constant<caf::atom("c_deliver")>;  // our answer to a peer's
 using sweep_atom = caf::atom_constant<caf::atom("c_sweep")>;      // request deadlines
 using flush_atom = caf::atom_constant<caf::atom("c_flush")>;      // (address): send the outbox
+using refresh_atom = caf::atom_constant<caf::atom("c_refresh")>;  // (RefreshDone): ping all now
 
 // A forwarded answer travels in pieces of at most this many body bytes, so that no message on
 // the link is much over 1 MiB (one big message blocks the link for everything else).
@@ -52,10 +53,24 @@ ForwardDone::~ForwardDone() {
   send(error_reply(Errc::node_unavailable, "the node stopped before the answer came"));
 }
 
+// Cluster::refresh's callback: called once, when every peer pinged has answered or failed,
+// or when the node actor goes away first.
+struct RefreshDone {
+  std::function<void()> fn;
+  void call() {
+    if (!fn) return;
+    auto f = std::move(fn);
+    fn = nullptr;
+    f();
+  }
+  ~RefreshDone() { call(); }
+};
+
 }  // namespace
 }  // namespace tickdb
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<tickdb::ForwardDone>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<tickdb::RefreshDone>)
 
 namespace tickdb {
 
@@ -253,32 +268,38 @@ void learn(node_ptr self, Peer& p, PeerHello h) {
   publish_view(self);
 }
 
-void ping(node_ptr self, const std::string& address) {
+// Pings the peer at `address` with our hello and learns its answer; `after` (if any) runs once
+// the ping was answered or failed. False when there is no connection to ping.
+bool ping(node_ptr self, const std::string& address, std::function<void()> after = {}) {
   auto it = self->state.peers.find(address);
-  if (it == self->state.peers.end() || !it->second.handle) return;
+  if (it == self->state.peers.end() || !it->second.handle) return false;
   const auto sent = Clock::now();
   self->request(it->second.handle, self->state.impl->opts.failure_timeout, hello_atom::value,
                 my_hello(self))
       .then(
           [=](PeerHello& h) {
             auto it2 = self->state.peers.find(address);
-            if (it2 == self->state.peers.end()) return;
-            it2->second.rtt_ms =
-                std::chrono::duration<double, std::milli>(Clock::now() - sent).count();
-            learn(self, it2->second, std::move(h));
+            if (it2 != self->state.peers.end()) {
+              it2->second.rtt_ms =
+                  std::chrono::duration<double, std::milli>(Clock::now() - sent).count();
+              learn(self, it2->second, std::move(h));
+            }
+            if (after) after();
           },
           [=](caf::error&) {
             auto it2 = self->state.peers.find(address);
-            if (it2 == self->state.peers.end()) return;
-            Peer& p = it2->second;
-            if (p.up && Clock::now() - p.last_answer >= self->state.impl->opts.failure_timeout) {
-              p.up = false;
-              fail_in_flight(p, "no answer to pings");
-              self->state.impl->say(1, "cluster: peer '" + p.hello.node + "' at " + p.address +
+            Peer* p = it2 == self->state.peers.end() ? nullptr : &it2->second;
+            if (p && p->up &&
+                Clock::now() - p->last_answer >= self->state.impl->opts.failure_timeout) {
+              p->up = false;
+              fail_in_flight(*p, "no answer to pings");
+              self->state.impl->say(1, "cluster: peer '" + p->hello.node + "' at " + p->address +
                                            " does not answer: down");
               publish_view(self);
             }
+            if (after) after();
           });
+  return true;
 }
 
 void connect(node_ptr self, const std::string& address) {
@@ -444,6 +465,19 @@ caf::behavior node_actor(node_ptr self, Cluster::Impl* impl) {
         std::vector<std::string> addrs;
         for (const auto& [a, p] : self->state.peers) addrs.push_back(a);
         for (const auto& a : addrs) ping(self, a);
+      },
+      [=](refresh_atom, std::shared_ptr<RefreshDone>& done) {
+        // Pings every peer at once; `done` runs when the last has answered or failed (each
+        // within cluster.failure_timeout_ms), with the directory their hellos gave.
+        std::vector<std::string> addrs;
+        for (const auto& [a, p] : self->state.peers) addrs.push_back(a);
+        auto left = std::make_shared<std::size_t>(addrs.size() + 1);
+        auto one_done = [left, done] {
+          if (--*left == 0) done->call();
+        };
+        for (const auto& a : addrs)
+          if (!ping(self, a, one_done)) one_done();
+        one_done();
       },
       [=](hello_atom, PeerHello& h) -> PeerHello {
         // A peer's ping, or a node that joins us: answer with ours, and learn it.
@@ -623,6 +657,12 @@ void Cluster::forward(const std::string& node, ForwardRequest req,
 
 void Cluster::announce() {
   if (impl_->node) caf::anon_send(impl_->node, announce_atom::value);
+}
+
+void Cluster::refresh(std::function<void()> done) {
+  auto d = std::make_shared<RefreshDone>();
+  d->fn = std::move(done);
+  if (impl_->node) caf::anon_send(impl_->node, refresh_atom::value, std::move(d));
 }
 
 json Cluster::view() const {

@@ -95,6 +95,10 @@ class Cluster {
   void forward(const std::string& node, ForwardRequest req, std::function<void(ForwardReply)> done);
   // This node's tables changed: tell every peer now (not only with the next ping).
   void announce();
+  // Asks every peer for its hello now and calls `done` (on some thread) once all have
+  // answered or failed (at most cluster.failure_timeout_ms): the directory is then as fresh
+  // as the peers can make it. At once when the node is stopping.
+  void refresh(std::function<void()> done);
 
   // GET /cluster: {"node", "directory_epoch", "nodes": [...]} (this node first).
   nlohmann::json view() const;

@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "http/route_table.h"
 #include "http/router.h"
 
 namespace tickdb {
@@ -39,6 +40,57 @@ Result<std::string> owner_of_tables(const Cluster& c, const Runtime& rt,
   }
   if (nodes.empty() || *nodes.begin() == self) return std::string();
   return *nodes.begin();
+}
+
+std::vector<std::string> call_tables(const std::string& method, const json& params) {
+  std::vector<std::string> tables;
+  auto add = [&](const json& p, const char* key) {
+    if (!p.is_object()) return;
+    auto t = p.find(key);
+    if (t != p.end() && t->is_string()) tables.push_back(t->get<std::string>());
+  };
+  if (method == "db.create_table") return tables;
+  if (method == "db.transaction") {
+    auto ops = params.find("ops");
+    if (ops != params.end() && ops->is_array())
+      for (const auto& op : *ops)
+        if (op.is_object() && op.contains("params")) add(op["params"], "table");
+  } else if (method == "db.create_relation") {
+    add(params, "from_table");
+    add(params, "to_table");
+  } else {
+    add(params, "table");
+  }
+  return tables;
+}
+
+std::vector<std::string> tables_named(const HttpRequest& req) {
+  std::vector<std::string> out;
+  auto target = parse_target(req.target);
+  if (!target) return out;
+  const auto& seg = target->segments;
+  if (seg.size() >= 2 && seg[0] == "table") return {seg[1]};
+  if (seg.size() != 1 || seg[0] != "rpc") return out;
+  auto body = parse_json(req.body);
+  if (!body) return out;
+  auto one = [&](const json& c) {
+    if (!c.is_object() || !c.contains("method") || !c["method"].is_string()) return;
+    static const json kNone = json::object();
+    const json& p = c.contains("params") ? c["params"] : kNone;
+    for (auto& t : call_tables(c["method"].get<std::string>(), p)) out.push_back(std::move(t));
+  };
+  if (body->is_array()) {
+    for (const auto& c : *body) one(c);
+  } else {
+    one(*body);
+  }
+  return out;
+}
+
+bool not_owner_reply(const ForwardReply& r) {
+  for (std::size_t i = 0; i + 1 < r.headers.size(); i += 2)
+    if (r.headers[i] == kNotOwnerHeader) return true;
+  return false;
 }
 
 void Router::set_cluster(Cluster* c) {
@@ -98,7 +150,20 @@ void Router::forward_to(const std::string& node, const HttpRequest& req, Done do
     f.headers.push_back(k);
     f.headers.push_back(v);
   }
-  c->forward(node, std::move(f), [done = std::move(done), node](ForwardReply r) {
+  // Kept for a retry: the node may say it no longer owns the table (our directory was old).
+  std::shared_ptr<HttpRequest> again;
+  if (req.header("x-tickdb-refreshed").empty()) again = std::make_shared<HttpRequest>(req);
+  c->forward(node, std::move(f), [this, c, again, done = std::move(done), node](ForwardReply r) {
+    if (again && not_owner_reply(r)) {
+      // Refresh the directory, then route the request again (here, to its new owner, or this
+      // node's 404 when no node has the table), once.
+      forward_retries_.fetch_add(1, std::memory_order_relaxed);
+      c->refresh([this, again, done = std::move(done)]() mutable {
+        again->headers.emplace_back("x-tickdb-refreshed", "1");
+        handle(std::move(*again), std::move(done));
+      });
+      return;
+    }
     HttpResponse res;
     res.status = r.status;
     res.body = std::move(r.body);
@@ -107,7 +172,8 @@ void Router::forward_to(const std::string& node, const HttpRequest& req, Done do
                            ? std::string_view("text/plain; version=0.0.4")
                            : std::string_view("application/json");
     for (std::size_t i = 0; i + 1 < r.headers.size(); i += 2)
-      res.headers.emplace_back(std::move(r.headers[i]), std::move(r.headers[i + 1]));
+      if (r.headers[i] != kNotOwnerHeader)
+        res.headers.emplace_back(std::move(r.headers[i]), std::move(r.headers[i + 1]));
     bool named = false;
     for (const auto& [k, v] : res.headers) named = named || k == "X-Tickdb-Node";
     if (!named) res.headers.emplace_back("X-Tickdb-Node", node);
@@ -125,8 +191,15 @@ void Router::serve_forwarded(ForwardRequest f, std::function<void(ForwardReply)>
   for (std::size_t i = 0; i + 1 < f.headers.size(); i += 2)
     req.headers.emplace_back(std::move(f.headers[i]), std::move(f.headers[i + 1]));
   req.headers.emplace_back("x-tickdb-forwarded", f.from);
+  // A table the peer thinks is here and is not (its directory is old): said beside the answer.
+  std::string missing;
+  {
+    auto v = rt_->current();
+    for (auto& t : tables_named(req))
+      if (!v->table(t)) missing = std::move(t);
+  }
   const std::string node = cfg_.node_name;
-  handle(std::move(req), [reply = std::move(reply), node](HttpResponse r) {
+  handle(std::move(req), [reply = std::move(reply), node, missing](HttpResponse r) {
     ForwardReply out;
     out.status = r.status;
     out.body = r.value ? json_text(*r.value) : std::move(r.body);
@@ -141,6 +214,10 @@ void Router::serve_forwarded(ForwardRequest f, std::function<void(ForwardReply)>
     }
     out.headers.push_back("X-Tickdb-Node");
     out.headers.push_back(node);
+    if (!missing.empty()) {
+      out.headers.push_back(kNotOwnerHeader);
+      out.headers.push_back(missing.substr(0, 128));
+    }
     reply(std::move(out));
   });
 }

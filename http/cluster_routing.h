@@ -7,8 +7,11 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "actors/cluster.h"
 #include "actors/runtime.h"
+#include "http/message.h"
 
 namespace tickdb {
 
@@ -18,5 +21,18 @@ namespace tickdb {
 Result<std::string> owner_of_tables(const Cluster& c, const Runtime& rt,
                                     const std::vector<std::string>& tables,
                                     const std::string& what);
+
+// The tables one RPC call names (its "table", the ops of a db.transaction, both tables of a
+// db.create_relation); none for db.create_table (its table is yet to be).
+std::vector<std::string> call_tables(const std::string& method, const nlohmann::json& params);
+
+// The tables a request names: /table/{name}... or the calls of a /rpc body. What a node asked
+// by a peer checks it still has.
+std::vector<std::string> tables_named(const HttpRequest& req);
+
+// A node asked by a peer for a table it does not have says so in this header (the table's
+// name) beside its own answer (404): the forwarder refreshes its directory and retries once.
+inline constexpr const char* kNotOwnerHeader = "X-Tickdb-Not-Owner";
+bool not_owner_reply(const ForwardReply& r);
 
 }  // namespace tickdb

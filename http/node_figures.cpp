@@ -193,6 +193,9 @@ std::string render_prometheus(const NodeFigures& f) {
              [](const auto& p) { return p.unavailable; });
     per_peer("tickdb_cluster_reconnects_total", "counter", "Times the peer was joined again.",
              [](const auto& p) { return p.reconnects; });
+    t.one("tickdb_cluster_directory_retries_total", "counter",
+          "Forwarded calls retried after the node asked said it no longer owns the table.",
+          f.directory_retries);
   }
 
   if (f.storage) {

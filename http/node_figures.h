@@ -38,6 +38,8 @@ struct NodeFigures {
   IdempotencyCache::Figures idempotency;
   SubscriptionFigures subscriptions;
   std::vector<Cluster::PeerFigures> peers;  // empty without a cluster
+  // Forwarded calls a node answered "not the owner" to, retried after a directory refresh.
+  std::uint64_t directory_retries = 0;
   // Per route id: its name and counts (routes never asked are left out when rendered).
   std::vector<std::string> route_names;
   std::vector<RequestFigures::RouteCounts> requests;

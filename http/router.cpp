@@ -167,6 +167,7 @@ NodeFigures Router::collect(std::size_t tick_window) const {
   f.idempotency = idempotency_.figures();
   f.subscriptions = hub_->figures();
   if (Cluster* c = cluster_.load(std::memory_order_acquire)) f.peers = c->figures();
+  f.directory_retries = forward_retries_.load(std::memory_order_relaxed) + rpc_.retried();
   f.route_names = table_.names();
   f.requests = figures_->merged();
   return f;

@@ -99,7 +99,8 @@ class Router {
   IdempotencyCache idempotency_;
   std::unique_ptr<RequestFigures> figures_;
   std::atomic<Cluster*> cluster_{nullptr};
-  std::unique_ptr<SubscriptionHub> hub_;  // sized once every route is added
+  std::atomic<std::uint64_t> forward_retries_{0};  // REST forwards retried (not the owner)
+  std::unique_ptr<SubscriptionHub> hub_;           // sized once every route is added
 };
 
 // Constant-time comparison (for the auth token).

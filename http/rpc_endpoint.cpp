@@ -28,6 +28,8 @@ json rpc_error_of(const json& id, const Error& e) {
   return rpc_error(id, -32000, e.message, {{"code", std::string(errc_name(e.code))}});
 }
 
+}  // namespace
+
 // Collects the answers of one batch in order; the last one to finish answers the request.
 struct RpcBatch {
   std::vector<json> answers;  // null for notifications
@@ -47,6 +49,8 @@ struct RpcBatch {
     done(value_response(200, batch ? std::move(out) : std::move(out[0])));
   }
 };
+
+namespace {
 
 // The texts of the elements of a top-level JSON array, found by its brackets and strings
 // alone (values are not checked): nullopt when the text is no array of that shape.
@@ -166,23 +170,7 @@ Result<std::string> RpcEndpoint::remote_owner(const std::string& method, const j
     if (it == params.end() || !it->is_string() || *it == c->options().node) return std::string();
     return it->get<std::string>();
   }
-  std::vector<std::string> tables;
-  auto add = [&](const json& p, const char* key) {
-    if (!p.is_object()) return;
-    auto t = p.find(key);
-    if (t != p.end() && t->is_string()) tables.push_back(t->get<std::string>());
-  };
-  if (method == "db.transaction") {
-    auto ops = params.find("ops");
-    if (ops != params.end() && ops->is_array())
-      for (const auto& op : *ops)
-        if (op.is_object() && op.contains("params")) add(op["params"], "table");
-  } else if (method == "db.create_relation") {
-    add(params, "from_table");
-    add(params, "to_table");
-  } else {
-    add(params, "table");
-  }
+  const auto tables = call_tables(method, params);
   if (tables.empty()) return std::string();
   auto o = owner_of_tables(*c, *rt_, tables, method);
   if (!o) return o.error();
@@ -341,54 +329,80 @@ void RpcEndpoint::general(const std::string& text, Done done) {
       }
       if (c && n == c->options().node) params.erase("node");
     }
-    auto owner = remote_owner(method, params);
-    if (!owner) {
-      answer_now(notification ? json() : rpc_error_of(id, owner.error()));
-      continue;
-    }
-    if (!owner->empty()) {
-      // The owner answers the call (one call of the batch at a time).
-      ForwardRequest f;
-      f.method = "POST";
-      f.target = "/rpc";
-      json one = {{"jsonrpc", "2.0"}, {"method", method}, {"params", std::move(params)}};
-      if (!notification) one["id"] = id;
-      f.body = json_text(one);
-      cluster_.load(std::memory_order_acquire)
-          ->forward(*owner, std::move(f), [b, i, id, notification](ForwardReply r) {
-            if (!notification) {
-              auto a = r.status == 200 ? parse_json(r.body) : Result<json>(json());
-              if (a && a->is_object()) {
-                b->answers[i] = std::move(*a);
-              } else {
-                // 503/504 of the cluster: the call's own error.
-                auto e = parse_json(r.body);
-                Errc code = r.status == 504 ? Errc::node_timeout : Errc::node_unavailable;
-                std::string msg = e && e->contains("error") ? (*e)["error"].value("message", "")
-                                                            : std::string("no answer");
-                b->answers[i] = rpc_error_of(id, make_error(code, msg));
-              }
-            }
-            b->finish_one();
-          });
-      continue;
-    }
-    rt_->call_async(method, std::move(params), [b, i, id, notification](Result<json> r) {
-      if (!notification) {
-        if (r.is_ok()) {
-          // Built member by member: an initializer list would copy the whole result.
-          json a = json::object();
-          a["jsonrpc"] = "2.0";
-          a["result"] = std::move(r).value();
-          a["id"] = id;
-          b->answers[i] = std::move(a);
-        } else {
-          b->answers[i] = rpc_error_of(id, r.error());
-        }
-      }
-      b->finish_one();
-    });
+    dispatch(b, i, std::move(id), notification, method, std::move(params), false);
   }
+}
+
+void RpcEndpoint::dispatch(const std::shared_ptr<RpcBatch>& b, std::size_t i, json id,
+                           bool notification, const std::string& method, json params,
+                           bool refreshed) {
+  auto answer_now = [&](json a) {
+    b->answers[i] = std::move(a);
+    b->finish_one();
+  };
+  auto owner = remote_owner(method, params);
+  if (!owner) {
+    answer_now(notification ? json() : rpc_error_of(id, owner.error()));
+    return;
+  }
+  if (!owner->empty()) {
+    // The owner answers the call (one call of the batch at a time).
+    Cluster* c = cluster_.load(std::memory_order_acquire);
+    ForwardRequest f;
+    f.method = "POST";
+    f.target = "/rpc";
+    json one = {{"jsonrpc", "2.0"}, {"method", method}, {"params", std::move(params)}};
+    if (!notification) one["id"] = id;
+    f.body = json_text(one);
+    // Kept for a retry: the node may say it no longer owns a table (the directory was old).
+    auto again = refreshed ? nullptr : std::make_shared<json>(std::move(one["params"]));
+    c->forward(
+        *owner, std::move(f), [this, c, b, i, id, notification, method, again](ForwardReply r) {
+          if (again && not_owner_reply(r)) {
+            retried_.fetch_add(1, std::memory_order_relaxed);
+            c->refresh([this, b, i, id, notification, method, again] {
+              dispatch(b, i, id, notification, method, std::move(*again), true);
+            });
+            return;
+          }
+          if (!notification) {
+            auto a = r.status == 200 ? parse_json(r.body) : Result<json>(json());
+            if (a && a->is_object()) {
+              b->answers[i] = std::move(*a);
+            } else {
+              // 503/504 of the cluster: the call's own error.
+              auto e = parse_json(r.body);
+              Errc code = r.status == 504 ? Errc::node_timeout : Errc::node_unavailable;
+              std::string msg = e && e->contains("error") ? (*e)["error"].value("message", "")
+                                                          : std::string("no answer");
+              b->answers[i] = rpc_error_of(id, make_error(code, msg));
+            }
+          }
+          b->finish_one();
+        });
+    return;
+  }
+  // A table created or dropped here (perhaps in a transaction): the peers learn it at once.
+  Cluster* announce =
+      method == "db.create_table" || method == "db.drop_table" || method == "db.transaction"
+          ? cluster_.load(std::memory_order_acquire)
+          : nullptr;
+  rt_->call_async(method, std::move(params), [b, i, id, notification, announce](Result<json> r) {
+    if (announce && r.is_ok()) announce->announce();
+    if (!notification) {
+      if (r.is_ok()) {
+        // Built member by member: an initializer list would copy the whole result.
+        json a = json::object();
+        a["jsonrpc"] = "2.0";
+        a["result"] = std::move(r).value();
+        a["id"] = id;
+        b->answers[i] = std::move(a);
+      } else {
+        b->answers[i] = rpc_error_of(id, r.error());
+      }
+    }
+    b->finish_one();
+  });
 }
 
 }  // namespace tickdb

@@ -19,6 +19,8 @@
 
 namespace tickdb {
 
+struct RpcBatch;
+
 class RpcEndpoint {
  public:
   explicit RpcEndpoint(Runtime& rt) : rt_(&rt) {}
@@ -29,9 +31,16 @@ class RpcEndpoint {
 
   std::uint64_t fast_transactions() const { return fast_txns_.load(std::memory_order_relaxed); }
   std::uint64_t fast_fallbacks() const { return fast_fallbacks_.load(std::memory_order_relaxed); }
+  // Forwarded calls retried after the node said it no longer owns a table.
+  std::uint64_t retried() const { return retried_.load(std::memory_order_relaxed); }
 
  private:
   void general(const std::string& body, Done done);
+
+  // Runs call `i` of the batch here or on its table's node. `refreshed`: the directory was
+  // refreshed for it already (a node said it was not the owner): no second retry.
+  void dispatch(const std::shared_ptr<RpcBatch>& b, std::size_t i, json id, bool notification,
+                const std::string& method, json params, bool refreshed);
 
   // The other node a call must go to ("" for this one); invalid_argument when its tables
   // live on two nodes.
@@ -39,6 +48,7 @@ class RpcEndpoint {
 
   Runtime* rt_;
   std::atomic<Cluster*> cluster_{nullptr};
+  std::atomic<std::uint64_t> retried_{0};
   std::atomic<std::uint64_t> fast_txns_{0};  // db.transaction calls answered by the fast path
   std::atomic<std::uint64_t> fast_fallbacks_{
       0};  // fast runs that left the answer to the general path

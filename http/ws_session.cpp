@@ -27,11 +27,19 @@ bool is_websocket_upgrade(const HttpRequest& req) {
 namespace {
 
 constexpr std::string_view kProtocol = "tickdb.v1";
+// How long the node waits for the peer's close frame once it sent its own (or answered the
+// peer's) before it drops the TCP connection: a peer that started a frame and went quiet, or
+// whose close hides in a frame it never finished, holds a session no longer than this.
+constexpr auto kCloseGrace = std::chrono::seconds(3);
 
 class WsSession : public SubscriberLink, public std::enable_shared_from_this<WsSession> {
  public:
   WsSession(tcp::socket s, SubscriptionHub& hub, const Config& cfg)
-      : ws_(std::move(s)), hub_(hub), cfg_(cfg), auth_timer_(ws_.get_executor()) {}
+      : ws_(std::move(s)),
+        hub_(hub),
+        cfg_(cfg),
+        auth_timer_(ws_.get_executor()),
+        close_timer_(ws_.get_executor()) {}
 
   void start(HttpRequest req) {
     http::request<http::empty_body> up;
@@ -229,6 +237,12 @@ class WsSession : public SubscriberLink, public std::enable_shared_from_this<WsS
   void send_close() {
     if (!open_) return;
     open_ = false;
+    close_timer_.expires_after(kCloseGrace);
+    close_timer_.async_wait([self = shared_from_this()](beast::error_code e) {
+      if (e) return;  // cancelled: the session finished in time
+      beast::error_code ignored;
+      beast::get_lowest_layer(self->ws_).close(ignored);  // its pending operations end now
+    });
     ws_.async_close(
         websocket::close_reason(static_cast<websocket::close_code>(close_code_), close_reason_),
         [self = shared_from_this()](beast::error_code) { self->finish(); });
@@ -237,6 +251,7 @@ class WsSession : public SubscriberLink, public std::enable_shared_from_this<WsS
   void finish() {
     open_ = false;
     auth_timer_.cancel();
+    close_timer_.cancel();
     if (conn_) hub_.detach(conn_);
     conn_ = 0;
   }
@@ -244,7 +259,7 @@ class WsSession : public SubscriberLink, public std::enable_shared_from_this<WsS
   websocket::stream<tcp::socket> ws_;
   SubscriptionHub& hub_;
   const Config& cfg_;
-  net::steady_timer auth_timer_;
+  net::steady_timer auth_timer_, close_timer_;
   beast::flat_buffer in_;
   std::deque<HubFrame> out_;
   std::atomic<std::size_t> queued_{0};

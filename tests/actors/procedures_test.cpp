@@ -151,7 +151,7 @@ RuntimeConfig with_runaways(std::uint64_t timeout_ms, std::uint64_t max_write_by
 }
 }  // namespace
 
-TEST_CASE("a procedure past procedures.timeout_ms is stopped and rolled back; the node goes on",
+TEST_CASE("a procedure past procedures.timeout_ms is stopped and rolled back, the node goes on",
           "[procedures]") {
   auto rt = start_runtime(with_runaways(200, 0));
   make_table(*rt, "t");

@@ -162,7 +162,7 @@ TEST_CASE("a log file that cannot be opened, read or written answers io_error na
   CHECK(st.message().find(std::strerror(ENOTDIR)) != std::string::npos);
 }
 
-TEST_CASE("a preallocated zero tail is a clean end; anything else after the entries is damage",
+TEST_CASE("a preallocated zero tail is a clean end, anything else after the entries is damage",
           "[commit-log]") {
   TempFile f;
   std::vector<std::size_t> ends;

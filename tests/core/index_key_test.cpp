@@ -86,7 +86,7 @@ TEST_CASE("index-key: encoded floats sort as their values and -0.0 encodes as 0.
   CHECK(enc(f64, -0.0) == enc(f64, 0.0));
 }
 
-TEST_CASE("index-key: bools and strings sort as values; a prefix sorts first", "[index-key]") {
+TEST_CASE("index-key: bools and strings sort as values, a prefix sorts first", "[index-key]") {
   FieldType b{Kind::Bool, 1, nullptr};
   std::byte f{0}, t{1};
   std::string ef, et;

@@ -378,7 +378,7 @@ TEST_CASE("json: strings are escaped in append_record_json and parse back equal"
   CHECK(ok(parse_json(t3))["s"].get<std::string>() == ctl);
 }
 
-TEST_CASE("json: composites are nested objects; partial objects keep defaults", "[json]") {
+TEST_CASE("json: composites are nested objects, partial objects keep defaults", "[json]") {
   auto db = all_db();
   Transaction txn(db);
   using I = std::int32_t;

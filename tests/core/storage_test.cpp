@@ -1,14 +1,15 @@
 // Record storage: capacity management, appends across chunks, deletes, slot bounds.
-#include "test_db.h"
 #include <pthread.h>
+#include "test_db.h"
 
 using namespace tickdb;
 using namespace tickdb::test;
 
-
 TEST_CASE("a table is created with a capacity of 0, 1 or many records", "[storage]") {
   for (std::uint64_t cap : {0ull, 1ull, 1000ull, 100000ull}) {
-    auto db = commit(DbVersion::empty(), [&](Transaction& t) { ok(t.create_table("t", {{"a", "u64"}}, cap)); });
+    auto db = commit(DbVersion::empty(), [&](Transaction& t) {
+      ok(t.create_table("t", {{"a", "u64"}}, cap));
+    });
     const TableVersion* t = db->table("t");
     REQUIRE(t);
     CHECK(t->count() == 0);
@@ -60,7 +61,8 @@ TEST_CASE("a reservation that cannot be satisfied is a clear error, not a crash"
   CHECK((*v)->table("things")->count() == 4);
   // creating a table with an impossible capacity fails and creates nothing
   Transaction t2(db);
-  CHECK(t2.create_table("huge", {{"a", "str", 4096}}, 1ull << 50).code() == Errc::resource_exhausted);
+  CHECK(t2.create_table("huge", {{"a", "str", 4096}}, 1ull << 50).code() ==
+        Errc::resource_exhausted);
   CHECK(t2.table("huge") == nullptr);
 }
 
@@ -69,7 +71,8 @@ TEST_CASE("appends fill chunk after chunk with rising ids", "[storage]") {
   const auto rpc = db->table("things")->records_per_chunk();
   const std::uint64_t n = 5 * rpc + 7;
   db = commit(db, [&](Transaction& t) {
-    for (std::uint64_t i = 0; i < n; ++i) REQUIRE(t.insert("things", rec32(static_cast<std::int32_t>(i))).value() == i + 1);
+    for (std::uint64_t i = 0; i < n; ++i)
+      REQUIRE(t.insert("things", rec32(static_cast<std::int32_t>(i))).value() == i + 1);
   });
   const TableVersion* t = db->table("things");
   CHECK(t->count() == n);
@@ -83,7 +86,7 @@ TEST_CASE("appends fill chunk after chunk with rising ids", "[storage]") {
   CHECK(expect == n + 1);
 }
 
-TEST_CASE("deleted records vanish from lookups and iteration; ids are never reused", "[storage]") {
+TEST_CASE("deleted records vanish from lookups and iteration, ids are never reused", "[storage]") {
   auto db = things_db(100);
   db = commit(db, [](Transaction& t) {
     for (std::uint64_t id = 1; id <= 100; id += 3) ok(t.erase("things", id));

@@ -206,6 +206,43 @@ class Subscriptions(unittest.TestCase):
             self.assertEqual(st, 426)
         run(go())
 
+    def test_a_peer_that_goes_quiet_after_the_nodes_close_is_dropped_within_the_grace(self):
+        # The node closes (4002: not JSON); the peer then starts a frame whose header it never
+        # finishes, so a close it might send later would be payload. The node waits for the
+        # peer's close no longer than its close grace (3 s), then drops the TCP connection.
+        import socket
+        import struct
+        s = socket.create_connection(("127.0.0.1", self.n.port), timeout=15)
+        try:
+            s.sendall(b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                      b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                      b"Sec-WebSocket-Version: 13\r\n\r\n")
+            got = b""
+            while b"\r\n\r\n" not in got:
+                part = s.recv(4096)
+                self.assertTrue(part, "no handshake answer")
+                got += part
+            self.assertTrue(got.startswith(b"HTTP/1.1 101"), got[:100])
+            got = got[got.index(b"\r\n\r\n") + 4:]
+            payload, mask = b"not json", b"\x01\x02\x03\x04"
+            s.sendall(bytes([0x81, 0x80 | len(payload)]) + mask +
+                      bytes(c ^ mask[i % 4] for i, c in enumerate(payload)))
+            s.sendall(b"\x81\xff\x00\x00")  # a text frame of a 64-bit length: 10 of 14 header bytes missing
+            start = time.time()
+            while True:
+                part = s.recv(4096)  # at most 15 s each (the socket's timeout)
+                if not part:
+                    break
+                got += part
+                self.assertLess(time.time() - start, 10, "the node keeps sending")
+            waited = time.time() - start
+            self.assertLess(waited, 6.0, "the node held the closing session %.1f s" % waited)
+            # What came before the end: the hello, then the node's close frame with 4002.
+            at = got.index(b"\x88")
+            self.assertEqual(struct.unpack(">H", got[at + 2:at + 4])[0], 4002, got)
+        finally:
+            s.close()
+
     def test_resume_within_the_window_and_reset_otherwise(self):
         n = self.n
 

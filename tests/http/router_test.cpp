@@ -420,7 +420,7 @@ bool replayed(const HttpResponse& r) {
 }
 }  // namespace
 
-TEST_CASE("a write with an Idempotency-Key is applied once; repeats get the first answer",
+TEST_CASE("a write with an Idempotency-Key is applied once, repeats get the first answer",
           "[http][idempotency]") {
   auto rt = runtime();
   make_tables(*rt);
@@ -485,7 +485,7 @@ TEST_CASE("a write with an Idempotency-Key is applied once; repeats get the firs
   CHECK(st["conflicts"] == 1);
 }
 
-TEST_CASE("idempotency keys expire after their ttl and beyond max_keys; a 503 is not kept",
+TEST_CASE("idempotency keys expire after their ttl and beyond max_keys, a 503 is not kept",
           "[http][idempotency]") {
   IdempotencyCache c(0.05, 2);
   int calls = 0;
