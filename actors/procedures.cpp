@@ -1,5 +1,7 @@
 #include "actors/procedures.h"
 
+#include <set>
+
 #include "actors/alloc_budget.h"
 
 #include <cmath>
@@ -44,7 +46,13 @@ Result<Transaction*> CallContext::txn() {
 }
 
 Result<const TableVersion*> CallContext::find_table(std::string_view name) const {
-  return txn_ ? txn_->find_table(name) : view_->find_table(name);
+  if (txn_) return txn_->find_table(name);
+  read_touched_.add(name);
+  return view_->find_table(name);
+}
+
+const TouchSet& CallContext::touched() const {
+  return txn_ ? txn_->touched() : read_touched_;
 }
 
 std::optional<RecordView> CallContext::get(std::string_view table, std::uint64_t id) const {
@@ -286,7 +294,53 @@ class CallLimits {
 };
 }  // namespace
 
+// The call itself, without the cluster's check (invoke).
+Result<json> invoke_here(const Callable& c, CallContext& ctx, const json& params);
+
+namespace {
+// Inside a cluster, after a procedure a client called: the tables it asked for that are not
+// here, but on another node. All on one other node (and none here): misdirected, naming it, so
+// that the call is run there; spread over nodes: invalid_argument naming them.
+std::optional<Error> misplaced(const Callable& c, const CallContext& ctx) {
+  const Registry::TableLocator* locate = ctx.registry().table_locator();
+  // A client's call: a procedure, or a db.transaction (its ops may be procedures).
+  if (!locate || ctx.depth() != 0 || (c.builtin && c.name != "db.transaction")) return std::nullopt;
+  const TouchSet& touched = ctx.touched();
+  if (touched.all) return std::nullopt;  // a schema change: here
+  std::set<std::string> nodes;
+  bool here = false;
+  std::string table;
+  for (const auto& t : touched.tables) {
+    if (ctx.find_table(t)) {
+      here = true;
+    } else if (auto n = (*locate)(t)) {
+      nodes.insert(*n);
+      table = t;
+    }
+  }
+  if (nodes.empty()) return std::nullopt;
+  if (!here && nodes.size() == 1)
+    return make_error(Errc::misdirected, "procedure '" + c.name + "': table '" + table +
+                                             "' lives on node '" + *nodes.begin() + "'");
+  std::string names;
+  if (here) names = "this node";
+  for (const auto& n : nodes) names += (names.empty() ? "'" : ", '") + n + "'";
+  return make_error(Errc::invalid_argument,
+                    "procedure '" + c.name + "' uses tables of the nodes " + names +
+                        ": a procedure runs on one node (no cross-node transactions yet)");
+}
+}  // namespace
+
 Result<json> invoke(const Callable& c, CallContext& ctx, const json& params) {
+  Result<json> r = invoke_here(c, ctx, params);
+  if (auto e = misplaced(c, ctx)) {
+    if (ctx.writable()) (void)(*ctx.txn())->poison(*e);  // nothing of it may commit
+    return Result<json>(std::move(*e));
+  }
+  return r;
+}
+
+Result<json> invoke_here(const Callable& c, CallContext& ctx, const json& params) {
   Error err;
   bool threw = true;
   std::uint64_t alloc_budget = 0;  // procedures.max_alloc_bytes, when counted for this call

@@ -23,10 +23,13 @@
 // from many threads). A CallContext belongs to the one call that runs with it.
 #pragma once
 
+#include <atomic>
+
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -101,6 +104,10 @@ class CallContext {
 
   // Reads see this call's own writes.
   Result<const TableVersion*> find_table(std::string_view name) const;
+  // The tables this call asked for, found or not (a writing context: its transaction's).
+  const TouchSet& touched() const;
+  // 0 for the call a client made; 1 and more for the calls it makes (call()).
+  int depth() const { return depth_; }
   std::optional<RecordView> get(std::string_view table, std::uint64_t id) const;
   const TypeRegistry& types() const;
   const RelationMap& relations() const;
@@ -198,6 +205,7 @@ class CallContext {
   std::uint64_t tick_ = 0;
   double tick_dt_ = 0.0;
   int depth_ = 0;
+  mutable TouchSet read_touched_;  // a read-only context's find_table calls
 };
 
 // Callable names: like API.md's names, with dots between parts ("db.insert", "game.step").
@@ -227,8 +235,20 @@ class Registry {
   void set_limits(Limits l) { limits_ = l; }
   const Limits& limits() const { return limits_; }
 
+  // Inside a cluster: the other node that owns a table this node does not have, if any
+  // (Cluster::owner). Set once the cluster is joined (any time, any thread); the function must
+  // outlive the registry's calls. A procedure called by a client whose tables all live on one
+  // other node fails with Errc::misdirected naming it; one whose tables are spread over nodes
+  // fails with invalid_argument naming them. Nothing of either commits.
+  using TableLocator = std::function<std::optional<std::string>(std::string_view table)>;
+  void set_table_locator(const TableLocator* l) const {
+    locator_.store(l, std::memory_order_release);
+  }
+  const TableLocator* table_locator() const { return locator_.load(std::memory_order_acquire); }
+
  private:
   Limits limits_;
+  mutable std::atomic<const TableLocator*> locator_{nullptr};
   std::deque<Callable> order_;  // stable addresses: a Callable* stays valid
   std::map<std::string, const Callable*, std::less<>> by_name_;
 };

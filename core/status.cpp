@@ -42,6 +42,8 @@ std::string_view errc_name(Errc c) {
       return "procedure_failed";
     case Errc::resource_exhausted:
       return "resource_exhausted";
+    case Errc::misdirected:
+      return "misdirected";
   }
   return "internal";
 }
@@ -86,6 +88,8 @@ int errc_http_status(Errc c) {
       return 500;
     case Errc::resource_exhausted:
       return 507;
+    case Errc::misdirected:
+      return 421;
   }
   return 500;
 }

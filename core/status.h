@@ -37,6 +37,9 @@ enum class Errc {
   internal,
   procedure_failed,
   resource_exhausted,
+  // Inside a cluster: a procedure used tables that all live on another node; the message ends
+  // "node '<name>'". The RPC endpoint forwards the call there; clients never see it (HTTP 421).
+  misdirected,
 };
 
 // The API.md error code ("not_found", ...).

@@ -56,6 +56,11 @@ Router::Router(Runtime& rt, const Config& cfg)
   figures_ = std::make_unique<RequestFigures>(table_.names().size(), cfg.http_threads);
 }
 
+Router::~Router() {
+  // The registry outlives this router: its procedures must not ask a locator that is gone.
+  if (locator_) rt_->registry().set_table_locator(nullptr);
+}
+
 void Router::call(std::string_view method, json params, int ok_status, Done done) {
   // A table created or dropped here: the peers learn it at once.
   Cluster* announce = method == "db.create_table" || method == "db.drop_table"

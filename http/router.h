@@ -41,6 +41,7 @@ struct NodeFigures;
 class Router {
  public:
   Router(Runtime& rt, const Config& cfg);
+  ~Router();
 
   // Routes one request; `done` answers it (once, on any thread). Returns the id of the route
   // that answers (for the figures).
@@ -100,6 +101,7 @@ class Router {
   std::unique_ptr<RequestFigures> figures_;
   std::atomic<Cluster*> cluster_{nullptr};
   std::atomic<std::uint64_t> forward_retries_{0};  // REST forwards retried (not the owner)
+  Registry::TableLocator locator_;                 // set_cluster: the registry's locator
   std::unique_ptr<SubscriptionHub> hub_;           // sized once every route is added
 };
 

@@ -178,6 +178,8 @@ Result<std::string> RpcEndpoint::remote_owner(const std::string& method, const j
 }
 
 void RpcEndpoint::handle(const HttpRequest& req, Done done) {
+  // Sent here by a peer: a call that turns out to belong elsewhere is not sent on again.
+  const bool forwarded = !req.header("x-tickdb-forwarded").empty();
   // db.get, the commonest read, answered straight from the packed record (as GET
   // /table/{name}/record/{id}); a missing table or record is the general path's answer.
   if (auto g = read_get(req.body)) {
@@ -199,24 +201,25 @@ void RpcEndpoint::handle(const HttpRequest& req, Done done) {
     auto prepared = std::make_shared<const PreparedTxn>(std::move(*fast));
     auto outcome = std::make_shared<FastTxnOutcome>();
     auto body = std::make_shared<std::string>(req.body);
-    rt_->run_async(fast_txn_callable(prepared, outcome),
-                   [this, prepared, outcome, body, done = std::move(done)](Result<json> r) mutable {
-                     if (r.is_ok()) {
-                       fast_txns_.fetch_add(1, std::memory_order_relaxed);
-                       done(json_response(200, std::move(outcome->out)));
-                     } else if (outcome->fallback) {
-                       fast_fallbacks_.fetch_add(1, std::memory_order_relaxed);
-                       general(*body, std::move(done));
-                     } else {
-                       done(value_response(200, rpc_error_of(prepared->id, r.error())));
-                     }
-                   });
+    rt_->run_async(
+        fast_txn_callable(prepared, outcome),
+        [this, prepared, outcome, body, forwarded, done = std::move(done)](Result<json> r) mutable {
+          if (r.is_ok()) {
+            fast_txns_.fetch_add(1, std::memory_order_relaxed);
+            done(json_response(200, std::move(outcome->out)));
+          } else if (outcome->fallback) {
+            fast_fallbacks_.fetch_add(1, std::memory_order_relaxed);
+            general(*body, forwarded, std::move(done));
+          } else {
+            done(value_response(200, rpc_error_of(prepared->id, r.error())));
+          }
+        });
     return;
   }
-  general(req.body, std::move(done));
+  general(req.body, forwarded, std::move(done));
 }
 
-void RpcEndpoint::general(const std::string& text, Done done) {
+void RpcEndpoint::general(const std::string& text, bool forwarded, Done done) {
   auto respond = [&](json body) { done(value_response(200, std::move(body))); };
   std::vector<json> calls;
   // Calls whose text could not be read on its own, by index: the answer they get.
@@ -329,13 +332,13 @@ void RpcEndpoint::general(const std::string& text, Done done) {
       }
       if (c && n == c->options().node) params.erase("node");
     }
-    dispatch(b, i, std::move(id), notification, method, std::move(params), false);
+    dispatch(b, i, std::move(id), notification, method, std::move(params), false, forwarded);
   }
 }
 
 void RpcEndpoint::dispatch(const std::shared_ptr<RpcBatch>& b, std::size_t i, json id,
                            bool notification, const std::string& method, json params,
-                           bool refreshed) {
+                           bool refreshed, bool forwarded) {
   auto answer_now = [&](json a) {
     b->answers[i] = std::move(a);
     b->finish_one();
@@ -346,59 +349,85 @@ void RpcEndpoint::dispatch(const std::shared_ptr<RpcBatch>& b, std::size_t i, js
     return;
   }
   if (!owner->empty()) {
-    // The owner answers the call (one call of the batch at a time).
-    Cluster* c = cluster_.load(std::memory_order_acquire);
-    ForwardRequest f;
-    f.method = "POST";
-    f.target = "/rpc";
-    json one = {{"jsonrpc", "2.0"}, {"method", method}, {"params", std::move(params)}};
-    if (!notification) one["id"] = id;
-    f.body = json_text(one);
-    // Kept for a retry: the node may say it no longer owns a table (the directory was old).
-    auto again = refreshed ? nullptr : std::make_shared<json>(std::move(one["params"]));
-    c->forward(
-        *owner, std::move(f), [this, c, b, i, id, notification, method, again](ForwardReply r) {
-          if (again && not_owner_reply(r)) {
-            retried_.fetch_add(1, std::memory_order_relaxed);
-            c->refresh([this, b, i, id, notification, method, again] {
-              dispatch(b, i, id, notification, method, std::move(*again), true);
-            });
-            return;
-          }
-          if (!notification) {
-            auto a = r.status == 200 ? parse_json(r.body) : Result<json>(json());
-            if (a && a->is_object()) {
-              b->answers[i] = std::move(*a);
-            } else {
-              // 503/504 of the cluster: the call's own error.
-              auto e = parse_json(r.body);
-              Errc code = r.status == 504 ? Errc::node_timeout : Errc::node_unavailable;
-              std::string msg = e && e->contains("error") ? (*e)["error"].value("message", "")
-                                                          : std::string("no answer");
-              b->answers[i] = rpc_error_of(id, make_error(code, msg));
-            }
-          }
-          b->finish_one();
-        });
+    forward_call(b, i, std::move(id), notification, method, std::move(params), *owner, refreshed);
     return;
   }
+  // A procedure may find its tables on another node only as it runs (Errc::misdirected, from
+  // invoke): it is then run there, once, with these params.
+  Cluster* cluster = cluster_.load(std::memory_order_acquire);
+  std::shared_ptr<json> moved;
+  if (cluster && !forwarded)
+    if (const Callable* c = rt_->registry().find(method);
+        c && (!c->builtin || method == "db.transaction"))
+      moved = std::make_shared<json>(params);
   // A table created or dropped here (perhaps in a transaction): the peers learn it at once.
   Cluster* announce =
       method == "db.create_table" || method == "db.drop_table" || method == "db.transaction"
           ? cluster_.load(std::memory_order_acquire)
           : nullptr;
-  rt_->call_async(method, std::move(params), [b, i, id, notification, announce](Result<json> r) {
-    if (announce && r.is_ok()) announce->announce();
+  rt_->call_async(method, std::move(params),
+                  [this, b, i, id, notification, announce, moved, method](Result<json> r) mutable {
+                    if (!r.is_ok() && r.error().code == Errc::misdirected) {
+                      const std::string& m = r.error().message;
+                      const auto at = m.rfind("node '");
+                      if (moved && at != std::string::npos && m.size() > at + 7) {
+                        forward_call(b, i, id, notification, method, std::move(*moved),
+                                     m.substr(at + 6, m.size() - at - 7), false);
+                        return;
+                      }
+                      r = make_error(
+                          Errc::invalid_argument,
+                          m + ": the call was forwarded here already (a call moves once)");
+                    }
+                    if (announce && r.is_ok()) announce->announce();
+                    if (!notification) {
+                      if (r.is_ok()) {
+                        // Built member by member: an initializer list would copy the whole result.
+                        json a = json::object();
+                        a["jsonrpc"] = "2.0";
+                        a["result"] = std::move(r).value();
+                        a["id"] = id;
+                        b->answers[i] = std::move(a);
+                      } else {
+                        b->answers[i] = rpc_error_of(id, r.error());
+                      }
+                    }
+                    b->finish_one();
+                  });
+}
+
+void RpcEndpoint::forward_call(const std::shared_ptr<RpcBatch>& b, std::size_t i, json id,
+                               bool notification, const std::string& method, json params,
+                               const std::string& node, bool refreshed) {
+  // The owner answers the call (one call of the batch at a time).
+  Cluster* c = cluster_.load(std::memory_order_acquire);
+  ForwardRequest f;
+  f.method = "POST";
+  f.target = "/rpc";
+  json one = {{"jsonrpc", "2.0"}, {"method", method}, {"params", std::move(params)}};
+  if (!notification) one["id"] = id;
+  f.body = json_text(one);
+  // Kept for a retry: the node may say it no longer owns a table (the directory was old).
+  auto again = refreshed ? nullptr : std::make_shared<json>(std::move(one["params"]));
+  c->forward(node, std::move(f), [this, c, b, i, id, notification, method, again](ForwardReply r) {
+    if (again && not_owner_reply(r)) {
+      retried_.fetch_add(1, std::memory_order_relaxed);
+      c->refresh([this, b, i, id, notification, method, again] {
+        dispatch(b, i, id, notification, method, std::move(*again), true, false);
+      });
+      return;
+    }
     if (!notification) {
-      if (r.is_ok()) {
-        // Built member by member: an initializer list would copy the whole result.
-        json a = json::object();
-        a["jsonrpc"] = "2.0";
-        a["result"] = std::move(r).value();
-        a["id"] = id;
-        b->answers[i] = std::move(a);
+      auto a = r.status == 200 ? parse_json(r.body) : Result<json>(json());
+      if (a && a->is_object()) {
+        b->answers[i] = std::move(*a);
       } else {
-        b->answers[i] = rpc_error_of(id, r.error());
+        // 503/504 of the cluster: the call's own error.
+        auto e = parse_json(r.body);
+        Errc code = r.status == 504 ? Errc::node_timeout : Errc::node_unavailable;
+        std::string msg = e && e->contains("error") ? (*e)["error"].value("message", "")
+                                                    : std::string("no answer");
+        b->answers[i] = rpc_error_of(id, make_error(code, msg));
       }
     }
     b->finish_one();

@@ -35,12 +35,18 @@ class RpcEndpoint {
   std::uint64_t retried() const { return retried_.load(std::memory_order_relaxed); }
 
  private:
-  void general(const std::string& body, Done done);
+  // `forwarded`: the body was sent here by a peer.
+  void general(const std::string& body, bool forwarded, Done done);
 
   // Runs call `i` of the batch here or on its table's node. `refreshed`: the directory was
   // refreshed for it already (a node said it was not the owner): no second retry.
+  // `forwarded`: a peer sent it here: it is not sent on again.
   void dispatch(const std::shared_ptr<RpcBatch>& b, std::size_t i, json id, bool notification,
-                const std::string& method, json params, bool refreshed);
+                const std::string& method, json params, bool refreshed, bool forwarded);
+  // Sends call `i` to `node` and answers it with what comes back (503/504 as the call's error).
+  void forward_call(const std::shared_ptr<RpcBatch>& b, std::size_t i, json id, bool notification,
+                    const std::string& method, json params, const std::string& node,
+                    bool refreshed);
 
   // The other node a call must go to ("" for this one); invalid_argument when its tables
   // live on two nodes.

@@ -324,6 +324,36 @@ class Cluster(unittest.TestCase):
         self.assertEqual(forwarded, direct)
         self.assertEqual(r.getheader("X-Tickdb-Owner"), "b")
 
+    def test_a_module_procedure_runs_on_the_node_of_its_tables(self):
+        mod = ["procedures.modules=[" + json.dumps(GAME) + "]"]
+        a = ClusterNode("a", extra=mod)
+        b = ClusterNode("b", peers=[a.cport], extra=mod)
+        self.nodes = [a, b]
+        wait_until(lambda: a.peers_up() == {"b"}, 10, "a sees b")
+        st, out, _ = b.rpc("setup", {})  # players and entities live on b
+        self.assertEqual(st, 200, out)
+        self.assertNotIn("error", out)
+        wait_until(lambda: a.req("GET", "/table/entities")[0] == 200, 5, "a knows entities")
+        st, p, _ = a.req("POST", "/table/players/record", {"name": "ana", "score": 5})
+        self.assertEqual(st, 201, p)
+        # Asked of a, spawn finds its tables on b as it runs: rolled back on a, run on b.
+        st, out, _ = a.rpc("spawn", {"owner": p["id"], "n": 25})
+        self.assertEqual(st, 200, out)
+        self.assertNotIn("error", out)
+        self.assertEqual(len(b.req("GET", "/table/entities/records?limit=1000")[1]["records"]), 25)
+        self.assertEqual([t["name"] for t in a.req("GET", "/tables")[1]["tables"]], [])
+        st, out, _ = a.rpc("leaderboard", {"k": 3})
+        self.assertNotIn("error", out)
+        # A procedure over tables of two nodes is refused and changes nothing.
+        make_table(a, "local", "a")
+        st, out, _ = a.rpc("db.transaction", {"ops": [
+            {"method": "db.insert", "params": {"table": "local", "values": {"v": 1}}},
+            {"method": "spawn", "params": {"owner": p["id"], "n": 1}}]})
+        self.assertEqual(out["error"]["data"]["code"], "invalid_argument", out)
+        self.assertIn("uses tables of the nodes this node, 'b'", out["error"]["message"])
+        self.assertEqual(len(b.req("GET", "/table/entities/records?limit=1000")[1]["records"]), 25)
+        self.assertEqual(a.req("GET", "/table/local/records")[1]["count"], 0, out)
+
     def test_a_node_of_another_cluster_is_refused(self):
         a = ClusterNode("a")
         x = ClusterNode("x", peers=[a.cport], extra=['cluster.name="other"'])

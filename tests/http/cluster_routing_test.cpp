@@ -19,6 +19,33 @@ using nlohmann::json;
 
 namespace {
 
+// The same procedures on every node (as a module loaded everywhere): they name their tables
+// inside, not in their params, so where they run is found as they run.
+Status register_procedures(Registry& reg) {
+  auto add = [&](std::string name, Route route, CallFn fn) {
+    Callable c;
+    c.name = std::move(name);
+    c.route = route;
+    c.fn = std::move(fn);
+    return reg.add(std::move(c));
+  };
+  TICKDB_TRY(add("t.count", Route::serial, [](CallContext& ctx, const json&) -> Result<json> {
+    auto p = ctx.find_table("p");
+    if (!p) return p.error();
+    return json{{"count", (*p)->count()}};
+  }));
+  TICKDB_TRY(add("t.add", Route::serial, [](CallContext& ctx, const json& params) -> Result<json> {
+    return ctx.call("db.insert", {{"table", "p"}, {"values", {{"v", params.value("v", 0)}}}});
+  }));
+  // Writes r (wherever it is called), then reads p.
+  return add("t.both", Route::serial, [](CallContext& ctx, const json&) -> Result<json> {
+    TICKDB_TRY(ctx.call("db.insert", {{"table", "r"}, {"values", {{"v", 1}}}}));
+    auto p = ctx.find_table("p");
+    if (!p) return p.error();
+    return json{{"count", (*p)->count()}};
+  });
+}
+
 struct TestNode {
   std::unique_ptr<Runtime> rt;
   Config cfg;
@@ -31,7 +58,10 @@ struct TestNode {
     rc.workers = 1;
     rc.cluster = RuntimeConfig::ClusterTransport{"routing-test", std::chrono::seconds(60),
                                                  std::chrono::seconds(120)};
-    rt = std::move(Runtime::start(rc).value());
+    rc.register_procedures = register_procedures;
+    auto started = Runtime::start(rc);
+    if (!started) FAIL(started.message());
+    rt = std::move(started.value());
     cfg.node_name = name;
     router = std::make_unique<Router>(*rt, cfg);
     ClusterOptions o;
@@ -169,4 +199,59 @@ TEST_CASE(
     CHECK(a.retries() == 1);
     CHECK(a.cluster->owner("u")->node == "c");
   }
+}
+
+TEST_CASE(
+    "a procedure whose tables all live on another node runs there, one over two nodes is "
+    "refused",
+    "[http][cluster]") {
+  TestNode a("a", {});
+  TestNode b("b", {a.address()});
+  wait_for(
+      [&] {
+        a.cluster->announce();
+        b.cluster->announce();
+        return a.cluster->peer_up("b").value_or(false) && b.cluster->peer_up("a").value_or(false);
+      },
+      "a and b see each other");
+  REQUIRE(b.send("POST", "/table", json{{"name", "p"}, {"fields", kFields}}.dump()).status == 201);
+  REQUIRE(a.send("POST", "/table", json{{"name", "r"}, {"fields", kFields}}.dump()).status == 201);
+  wait_for([&] { return a.cluster->owner("p") && b.cluster->owner("r"); },
+           "each knows the other's");
+  auto rpc = [](TestNode& n, const std::string& method, json params) {
+    auto r =
+        n.send("POST", "/rpc",
+               json{{"jsonrpc", "2.0"}, {"id", 1}, {"method", method}, {"params", params}}.dump());
+    REQUIRE(r.status == 200);
+    return json::parse(r.body);
+  };
+
+  // t.add asked of a: it finds p on b as it runs, is rolled back here and runs on b.
+  for (int v : {5, 6}) {
+    auto out = rpc(a, "t.add", {{"v", v}});
+    INFO(out.dump());
+    CHECK(out["result"]["v"] == v);
+  }
+  CHECK(b.rt->current()->table("p")->count() == 2);
+  CHECK(rpc(a, "t.count", json::object())["result"]["count"] == 2);  // a read, on b
+  CHECK(rpc(b, "t.count", json::object())["result"]["count"] == 2);  // at home
+
+  // t.both writes r (on a) and reads p (on b): refused wherever it is asked, nothing written.
+  for (auto* n : {&a, &b}) {
+    auto out = rpc(*n, "t.both", json::object());
+    INFO(out.dump());
+    CHECK(out["error"]["code"] == -32602);
+    CHECK(out["error"]["data"]["code"] == "invalid_argument");
+    CHECK(out["error"]["message"].get<std::string>().find("a procedure runs on one node") !=
+          std::string::npos);
+  }
+  CHECK(a.rt->current()->table("r")->count() == 0);
+  CHECK(b.rt->current()->table("p")->count() == 2);
+
+  // Without the table anywhere, the procedure's own error.
+  REQUIRE(b.rt->call("db.drop_table", {{"table", "p"}}).is_ok());
+  b.cluster->announce();
+  wait_for([&] { return !a.cluster->owner("p"); }, "a learns p is gone");
+  auto gone = rpc(a, "t.count", json::object());
+  CHECK(gone["error"]["data"]["code"] == "procedure_failed");
 }
