@@ -6,6 +6,10 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <deque>
+#ifdef TICKDB_FUZZ_BUILD
+#include <future>
+#include <mutex>
+#endif
 
 #include "core/json_codec.h"
 #include "http/router.h"
@@ -111,13 +115,18 @@ class WsSession : public SubscriberLink, public std::enable_shared_from_this<WsS
   }
 
   void read() {
+    reading_ = true;
     ws_.async_read_some(
         in_.prepare(16 * 1024),
         [self = shared_from_this()](beast::error_code ec, std::size_t n) { self->on_read(ec, n); });
   }
 
   void on_read(beast::error_code ec, std::size_t n) {
-    if (ec) return finish();
+    reading_ = false;
+    if (ec) {
+      last_read_error_ = ec.message();
+      return finish();
+    }
     in_.commit(n);
     if (in_.size() > cfg_.ws_max_incoming_bytes)
       return close_now(4002, "frame over ws.max_incoming_bytes (" +
@@ -249,6 +258,7 @@ class WsSession : public SubscriberLink, public std::enable_shared_from_this<WsS
   }
 
   void finish() {
+    finished_ = true;
     open_ = false;
     auth_timer_.cancel();
     close_timer_.cancel();
@@ -270,12 +280,63 @@ class WsSession : public SubscriberLink, public std::enable_shared_from_this<WsS
   bool closing_ = false;
   int close_code_ = 1000;
   std::string close_reason_;
+  bool reading_ = false, finished_ = false;
+  std::string last_read_error_;
+
+ public:
+  // The state, for describe_websocket_sessions (on the session's thread).
+  std::string describe() const {
+    std::string s = "conn " + std::to_string(conn_) + (open_ ? " open" : " not-open") +
+                    (reading_ ? " reading" : "") + (writing_ ? " writing" : "") +
+                    (closing_ ? " closing" : "") + (finished_ ? " finished" : "") +
+                    (ws_.is_open() ? " ws-open" : " ws-closed") +
+                    " out " + std::to_string(out_.size()) +
+                    " queued " + std::to_string(queued_.load()) + " in " + std::to_string(in_.size());
+    if (!last_read_error_.empty()) s += " read-error '" + last_read_error_ + "'";
+    return s;
+  }
+  auto executor() { return ws_.get_executor(); }
 };
+
+#ifdef TICKDB_FUZZ_BUILD
+std::mutex g_sessions_mu;
+std::vector<std::weak_ptr<WsSession>> g_sessions;
+#endif
 
 }  // namespace
 
 void start_websocket(tcp::socket socket, HttpRequest req, SubscriptionHub& hub, const Config& cfg) {
-  std::make_shared<WsSession>(std::move(socket), hub, cfg)->start(std::move(req));
+  auto s = std::make_shared<WsSession>(std::move(socket), hub, cfg);
+#ifdef TICKDB_FUZZ_BUILD
+  {
+    std::lock_guard lk(g_sessions_mu);
+    std::erase_if(g_sessions, [](const auto& w) { return w.expired(); });
+    g_sessions.push_back(s);
+  }
+#endif
+  s->start(std::move(req));
 }
+
+#ifdef TICKDB_FUZZ_BUILD
+std::string describe_websocket_sessions() {
+  std::vector<std::shared_ptr<WsSession>> live;
+  {
+    std::lock_guard lk(g_sessions_mu);
+    for (auto& w : g_sessions)
+      if (auto p = w.lock()) live.push_back(std::move(p));
+  }
+  std::string out = std::to_string(live.size()) + " live session(s)";
+  for (auto& p : live) {
+    auto done = std::make_shared<std::promise<std::string>>();
+    auto f = done->get_future();
+    net::post(p->executor(), [p, done] { done->set_value(p->describe()); });
+    out += "\n  ";
+    out += f.wait_for(std::chrono::seconds(1)) == std::future_status::ready
+               ? f.get()
+               : std::string("(its thread did not answer within 1 s)");
+  }
+  return out;
+}
+#endif
 
 }  // namespace tickdb

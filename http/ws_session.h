@@ -29,4 +29,10 @@ bool is_websocket_upgrade(const HttpRequest& req);
 void start_websocket(boost::asio::ip::tcp::socket socket, HttpRequest req, SubscriptionHub& hub,
                      const Config& cfg);
 
+#ifdef TICKDB_FUZZ_BUILD
+// Fuzz builds only: one line per live session with its state (read pending, writing, closing,
+// frames queued, Beast's is_open), asked on each session's own thread (at most 1 s each).
+std::string describe_websocket_sessions();
+#endif
+
 }  // namespace tickdb

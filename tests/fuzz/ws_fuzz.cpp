@@ -200,6 +200,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         seen += c >= 32 && c < 127 ? std::string(1, static_cast<char>(c)) : std::string(hex);
       }
       std::fprintf(stderr, "the node sent %zu bytes after the 101: %s\n", got.size(), seen.c_str());
+      std::fprintf(stderr, "%s\n", describe_websocket_sessions().c_str());
       fuzz::fail("the session did not close within 10 s of the client's close");
     }
     got.append(buf, static_cast<std::size_t>(r));
