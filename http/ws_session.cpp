@@ -289,9 +289,9 @@ class WsSession : public SubscriberLink, public std::enable_shared_from_this<WsS
     std::string s = "conn " + std::to_string(conn_) + (open_ ? " open" : " not-open") +
                     (reading_ ? " reading" : "") + (writing_ ? " writing" : "") +
                     (closing_ ? " closing" : "") + (finished_ ? " finished" : "") +
-                    (ws_.is_open() ? " ws-open" : " ws-closed") +
-                    " out " + std::to_string(out_.size()) +
-                    " queued " + std::to_string(queued_.load()) + " in " + std::to_string(in_.size());
+                    (ws_.is_open() ? " ws-open" : " ws-closed") + " out " +
+                    std::to_string(out_.size()) + " queued " + std::to_string(queued_.load()) +
+                    " in " + std::to_string(in_.size());
     if (!last_read_error_.empty()) s += " read-error '" + last_read_error_ + "'";
     return s;
   }

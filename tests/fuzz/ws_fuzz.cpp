@@ -19,8 +19,10 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/asio.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -41,6 +43,22 @@ struct Loop {
   Config open_cfg, token_cfg;
 };
 Loop* loop = nullptr;  // never destroyed (its thread runs to the end)
+
+// When a session stalls: whether the I/O thread still runs handlers, the live sessions, and
+// every thread's stack (gdb, when installed), so the report says what waits on what.
+void explain_stall() {
+  auto ran = std::make_shared<std::atomic<bool>>(false);
+  net::post(loop->ioc, [ran] { ran->store(true); });
+  for (int i = 0; i < 100 && !ran->load(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  std::fprintf(stderr, "the I/O thread %s\n",
+               ran->load() ? "runs handlers" : "ran nothing for 1 s: it is blocked");
+  std::fprintf(stderr, "%s\n", describe_websocket_sessions().c_str());
+  const std::string cmd = "command -v gdb >/dev/null && gdb -p " + std::to_string(::getpid()) +
+                          " -batch -ex 'thread apply all bt 25' 2>/dev/null | grep -E "
+                          "'^Thread|^#' | head -300 >&2";
+  if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "(no thread stacks)\n");
+}
 
 void put_frame(std::string& out, unsigned opcode, std::string_view payload) {
   out += static_cast<char>(0x80 | opcode);
@@ -157,14 +175,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                  {"sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="},
                  {"sec-websocket-version", "13"},
                  {"sec-websocket-protocol", "tickdb.v1"}};
-  start_websocket(std::move(server), std::move(req), fuzz::node().router->hub(), *cfg);
+  // On the I/O thread, as the HTTP session hands over after an upgrade request: a session's
+  // operations start on the thread that runs its completions (started from this thread, its
+  // first write could race with the accept's completion and never go out).
+  net::post(loop->ioc, [s = std::move(server), r = std::move(req), cfg]() mutable {
+    start_websocket(std::move(s), std::move(r), fuzz::node().router->hub(), *cfg);
+  });
 
   // The 101 answer.
   std::string got;
   char buf[16384];
   while (got.find("\r\n\r\n") == std::string::npos) {
     ssize_t r = ::recv(fd, buf, sizeof buf, 0);
-    if (r <= 0) fuzz::fail("no handshake answer");
+    if (r <= 0) {
+      explain_stall();
+      fuzz::fail("no handshake answer");
+    }
     got.append(buf, static_cast<std::size_t>(r));
   }
   TICKDB_FUZZ_CHECK(got.rfind("HTTP/1.1 101", 0) == 0, got.substr(0, 100));
@@ -200,7 +226,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         seen += c >= 32 && c < 127 ? std::string(1, static_cast<char>(c)) : std::string(hex);
       }
       std::fprintf(stderr, "the node sent %zu bytes after the 101: %s\n", got.size(), seen.c_str());
-      std::fprintf(stderr, "%s\n", describe_websocket_sessions().c_str());
+      explain_stall();
       fuzz::fail("the session did not close within 10 s of the client's close");
     }
     got.append(buf, static_cast<std::size_t>(r));
