@@ -303,8 +303,7 @@ namespace {
 // that the call is run there; spread over nodes: invalid_argument naming them.
 std::optional<Error> misplaced(const Callable& c, const CallContext& ctx) {
   const Registry::TableLocator* locate = ctx.registry().table_locator();
-  // A client's call: a procedure, or a db.transaction (its ops may be procedures).
-  if (!locate || ctx.depth() != 0 || (c.builtin && c.name != "db.transaction")) return std::nullopt;
+  if (!locate || ctx.depth() != 0 || !placed_as_it_runs(c)) return std::nullopt;
   const TouchSet& touched = ctx.touched();
   if (touched.all) return std::nullopt;  // a schema change: here
   std::set<std::string> nodes;

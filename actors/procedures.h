@@ -208,6 +208,13 @@ class CallContext {
   mutable TouchSet read_touched_;  // a read-only context's find_table calls
 };
 
+// Whether a client's call of `c` is placed by the tables it uses as it runs (inside a
+// cluster: Registry::set_table_locator): a procedure, or a db.transaction (its ops may call
+// procedures). Other built-ins name their tables in their params and are routed by them.
+inline bool placed_as_it_runs(const Callable& c) {
+  return !c.builtin || c.name == "db.transaction";
+}
+
 // Callable names: like API.md's names, with dots between parts ("db.insert", "game.step").
 bool valid_callable_name(std::string_view name);
 

@@ -97,14 +97,6 @@ void Router::set_cluster(Cluster* c) {
   cluster_.store(c, std::memory_order_release);
   rpc_.set_cluster(c);
   // Procedures learn where the tables they miss are (Registry::set_table_locator).
-  if (!locator_)
-    locator_ = [this](std::string_view table) -> std::optional<std::string> {
-      Cluster* now = cluster_.load(std::memory_order_acquire);
-      if (!now) return std::nullopt;
-      auto o = now->owner(table);
-      if (!o) return std::nullopt;
-      return o->node;
-    };
   rt_->registry().set_table_locator(c ? &locator_ : nullptr);
 }
 

@@ -54,11 +54,16 @@ Router::Router(Runtime& rt, const Config& cfg)
   add_schema_routes();
   add_record_routes();
   figures_ = std::make_unique<RequestFigures>(table_.names().size(), cfg.http_threads);
+  locator_ = [this](std::string_view table) -> std::optional<std::string> {
+    Cluster* c = cluster_.load(std::memory_order_acquire);
+    auto o = c ? c->owner(table) : std::nullopt;
+    return o ? std::optional<std::string>(o->node) : std::nullopt;
+  };
 }
 
 Router::~Router() {
   // The registry outlives this router: its procedures must not ask a locator that is gone.
-  if (locator_) rt_->registry().set_table_locator(nullptr);
+  if (cluster_.load(std::memory_order_acquire)) rt_->registry().set_table_locator(nullptr);
 }
 
 void Router::call(std::string_view method, json params, int ok_status, Done done) {

@@ -357,13 +357,12 @@ void RpcEndpoint::dispatch(const std::shared_ptr<RpcBatch>& b, std::size_t i, js
   Cluster* cluster = cluster_.load(std::memory_order_acquire);
   std::shared_ptr<json> moved;
   if (cluster && !forwarded)
-    if (const Callable* c = rt_->registry().find(method);
-        c && (!c->builtin || method == "db.transaction"))
+    if (const Callable* c = rt_->registry().find(method); c && placed_as_it_runs(*c))
       moved = std::make_shared<json>(params);
   // A table created or dropped here (perhaps in a transaction): the peers learn it at once.
   Cluster* announce =
       method == "db.create_table" || method == "db.drop_table" || method == "db.transaction"
-          ? cluster_.load(std::memory_order_acquire)
+          ? cluster
           : nullptr;
   rt_->call_async(method, std::move(params),
                   [this, b, i, id, notification, announce, moved, method](Result<json> r) mutable {

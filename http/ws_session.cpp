@@ -124,7 +124,9 @@ class WsSession : public SubscriberLink, public std::enable_shared_from_this<WsS
   void on_read(beast::error_code ec, std::size_t n) {
     reading_ = false;
     if (ec) {
+#ifdef TICKDB_FUZZ_BUILD
       last_read_error_ = ec.message();
+#endif
       return finish();
     }
     in_.commit(n);
@@ -281,6 +283,7 @@ class WsSession : public SubscriberLink, public std::enable_shared_from_this<WsS
   int close_code_ = 1000;
   std::string close_reason_;
   bool reading_ = false, finished_ = false;
+#ifdef TICKDB_FUZZ_BUILD
   std::string last_read_error_;
 
  public:
@@ -295,7 +298,10 @@ class WsSession : public SubscriberLink, public std::enable_shared_from_this<WsS
     if (!last_read_error_.empty()) s += " read-error '" + last_read_error_ + "'";
     return s;
   }
-  auto executor() { return ws_.get_executor(); }
+  auto executor() {
+    return ws_.get_executor();
+  }
+#endif
 };
 
 #ifdef TICKDB_FUZZ_BUILD
