@@ -9,7 +9,9 @@
 # in --baseline mode (same Beast listener and sessions, a fixed 200 without the database),
 # Debian's nginx-light (2 workers, `return 200` of a 60-byte JSON body, the same wrk run as the
 # baseline), and Debian's redis-server (persistence off) with redis-benchmark -t get,set -c 64
-# -n 1000000. Prints a table with the bars of issue 10 marked met/missed (or, with --json, one
+# -n 1000000. The workloads, the baseline and nginx run in three rounds (one with --quick), and
+# each figure is the median of its rounds (this machine's noise moves one 10 s run by up to
+# +-15%); every round is reported. Prints a table with the bars of issue 10 marked met/missed (or, with --json, one
 # JSON object: get_rps, post_rps, rpc_get_rps, baseline_rps, nginx_rps, redis_get_ops,
 # txn100_records_per_s, filter_get_rps at the top, the details nested); a full run (not --quick) also writes the
 # table into docs/benchmarks.md between the http_bench:<durability> markers. Only loopback is
@@ -23,13 +25,14 @@ durability=sync
 dur=10
 records=1000000
 redis_n=1000000
+rounds=3
 while (($#)); do
   a=$1; shift
   case "$a" in
     --durability) durability=${1:-}; shift || true
       [[ $durability =~ ^(sync|async|snapshot)$ ]] || { echo "--durability: sync, async or snapshot" >&2; exit 2; } ;;
     --json) json_out=1 ;;
-    --quick) dur=2; records=100000; redis_n=100000; quick=1 ;;
+    --quick) dur=2; records=100000; redis_n=100000; quick=1; rounds=1 ;;
     *) echo "usage: $0 [--json] [--quick] [--durability sync|async|snapshot]" >&2; exit 2 ;;
   esac
 done
@@ -142,31 +145,25 @@ run_wrk() {  # run_wrk PORT SCRIPT PATH -> JSON line
   timeout $((dur + 30)) wrk -t2 -c64 -d"${dur}s" --timeout 5s -s "$work/$2" "http://127.0.0.1:$1$3" 2>/dev/null | grep '^{' | tail -1
 }
 
-log "wrk: get_one"; get_one=$(run_wrk "$DB" get_one.lua /)
-log "wrk: filter_get"; filter_get=$(run_wrk "$DB" filter_get.lua /)
-log "wrk: post_one"; post_one=$(run_wrk "$DB" post_one.lua /)
-log "wrk: rpc_get"; rpc_get=$(run_wrk "$DB" rpc_get.lua /)
 bench_records() {  # live records of table bench, from /stats
   python3 -c 'import json, sys, urllib.request
 d = json.load(urllib.request.urlopen("http://127.0.0.1:%s/stats" % sys.argv[1], timeout=10))
 print([t["records"] for t in d["tables"] if t["name"] == "bench"][0])' "$DB"
 }
-before=$(bench_records)
-log "wrk: txn100"; txn100=$(run_wrk "$DB" txn100.lua /rpc)
-after=$(bench_records)
-# JSON-RPC errors answer 200: count what was really inserted. wrk may leave the answers of the
-# last requests in flight uncounted, so the inserted records may exceed requests x 100 by up
-# to 64 transactions (one per connection), never fall short of it.
-txn_checked=$(python3 -c 'import json, sys
+txn100_checked() {  # txn100_checked WRK_JSON BEFORE AFTER -> the JSON with "inserted", or fails
+  # JSON-RPC errors answer 200: count what was really inserted. wrk may leave the answers of
+  # the last requests in flight uncounted, so the inserted records may exceed requests x 100
+  # by up to 64 transactions (one per connection), never fall short of it.
+  python3 -c 'import json, sys
 r = json.loads(sys.argv[1]); inserted = int(sys.argv[3]) - int(sys.argv[2]); want = r["requests"] * 100
 if not (want <= inserted <= want + 64 * 100):
     sys.exit("txn100: %d transactions answered but %d records inserted" % (r["requests"], inserted))
 r["inserted"] = inserted
-print(json.dumps(r))' "$txn100" "$before" "$after") || { echo "$txn_checked" >&2; exit 1; }
-txn100=$txn_checked
+print(json.dumps(r))' "$@"
+}
 
 start_node base --baseline --set log.level=info
-log "wrk: baseline"; baseline=$(run_wrk "$PORT" baseline.lua /health)
+BASE=$PORT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
@@ -203,7 +200,40 @@ for _ in $(seq 1 50); do
 done
 [[ $(curl -s --max-time 2 "http://127.0.0.1:$nport/" 2>/dev/null) == "$nginx_body" ]] || {
   echo "nginx did not start: $(cat "$work/nginx.log" "$work/nginx/error.log" 2>/dev/null)" >&2; exit 1; }
-log "wrk: nginx (2 workers)"; nginx=$(run_wrk "$nport" baseline.lua /)
+
+# Every workload in each of $rounds rounds, each figure the median of its rounds: one 10 s
+# run moved a ratio by up to +-15% on this machine (baseline/nginx 0.83x-1.17x in runs
+# minutes apart), more than the margin of a bar; rounds also spread a slow minute over
+# every workload instead of one.
+declare -A runs=()
+for round in $(seq 1 "$rounds"); do
+  for w in get_one filter_get post_one rpc_get; do
+    log "wrk: $w ($round/$rounds)"; runs[$w]+="$(run_wrk "$DB" "$w.lua" /)"$'\n'
+  done
+  before=$(bench_records)
+  log "wrk: txn100 ($round/$rounds)"; t=$(run_wrk "$DB" txn100.lua /rpc)
+  after=$(bench_records)
+  t=$(txn100_checked "$t" "$before" "$after") || { echo "$t" >&2; exit 1; }
+  runs[txn100]+="$t"$'\n'
+  log "wrk: baseline ($round/$rounds)"; runs[baseline]+="$(run_wrk "$BASE" baseline.lua /health)"$'\n'
+  log "wrk: nginx, 2 workers ($round/$rounds)"; runs[nginx]+="$(run_wrk "$nport" baseline.lua /)"$'\n'
+done
+median_run() {  # median_run LINES -> the run of the median req/s, with every run's req/s
+  python3 -c 'import json, sys
+runs = [json.loads(a) for a in sys.argv[1].splitlines() if a.strip()]
+m = dict(sorted(runs, key=lambda r: r["rps"])[len(runs) // 2])
+m["runs_rps"] = [r["rps"] for r in runs]
+m["errors"] = sum(r["errors"] for r in runs)
+if "inserted" in m: m["inserted"] = sum(r["inserted"] for r in runs)
+print(json.dumps(m))' "$1"
+}
+get_one=$(median_run "${runs[get_one]}")
+filter_get=$(median_run "${runs[filter_get]}")
+post_one=$(median_run "${runs[post_one]}")
+rpc_get=$(median_run "${runs[rpc_get]}")
+txn100=$(median_run "${runs[txn100]}")
+baseline=$(median_run "${runs[baseline]}")
+nginx=$(median_run "${runs[nginx]}")
 kill "${pids[-1]}" 2>/dev/null || true  # stop it before Redis runs: nothing else shares the 2 cores
 wait "${pids[-1]}" 2>/dev/null || true
 
@@ -231,13 +261,20 @@ out = {
     "filter_get": {"rps": filter_get["rps"], "p50_ms": filter_get["p50_ms"], "p99_ms": filter_get["p99_ms"]},
     "txn100": {"records_per_s": txn100["rps"] * 100, "rps": txn100["rps"], "p50_ms": txn100["p50_ms"],
                "p99_ms": txn100["p99_ms"], "inserted": txn100["inserted"]},
-    "baseline": {"rps": baseline["rps"], "p50_ms": baseline["p50_ms"], "p99_ms": baseline["p99_ms"]},
-    "nginx": {"rps": nginx["rps"], "p50_ms": nginx["p50_ms"], "p99_ms": nginx["p99_ms"], "workers": 2},
+    "baseline": {"rps": baseline["rps"], "p50_ms": baseline["p50_ms"], "p99_ms": baseline["p99_ms"],
+                 "runs_rps": baseline["runs_rps"]},
+    "nginx": {"rps": nginx["rps"], "p50_ms": nginx["p50_ms"], "p99_ms": nginx["p99_ms"], "workers": 2,
+              "runs_rps": nginx["runs_rps"]},
     "redis_get": {"ops": redis.get("get", 0.0)},
     "redis_set": {"ops": redis.get("set", 0.0)},
     "errors": sum(x["errors"] for x in (get_one, post_one, rpc_get, txn100, baseline, nginx, filter_get)),
     "records": int(sys.argv[8]), "seconds_each": int(sys.argv[9]), "durability": sys.argv[11],
 }
+# Each figure is the median of the rounds; every round's req/s is kept beside it.
+for k, r in (("get_one", get_one), ("post_one", post_one), ("rpc_get", rpc_get), ("filter_get", filter_get),
+             ("txn100", txn100)):
+    out[k]["runs_rps"] = r["runs_rps"]
+out["rounds"] = len(baseline["runs_rps"])
 # The figures issue 10 names, at the top level.
 out.update({
     "get_rps": out["get_one"]["rps"], "post_rps": out["post_one"]["rps"], "rpc_get_rps": out["rpc_get"]["rps"],
@@ -271,9 +308,11 @@ def md():
             name, v["p50_ms"], v["p99_ms"], v["rps"] / b, rn, rr, bar, m)
     t = out["txn100"]
     br = out["bars"]
+    def runs(k):  # the req/s of each round
+        return " / ".join("{:,.0f}".format(r) for r in out[k]["runs_rps"])
     lines = [
-        "Written by `tools/bench/http_bench.sh --durability %s` on %s (%d records, %d s per workload)." % (
-            out["durability"], datetime.date.today().isoformat(), out["records"], out["seconds_each"]),
+        "Written by `tools/bench/http_bench.sh --durability %s` on %s (%d records, %d s per workload; each figure the median of %d rounds of every workload, all rounds listed below)." % (
+            out["durability"], datetime.date.today().isoformat(), out["records"], out["seconds_each"], out["rounds"]),
         "",
         "| workload | req/s | p50 ms | p99 ms | x baseline | x nginx | x Redis | bar | |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -289,6 +328,9 @@ def md():
         "| Redis GET / SET | {:,.0f} / {:,.0f} | | | | | 1.00 | | |".format(rg, rs),
         "",
         "wrk errors: %d. Bars of issue 10: %s." % (out["errors"], "all met" if out["bars_met"] else "**not all met**"),
+        "",
+        "req/s of each round: " + "; ".join("%s %s" % (k, runs(k)) for k in
+                                            ("get_one", "filter_get", "post_one", "rpc_get", "txn100", "baseline", "nginx")) + ".",
     ]
     return "\n".join(lines)
 if sys.argv[10] == "0":
