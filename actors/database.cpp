@@ -7,13 +7,14 @@ namespace tickdb {
 Database::Outcome Database::publish(const std::shared_ptr<const DbVersion>& base,
                                     const std::shared_ptr<const DbVersion>& mine,
                                     const TouchSet& touched, std::uint32_t calls,
-                                    std::string_view calls_payload, std::uint64_t* ticket) {
+                                    std::string_view calls_payload, std::uint64_t* ticket,
+                                    Keyed* keyed) {
   if (ticket) *ticket = 0;
   if (mine == base) return Outcome::published;  // nothing changed
   CommitSink* sink = this->sink();
   if (sink && sink->refusing()) return Outcome::refused;
   std::unique_lock<std::mutex> lock(publish_mu_, std::defer_lock);
-  if (sink) lock.lock();
+  if (sink || (keyed && !keyed->empty())) lock.lock();  // keys_through() waits for the ledger
   std::shared_ptr<const DbVersion> expected = base;
   std::shared_ptr<const DbVersion> candidate = mine;
   bool rebased = false;
@@ -35,6 +36,11 @@ Database::Outcome Database::publish(const std::shared_ptr<const DbVersion>& base
     }
     if (ticket) *ticket = t;
   }
+  if (keyed)
+    for (auto& [key, e] : *keyed) {
+      e.version = candidate->version();
+      ledger_.record(key, std::move(e));
+    }
   versions_.fetch_add(1, std::memory_order_relaxed);
   if (!durable_reads())
     if (PublishListener* l = listener_.load(std::memory_order_acquire))
@@ -47,11 +53,20 @@ std::shared_ptr<const DbVersion> Database::roll_back(const std::shared_ptr<const
   std::lock_guard lock(publish_mu_);
   auto back = DbVersion::with_version(to, cell_.load()->version() + 1);
   cell_.publish(back);
+  ledger_.forget_after(to->version());
   versions_.fetch_add(1, std::memory_order_relaxed);
   if (!durable_reads())
     if (PublishListener* l = listener_.load(std::memory_order_acquire))
       l->published(back->version());
   return back;
+}
+
+std::vector<KeyRecord> Database::keys_through(std::uint64_t version) {
+  // A barrier, not held while the entries are encoded: a publish holds the lock from its swap
+  // until its keys are recorded, so every version up to `version` (already published when
+  // the caller read it) has recorded its keys once the lock is free.
+  { std::lock_guard lock(publish_mu_); }
+  return ledger_.through(version);
 }
 
 void Database::set_durable_reads(bool on) {
@@ -97,22 +112,37 @@ Database::Counters Database::counters() const {
 namespace tickdb {
 
 namespace {
-// The calls of a batch that committed, for the commit log.
+// The calls of a batch that committed, for the commit log (keyed ones with their keys).
 std::uint32_t encode_committed(const std::vector<PendingCall>& batch, std::string& payload) {
   std::uint32_t n = 0;
   for (const auto& p : batch) {
     if (!p.result.is_ok()) continue;
     const Callable& c = *p.req.callable;
+    const CallKey* key = p.req.key.key.empty() ? nullptr : &p.req.key;
     if (c.logged_params) {
-      append_logged_call(payload, c.name, *c.logged_params, p.req.tick, p.req.tick_dt);
+      append_logged_call(payload, c.name, *c.logged_params, p.req.tick, p.req.tick_dt, key);
     } else {
       append_logged_call(payload, c.name,
                          p.req.params.dump(-1, ' ', false, json::error_handler_t::replace),
-                         p.req.tick, p.req.tick_dt);
+                         p.req.tick, p.req.tick_dt, key);
     }
     ++n;
   }
   return n;
+}
+
+// The keyed calls of a batch that committed, for the ledger; their commit time is set here.
+Database::Keyed keyed_committed(std::vector<PendingCall>& batch) {
+  Database::Keyed out;
+  std::uint64_t now = 0;
+  for (auto& p : batch) {
+    if (!p.result.is_ok() || p.req.key.key.empty()) continue;
+    if (!now) now = IdempotencyLedger::now_ms();
+    p.req.key.unix_ms = now;
+    out.emplace_back(p.req.key.key,
+                     IdempotencyLedger::Entry{p.req.key.fingerprint, *p.result, 0, now});
+  }
+  return out;
 }
 }  // namespace
 
@@ -180,8 +210,10 @@ bool run_batch(Database& db, std::vector<PendingCall>& batch, BatchMode mode, To
   }
   std::string payload;
   std::uint32_t calls = 0;
+  Database::Keyed keyed;
+  if (head != base) keyed = keyed_committed(batch);
   if (head != base && db.sink()) calls = encode_committed(batch, payload);
-  switch (db.publish(base, head, touched, calls, payload, &ticket)) {
+  switch (db.publish(base, head, touched, calls, payload, &ticket, &keyed)) {
     case Database::Outcome::conflict:
       return false;
     case Database::Outcome::refused: {

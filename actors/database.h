@@ -19,6 +19,7 @@
 #include <mutex>
 #include <string>
 
+#include "actors/idempotency_ledger.h"
 #include "actors/messages_fwd.h"
 #include "actors/procedures.h"
 #include "actors/publish_listener.h"
@@ -79,16 +80,27 @@ class Database {
   // a sink, the calls it commits (`calls`, encoded by append_logged_call) are appended to it
   // in publish order, and `ticket` receives the ticket for answer(); refused: the sink
   // refuses writes (CommitSink::refusal), nothing was published.
+  // The results of the calls made under an Idempotency-Key (`keyed`) are recorded in the
+  // ledger, with the version published, under the same lock as the log append.
   enum class Outcome { published, conflict, refused };
+  using Keyed = std::vector<std::pair<std::string, IdempotencyLedger::Entry>>;
   Outcome publish(const std::shared_ptr<const DbVersion>& base,
                   const std::shared_ptr<const DbVersion>& mine, const TouchSet& touched,
                   std::uint32_t calls = 0, std::string_view calls_payload = {},
-                  std::uint64_t* ticket = nullptr);
+                  std::uint64_t* ticket = nullptr, Keyed* keyed = nullptr);
   // The sink's writer, when the log lost entries: makes the content of `to` (the last
   // version on disk) current again, as a new version numbered after every version published
   // (so versions only move forward); returns it. Writes published after `to` are gone: their
   // calls were answered with the log's error.
+  // The ledger forgets the keyed calls of the versions given up.
   std::shared_ptr<const DbVersion> roll_back(const std::shared_ptr<const DbVersion>& to);
+
+  // The keyed calls committed so far (actors/idempotency_ledger.h).
+  IdempotencyLedger& ledger() { return ledger_; }
+  // Those committed at or before `version` (published already), for the key file of its
+  // snapshot: after the publish lock was free once, so every publish of a version up to
+  // `version` has recorded its keys.
+  std::vector<KeyRecord> keys_through(std::uint64_t version);
 
   // The commit log (nullptr: none). Set before writers start, or while none publish.
   void set_sink(CommitSink* sink) { sink_.store(sink, std::memory_order_release); }
@@ -119,6 +131,7 @@ class Database {
   std::atomic<CommitSink*> sink_{nullptr};
   std::atomic<PublishListener*> listener_{nullptr};
   std::mutex publish_mu_;  // with a sink: the log's order is the publish order
+  IdempotencyLedger ledger_;
   const Registry* reg_;
   ParallelRunner* runner_;
   alignas(64) std::atomic<std::uint64_t> versions_{0};

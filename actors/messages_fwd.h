@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "actors/procedures.h"
+#include "core/commit_log.h"
 
 namespace tickdb {
 
@@ -37,7 +38,8 @@ class ReplyTo {
 // A call on its way to the actor that runs it: the callable (a pointer into the node's
 // Registry, which outlives every actor), its params, the tick it runs in (0 outside the tick
 // loop), and where the answer goes (called on the actor's thread). A callable made for one
-// call (Runtime::run_async) travels with the request in `owned`.
+// call (Runtime::run_async) travels with the request in `owned`. A call made under an
+// Idempotency-Key carries its `key` (actors/idempotency_ledger.h) into the log and the ledger.
 struct CallRequest {
   const Callable* callable = nullptr;
   json params;
@@ -45,6 +47,7 @@ struct CallRequest {
   double tick_dt = 0.0;
   std::shared_ptr<ReplyTo> reply;
   std::shared_ptr<const Callable> owned;
+  CallKey key;
 };
 
 }  // namespace tickdb

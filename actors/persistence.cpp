@@ -230,6 +230,18 @@ Result<Persistence::Recovered> Persistence::recover() {
                  " bytes in " + std::to_string(secs) + " s");
     out.db = loaded->db;
     out.snapshot = path;
+    // The keyed writes up to the snapshot (the log entries that held them may be gone).
+    const std::string keys =
+        (fs::path(m.opts.data_dir) / key_file_name(loaded->info.version)).string();
+    if (fs::exists(keys)) {
+      if (auto k = read_key_file(keys)) {
+        out.keys = std::move(*k);
+      } else {
+        m.say(2, k.message() +
+                     ": its Idempotency-Keys are forgotten (a write retried with one "
+                     "of them is applied again)");
+      }
+    }
     std::lock_guard lk(m.snap_mu);
     m.last_version = loaded->info.version;
     m.have_last = true;
@@ -549,7 +561,13 @@ Result<SnapshotWriteInfo> Persistence::Impl::take_snapshot(
   const std::string path = (fs::path(opts.data_dir) / snapshot_file_name(v->version())).string();
   // Between frames the thread yields: a tick that woke on this CPU runs now, not when the
   // kernel next preempts (measured: 2-5 ms late on 2 vCPUs without it).
-  auto r = write_snapshot(*v, path, opts.compression_level, [] { sched_yield(); });
+  // The keyed writes go first: once the snapshot is there, the log entries before it may go.
+  Result<SnapshotWriteInfo> r = SnapshotWriteInfo{};
+  if (auto keys = rt->keys_through(v->version()); !keys.empty()) {
+    const std::string kpath = (fs::path(opts.data_dir) / key_file_name(v->version())).string();
+    if (Status st = write_key_file(kpath, keys); !st) r = st.error();
+  }
+  if (r) r = write_snapshot(*v, path, opts.compression_level, [] { sched_yield(); });
   std::lock_guard lk(snap_mu);
   if (!r) {
     ++snapshot_failures;
@@ -568,6 +586,7 @@ Result<SnapshotWriteInfo> Persistence::Impl::take_snapshot(
 }
 
 void Persistence::Impl::prune() {
+  std::lock_guard w(write_mu);  // not under a snapshot being written (its key file is there first)
   std::error_code ec;
   auto listed = list_files(opts.data_dir, parse_snapshot_file_name);
   if (!listed) return say(1, "not pruning: " + listed.message());
@@ -576,6 +595,10 @@ void Persistence::Impl::prune() {
     fs::remove(snaps.begin()->second, ec);
     snaps.erase(snaps.begin());
   }
+  // A key file goes with its snapshot (or when its snapshot was never written).
+  if (auto keys = list_files(opts.data_dir, parse_key_file_name))
+    for (const auto& [version, kpath] : *keys)
+      if (!snaps.count(version)) fs::remove(kpath, ec);
   if (snaps.empty()) return;
   // Log segments wholly before the oldest kept snapshot are no longer needed: segment i holds
   // versions below the next segment's first, so it goes when that first <= oldest + 1.

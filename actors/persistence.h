@@ -42,6 +42,7 @@
 
 #include "actors/database.h"
 #include "core/commit_log.h"
+#include "core/key_file.h"
 #include "core/node_modes.h"
 #include "core/snapshot_file.h"
 
@@ -75,6 +76,7 @@ class Persistence final : public CommitSink {
     std::shared_ptr<const DbVersion> db;  // the snapshot's (empty when there is none)
     std::string snapshot;                 // its path ("" for none)
     std::vector<LogEntry> entries;        // the log entries after it, in order
+    std::vector<KeyRecord> keys;          // its key file's (core/key_file.h): for the ledger
     std::uint64_t skipped_snapshots = 0;
     std::uint64_t cut_bytes = 0;  // log bytes cut off damaged tails
   };

@@ -127,6 +127,7 @@ Result<std::unique_ptr<Runtime>> Runtime::start(RuntimeConfig cfg,
   m.sys = std::make_unique<caf::actor_system>(m.caf_cfg);
   m.pool = std::make_unique<WorkerPool>(*m.sys, cfg.workers);
   m.db = std::make_unique<Database>(std::move(initial), m.registry, *m.pool);
+  m.db->ledger().configure(cfg.idempotency_ttl_s, cfg.idempotency_max_keys);
   m.dir = std::make_unique<TableDirectory>(*m.sys, *m.db);
   m.dir->set_max_tries(cfg.table_conflict_tries);
   m.executor = spawn_txn_actor(*m.sys, *m.db, *m.dir);
@@ -149,6 +150,14 @@ void Runtime::set_commit_sink(CommitSink* sink) {
   impl_->db->set_sink(sink);
 }
 
+IdempotencyLedger& Runtime::idempotency_ledger() {
+  return impl_->db->ledger();
+}
+
+std::vector<KeyRecord> Runtime::keys_through(std::uint64_t version) {
+  return impl_->db->keys_through(version);
+}
+
 Status Runtime::replay(const LogEntry& e) {
   Impl& m = *impl_;
   auto base = m.db->current();
@@ -160,6 +169,7 @@ Status Runtime::replay(const LogEntry& e) {
                           " (a log segment is missing, or the log belongs to another snapshot)");
   std::shared_ptr<const DbVersion> head = base;
   std::size_t i = 0;
+  Database::Keyed keyed;
   for (const auto& call : e.calls) {
     const Callable* c = m.registry.find(call.name);
     if (!c || !c->fn || c->async_fn)
@@ -184,11 +194,16 @@ Status Runtime::replay(const LogEntry& e) {
     auto v = txn.commit();
     if (!v) return make_error(v.code(), where() + v.message());
     head = *v;
+    if (!call.key.key.empty())
+      keyed.emplace_back(call.key.key, IdempotencyLedger::Entry{call.key.fingerprint, std::move(*r),
+                                                                e.version, call.key.unix_ms});
     ++i;
   }
   auto next = DbVersion::with_version(head, e.version);
   if (!m.db->cell().publish_if(base.get(), next))
     return make_error(Errc::internal, where() + "the database changed during replay");
+  // The keyed calls answer their repeats as they did before the restart.
+  for (auto& [key, entry] : keyed) m.db->ledger().record(key, std::move(entry));
   return {};
 }
 
@@ -230,6 +245,25 @@ struct InFlight {
   explicit InFlight(std::atomic<int>& c) : n(c) { n.fetch_add(1); }
   ~InFlight() { n.fetch_sub(1); }
 };
+
+// A write call under an IdempotencyScope takes its key here. True when the ledger holds the
+// result of that key (the call committed before, perhaps before a restart): `done` got it
+// (or a conflict when the key came with another request) and the call is not run again.
+bool answered_by_ledger(const IdempotencyLedger& ledger, CallKey& key,
+                        std::function<void(Result<json>)>& done) {
+  key = IdempotencyScope::next_call();
+  if (key.key.empty()) return false;
+  auto e = ledger.find(key.key);
+  if (!e) return false;
+  if (e->fingerprint != key.fingerprint) {
+    done(Result<json>(make_error(Errc::conflict, "Idempotency-Key '" + key.key.substr(0, 80) +
+                                                     "' was used with another request")));
+    return true;
+  }
+  IdempotencyScope::mark_replayed();
+  done(Result<json>(std::move(e->result)));
+  return true;
+}
 }  // namespace
 
 void Runtime::call_async(std::string_view method, json params,
@@ -250,6 +284,8 @@ void Runtime::call_async(std::string_view method, json params,
     c->async_fn(params, std::move(done));
     return;
   }
+  CallKey key;
+  if (c->route != Route::read && answered_by_ledger(m.db->ledger(), key, done)) return;
   switch (c->route) {
     case Route::read: {
       CallContext ctx(m.db->readable(), m.registry, *m.pool);
@@ -267,14 +303,16 @@ void Runtime::call_async(std::string_view method, json params,
             make_error(Errc::not_found, "table '" + t->substr(0, 80) + "' does not exist")));
         return;
       }
-      CallRequest req{c,      std::move(params), 0, 0.0, std::make_shared<ReplyTo>(std::move(done)),
-                      nullptr};
+      CallRequest req{
+          c,       std::move(params), 0, 0.0, std::make_shared<ReplyTo>(std::move(done)),
+          nullptr, std::move(key)};
       post(m.dir->get(*t), call_atom::value, std::move(req));
       return;
     }
     case Route::serial: {
-      CallRequest req{c,      std::move(params), 0, 0.0, std::make_shared<ReplyTo>(std::move(done)),
-                      nullptr};
+      CallRequest req{
+          c,       std::move(params), 0, 0.0, std::make_shared<ReplyTo>(std::move(done)),
+          nullptr, std::move(key)};
       post(m.executor, call_atom::value, std::move(req));
       return;
     }
@@ -294,6 +332,8 @@ void Runtime::write_async(RecordWrite w, std::function<void(Result<json>)> done)
     done(Result<json>(make_error(Errc::node_unavailable, "the node is stopping")));
     return;
   }
+  CallKey key;
+  if (answered_by_ledger(m.db->ledger(), key, done)) return;
   if (!m.db->current()->table(w.table)) {
     done(Result<json>(
         make_error(Errc::not_found, "table '" + w.table.substr(0, 80) + "' does not exist")));
@@ -304,8 +344,8 @@ void Runtime::write_async(RecordWrite w, std::function<void(Result<json>)> done)
   params["table"] = w.table;
   if (w.op != RecordWrite::Op::insert) params["id"] = w.id;
   if (w.op != RecordWrite::Op::erase) params["values"] = std::move(w.values);
-  CallRequest req{c,      std::move(params), 0, 0.0, std::make_shared<ReplyTo>(std::move(done)),
-                  nullptr};
+  CallRequest req{c,       std::move(params), 0, 0.0, std::make_shared<ReplyTo>(std::move(done)),
+                  nullptr, std::move(key)};
   post(m.dir->get(w.table), call_atom::value, std::move(req));
 }
 
@@ -322,12 +362,15 @@ void Runtime::run_on_table_async(const std::string& table, std::shared_ptr<const
     done(Result<json>(make_error(Errc::node_unavailable, "the node is stopping")));
     return;
   }
+  CallKey key;
+  if (answered_by_ledger(m.db->ledger(), key, done)) return;
   if (!m.db->current()->table(table)) {
     done(Result<json>(
         make_error(Errc::not_found, "table '" + table.substr(0, 80) + "' does not exist")));
     return;
   }
-  CallRequest req{c.get(), json::object(), 0, 0.0, std::make_shared<ReplyTo>(std::move(done)), c};
+  CallRequest req{c.get(), json::object(), 0, 0.0, std::make_shared<ReplyTo>(std::move(done)),
+                  c,       std::move(key)};
   post(m.dir->get(table), call_atom::value, std::move(req));
 }
 
@@ -343,7 +386,10 @@ void Runtime::run_async(std::shared_ptr<const Callable> c, std::function<void(Re
     done(Result<json>(make_error(Errc::node_unavailable, "the node is stopping")));
     return;
   }
-  CallRequest req{c.get(), json::object(), 0, 0.0, std::make_shared<ReplyTo>(std::move(done)), c};
+  CallKey key;
+  if (answered_by_ledger(m.db->ledger(), key, done)) return;
+  CallRequest req{c.get(), json::object(), 0, 0.0, std::make_shared<ReplyTo>(std::move(done)),
+                  c,       std::move(key)};
   post(m.executor, call_atom::value, std::move(req));
 }
 

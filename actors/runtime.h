@@ -23,6 +23,7 @@
 #include "actors/procedures.h"
 #include "actors/scheduler_actor_fwd.h"
 #include "actors/tick_stats.h"
+#include "core/key_file.h"
 #include "core/node_modes.h"
 #include "core/version_cell.h"
 
@@ -33,6 +34,7 @@ class actor_system;
 namespace tickdb {
 
 class CommitSink;
+class IdempotencyLedger;
 class PublishListener;
 struct LogEntry;
 
@@ -50,6 +52,10 @@ struct RuntimeConfig {
   std::uint64_t procedure_timeout_ms = 0;
   std::uint64_t procedure_max_write_bytes = 0;
   std::uint64_t procedure_max_alloc_bytes = 0;
+  // cluster.idempotency_ttl_s / _max_keys: how long and how many keyed calls' results the
+  // ledger keeps (actors/idempotency_ledger.h).
+  double idempotency_ttl_s = 300;
+  std::uint64_t idempotency_max_keys = 100'000;
   // Cluster (actors/cluster.h): CAF's middleman is loaded only when set, with the cluster's
   // name as its app identifier and its heartbeats on.
   struct ClusterTransport {
@@ -83,6 +89,10 @@ class Runtime {
   Status replay(const LogEntry& entry);
   // Committed calls go to `sink` from now on (nullptr: none). Set while nothing writes.
   void set_commit_sink(CommitSink* sink);
+  // The keyed calls committed so far (Database::ledger): recovery loads a snapshot's key file
+  // into it; the persistence writes keys_through(version) beside each snapshot.
+  IdempotencyLedger& idempotency_ledger();
+  std::vector<KeyRecord> keys_through(std::uint64_t version);
 
   // A REST write of one record. It names its table, so it goes to that table's actor
   // straight away (no "table" to find in params); it commits and logs as the db.insert /

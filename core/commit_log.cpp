@@ -23,6 +23,7 @@ namespace {
 constexpr std::uint32_t kEntryMagic = 0x454c4b54;  // "TKLE"
 constexpr std::size_t kEntryHeader = 4 + 4 + 8 + 8 + 8;
 constexpr std::uint32_t kMaxPayload = 1u << 30;
+constexpr std::uint16_t kKeyedCall = 0x8000;  // in a call's name length: a CallKey follows
 
 using fileio::Fd;
 using fileio::get;
@@ -38,13 +39,22 @@ bool decode_payload(std::string_view p, LogEntry& e) {
     LoggedCall c;
     std::uint16_t name_len = 0;
     std::uint32_t params_len = 0;
-    if (!get(p, c.tick) || !get(p, c.tick_dt) || !get(p, name_len) || p.size() < name_len)
-      return false;
+    if (!get(p, c.tick) || !get(p, c.tick_dt) || !get(p, name_len)) return false;
+    const bool keyed = (name_len & kKeyedCall) != 0;
+    name_len &= static_cast<std::uint16_t>(~kKeyedCall);
+    if (p.size() < name_len) return false;
     c.name.assign(p.data(), name_len);
     p.remove_prefix(name_len);
     if (!get(p, params_len) || p.size() < params_len) return false;
     c.params.assign(p.data(), params_len);
     p.remove_prefix(params_len);
+    if (keyed) {
+      std::uint8_t key_len = 0;
+      if (!get(p, key_len) || key_len == 0 || p.size() < key_len) return false;
+      c.key.key.assign(p.data(), key_len);
+      p.remove_prefix(key_len);
+      if (!get(p, c.key.fingerprint) || !get(p, c.key.unix_ms)) return false;
+    }
     e.calls.push_back(std::move(c));
   }
   return p.empty();
@@ -53,14 +63,22 @@ bool decode_payload(std::string_view p, LogEntry& e) {
 }  // namespace
 
 void append_logged_call(std::string& payload, std::string_view name, std::string_view params,
-                        std::uint64_t tick, double tick_dt) {
+                        std::uint64_t tick, double tick_dt, const CallKey* key) {
+  const bool keyed = key && !key->key.empty();
+  name = name.substr(0, kKeyedCall - 1);
   put<std::uint64_t>(payload, tick);
   put<double>(payload, tick_dt);
-  put<std::uint16_t>(payload,
-                     static_cast<std::uint16_t>(std::min<std::size_t>(name.size(), 0xffff)));
-  payload.append(name.substr(0, 0xffff));
+  put<std::uint16_t>(payload, static_cast<std::uint16_t>(name.size() | (keyed ? kKeyedCall : 0)));
+  payload.append(name);
   put<std::uint32_t>(payload, static_cast<std::uint32_t>(params.size()));
   payload.append(params);
+  if (keyed) {
+    const std::string_view k = std::string_view(key->key).substr(0, 255);
+    put<std::uint8_t>(payload, static_cast<std::uint8_t>(k.size()));
+    payload.append(k);
+    put<std::uint64_t>(payload, key->fingerprint);
+    put<std::uint64_t>(payload, key->unix_ms);
+  }
 }
 
 void append_entry(std::string& out, std::uint64_t version, std::uint64_t prev_version,

@@ -13,6 +13,10 @@
 //   magic "TKLE" (u32), XXH3-64 (u64) of all that follows: payload length (u32), version
 //   (u64), the version published before it (u64), payload: call count (u32), then per call: tick
 //   (u64), tick dt (f64 bits), name length (u16), name, params length (u32), params text.
+//   A call made under an Idempotency-Key (http/idempotency.h) has the top bit of its name
+//   length set (names are at most 128 bytes) and, after its params: key length (u8), key,
+//   request fingerprint (u64), commit time in Unix ms (u64). Entries without keyed calls are
+//   what they were before keys existed; a tickdb older than keys reads a keyed call as damage.
 // The previous version chains the entries: replay checks that each entry follows the version
 // the database is at, so a missing segment or a log of another database cannot go unnoticed.
 // A reader stops at the first entry that is cut short or does not match its checksum, and
@@ -42,11 +46,20 @@ namespace tickdb {
 // How much a log segment is extended by at a time (see the top of this file).
 inline constexpr std::uint64_t kLogPreallocBytes = 64ull << 20;
 
+// The Idempotency-Key a call was made under (empty: none), the fingerprint of its request
+// and when it committed: replay puts it back into the node's IdempotencyLedger.
+struct CallKey {
+  std::string key;  // at most 255 bytes (the HTTP edge allows 64, plus "#<n>")
+  std::uint64_t fingerprint = 0;
+  std::uint64_t unix_ms = 0;
+};
+
 struct LoggedCall {
   std::string name;
   std::string params;  // JSON text
   std::uint64_t tick = 0;
   double tick_dt = 0.0;
+  CallKey key;
 };
 
 struct LogEntry {
@@ -57,7 +70,7 @@ struct LogEntry {
 
 // Appends the encoded call to a payload under construction (see encode_entry).
 void append_logged_call(std::string& payload, std::string_view name, std::string_view params,
-                        std::uint64_t tick, double tick_dt);
+                        std::uint64_t tick, double tick_dt, const CallKey* key = nullptr);
 // Wraps the calls (append_logged_call) into a whole entry for `version`, published after
 // `prev_version`.
 void append_entry(std::string& out, std::uint64_t version, std::uint64_t prev_version,

@@ -2,6 +2,8 @@
 
 #include <xxhash.h>
 
+#include <cstdio>
+
 namespace tickdb {
 
 IdempotencyCache::IdempotencyCache(double ttl_s, std::uint64_t max_keys)
@@ -29,6 +31,13 @@ std::uint64_t request_fingerprint(const HttpRequest& req) {
   const std::uint64_t h = XXH3_64bits_digest(st);
   XXH3_freeState(st);
   return h;
+}
+
+std::string forwarded_call_key(std::string_view key, std::size_t index) {
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx",
+                static_cast<unsigned long long>(XXH3_64bits(key.data(), key.size())));
+  return "fwd-" + std::string(hex) + "-" + std::to_string(index);
 }
 
 void IdempotencyCache::expire(Clock::time_point now) {
@@ -84,7 +93,7 @@ void IdempotencyCache::finish(const std::string& key, const HttpResponse& answer
     if (it == entries_.end()) return;
     Entry& e = it->second;
     waiting.swap(e.waiting);
-    if (answer.status == 503) {
+    if (answer.status == 503 || answer.retry_runs) {
       entries_.erase(it);  // its place in order_ expires by itself
       replay = answer;
       replay.headers.clear();

@@ -5,8 +5,11 @@
 // A key is at most 64 printable ASCII characters. It belongs to the request it came with
 // (method, target and body): the same key with another request is 409 `conflict`, not the
 // first answer. A repeat that arrives while the first is still running waits for its answer.
-// Answers are kept for `ttl` and at most `max_keys` of them (the oldest go first). They live in
-// memory: a restarted node has forgotten them (docs/api.md).
+// Answers are kept for `ttl` and at most `max_keys` of them (the oldest go first), in memory.
+// What the writes did outlives a restart below this cache: the router opens an
+// IdempotencyScope while the route runs, and the runtime's IdempotencyLedger (durable with the
+// commit log and the snapshots) answers the keyed calls of a repeat that this cache no longer
+// knows (actors/idempotency_ledger.h).
 //
 // Thread-safety: every method is safe from many threads (one mutex, never held while a
 // request runs or an answer is sent).
@@ -39,7 +42,9 @@ class IdempotencyCache {
   // `fingerprint` identifies the request (method, target, body).
   bool begin(const std::string& key, std::uint64_t fingerprint, Done& done);
   // The first request's answer: given to the repeats waiting for it and kept for later ones,
-  // unless it is a 503 (nothing was done: a retry must run again), which forgets the key.
+  // unless it is a 503 (nothing was done: a retry must run again) or says retry_runs (a part
+  // was not done; the parts that were are answered by the runtime's IdempotencyLedger when it
+  // runs again), which forgets the key.
   void finish(const std::string& key, const HttpResponse& answer);
 
   struct Figures {
@@ -67,5 +72,9 @@ class IdempotencyCache {
 
 // The fingerprint of a request for IdempotencyCache::begin.
 std::uint64_t request_fingerprint(const HttpRequest& req);
+
+// The key of call `index` of a keyed JSON-RPC batch when that call alone is forwarded to the
+// node of its table: "fwd-<XXH3-64 of the key, 16 hex digits>-<index>" (valid at any key length).
+std::string forwarded_call_key(std::string_view key, std::size_t index);
 
 }  // namespace tickdb

@@ -42,6 +42,10 @@ struct HttpResponse {
   std::string_view content_type = "application/json";        // a literal
   std::string allow;                                         // for 405: the route's methods
   std::vector<std::pair<std::string, std::string>> headers;  // more headers to send
+  // Part of the request was not done because a node was down or did not answer in time (a
+  // JSON-RPC batch answers 200 with such calls failed): a retry with the request's
+  // Idempotency-Key runs again instead of getting this answer (http/idempotency.h).
+  bool retry_runs = false;
 };
 
 // Answers one request; called exactly once, on any thread.

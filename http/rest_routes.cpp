@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "actors/builtins.h"
+#include "actors/idempotency_ledger.h"
 #include "actors/persistence.h"
 #include "core/query.h"
 #include "http/fast_txn.h"
@@ -260,7 +261,11 @@ void Router::add_record_routes() {
       [this](const HttpRequest& req, const Params& p, auto&, Done& done) {
         // Read straight into the record when the reader takes the body whole (http/fast_txn.h);
         // else, and when the run gives up, the general path answers (its errors are canonical).
-        if (auto fast = prepare_record_insert(p[0], req.body, *rt_->head())) {
+        // A keyed insert goes the general way: the ledger keeps the general result, which is
+        // also what a replay of its log entry gives.
+        if (auto fast = IdempotencyScope::active()
+                            ? std::nullopt
+                            : prepare_record_insert(p[0], req.body, *rt_->head())) {
           auto prepared = std::make_shared<const PreparedTxn>(std::move(*fast));
           auto outcome = std::make_shared<FastTxnOutcome>();
           rt_->run_on_table_async(

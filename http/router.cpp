@@ -132,15 +132,23 @@ RouteId Router::handle(HttpRequest req, Done done) {
   // A write with an Idempotency-Key runs once; its repeats get its first answer.
   const bool write = req.method == "POST" || req.method == "PUT" || req.method == "PATCH" ||
                      req.method == "DELETE";
+  // After a restart the answers are gone, but not what the write did: its calls take their
+  // keys from the scope and are answered by the runtime's IdempotencyLedger.
+  std::optional<IdempotencyScope> scope;
   if (const auto key = req.header("idempotency-key"); write && !key.empty()) {
     if (auto st = IdempotencyCache::check_key(key); !st) {
       done(error_response(st.error()));
       return route.id;
     }
     std::string k(key);
-    if (idempotency_.begin(k, request_fingerprint(req), done)) return route.id;
-    done = [this, k = std::move(k), inner = std::move(done)](HttpResponse r) {
-      idempotency_.finish(k, r);
+    const std::uint64_t fingerprint = request_fingerprint(req);
+    if (idempotency_.begin(k, fingerprint, done)) return route.id;
+    auto replayed = std::make_shared<std::atomic<bool>>(false);
+    scope.emplace(k, fingerprint, replayed);
+    done = [this, k = std::move(k), inner = std::move(done), replayed](HttpResponse r) {
+      idempotency_.finish(k, r);  // the repeats after this one say they are replayed
+      if (replayed->load(std::memory_order_relaxed))
+        r.headers.emplace_back("Idempotent-Replayed", "true");
       inner(std::move(r));
     };
   }

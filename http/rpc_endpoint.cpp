@@ -5,9 +5,11 @@
 #include <string_view>
 #include <vector>
 
+#include "actors/idempotency_ledger.h"
 #include "core/json_text.h"
 #include "http/cluster_routing.h"
 #include "http/fast_txn.h"
+#include "http/idempotency.h"
 
 namespace tickdb {
 
@@ -35,18 +37,30 @@ struct RpcBatch {
   std::vector<json> answers;  // null for notifications
   std::atomic<std::size_t> left{0};
   bool batch = false;
+  std::string idempotency_key;  // the request's, for its calls forwarded one by one
   Done done;
   void finish_one() {
     if (left.fetch_sub(1) != 1) return;
     json out = json::array();
-    for (auto& a : answers)
-      if (!a.is_null()) out.push_back(std::move(a));
+    bool retry_runs = false;  // a call failed because its node was down or slow
+    for (auto& a : answers) {
+      if (a.is_null()) continue;
+      if (const auto e = a.find("error"); e != a.end() && e->is_object())
+        if (const auto d = e->find("data"); d != e->end() && d->is_object()) {
+          const auto c = d->find("code");
+          retry_runs =
+              retry_runs || (c != d->end() && (*c == "node_timeout" || *c == "node_unavailable"));
+        }
+      out.push_back(std::move(a));
+    }
     if (out.empty()) {
       HttpResponse r;
       r.status = 204;
       return done(std::move(r));
     }
-    done(value_response(200, batch ? std::move(out) : std::move(out[0])));
+    HttpResponse r = value_response(200, batch ? std::move(out) : std::move(out[0]));
+    r.retry_runs = retry_runs;
+    done(std::move(r));
   }
 };
 
@@ -196,8 +210,10 @@ void RpcEndpoint::handle(const HttpRequest& req, Done done) {
     }
   }
   // A db.transaction of inserts is read straight into records (http/fast_txn.h); anything it
-  // does not take, and any run that gives up, goes the general way below.
-  if (auto fast = prepare_insert_transaction(req.body, *rt_->head())) {
+  // does not take, and any run that gives up, goes the general way below. So does a request
+  // with an Idempotency-Key: the ledger keeps the general result (what a replay gives too).
+  if (auto fast = IdempotencyScope::active() ? std::nullopt
+                                             : prepare_insert_transaction(req.body, *rt_->head())) {
     auto prepared = std::make_shared<const PreparedTxn>(std::move(*fast));
     auto outcome = std::make_shared<FastTxnOutcome>();
     auto body = std::make_shared<std::string>(req.body);
@@ -269,6 +285,7 @@ void RpcEndpoint::general(const std::string& text, bool forwarded, Done done) {
   auto b = std::make_shared<RpcBatch>();
   b->done = std::move(done);  // from here on, only the batch answers
   b->batch = batch;
+  b->idempotency_key = IdempotencyScope::key();
   b->answers.resize(calls.size());
   b->left = calls.size();
   std::size_t next_unreadable = 0;
@@ -406,6 +423,11 @@ void RpcEndpoint::forward_call(const std::shared_ptr<RpcBatch>& b, std::size_t i
   json one = {{"jsonrpc", "2.0"}, {"method", method}, {"params", std::move(params)}};
   if (!notification) one["id"] = id;
   f.body = json_text(one);
+  // A keyed batch: the owner applies this call once however often the batch is retried.
+  if (!b->idempotency_key.empty()) {
+    f.headers.push_back("idempotency-key");
+    f.headers.push_back(forwarded_call_key(b->idempotency_key, i));
+  }
   // Kept for a retry: the node may say it no longer owns a table (the directory was old).
   auto again = refreshed ? nullptr : std::make_shared<json>(std::move(one["params"]));
   c->forward(node, std::move(f), [this, c, b, i, id, notification, method, again](ForwardReply r) {

@@ -63,6 +63,7 @@ struct Node {
       });
     };
     rt = ok(Runtime::start(rc, recovered.db));
+    rt->idempotency_ledger().load(recovered.keys);
     for (const auto& e : recovered.entries) ok(rt->replay(e));
     ok(store->start(*rt));
     if (ticks) rt->start_ticks();
@@ -464,4 +465,80 @@ TEST_CASE("a segment that chains on after a torn one is replayed, not moved asid
   CHECK(back.said("read after the damaged one"));
   CHECK(files_of(image.str(), "log-").size() == 2);  // nothing moved aside
   test::require_same_db(*last, *back.rt->current());
+}
+
+// A call made under an Idempotency-Key, as the router makes it; `replayed` says whether the
+// ledger answered it.
+static Result<json> keyed_call(Runtime& rt, const std::string& key, std::uint64_t fingerprint,
+                               const std::string& method, json params, bool* replayed = nullptr) {
+  auto flag = std::make_shared<std::atomic<bool>>(false);
+  IdempotencyScope scope(key, fingerprint, flag);
+  auto r = rt.call(method, std::move(params));
+  if (replayed) *replayed = flag->load();
+  return r;
+}
+
+TEST_CASE("a write retried with its Idempotency-Key after a crash is answered, not applied again",
+          "[persistence][idempotency]") {
+  TempDir dir, image;
+  json first_a, first_b, first_c0, first_c1;
+  {
+    Node n(dir.str());
+    test::ok(n.rt->call("db.create_table",
+                        {{"name", "t"}, {"fields", {{{"name", "v"}, {"type", "i64"}}}}}));
+    first_a = test::ok(
+        keyed_call(*n.rt, "order-a", 11, "db.insert", {{"table", "t"}, {"values", {{"v", 1}}}}));
+    // "order-a" is then only in the snapshot's key file: its log segment may go.
+    test::ok(n.rt->call("db.snapshot", json::object()));
+    first_b = test::ok(
+        keyed_call(*n.rt, "order-b", 12, "db.insert", {{"table", "t"}, {"values", {{"v", 2}}}}));
+    {
+      // Two calls under one key, as a JSON-RPC batch makes them: "order-c" and "order-c#1".
+      IdempotencyScope scope("order-c", 13);
+      first_c0 = test::ok(n.rt->call("db.insert", {{"table", "t"}, {"values", {{"v", 3}}}}));
+      first_c1 = test::ok(n.rt->call(
+          "db.update", {{"table", "t"}, {"id", first_a["id"]}, {"values", {{"v", 100}}}}));
+    }
+    n.quiesce();
+    copy_dir(dir.str(), image.str());  // a crash: no last snapshot
+  }
+  CHECK(files_of(image.str(), "keys-").size() == 1);
+  bool replayed = false;
+  {
+    Node back(image.str());
+    REQUIRE(back.rt->current()->table("t")->count() == 3);
+    // From the snapshot's key file.
+    CHECK(test::ok(keyed_call(*back.rt, "order-a", 11, "db.insert",
+                              {{"table", "t"}, {"values", {{"v", 1}}}}, &replayed)) == first_a);
+    CHECK(replayed);
+    // From the log replayed after it.
+    CHECK(test::ok(keyed_call(*back.rt, "order-b", 12, "db.insert",
+                              {{"table", "t"}, {"values", {{"v", 2}}}}, &replayed)) == first_b);
+    CHECK(replayed);
+    {
+      IdempotencyScope scope("order-c", 13);
+      CHECK(test::ok(back.rt->call("db.insert", {{"table", "t"}, {"values", {{"v", 3}}}})) ==
+            first_c0);
+      CHECK(test::ok(back.rt->call(
+                "db.update", {{"table", "t"}, {"id", first_a["id"]}, {"values", {{"v", 100}}}})) ==
+            first_c1);
+    }
+    CHECK(back.rt->current()->table("t")->count() == 3);  // nothing applied twice
+    // The same key with another request is refused; a new key is applied.
+    auto other = keyed_call(*back.rt, "order-a", 99, "db.insert",
+                            {{"table", "t"}, {"values", {{"v", 7}}}}, &replayed);
+    CHECK(test::code_of(other) == Errc::conflict);
+    CHECK_FALSE(replayed);
+    test::ok(keyed_call(*back.rt, "order-d", 14, "db.insert",
+                        {{"table", "t"}, {"values", {{"v", 4}}}}, &replayed));
+    CHECK_FALSE(replayed);
+    CHECK(back.rt->current()->table("t")->count() == 4);
+  }
+  // A graceful stop's last snapshot carries every key on: after it, still answered.
+  Node again(image.str());
+  CHECK(again.recovered.entries.empty());
+  CHECK(test::ok(keyed_call(*again.rt, "order-b", 12, "db.insert",
+                            {{"table", "t"}, {"values", {{"v", 2}}}}, &replayed)) == first_b);
+  CHECK(replayed);
+  CHECK(again.rt->current()->table("t")->count() == 4);
 }

@@ -213,3 +213,49 @@ TEST_CASE("entries_through finds the whole entries up to a version", "[commit-lo
         ends[4]);
   CHECK(count == 5);
 }
+
+TEST_CASE("a keyed call reads back with its key; an entry without keys is as before keys",
+          "[commit-log][idempotency]") {
+  std::string plain, keyed_calls;
+  append_logged_call(plain, "db.insert", R"({"table":"t"})", 5, 0.5);
+  std::string plain_with_null_key;
+  append_logged_call(plain_with_null_key, "db.insert", R"({"table":"t"})", 5, 0.5, nullptr);
+  CallKey empty;
+  std::string plain_with_empty_key;
+  append_logged_call(plain_with_empty_key, "db.insert", R"({"table":"t"})", 5, 0.5, &empty);
+  CHECK(plain == plain_with_null_key);
+  CHECK(plain == plain_with_empty_key);
+  // The bytes of an unkeyed call: tick, dt, name length, name, params length, params.
+  CHECK(plain.size() == 8 + 8 + 2 + 9 + 4 + 13);
+
+  const CallKey k{"order-17#1", 0x1234567890abcdefull, 1764633600123ull};
+  append_logged_call(keyed_calls, "db.insert", R"({"table":"t"})", 0, 0.0, &k);
+  append_logged_call(keyed_calls, "step", R"({})", 3, 0.25);
+  std::string out;
+  append_entry(out, 7, 6, 2, keyed_calls);
+  TempFile f;
+  write_file(f.path, out);
+  auto r = ok(read_log_file(f.path));
+  CHECK(r.damage.is_ok());
+  REQUIRE(r.entries.size() == 1);
+  REQUIRE(r.entries[0].calls.size() == 2);
+  const auto& c = r.entries[0].calls[0];
+  CHECK(c.name == "db.insert");
+  CHECK(c.params == R"({"table":"t"})");
+  CHECK(c.key.key == "order-17#1");
+  CHECK(c.key.fingerprint == 0x1234567890abcdefull);
+  CHECK(c.key.unix_ms == 1764633600123ull);
+  CHECK(r.entries[0].calls[1].name == "step");
+  CHECK(r.entries[0].calls[1].key.key.empty());
+
+  // A keyed call cut inside its key is damage, not a call without a key.
+  std::string cut_calls;
+  append_logged_call(cut_calls, "db.insert", "{}", 0, 0.0, &k);
+  cut_calls.resize(cut_calls.size() - 12);
+  std::string cut;
+  append_entry(cut, 1, 0, 1, cut_calls);
+  write_file(f.path, cut);
+  auto d = ok(read_log_file(f.path));
+  CHECK(d.entries.empty());
+  CHECK_FALSE(d.damage.is_ok());
+}

@@ -307,6 +307,36 @@ class Cluster(unittest.TestCase):
         self.assertEqual(r.getheader("Idempotent-Replayed"), "true")
         self.assertEqual(b.req("GET", "/table/tb/records")[1]["count"], 1)
 
+    def test_a_keyed_batch_over_two_nodes_applies_each_call_once_across_a_504(self):
+        a = ClusterNode("a", extra=["cluster.request_timeout_ms=300", "cluster.failure_timeout_ms=8000"])
+        b = ClusterNode("b", peers=[a.cport], extra=["cluster.failure_timeout_ms=8000"])
+        self.nodes = [a, b]
+        wait_until(lambda: a.peers_up() == {"b"}, 10, "a sees b")
+        make_table(a, "ta", "a")
+        make_table(a, "tb", "b")
+        wait_until(lambda: a.req("GET", "/table/tb")[0] == 200, 5, "tb known")
+        batch = [{"jsonrpc": "2.0", "id": 1, "method": "db.insert", "params": {"table": "ta", "values": {"v": 1}}},
+                 {"jsonrpc": "2.0", "id": 2, "method": "db.insert", "params": {"table": "tb", "values": {"v": 2}}}]
+        key = {"Idempotency-Key": "batch-7"}
+        os.kill(b.pid, signal.SIGSTOP)  # tb's call is answered only after the request timeout
+        st, first, _ = a.req("POST", "/rpc", batch, headers=key)
+        self.assertEqual(st, 200)
+        self.assertIn("result", first[0])
+        self.assertEqual(first[1]["error"]["data"]["code"], "node_timeout")
+        os.kill(b.pid, signal.SIGCONT)
+        wait_until(lambda: b.req("GET", "/table/tb/records")[1]["count"] >= 1, 5, "the call arrived late")
+        # The retry runs again (part of it was not answered): ta's call is answered from what
+        # it did, tb's by b from what the late call did. Neither is applied twice.
+        st, again, r = a.req("POST", "/rpc", batch, headers=key)
+        self.assertEqual(st, 200)
+        self.assertEqual(again[0], first[0])
+        self.assertIn("result", again[1], again)
+        self.assertEqual(r.getheader("Idempotent-Replayed"), "true")
+        st, third, r = a.req("POST", "/rpc", batch, headers=key)
+        self.assertEqual((third, r.getheader("Idempotent-Replayed")), (again, "true"))
+        self.assertEqual(a.req("GET", "/table/ta/records")[1]["count"], 1)
+        self.assertEqual(b.req("GET", "/table/tb/records")[1]["count"], 1)
+
     def test_a_big_answer_comes_back_whole_in_pieces(self):
         a = ClusterNode("a")
         b = ClusterNode("b", peers=[a.cport])

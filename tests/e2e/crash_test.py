@@ -146,6 +146,53 @@ class CrashTest(unittest.TestCase):
         self.check(n, acked, pairs, max_id)
         n.stop()
 
+    def test_idempotency_keys_outlive_a_kill9(self):
+        """A write retried with its Idempotency-Key after the node was killed and restarted gets
+        its first answer and is not applied again: from the snapshot's key file and from the
+        log after it."""
+        data = H.temp_dir()
+        n = H.Node("storage.snapshot_interval_s=0", data=data)
+        self.assertEqual(n.req("POST", "/table", {"name": "k", "fields": [{"name": "v", "type": "i32"}]})[0], 201)
+        batch = [{"jsonrpc": "2.0", "id": 1, "method": "db.insert", "params": {"table": "k", "values": {"v": 2}}},
+                 {"jsonrpc": "2.0", "id": 2, "method": "db.insert", "params": {"table": "k", "values": {"v": 3}}}]
+
+        def keyed(node, method, path, body, key):
+            st, raw, r = node.req(method, path, body, headers={"Idempotency-Key": key}, raw=True)
+            return st, json.loads(raw) if raw else None, r.getheader("Idempotent-Replayed"), raw
+
+        first_insert = keyed(n, "POST", "/table/k/record", {"v": 1}, "pay-1")
+        self.assertEqual(first_insert[0], 201)
+        rid = first_insert[1]["id"]
+        self.assertEqual(n.req("POST", "/snapshot")[0], 200)  # pay-1 is in the key file now
+        first_batch = keyed(n, "POST", "/rpc", batch, "pay-2")
+        self.assertEqual(first_batch[0], 200)
+        self.assertTrue(all("result" in a for a in first_batch[1]), first_batch)
+        first_patch = keyed(n, "PATCH", "/table/k/record/%d" % rid, {"v": 10}, "pay-3")
+        self.assertEqual(first_patch[0], 200)
+        kill9(n)
+
+        n = H.Node("storage.snapshot_interval_s=0", data=data)
+        # Another write to the record the key changed: a repeat must not undo it.
+        self.assertEqual(n.req("PATCH", "/table/k/record/%d" % rid, {"v": 20})[0], 200)
+        for first, (method, path, body, key) in [
+                (first_insert, ("POST", "/table/k/record", {"v": 1}, "pay-1")),
+                (first_batch, ("POST", "/rpc", batch, "pay-2")),
+                (first_patch, ("PATCH", "/table/k/record/%d" % rid, {"v": 10}, "pay-3"))]:
+            again = keyed(n, method, path, body, key)
+            self.assertEqual((again[0], again[3]), (first[0], first[3]), key)  # the same bytes
+            self.assertEqual(again[2], "true", key)
+        records = all_records(n, "k")
+        self.assertEqual(sorted(r["v"] for r in records.values()), [2, 3, 20])
+        st, body, _, _ = keyed(n, "POST", "/table/k/record", {"v": 99}, "pay-1")
+        self.assertEqual((st, body["error"]["code"]), (409, "conflict"))
+        self.assertEqual(len(all_records(n, "k")), 3)
+        self.assertEqual(n.stop(), 0)
+        # After a graceful stop the last snapshot carries the keys on.
+        n = H.Node(data=data)
+        self.assertEqual(keyed(n, "POST", "/table/k/record", {"v": 1}, "pay-1")[3], first_insert[3])
+        self.assertEqual(len(all_records(n, "k")), 3)
+        n.stop()
+
     def test_kill9_in_the_middle_of_a_snapshot(self):
         data = H.temp_dir()
         n = H.Node(data=data)

@@ -8,7 +8,8 @@
 // payload decoder and the calls' replay. The reader never fails on content: its whole entries
 // end at valid_bytes, within the file.
 //
-// Seeds: TICKDB_FUZZ_WRITE_SEEDS=DIR commit_log_fuzz writes segments of the built-in calls.
+// Seeds: TICKDB_FUZZ_WRITE_SEEDS=DIR commit_log_fuzz writes segments of the built-in calls
+// (seed-3: calls made under Idempotency-Keys, which replay records in the ledger).
 #include <unistd.h>
 
 #include <cstdio>
@@ -75,6 +76,7 @@ void write_seeds(const std::string& dir) {
   struct Call {
     const char* name;
     const char* params;
+    const char* key = nullptr;  // made under an Idempotency-Key
   };
   const std::vector<std::vector<std::vector<Call>>> segments = {
       {{{"db.insert", R"({"table":"t","values":{"i32":5,"s":"ab","pos":{"x":1}}})"}},
@@ -91,6 +93,10 @@ void write_seeds(const std::string& dir) {
       {{{"db.create_type", R"({"name":"v2","fields":[{"name":"a","type":"f64"}]})"},
         {"db.drop_type", R"({"name":"v2"})"},
         {"db.nope", R"({})"}}},
+      {{{"db.insert", R"({"table":"t","values":{"i32":9}})", "order-1"},
+        {"db.update", R"({"table":"t","id":1,"values":{"i32":10}})", "order-1#1"}},
+       {{"db.insert", R"({"table":"t","values":{}})"},
+        {"db.delete", R"({"table":"t","id":1})", "fwd-00000000000000ff-2"}}},
   };
   int n = 0;
   for (const auto& seg : segments) {
@@ -98,7 +104,10 @@ void write_seeds(const std::string& dir) {
     std::uint64_t v = initial->version();
     for (const auto& entry : seg) {
       std::string payload;
-      for (const auto& c : entry) append_logged_call(payload, c.name, c.params, 7, 1.0 / 60);
+      for (const auto& c : entry) {
+        const CallKey key{c.key ? c.key : "", 0x5eed, 1764633600000ull};
+        append_logged_call(payload, c.name, c.params, 7, 1.0 / 60, &key);
+      }
       append_entry(out, v + 1, v, static_cast<std::uint32_t>(entry.size()), payload);
       ++v;
     }

@@ -138,6 +138,8 @@ int main(int argc, char** argv) {
   rc.procedure_timeout_ms = cfg->procedures_timeout_ms;
   rc.procedure_max_write_bytes = cfg->procedures_max_write_bytes;
   rc.procedure_max_alloc_bytes = cfg->procedures_max_alloc_bytes;
+  rc.idempotency_ttl_s = cfg->cluster_idempotency_ttl_s;
+  rc.idempotency_max_keys = cfg->cluster_idempotency_max_keys;
   rc.start_ticks = false;  // after recovery
   for (const auto& t : cfg->tick_procedures)
     rc.tick_procedures.push_back({t.name, t.every, t.params});
@@ -161,6 +163,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   {
+    // The keyed writes of the snapshot, then those of the log as it replays.
+    if (const auto kept = (*rt)->idempotency_ledger().load(recovered->keys))
+      spdlog::info("{} Idempotency-Keys recovered with the snapshot", kept);
+    recovered->keys.clear();
     auto t0 = std::chrono::steady_clock::now();
     auto last_report = t0;
     std::size_t done = 0;
