@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "actors/runtime.h"
+#include "core/file_names.h"
 
 namespace tickdb {
 
@@ -26,19 +27,11 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string snapshot_file_name(std::uint64_t version) {
-  std::string digits = std::to_string(version);
-  return "snapshot-" + std::string(20 - digits.size(), '0') + digits + ".tds";
+  return numbered_file_name("snapshot-", version, ".tds");
 }
 
 std::optional<std::uint64_t> parse_snapshot_file_name(std::string_view name) {
-  if (name.size() != 9 + 20 + 4 || name.substr(0, 9) != "snapshot-" || name.substr(29) != ".tds")
-    return std::nullopt;
-  std::uint64_t v = 0;
-  for (char c : name.substr(9, 20)) {
-    if (c < '0' || c > '9') return std::nullopt;
-    v = v * 10 + static_cast<std::uint64_t>(c - '0');
-  }
-  return v;
+  return parse_numbered_file_name(name, "snapshot-", ".tds");
 }
 
 // Files of one kind in the data directory, by version (ascending); io_error naming the directory

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <cstring>
 #include <filesystem>
 
@@ -14,6 +13,7 @@
 #include <xxhash.h>
 
 #include "core/file_io.h"
+#include "core/file_names.h"
 #include "core/snapshot_file.h"
 
 namespace tickdb {
@@ -272,17 +272,11 @@ void LogFile::close() {
 }
 
 std::string log_file_name(std::uint64_t first_version) {
-  std::string digits = std::to_string(first_version);
-  return "log-" + std::string(20 - digits.size(), '0') + digits + ".tdl";
+  return numbered_file_name("log-", first_version, ".tdl");
 }
 
 std::optional<std::uint64_t> parse_log_file_name(std::string_view name) {
-  if (name.size() != 4 + 20 + 4 || name.substr(0, 4) != "log-" || name.substr(24) != ".tdl")
-    return std::nullopt;
-  std::uint64_t v = 0;
-  auto r = std::from_chars(name.data() + 4, name.data() + 24, v);
-  if (r.ec != std::errc() || r.ptr != name.data() + 24) return std::nullopt;
-  return v;
+  return parse_numbered_file_name(name, "log-", ".tdl");
 }
 
 }  // namespace tickdb

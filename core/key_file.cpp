@@ -4,7 +4,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <charconv>
 #include <cstring>
 #include <filesystem>
 
@@ -12,6 +11,7 @@
 #include <xxhash.h>
 
 #include "core/file_io.h"
+#include "core/file_names.h"
 #include "core/snapshot_file.h"
 
 namespace tickdb {
@@ -118,17 +118,11 @@ Result<std::vector<KeyRecord>> read_key_file(const std::string& path) {
 }
 
 std::string key_file_name(std::uint64_t version) {
-  std::string digits = std::to_string(version);
-  return "keys-" + std::string(20 - digits.size(), '0') + digits + ".tdk";
+  return numbered_file_name("keys-", version, ".tdk");
 }
 
 std::optional<std::uint64_t> parse_key_file_name(std::string_view name) {
-  if (name.size() != 5 + 20 + 4 || name.substr(0, 5) != "keys-" || name.substr(25) != ".tdk")
-    return std::nullopt;
-  std::uint64_t v = 0;
-  auto r = std::from_chars(name.data() + 5, name.data() + 25, v);
-  if (r.ec != std::errc() || r.ptr != name.data() + 25) return std::nullopt;
-  return v;
+  return parse_numbered_file_name(name, "keys-", ".tdk");
 }
 
 }  // namespace tickdb

@@ -289,13 +289,19 @@ class Cluster(unittest.TestCase):
         got = a.req("GET", "/table/tb/records?limit=100")[1]["records"]
         self.assertEqual([r["id"] for r in got], ids)  # every acknowledged write is there
 
-    def test_504_past_the_request_timeout_and_the_idempotent_retry_applies_once(self):
+    def start_slow_pair(self):
+        """a forwards to b with a request timeout of 300 ms (a SIGSTOPped b stays up for 8 s);
+        b owns table tb."""
         a = ClusterNode("a", extra=["cluster.request_timeout_ms=300", "cluster.failure_timeout_ms=8000"])
         b = ClusterNode("b", peers=[a.cport], extra=["cluster.failure_timeout_ms=8000"])
         self.nodes = [a, b]
         wait_until(lambda: a.peers_up() == {"b"}, 10, "a sees b")
         make_table(a, "tb", "b")
         wait_until(lambda: a.req("GET", "/table/tb")[0] == 200, 5, "tb known")
+        return a, b
+
+    def test_504_past_the_request_timeout_and_the_idempotent_retry_applies_once(self):
+        a, b = self.start_slow_pair()
         os.kill(b.pid, signal.SIGSTOP)  # slow: answers only after the request timeout
         key = {"Idempotency-Key": "pay-42"}
         st, body, _ = a.req("POST", "/table/tb/record", {"v": 42}, headers=key)
@@ -308,13 +314,8 @@ class Cluster(unittest.TestCase):
         self.assertEqual(b.req("GET", "/table/tb/records")[1]["count"], 1)
 
     def test_a_keyed_batch_over_two_nodes_applies_each_call_once_across_a_504(self):
-        a = ClusterNode("a", extra=["cluster.request_timeout_ms=300", "cluster.failure_timeout_ms=8000"])
-        b = ClusterNode("b", peers=[a.cport], extra=["cluster.failure_timeout_ms=8000"])
-        self.nodes = [a, b]
-        wait_until(lambda: a.peers_up() == {"b"}, 10, "a sees b")
+        a, b = self.start_slow_pair()
         make_table(a, "ta", "a")
-        make_table(a, "tb", "b")
-        wait_until(lambda: a.req("GET", "/table/tb")[0] == 200, 5, "tb known")
         batch = [{"jsonrpc": "2.0", "id": 1, "method": "db.insert", "params": {"table": "ta", "values": {"v": 1}}},
                  {"jsonrpc": "2.0", "id": 2, "method": "db.insert", "params": {"table": "tb", "values": {"v": 2}}}]
         key = {"Idempotency-Key": "batch-7"}
