@@ -39,6 +39,8 @@ enum class Errc {
   resource_exhausted,
   // Inside a cluster: a procedure used tables that all live on another node; the message ends
   // "node '<name>'". The RPC endpoint forwards the call there; clients never see it (HTTP 421).
+  // Clients do see it for a live subscription to a table of another node (streams are served
+  // by the table's node: http/subscription_hub.h, misdirected_subscription).
   misdirected,
 };
 

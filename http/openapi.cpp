@@ -204,8 +204,7 @@ json described(json s, const char* description) {
 
 json error_codes() {
   json codes = json::array();
-  for (int c = static_cast<int>(Errc::bad_json); c <= static_cast<int>(Errc::resource_exhausted);
-       ++c)
+  for (int c = static_cast<int>(Errc::bad_json); c <= static_cast<int>(Errc::misdirected); ++c)
     codes.push_back(std::string(errc_name(static_cast<Errc>(c))));
   return codes;
 }
@@ -807,6 +806,9 @@ json route_operation(const HttpRoute& r, const OperationDoc* doc, const OpenApiI
            {{"schema",
              {{"type", "string"}, {"description", "events whose data is x-tickdb-event-data"}}},
             {"x-tickdb-event-data", subscription_frame()}}}}}};
+    responses["421"] = error_answer(
+        "misdirected: the table lives on another cluster node, which serves its streams "
+        "(X-Tickdb-Owner names it)");
   } else if (r.pattern_text == "/metrics") {
     responses[ok] = {{"description", "Prometheus text format 0.0.4"},
                      {"content", {{"text/plain", {{"schema", {{"type", "string"}}}}}}}};

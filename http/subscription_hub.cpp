@@ -88,6 +88,13 @@ void sign(Conn& c) {
 
 }  // namespace
 
+std::string misdirected_subscription(std::string_view table, std::string_view node) {
+  return "table '" + std::string(table.substr(0, 64)) + "' lives on node '" +
+         std::string(node.substr(0, 64)) +
+         "': live subscriptions are served by the node of their table, subscribe there (GET "
+         "/cluster lists each node's http address)";
+}
+
 std::string frame_text(const json& frame) {
   std::string out = "{\"type\":";
   out += json_text(frame.contains("type") ? frame["type"] : json("unknown"));
@@ -630,9 +637,15 @@ void SubscriptionHub::run() {
     s.spec = s.table + '\0' + s.filter_json.dump() + '\0';
     for (const auto& f : s.select) s.spec += f + ',';
     const TableVersion* t = c.at->table(s.table);
-    if (!t)
+    if (!t) {
+      // Inside a cluster the table may live on another node: say which (its streams are
+      // served there, not relayed here).
+      if (const auto* locate = rt_.registry().table_locator())
+        if (auto owner = (*locate)(s.table))
+          return m.error(c, name, Errc::misdirected, misdirected_subscription(s.table, *owner));
       return m.error(c, name, Errc::not_found,
                      "table '" + s.table.substr(0, 64) + "' does not exist");
+    }
     if (Status st = resolve(s, *t); !st) return m.error(c, name, st.code(), st.message());
     // A resume: one catch-up from the version the client had to the connection's.
     std::shared_ptr<const DbVersion> from;

@@ -60,6 +60,10 @@ struct HubFrame {
 // client can tell a frame's type from its first bytes.
 std::string frame_text(const nlohmann::json& frame);
 
+// The message of a subscription (WebSocket `subscribe` or SSE) for a table that lives on
+// another node of the cluster (Errc::misdirected, 421): streams are not relayed between nodes.
+std::string misdirected_subscription(std::string_view table, std::string_view node);
+
 // Where a connection's frames go (the WebSocket and SSE sessions implement it).
 class SubscriberLink {
  public:

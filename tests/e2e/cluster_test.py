@@ -12,10 +12,13 @@ import random
 import signal
 import sys
 import threading
+import socket
 import time
 import unittest
 
-from tickdb_node import NodeProcess, temp_dir
+from tickdb_node import NodeProcess, need_debian_module, temp_dir
+
+need_debian_module("websockets")  # the WebSocket client of the subscription test
 
 SERVER = None
 GAME = None
@@ -337,6 +340,43 @@ class Cluster(unittest.TestCase):
         self.assertEqual((third, r.getheader("Idempotent-Replayed")), (again, "true"))
         self.assertEqual(a.req("GET", "/table/ta/records")[1]["count"], 1)
         self.assertEqual(b.req("GET", "/table/tb/records")[1]["count"], 1)
+
+    def test_a_subscription_to_a_table_of_another_node_says_where_to_subscribe(self):
+        a = ClusterNode("a")
+        b = ClusterNode("b", peers=[a.cport])
+        self.nodes = [a, b]
+        wait_until(lambda: a.peers_up() == {"b"}, 10, "a sees b")
+        make_table(a, "tb", "b")
+        wait_until(lambda: a.req("GET", "/table/tb")[0] == 200, 5, "tb known")
+        # SSE: a clear 421 naming the owner, not a stream and not a 500.
+        st, body, r = a.req("GET", "/table/tb/events")
+        self.assertEqual((st, body["error"]["code"]), (421, "misdirected"), body)
+        self.assertIn("node 'b'", body["error"]["message"])
+        self.assertEqual(r.getheader("X-Tickdb-Owner"), "b")
+        # The owner streams it.
+        s = socket.create_connection(("127.0.0.1", b.port), timeout=5)
+        s.sendall(b"GET /table/tb/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        head = b""
+        while b"event: ready" not in head:
+            chunk = s.recv(4096)
+            self.assertTrue(chunk, head)
+            head += chunk
+        self.assertTrue(head.startswith(b"HTTP/1.1 200"), head)
+        s.close()
+        # WebSocket (Debian's python3-websockets): the subscribe op answers an error frame with
+        # the same code.
+        import asyncio
+        import websockets
+
+        async def subscribe_through_a():
+            async with websockets.connect("ws://127.0.0.1:%d/ws" % a.port, subprotocols=["tickdb.v1"]) as ws:
+                hello = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                await ws.send(json.dumps({"op": "subscribe", "sub": "s1", "table": "tb"}))
+                return hello, json.loads(await asyncio.wait_for(ws.recv(), 5))
+        hello, err = asyncio.run(asyncio.wait_for(subscribe_through_a(), 20))
+        self.assertEqual(hello["type"], "hello")
+        self.assertEqual((err["type"], err["code"], err["sub"]), ("error", "misdirected", "s1"), err)
+        self.assertIn("node 'b'", err["message"])
 
     def test_a_big_answer_comes_back_whole_in_pieces(self):
         a = ClusterNode("a")
