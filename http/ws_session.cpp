@@ -7,6 +7,12 @@
 #include <boost/beast/websocket.hpp>
 #include <deque>
 #ifdef TICKDB_FUZZ_BUILD
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
 #include <future>
 #include <mutex>
 #endif
@@ -296,6 +302,32 @@ class WsSession : public SubscriberLink, public std::enable_shared_from_this<WsS
                     std::to_string(out_.size()) + " queued " + std::to_string(queued_.load()) +
                     " in " + std::to_string(in_.size());
     if (!last_read_error_.empty()) s += " read-error '" + last_read_error_ + "'";
+    // The socket itself: which peer it is connected to (a stray close elsewhere could hand
+    // its fd number to another connection), what the kernel holds unsent or unread, and when
+    // TCP last sent and received data on it.
+    auto& sock = beast::get_lowest_layer(ws_);
+    if (!sock.is_open()) return s + " socket-closed";
+    const int fd = const_cast<tcp::socket&>(sock).native_handle();
+    sockaddr_in peer{}, self{};
+    socklen_t len = sizeof peer;
+    s += " fd " + std::to_string(fd);
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0)
+      s += " peer-port " + std::to_string(ntohs(peer.sin_port));
+    else
+      s += " no-peer";
+    len = sizeof self;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&self), &len) == 0)
+      s += " local-port " + std::to_string(ntohs(self.sin_port));
+    int outq = -1, inq = -1;
+    ::ioctl(fd, SIOCOUTQ, &outq);
+    ::ioctl(fd, SIOCINQ, &inq);
+    s += " kernel-outq " + std::to_string(outq) + " kernel-inq " + std::to_string(inq);
+    tcp_info ti{};
+    len = sizeof ti;
+    if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0)
+      s += " tcp-state " + std::to_string(ti.tcpi_state) + " last-data-sent-ms " +
+           std::to_string(ti.tcpi_last_data_sent) + " last-data-recv-ms " +
+           std::to_string(ti.tcpi_last_data_recv) + " unacked " + std::to_string(ti.tcpi_unacked);
     return s;
   }
   auto executor() {

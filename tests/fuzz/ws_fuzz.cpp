@@ -13,8 +13,10 @@
 // client's close (in RAW mode, of its close and FIN: raw bytes may hide the close frame in a
 // frame they never finish). The node itself drops a session that has not finished closing
 // 3 s after its close frame (http/ws_session.cpp).
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -226,6 +228,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         seen += c >= 32 && c < 127 ? std::string(1, static_cast<char>(c)) : std::string(hex);
       }
       std::fprintf(stderr, "the node sent %zu bytes after the 101: %s\n", got.size(), seen.c_str());
+      // This end of the connection, to hold against the session's socket (explain_stall).
+      sockaddr_in self{};
+      socklen_t len = sizeof self;
+      tcp_info ti{};
+      socklen_t tlen = sizeof ti;
+      int inq = -1;
+      ::ioctl(fd, SIOCINQ, &inq);
+      if (::getsockname(fd, reinterpret_cast<sockaddr*>(&self), &len) == 0 &&
+          ::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tlen) == 0)
+        std::fprintf(stderr,
+                     "the client: fd %d local-port %u tcp-state %u kernel-inq %d "
+                     "last-data-recv-ms %u\n",
+                     fd, ntohs(self.sin_port), static_cast<unsigned>(ti.tcpi_state), inq,
+                     ti.tcpi_last_data_recv);
       explain_stall();
       fuzz::fail("the session did not close within 10 s of the client's close");
     }
