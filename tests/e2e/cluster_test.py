@@ -87,6 +87,17 @@ def wait_until(cond, timeout, what):
     raise AssertionError("not within %.1f s: %s" % (timeout, what))
 
 
+def stop_process(pid):
+    """SIGSTOP, then wait until the kernel says the process is stopped (the signal takes effect
+    asynchronously: a request sent at once could still be answered)."""
+    os.kill(pid, signal.SIGSTOP)
+
+    def stopped():
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
+    wait_until(stopped, 5, "process %d stopped" % pid)
+
+
 def make_table(node, name, owner):
     st, body, _ = node.req("POST", "/table", {"name": name, "node": owner,
                                               "fields": [{"name": "v", "type": "i32"}, {"name": "s", "type": "str", "size": 8}]})
@@ -305,7 +316,7 @@ class Cluster(unittest.TestCase):
 
     def test_504_past_the_request_timeout_and_the_idempotent_retry_applies_once(self):
         a, b = self.start_slow_pair()
-        os.kill(b.pid, signal.SIGSTOP)  # slow: answers only after the request timeout
+        stop_process(b.pid)  # slow: answers only after the request timeout
         key = {"Idempotency-Key": "pay-42"}
         st, body, _ = a.req("POST", "/table/tb/record", {"v": 42}, headers=key)
         self.assertEqual((st, body["error"]["code"]), (504, "node_timeout"))
@@ -322,7 +333,7 @@ class Cluster(unittest.TestCase):
         batch = [{"jsonrpc": "2.0", "id": 1, "method": "db.insert", "params": {"table": "ta", "values": {"v": 1}}},
                  {"jsonrpc": "2.0", "id": 2, "method": "db.insert", "params": {"table": "tb", "values": {"v": 2}}}]
         key = {"Idempotency-Key": "batch-7"}
-        os.kill(b.pid, signal.SIGSTOP)  # tb's call is answered only after the request timeout
+        stop_process(b.pid)  # tb's call is answered only after the request timeout
         st, first, _ = a.req("POST", "/rpc", batch, headers=key)
         self.assertEqual(st, 200)
         self.assertIn("result", first[0])
