@@ -317,7 +317,8 @@ Result<QueryPage> run_query(const TableVersion& t, const QuerySpec& q) {
     bool stopped = false;
     std::string boundary;  // an ordered walk: the order fields of the want-th candidate
     page.scanned = walk_index(
-        *plan, from ? from->rec : nullptr, [&](std::uint64_t id, const std::byte* obytes) {
+        *plan, from ? from->rec : nullptr,
+        [&](std::uint64_t id, const std::byte* obytes) {
           if (plan->ordered_walk && accepted >= want &&
               (plan->order_len == 0 ||
                std::memcmp(obytes, boundary.data(), plan->order_len) != 0)) {
@@ -336,7 +337,8 @@ Result<QueryPage> run_query(const TableVersion& t, const QuerySpec& q) {
                             plan->order_len);
           offer(cand);
           return true;
-        });
+        },
+        [&t](std::uint64_t id) { t.prefetch_id(id); });
     std::sort_heap(got.begin(), got.end(), less);
     // Every match was seen unless the walk stopped early or started at the cursor.
     if (!stopped && !(from && plan->ordered_walk)) matched = n;

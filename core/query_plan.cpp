@@ -293,7 +293,8 @@ std::optional<IndexPlan> choose_index(const TableVersion& t, const CompiledFilte
 }
 
 std::uint64_t walk_index(const IndexPlan& p, const std::byte* seek,
-                         const std::function<bool(std::uint64_t, const std::byte*)>& visit) {
+                         const std::function<bool(std::uint64_t, const std::byte*)>& visit,
+                         const std::function<void(std::uint64_t)>& prefetch) {
   const TableIndex& ix = *p.index;
   std::uint64_t examined = 0;
   std::string base;
@@ -303,13 +304,27 @@ std::uint64_t walk_index(const IndexPlan& p, const std::byte* seek,
         p, 0, base,
         [&](const std::string& value) {
           bool more = true;
+          // The ids go through a small batch: all of it is prefetched, then visited.
+          constexpr std::size_t kBatch = 16;
+          std::uint64_t batch[kBatch];
+          std::size_t n = 0;
+          auto drain = [&] {
+            if (prefetch)
+              for (std::size_t i = 0; i < n; ++i) prefetch(batch[i]);
+            for (std::size_t i = 0; i < n && more; ++i) {
+              ++examined;
+              more = visit(batch[i], nullptr);
+            }
+            n = 0;
+          };
           ix.hash()
               .find(reinterpret_cast<const std::byte*>(value.data()))
               .for_each([&](std::uint64_t id) {
-                ++examined;
-                more = visit(id, nullptr);
+                batch[n++] = id;
+                if (n == kBatch) drain();
                 return more;
               });
+          drain();
           return more;
         },
         go);

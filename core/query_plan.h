@@ -62,8 +62,11 @@ IdRange id_range(const CompiledFilter* filter);
 // returns false; order_bytes points at the served order's encoded fields (ordered walks only).
 // `seek`: for an ordered walk with a cursor, the cursor record (its order fields in place) to
 // start from instead of the range's start. Returns the index entries examined.
+// `prefetch` (may be empty): a hash lookup calls it for a batch of ids before it visits them,
+// so the caller can start loading their records (their misses overlap).
 std::uint64_t walk_index(
     const IndexPlan& p, const std::byte* seek,
-    const std::function<bool(std::uint64_t id, const std::byte* order_bytes)>& visit);
+    const std::function<bool(std::uint64_t id, const std::byte* order_bytes)>& visit,
+    const std::function<void(std::uint64_t id)>& prefetch = {});
 
 }  // namespace tickdb::query_detail

@@ -680,3 +680,37 @@ TEST_CASE("the planner picks an index for =, in, ranges, prefixes and a served o
     CHECK(scan.index.empty());
   }
 }
+
+TEST_CASE("a hash lookup of a value held by many records pages through all of them", "[query]") {
+  // 40 ids for owner 7: more than one batch of the walk's prefetch (16), with records
+  // deleted and records the rest of the filter rejects among them.
+  auto db = mixed_db();
+  db = commit(db, [&](Transaction& txn) {
+    for (int i = 0; i < 200; ++i)
+      ok(insert_json(txn, "m", {{"hp", i}, {"owner", i % 5 == 0 ? 7 : 1000 + i}}));
+    ok(txn.create_index("m", IndexDef{"m_owner", {"owner"}, IndexType::hash, false, false}));
+  });
+  db = commit(db, [&](Transaction& txn) {
+    for (std::uint64_t id : {1, 51, 196}) ok(txn.erase("m", id));
+  });
+  const TableVersion& t = *db->table("m");
+  std::vector<std::uint64_t> want;  // owner 7, alive, hp not in [100, 120)
+  for (std::uint64_t id = 1; id <= 200; ++id)
+    if ((id - 1) % 5 == 0 && id != 1 && id != 51 && id != 196 && !(id > 100 && id <= 120))
+      want.push_back(id);
+  for (std::uint64_t limit : {1, 5, 16, 17, 100}) {
+    auto q = query_spec_from_json(
+        {{"filter", "owner = 7 && !(hp >= 100 && hp < 120)"}, {"limit", limit}, {"count", "exact"}},
+        {}, false);
+    REQUIRE(q);
+    auto page = run_query(t, *q);
+    REQUIRE(page);
+    CHECK(page->index == "m_owner");
+    std::vector<std::uint64_t> got;
+    for (const auto& r : page->records) got.push_back(r.id());
+    const std::vector<std::uint64_t> first(
+        want.begin(), want.begin() + std::min<std::size_t>(limit, want.size()));
+    CHECK(got == first);
+    CHECK(page->total == want.size());
+  }
+}
