@@ -338,7 +338,18 @@ Result<QueryPage> run_query(const TableVersion& t, const QuerySpec& q) {
           offer(cand);
           return true;
         },
-        [&t](std::uint64_t id) { t.prefetch_id(id); });
+        [&t, rpc = t.records_per_chunk()](std::uint64_t id) {
+          // Dense ids (the common case) sit in slot id - 1: start loading that slot's id,
+          // live flag and record, which find_slot and the record read touch next.
+          const std::uint64_t slot = id - 1;
+          if (id == 0 || slot / rpc >= t.used_chunk_count()) return;
+          const ChunkSpan c = t.chunk_span(slot / rpc);
+          const std::uint32_t i = static_cast<std::uint32_t>(slot % rpc);
+          if (i >= c.count) return;
+          __builtin_prefetch(c.ids + i);
+          if (c.alive) __builtin_prefetch(c.alive + i);
+          __builtin_prefetch(c.records + std::size_t{i} * c.record_size);
+        });
     std::sort_heap(got.begin(), got.end(), less);
     // Every match was seen unless the walk stopped early or started at the cursor.
     if (!stopped && !(from && plan->ordered_walk)) matched = n;

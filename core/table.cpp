@@ -65,15 +65,6 @@ void TableVersion::prefetch_ahead(std::size_t k) const {
   }
 }
 
-void TableVersion::prefetch_id(std::uint64_t id) const {
-  if (id == 0 || id - 1 >= slots_) return;
-  const Chunk* c = tree_.get((id - 1) >> shift_);
-  const std::size_t i = (id - 1) & (rpc_ - 1);
-  __builtin_prefetch(c->ids() + i);
-  __builtin_prefetch(c->alive() + i);
-  __builtin_prefetch(c->records() + i * schema_->record_size());
-}
-
 std::optional<std::uint64_t> TableVersion::find_slot(std::uint64_t id) const {
   if (id == 0 || slots_ == 0) return std::nullopt;
   auto id_at = [&](std::uint64_t slot) {

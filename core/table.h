@@ -191,9 +191,6 @@ class TableVersion {
 
   // Slot of a live record with this id.
   std::optional<std::uint64_t> find_slot(std::uint64_t id) const;
-  // Starts loading what find_slot(id) and the record read (dense ids: slot id - 1) will touch
-  // (its id, live flag and record), so lookups of several known ids overlap their misses.
-  void prefetch_id(std::uint64_t id) const;
   std::optional<RecordView> get(std::uint64_t id) const;
   bool contains(std::uint64_t id) const { return find_slot(id).has_value(); }
   // Bounds-checked access by slot: not_found for a slot out of range or dead.
