@@ -78,6 +78,9 @@ trap 'exit 143' TERM
 
 # --- the node ------------------------------------------------------------------------------
 # config/game.json as a user runs it, with the module's real path, a free port and a temp dir.
+# The log exists before the node starts: the background job opens it only once it runs, and
+# the loop below reads it at once (CI saw sed fail on a log not yet created).
+: >"$tmp/server.log"
 "$server" --config "$repo/config/game.json" \
   --set "procedures.modules=[\"$module\"]" \
   --set http.address='"127.0.0.1"' --set http.port=0 \
