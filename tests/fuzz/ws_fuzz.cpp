@@ -13,20 +13,28 @@
 // client's close (in RAW mode, of its close and FIN: raw bytes may hide the close frame in a
 // frame they never finish). The node itself drops a session that has not finished closing
 // 3 s after its close frame (http/ws_session.cpp).
+//
+// libFuzzer's -timeout arms SIGALRM every timeout/2+1 s with no SA_RESTART, so a blocking
+// call of the fuzzing thread returns EINTR when the alarm lands in it: every socket call here
+// retries on EINTR against its own deadline (before, such an alarm read as "the session did
+// not close within 10 s", though the node's bytes came a moment later, and as "connect").
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio.hpp>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
+#include <vector>
 
 #include "http/ws_session.h"
 #include "tests/fuzz/fuzz_node.h"
@@ -80,17 +88,95 @@ void put_frame(std::string& out, unsigned opcode, std::string_view payload) {
   for (std::size_t i = 0; i < n; ++i) out += static_cast<char>(payload[i] ^ mask[i % 4]);
 }
 
+using Clock = std::chrono::steady_clock;
+
+// Waits until fd is ready for `events` or the deadline passes (false then); signals do not
+// cut the wait short.
+bool wait_for(int fd, short events, Clock::time_point deadline) {
+  for (;;) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) return false;
+    pollfd p{fd, events, 0};
+    const int r = ::poll(&p, 1, static_cast<int>(left));
+    if (r > 0) return true;
+    if (r < 0 && errno != EINTR) fuzz::fail(std::string("poll: ") + std::strerror(errno));
+  }
+}
+
+// One recv that waits at most until the deadline: the bytes read, 0 at the node's FIN, -1
+// with errno (ETIMEDOUT when the deadline passed first).
+ssize_t recv_by(int fd, char* buf, std::size_t n, Clock::time_point deadline) {
+  for (;;) {
+    if (!wait_for(fd, POLLIN, deadline)) {
+      errno = ETIMEDOUT;
+      return -1;
+    }
+    const ssize_t r = ::recv(fd, buf, n, MSG_DONTWAIT);
+    if (r >= 0 || (errno != EINTR && errno != EAGAIN)) return r;
+  }
+}
+
+void connect_loopback(int fd, std::uint16_t port) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return;
+  // Interrupted, the connect goes on in the kernel: wait for it and read its outcome.
+  if (errno != EINTR) fuzz::fail(std::string("connect: ") + std::strerror(errno));
+  if (!wait_for(fd, POLLOUT, Clock::now() + std::chrono::seconds(10)))
+    fuzz::fail("connect: not done within 10 s");
+  int err = 0;
+  socklen_t len = sizeof err;
+  ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+  if (err != 0) fuzz::fail(std::string("connect: ") + std::strerror(err));
+}
+
 bool write_all(int fd, std::string_view s) {
   while (!s.empty()) {
     ssize_t w = ::send(fd, s.data(), s.size(), MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
     if (w <= 0) return false;  // the node closed already (a protocol error): fine
     s.remove_prefix(static_cast<std::size_t>(w));
   }
   return true;
 }
 
-// Checks the frames the node sent (server frames: never masked).
-void check_server_frames(std::string_view in) {
+// The close codes of the close frames among the client's bytes (masked frames), in order:
+// Beast answers a client's close by echoing its code, which RFC 6455 allows for any code from
+// 3000 up (the fuzzer found 65405 echoed).
+std::vector<int> client_close_codes(std::string_view in) {
+  std::vector<int> codes;
+  while (in.size() >= 2) {
+    const auto b0 = static_cast<unsigned char>(in[0]), b1 = static_cast<unsigned char>(in[1]);
+    std::size_t n = b1 & 0x7f, at = 2;
+    if (n >= 126) {
+      const std::size_t len_bytes = n == 126 ? 2 : 8;
+      if (in.size() < 2 + len_bytes) break;
+      n = 0;
+      for (std::size_t i = 0; i < len_bytes; ++i)
+        n = (n << 8) | static_cast<unsigned char>(in[2 + i]);
+      at += len_bytes;
+    }
+    unsigned char mask[4] = {0, 0, 0, 0};
+    if (b1 & 0x80) {
+      if (in.size() < at + 4) break;
+      std::memcpy(mask, in.data() + at, 4);
+      at += 4;
+    }
+    if (in.size() - at < n) break;
+    if ((b0 & 0x0f) == 8 && n >= 2)
+      codes.push_back((static_cast<unsigned char>(in[at] ^ mask[0]) << 8) |
+                      static_cast<unsigned char>(in[at + 1] ^ mask[1]));
+    in.remove_prefix(at + n);
+  }
+  return codes;
+}
+
+// Checks the frames the node sent (server frames: never masked); `echoable` are the close
+// codes the client sent, which the node may send back.
+void check_server_frames(std::string_view in, const std::vector<int>& echoable) {
   std::string message;
   while (in.size() >= 2) {
     const auto b0 = static_cast<unsigned char>(in[0]), b1 = static_cast<unsigned char>(in[1]);
@@ -117,8 +203,10 @@ void check_server_frames(std::string_view in) {
         // API.md's codes, and those of RFC 6455 7.4.1 Beast sends on protocol errors (1002,
         // 1007 bad UTF-8, 1009 too big); never the reserved 1004-1006 or other private ones.
         const bool rfc = code == 1002 || code == 1003 || (code >= 1007 && code <= 1011);
+        const bool echo =
+            code >= 3000 && std::find(echoable.begin(), echoable.end(), code) != echoable.end();
         TICKDB_FUZZ_CHECK(code == 1000 || code == 1001 || code == 4001 || code == 4002 ||
-                              code == 4008 || code == 4029 || rfc,
+                              code == 4008 || code == 4029 || rfc || echo,
                           "close code " + std::to_string(code));
       }
       return;
@@ -160,17 +248,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
 
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(loop->acceptor.local_endpoint().port());
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval tv{10, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (fd < 0) fuzz::fail(std::string("socket: ") + std::strerror(errno));
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) fuzz::fail("connect");
+  connect_loopback(fd, loop->acceptor.local_endpoint().port());
   tcp::socket server(loop->ioc);
-  loop->acceptor.accept(server);
+  for (boost::system::error_code ec;;) {  // the connection is queued: only a signal can wait
+    loop->acceptor.accept(server, ec);
+    if (!ec) break;
+    if (ec != net::error::interrupted) fuzz::fail("accept: " + ec.message());
+  }
 
   HttpRequest req{"GET", "/ws", "", "", {}};
   req.headers = {{"upgrade", "websocket"},
@@ -187,9 +274,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // The 101 answer.
   std::string got;
   char buf[16384];
+  const auto hs_deadline = Clock::now() + std::chrono::seconds(10);
   while (got.find("\r\n\r\n") == std::string::npos) {
-    ssize_t r = ::recv(fd, buf, sizeof buf, 0);
+    ssize_t r = recv_by(fd, buf, sizeof buf, hs_deadline);
     if (r <= 0) {
+      if (r < 0) std::fprintf(stderr, "recv: %s\n", std::strerror(errno));
       explain_stall();
       fuzz::fail("no handshake answer");
     }
@@ -214,12 +303,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // the client's FIN ends it then (a well-formed session sees the close frame first).
   if (raw) ::shutdown(fd, SHUT_WR);
 
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
   for (;;) {
-    ssize_t r = ::recv(fd, buf, sizeof buf, 0);
+    ssize_t r = recv_by(fd, buf, sizeof buf, deadline);
     if (r == 0) break;
     if (r < 0) {
       if (errno == ECONNRESET) break;  // the node gave up on bad bytes: a reset is a close
+      if (errno != ETIMEDOUT) fuzz::fail(std::string("recv: ") + std::strerror(errno));
       // What the node sent until then, to tell a session stuck closing from one still open.
       std::string seen;
       for (unsigned char c : got.substr(0, 400)) {
@@ -246,10 +336,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       fuzz::fail("the session did not close within 10 s of the client's close");
     }
     got.append(buf, static_cast<std::size_t>(r));
-    if (std::chrono::steady_clock::now() > deadline) fuzz::fail("the session keeps sending");
+    if (Clock::now() > deadline) fuzz::fail("the session keeps sending");
   }
   ::close(fd);
-  check_server_frames(got);
+  check_server_frames(got, client_close_codes(out));
   fuzz::reset();
   return 0;
 }
