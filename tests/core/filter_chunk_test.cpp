@@ -3,7 +3,6 @@
 // gives, for every numeric type and comparison, at the edges of each type (sign bits,
 // extremes, -0, denormals), in chunks with deleted records and in a partial last chunk.
 #include <catch2/catch.hpp>
-#include <cmath>
 #include <cstdio>
 #include <limits>
 #include <random>
@@ -50,7 +49,7 @@ std::string float_text(double d) {
 
 }  // namespace
 
-TEST_CASE("filter chunk kernels agree with the per-record evaluator", "[query][filter-chunk]") {
+TEST_CASE("filter chunk loops agree with the per-record evaluator", "[query][filter-chunk]") {
   std::vector<Col> cols = {
       {"a8", "i8", {}, int_edges<std::int8_t>()},
       {"a16", "i16", {}, int_edges<std::int16_t>()},

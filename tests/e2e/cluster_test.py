@@ -284,12 +284,7 @@ class Cluster(unittest.TestCase):
         self.assertLess(time.time() - t1, 3)
 
     def test_a_killed_node_restarts_from_its_data_and_is_joined_again(self):
-        a = ClusterNode("a")
-        b = ClusterNode("b", peers=[a.cport])
-        self.nodes = [a, b]
-        wait_until(lambda: a.peers_up() == {"b"}, 10, "a sees b")
-        make_table(a, "tb", "b")
-        wait_until(lambda: a.req("GET", "/table/tb")[0] == 200, 5, "tb known")
+        a, b = self.start_pair()
         ids = [a.req("POST", "/table/tb/record", {"v": i})[1]["id"] for i in range(20)]
         b.proc.kill()
         b.proc.wait(10)
@@ -303,16 +298,20 @@ class Cluster(unittest.TestCase):
         got = a.req("GET", "/table/tb/records?limit=100")[1]["records"]
         self.assertEqual([r["id"] for r in got], ids)  # every acknowledged write is there
 
-    def start_slow_pair(self):
-        """a forwards to b with a request timeout of 300 ms (a SIGSTOPped b stays up for 8 s);
-        b owns table tb."""
-        a = ClusterNode("a", extra=["cluster.request_timeout_ms=300", "cluster.failure_timeout_ms=8000"])
-        b = ClusterNode("b", peers=[a.cport], extra=["cluster.failure_timeout_ms=8000"])
+    def start_pair(self, a_extra=(), b_extra=()):
+        """Nodes a and b joined (b dials a); b owns table tb, made through a and known to a."""
+        a = ClusterNode("a", extra=list(a_extra))
+        b = ClusterNode("b", peers=[a.cport], extra=list(b_extra))
         self.nodes = [a, b]
         wait_until(lambda: a.peers_up() == {"b"}, 10, "a sees b")
         make_table(a, "tb", "b")
         wait_until(lambda: a.req("GET", "/table/tb")[0] == 200, 5, "tb known")
         return a, b
+
+    def start_slow_pair(self):
+        """start_pair with a request timeout of 300 ms on a (a SIGSTOPped b stays up for 8 s)."""
+        return self.start_pair(a_extra=["cluster.request_timeout_ms=300", "cluster.failure_timeout_ms=8000"],
+                               b_extra=["cluster.failure_timeout_ms=8000"])
 
     def test_504_past_the_request_timeout_and_the_idempotent_retry_applies_once(self):
         a, b = self.start_slow_pair()
@@ -353,12 +352,7 @@ class Cluster(unittest.TestCase):
         self.assertEqual(b.req("GET", "/table/tb/records")[1]["count"], 1)
 
     def test_a_subscription_to_a_table_of_another_node_says_where_to_subscribe(self):
-        a = ClusterNode("a")
-        b = ClusterNode("b", peers=[a.cport])
-        self.nodes = [a, b]
-        wait_until(lambda: a.peers_up() == {"b"}, 10, "a sees b")
-        make_table(a, "tb", "b")
-        wait_until(lambda: a.req("GET", "/table/tb")[0] == 200, 5, "tb known")
+        a, b = self.start_pair()
         # SSE: a clear 421 naming the owner, not a stream and not a 500.
         st, body, r = a.req("GET", "/table/tb/events")
         self.assertEqual((st, body["error"]["code"]), (421, "misdirected"), body)
