@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cstddef>
 #include <cstring>
 #include <mutex>
 #include <new>
@@ -128,6 +129,8 @@ struct ChunkLayout {
 
 void Chunk::init(std::byte* mem, std::size_t bytes, std::size_t rec_bytes, std::size_t id_bytes,
                  std::uint32_t record_size, std::uint32_t capacity, std::uint64_t owner) {
+  // What a diff reads of a chunk comes first (see the members).
+  static_assert(offsetof(Chunk, lineage_serial_) + sizeof(std::uint64_t) == kDiffHeaderBytes);
   mem_ = mem;
   bytes_ = bytes;
   ids_ = reinterpret_cast<std::uint64_t*>(mem_ + rec_bytes);
@@ -229,6 +232,18 @@ void* ChunkTree::slot(std::size_t i) const {
   for (unsigned level = depth_ - 1; level > 0; --level)
     n = static_cast<const Node*>(n->slot[(i >> (kShift * level)) & (kFan - 1)].get());
   return n->slot[i & (kFan - 1)].get();
+}
+
+void ChunkTree::get_range(std::size_t first, std::size_t n, const Chunk** out) const {
+  assert(first + n <= size_);
+  const std::size_t end = first + n;
+  for (std::size_t i = first; i < end;) {
+    const Node* node = root_.get();
+    for (unsigned level = depth_ - 1; level > 0; --level)
+      node = static_cast<const Node*>(node->slot[(i >> (kShift * level)) & (kFan - 1)].get());
+    const std::size_t leaf_end = std::min(end, (i | (kFan - 1)) + 1);
+    for (; i < leaf_end; ++i) *out++ = static_cast<const Chunk*>(node->slot[i & (kFan - 1)].get());
+  }
 }
 
 std::shared_ptr<Chunk> ChunkTree::get_shared(std::size_t i) const {

@@ -148,6 +148,10 @@ class TableVersion {
     return static_cast<std::size_t>((slots_ + rpc_ - 1) / rpc_);
   }
   const Chunk* chunk(std::size_t k) const { return tree_.get(k); }
+  // Chunks [first, first + n) into out (first + n <= chunk_count()), faster than n chunk()s.
+  void chunks(std::size_t first, std::size_t n, const Chunk** out) const {
+    tree_.get_range(first, n, out);
+  }
   ChunkSpan chunk_span(std::size_t k) const;
   // The chunks that hold used slots, as ChunkSpans: for (ChunkSpan c : t.chunks())
   //   for (RecordView r : c) ...   -- the fastest iteration (a plain loop per chunk).

@@ -224,13 +224,20 @@ Result<DiffStats> diff_tables(const TableVersion& before, const TableVersion& af
     std::uint32_t ua = 0, ub = 0;
     const Chunk::WrittenBits* written = nullptr;
   };
-  // The chunk pointers of the next kAhead chunks, each looked up once in each tree.
-  constexpr std::size_t kAhead = 4, kRing = 8;
-  const Chunk* ring_a[kRing] = {};
-  const Chunk* ring_b[kRing] = {};
-  auto load_ring = [&](std::size_t k) {
-    ring_a[k % kRing] = after.chunk(k);
-    ring_b[k % kRing] = k < nb ? before.chunk(k) : nullptr;
+  // The chunk pointers, read from both trees kBatch at a time (one descent per tree node,
+  // TableVersion::chunks) into a ring that holds the current batch and the next, so the
+  // chunks kAhead ahead are known for prefetching.
+  constexpr std::size_t kAhead = 4, kBatch = 64, kRing = 2 * kBatch;
+  static_assert(kAhead < kBatch);
+  const Chunk* ring_a[kRing];
+  const Chunk* ring_b[kRing];
+  auto load_ring = [&](std::size_t k) {  // called for k = 0, 1, 2, ... in order
+    if (k % kBatch != 0) return;
+    const std::size_t at = k % kRing, n = std::min(kBatch, na - k);
+    after.chunks(k, n, ring_a + at);
+    const std::size_t in_b = k < nb ? std::min(n, nb - k) : 0;
+    if (in_b) before.chunks(k, in_b, ring_b + at);
+    for (std::size_t i = in_b; i < n; ++i) ring_b[at + i] = nullptr;
   };
   auto pair_at = [&](std::size_t k) {
     Pair p;
@@ -256,11 +263,12 @@ Result<DiffStats> diff_tables(const TableVersion& before, const TableVersion& af
   // When few records changed, the time goes in cache misses on cold chunk headers and
   // records: ask for the headers kAhead chunks ahead, for the history two ahead and for the
   // written records of the next chunk, so that the misses overlap.
-  auto prefetch_header = [](const Chunk* c) {  // the fields and serials, not the bitmaps
+  // The front of the header: pointers, dead count, serial and the nearest ancestor's serial
+  // (chunk.h, kDiffHeaderBytes), all a diff reads of a chunk but its bitmap.
+  auto prefetch_header = [](const Chunk* c) {
     if (!c) return;
-    const char* p = reinterpret_cast<const char*>(c);
-    for (std::size_t off = 0; off < Chunk::kHeaderBytes; off += kCacheLine)
-      __builtin_prefetch(p + off);
+    __builtin_prefetch(c);
+    __builtin_prefetch(reinterpret_cast<const char*>(c) + Chunk::kDiffHeaderBytes - 1);
   };
   for (std::size_t k = 0; k < kAhead && k < na; ++k) {
     load_ring(k);
@@ -317,13 +325,17 @@ Result<DiffStats> diff_tables(const TableVersion& before, const TableVersion& af
       }
     }
     // Slots past before's end of this chunk: new in `after` (unless deleted again since).
-    const std::uint8_t* la = ca->alive();
-    const std::uint64_t* ida = ca->ids();
-    const std::byte* ra = ca->records();
-    for (std::uint32_t i = ub; i < ua; ++i) {
-      if (!la[i]) continue;
-      ++st.changes;
-      visit(ida[i], nullptr, ra + std::size_t{i} * rs);
+    // Guarded: alive() lies past the front of the header, which a chunk without new slots
+    // never needs.
+    if (ub < ua) {
+      const std::uint8_t* la = ca->alive();
+      const std::uint64_t* ida = ca->ids();
+      const std::byte* ra = ca->records();
+      for (std::uint32_t i = ub; i < ua; ++i) {
+        if (!la[i]) continue;
+        ++st.changes;
+        visit(ida[i], nullptr, ra + std::size_t{i} * rs);
+      }
     }
     cur = next;
   }

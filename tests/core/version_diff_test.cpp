@@ -566,3 +566,65 @@ TEST_CASE("tiny records: one history bit covers several slots", "[diff]") {
     CHECK(st.slots_compared < tb.records_per_chunk());
   }
 }
+
+TEST_CASE("chunks(first, n) reads the same pointers as chunk(k), across tree nodes", "[diff]") {
+  // 16 records per chunk: 4,200 records fill 263 chunks, a tree of three levels (fan 16).
+  std::mt19937_64 rng(11);
+  auto v = commit(make_table(992), [&](Transaction& t) {
+    const auto& schema = *t.table("things")->schema();
+    for (int i = 0; i < 4200; ++i) ok(t.insert("things", random_record(schema, rng)));
+  });
+  const TableVersion& t = *v->table("things");
+  REQUIRE(t.chunk_count() > 256);
+  for (int round = 0; round < 200; ++round) {
+    const std::size_t first = rng() % t.chunk_count();
+    const std::size_t left = t.chunk_count() - first;
+    const std::size_t n = round == 0 ? left : rng() % (left + 1);
+    std::vector<const Chunk*> got(n + 1, nullptr);
+    t.chunks(first, n, got.data());
+    for (std::size_t i = 0; i < n; ++i) REQUIRE(got[i] == t.chunk(first + i));
+    REQUIRE(got[n] == nullptr);  // nothing written past n
+  }
+  std::vector<const Chunk*> all(t.chunk_count());
+  t.chunks(0, all.size(), all.data());
+  for (std::size_t k = 0; k < all.size(); ++k) REQUIRE(all[k] == t.chunk(k));
+}
+
+TEST_CASE("a diff over hundreds of chunks: the walk's batches and a grown table", "[diff]") {
+  // 16 records per chunk, so the diff reads its chunk pointers in several batches (64 at a
+  // time) and `after` has chunks past before's end; updates and deletes are spread over
+  // every batch, the edges of the batches among them.
+  std::mt19937_64 rng(5);
+  auto v0 = commit(make_table(992), [&](Transaction& t) {
+    const auto& schema = *t.table("things")->schema();
+    for (int i = 0; i < 1400; ++i) ok(t.insert("things", random_record(schema, rng)));
+  });
+  auto v1 = commit(v0, [&](Transaction& t) {
+    const auto& schema = *t.table("things")->schema();
+    auto changed = [&](std::uint64_t id) {
+      RecordBuffer r(*t.table("things")->get(id));
+      store<std::int32_t>(r.data(), load<std::int32_t>(r.data()) + 100);  // hp: always new
+      return Bytes(r.bytes().begin(), r.bytes().end());
+    };
+    for (std::uint64_t id : {1u, 16u, 17u, 1024u, 1025u, 1040u, 1041u, 1400u})
+      ok(t.update("things", id, changed(id)));
+    for (int i = 0; i < 40; ++i) {
+      const std::uint64_t id = 1 + rng() % 1400;
+      ok(t.update("things", id, changed(id)));
+    }
+    for (std::uint64_t id : {2u, 1200u, 1300u}) ok(t.erase("things", id));
+    for (int i = 0; i < 1800; ++i) ok(t.insert("things", random_record(schema, rng)));
+    ok(t.erase("things", 3000));  // inserted and deleted in between: nothing
+  });
+  const TableVersion& b = *v0->table("things");
+  const TableVersion& a = *v1->table("things");
+  REQUIRE(b.used_chunk_count() > 64);
+  REQUIRE(a.used_chunk_count() > 192);
+  const auto expected = brute_diff(b, a);
+  REQUIRE(expected.size() > 1800);
+  CHECK(real_diff(b, a) == expected);
+  CHECK(real_diff(a, a).empty());
+  CHECK(real_diff(b, b).empty());
+  // The other way round is refused (a is not older), never misread.
+  CHECK(!diff_tables(a, b, [](auto, auto, auto) {}).is_ok());
+}
