@@ -226,32 +226,30 @@ Chunk::~Chunk() {
   if (mem_) ChunkPool::instance().give(mem_, bytes_);
 }
 
-void* ChunkTree::slot(std::size_t i) const {
+const ChunkTree::Node* ChunkTree::leaf(std::size_t i) const {
   assert(i < size_);
   const Node* n = root_.get();
   for (unsigned level = depth_ - 1; level > 0; --level)
     n = static_cast<const Node*>(n->slot[(i >> (kShift * level)) & (kFan - 1)].get());
-  return n->slot[i & (kFan - 1)].get();
+  return n;
+}
+
+void* ChunkTree::slot(std::size_t i) const {
+  return leaf(i)->slot[i & (kFan - 1)].get();
 }
 
 void ChunkTree::get_range(std::size_t first, std::size_t n, const Chunk** out) const {
   assert(first + n <= size_);
   const std::size_t end = first + n;
   for (std::size_t i = first; i < end;) {
-    const Node* node = root_.get();
-    for (unsigned level = depth_ - 1; level > 0; --level)
-      node = static_cast<const Node*>(node->slot[(i >> (kShift * level)) & (kFan - 1)].get());
+    const Node* node = leaf(i);
     const std::size_t leaf_end = std::min(end, (i | (kFan - 1)) + 1);
     for (; i < leaf_end; ++i) *out++ = static_cast<const Chunk*>(node->slot[i & (kFan - 1)].get());
   }
 }
 
 std::shared_ptr<Chunk> ChunkTree::get_shared(std::size_t i) const {
-  assert(i < size_);
-  const Node* n = root_.get();
-  for (unsigned level = depth_ - 1; level > 0; --level)
-    n = static_cast<const Node*>(n->slot[(i >> (kShift * level)) & (kFan - 1)].get());
-  return std::static_pointer_cast<Chunk>(n->slot[i & (kFan - 1)]);
+  return std::static_pointer_cast<Chunk>(leaf(i)->slot[i & (kFan - 1)]);
 }
 
 std::shared_ptr<void>& ChunkTree::slot_ref(std::size_t i, std::uint64_t owner) {

@@ -141,7 +141,6 @@ class Chunk {
   std::atomic<std::uint32_t> frontier_{0};
   std::array<WrittenBits, kLineage> lineage_written_{};
 };
-static_assert(sizeof(Chunk::WrittenBits) == kCacheLine);
 
 // Pool of freed chunk memory, shared by all tables.
 std::size_t chunk_pool_limit();
@@ -186,6 +185,8 @@ class ChunkTree {
     std::uint64_t owner = 0;
   };
   void* slot(std::size_t i) const;
+  // The leaf node that holds chunk i (i < size()).
+  const Node* leaf(std::size_t i) const;
   std::shared_ptr<void>& slot_ref(std::size_t i, std::uint64_t owner);
 
   std::shared_ptr<Node> root_;

@@ -33,6 +33,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -143,34 +144,55 @@ bool write_all(int fd, std::string_view s) {
   return true;
 }
 
+// One frame at the front of `in`, taken off it; nullopt (and `in` as it was) when the bytes
+// end inside the frame.
+struct Frame {
+  unsigned op = 0;
+  bool fin = false;
+  bool masked = false;
+  unsigned char mask[4] = {0, 0, 0, 0};
+  std::string_view payload;  // as sent (still masked when `masked`)
+};
+std::optional<Frame> next_frame(std::string_view& in) {
+  if (in.size() < 2) return std::nullopt;
+  const auto b0 = static_cast<unsigned char>(in[0]), b1 = static_cast<unsigned char>(in[1]);
+  Frame f;
+  f.op = b0 & 0x0f;
+  f.fin = (b0 & 0x80) != 0;
+  f.masked = (b1 & 0x80) != 0;
+  std::size_t n = b1 & 0x7f, at = 2;
+  if (n >= 126) {
+    const std::size_t len_bytes = n == 126 ? 2 : 8;
+    if (in.size() < 2 + len_bytes) return std::nullopt;
+    n = 0;
+    for (std::size_t i = 0; i < len_bytes; ++i)
+      n = (n << 8) | static_cast<unsigned char>(in[2 + i]);
+    at += len_bytes;
+  }
+  if (f.masked) {
+    if (in.size() < at + 4) return std::nullopt;
+    std::memcpy(f.mask, in.data() + at, 4);
+    at += 4;
+  }
+  if (in.size() - at < n) return std::nullopt;
+  f.payload = in.substr(at, n);
+  in.remove_prefix(at + n);
+  return f;
+}
+
+// The close code of a close frame's payload (the first two bytes, unmasked).
+int close_code(const Frame& f) {
+  return (static_cast<unsigned char>(f.payload[0] ^ f.mask[0]) << 8) |
+         static_cast<unsigned char>(f.payload[1] ^ f.mask[1]);
+}
+
 // The close codes of the close frames among the client's bytes (masked frames), in order:
 // Beast answers a client's close by echoing its code, which RFC 6455 allows for any code from
 // 3000 up (the fuzzer found 65405 echoed).
 std::vector<int> client_close_codes(std::string_view in) {
   std::vector<int> codes;
-  while (in.size() >= 2) {
-    const auto b0 = static_cast<unsigned char>(in[0]), b1 = static_cast<unsigned char>(in[1]);
-    std::size_t n = b1 & 0x7f, at = 2;
-    if (n >= 126) {
-      const std::size_t len_bytes = n == 126 ? 2 : 8;
-      if (in.size() < 2 + len_bytes) break;
-      n = 0;
-      for (std::size_t i = 0; i < len_bytes; ++i)
-        n = (n << 8) | static_cast<unsigned char>(in[2 + i]);
-      at += len_bytes;
-    }
-    unsigned char mask[4] = {0, 0, 0, 0};
-    if (b1 & 0x80) {
-      if (in.size() < at + 4) break;
-      std::memcpy(mask, in.data() + at, 4);
-      at += 4;
-    }
-    if (in.size() - at < n) break;
-    if ((b0 & 0x0f) == 8 && n >= 2)
-      codes.push_back((static_cast<unsigned char>(in[at] ^ mask[0]) << 8) |
-                      static_cast<unsigned char>(in[at + 1] ^ mask[1]));
-    in.remove_prefix(at + n);
-  }
+  while (auto f = next_frame(in))
+    if (f->op == 8 && f->payload.size() >= 2) codes.push_back(close_code(*f));
   return codes;
 }
 
@@ -178,28 +200,13 @@ std::vector<int> client_close_codes(std::string_view in) {
 // codes the client sent, which the node may send back.
 void check_server_frames(std::string_view in, const std::vector<int>& echoable) {
   std::string message;
-  while (in.size() >= 2) {
-    const auto b0 = static_cast<unsigned char>(in[0]), b1 = static_cast<unsigned char>(in[1]);
-    TICKDB_FUZZ_CHECK((b1 & 0x80) == 0, "the node sent a masked frame");
-    std::size_t n = b1 & 0x7f, at = 2;
-    if (n == 126) {
-      if (in.size() < 4) return;
-      n = (std::size_t{static_cast<unsigned char>(in[2])} << 8) | static_cast<unsigned char>(in[3]);
-      at = 4;
-    } else if (n == 127) {
-      if (in.size() < 10) return;
-      n = 0;
-      for (int i = 2; i < 10; ++i) n = (n << 8) | static_cast<unsigned char>(in[i]);
-      at = 10;
-    }
-    if (in.size() - at < n) return;  // cut off by the close: nothing to judge
-    std::string_view payload = in.substr(at, n);
-    in.remove_prefix(at + n);
-    const unsigned op = b0 & 0x0f;
+  while (auto f = next_frame(in)) {  // a frame cut off by the close: nothing to judge
+    TICKDB_FUZZ_CHECK(!f->masked, "the node sent a masked frame");
+    const unsigned op = f->op;
+    const std::string_view payload = f->payload;
     if (op == 8) {
       if (payload.size() >= 2) {
-        const int code =
-            (static_cast<unsigned char>(payload[0]) << 8) | static_cast<unsigned char>(payload[1]);
+        const int code = close_code(*f);
         // API.md's codes, and those of RFC 6455 7.4.1 Beast sends on protocol errors (1002,
         // 1007 bad UTF-8, 1009 too big); never the reserved 1004-1006 or other private ones.
         const bool rfc = code == 1002 || code == 1003 || (code >= 1007 && code <= 1011);
@@ -214,7 +221,7 @@ void check_server_frames(std::string_view in, const std::vector<int>& echoable) 
     if (op == 9 || op == 10) continue;  // ping, pong
     TICKDB_FUZZ_CHECK(op == 1 || op == 0, "the node sent opcode " + std::to_string(op));
     message.append(payload);
-    if ((b0 & 0x80) == 0) continue;
+    if (!f->fin) continue;
     auto j = parse_json(message, 1000);
     TICKDB_FUZZ_CHECK(j.is_ok() && j->is_object(),
                       "a frame that is no JSON object: " + message.substr(0, 200));
