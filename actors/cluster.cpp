@@ -1,5 +1,6 @@
 #include "actors/cluster.h"
 
+#include <caf/actor_companion.hpp>
 #include <caf/io/all.hpp>
 #include <map>
 #include <mutex>
@@ -7,6 +8,7 @@
 #include <set>
 
 #include "actors/cluster_messages.h"
+#include "actors/forward_table.h"
 #include "actors/runtime.h"
 
 namespace tickdb {
@@ -16,42 +18,13 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-using lforward_atom = caf::atom_constant<caf::atom("c_lfwd")>;    // a forward from HTTP
-using deliver_atom = caf::atom_constant<caf::atom("c_deliver")>;  // our answer to a peer's
 using sweep_atom = caf::atom_constant<caf::atom("c_sweep")>;      // request deadlines
-using flush_atom = caf::atom_constant<caf::atom("c_flush")>;      // (address): send the outbox
 using refresh_atom = caf::atom_constant<caf::atom("c_refresh")>;  // (RefreshDone): ping all now
 
 // A forwarded answer travels in pieces of at most this many body bytes, so that no message on
 // the link is much over 1 MiB (one big message blocks the link for everything else).
 constexpr std::size_t kReplyChunk = 512 * 1024;
 constexpr std::chrono::milliseconds kSweepEvery{50};
-
-// Where the answer of one forwarded call goes; a call that dies unanswered (the node stops)
-// answers 503.
-struct ForwardDone {
-  std::function<void(ForwardReply)> fn;
-  void send(ForwardReply r) {
-    if (!fn) return;
-    auto f = std::move(fn);
-    fn = nullptr;
-    f(std::move(r));
-  }
-  ~ForwardDone();
-};
-
-ForwardReply error_reply(Errc code, const std::string& message) {
-  ForwardReply r;
-  r.status = errc_http_status(code);
-  r.body = json{{"error", {{"code", errc_name(code)}, {"message", message}}}}.dump(
-      -1, ' ', false, json::error_handler_t::replace);
-  if (code == Errc::node_unavailable) r.headers = {"Retry-After", "1"};
-  return r;
-}
-
-ForwardDone::~ForwardDone() {
-  send(error_reply(Errc::node_unavailable, "the node stopped before the answer came"));
-}
 
 // Cluster::refresh's callback: called once, when every peer pinged has answered or failed,
 // or when the node actor goes away first.
@@ -69,7 +42,6 @@ struct RefreshDone {
 }  // namespace
 }  // namespace tickdb
 
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<tickdb::ForwardDone>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<tickdb::RefreshDone>)
 
 namespace tickdb {
@@ -79,6 +51,29 @@ struct Cluster::Impl {
   Runtime* rt = nullptr;
   Handler handler;
   caf::actor node;
+  // The sink: the sender of our forwarded calls, so their answers come back to it. A
+  // companion: an answer ends its call in `calls` on the thread that receives it (CAF's
+  // middleman or its BASP worker), with no actor and no thread to wake in between. (Calls
+  // peers forward here run in the node actor: a slow one must not hold the middleman.)
+  caf::actor sink;
+  ForwardTable calls;
+  // Our calls waiting to leave, by peer address: the first of a batch schedules its flush.
+  struct Outbox {
+    caf::actor to;
+    ForwardBatch batch;
+    bool scheduled = false;
+  };
+  struct Outboxes {
+    std::mutex mu;
+    std::map<std::string, Outbox, std::less<>> by_peer;
+    caf::actor sink;  // (null once the node stopped)
+    void flush(const std::string& address);
+    caf::actor current_sink() {
+      std::lock_guard lk(mu);
+      return sink;
+    }
+  };
+  std::shared_ptr<Outboxes> outboxes = std::make_shared<Outboxes>();
   std::uint16_t port = 0;
   std::uint64_t incarnation = 0;
   std::string self_address;  // address:port as peers reach us
@@ -89,10 +84,11 @@ struct Cluster::Impl {
     std::string state = "connecting";
     double rtt_ms = -1;
     std::vector<std::string> tables;
-    std::uint64_t reconnects = 0, forwarded = 0, timeouts = 0, unavailable = 0;
-    std::vector<std::pair<int, std::uint64_t>> answered;
+    std::uint64_t reconnects = 0;
+    caf::actor handle;  // its node actor: where HTTP threads send forwarded calls
   };
   mutable std::mutex mu;  // the view below: written by the node actor, read by HTTP threads
+  bool stopped = false;
   std::vector<PeerView> peers;
   std::map<std::string, std::string, std::less<>> directory;  // table -> node (peers only)
   std::uint64_t directory_epoch = 0;
@@ -116,39 +112,13 @@ struct Peer {
   bool have_hello = false;
   Clock::time_point last_answer{};
   double rtt_ms = -1;
-  std::uint64_t reconnects = 0, forwarded = 0, timeouts = 0, unavailable = 0;
-  std::map<int, std::uint64_t> answered;  // forwarded calls by the status they got
+  std::uint64_t reconnects = 0;
   std::string last_error;
-  // Forwarded calls sent and not answered yet (504 past their deadline, or at once when the
-  // peer goes down), with the pieces of their answer received so far.
-  struct Call {
-    std::shared_ptr<ForwardDone> done;
-    Clock::time_point deadline;
-    ForwardReply reply;
-    std::uint32_t next_piece = 0;
-  };
-  std::map<std::uint64_t, Call> in_flight;
-  ForwardBatch outbox;  // calls queued for the next flush
-  bool flush_sent = false;
 };
-
-// The peer is down: its calls in flight will not be answered (their outcome is unknown).
-void fail_in_flight(Peer& p, const std::string& why) {
-  auto calls = std::move(p.in_flight);
-  p.in_flight.clear();
-  for (auto& [id, call] : calls) {
-    ++p.timeouts;
-    ++p.answered[504];
-    call.done->send(
-        error_reply(Errc::node_timeout, "node '" + p.hello.node + "' went down (" + why +
-                                            ") with the call in flight; the outcome is unknown"));
-  }
-}
 
 struct NodeState {
   Cluster::Impl* impl = nullptr;
   std::map<std::string, Peer> peers;  // by cluster address
-  std::map<std::uint64_t, caf::typed_response_promise<ForwardReply>> answering;  // peers' forwards
   std::uint64_t next_id = 1;
   std::uint64_t epoch = 0;
   std::vector<std::string> tables;  // ours, as last told
@@ -215,15 +185,14 @@ void publish_view(node_ptr self) {
     v.rtt_ms = p.rtt_ms;
     if (p.have_hello) v.tables = p.hello.tables;
     v.reconnects = p.reconnects;
-    v.forwarded = p.forwarded;
-    v.answered.assign(p.answered.begin(), p.answered.end());
-    v.timeouts = p.timeouts;
-    v.unavailable = p.unavailable;
+    v.handle = p.handle;
     if (p.have_hello)
       for (const auto& t : p.hello.tables) dir.emplace(t, p.hello.node);
     views.push_back(std::move(v));
   }
   std::lock_guard lk(m->mu);
+  if (m->stopped)  // no handle may outlive the actor system (Cluster::stop)
+    for (auto& v : views) v.handle = nullptr;
   if (dir != m->directory) ++m->directory_epoch;
   m->directory = std::move(dir);
   m->peers = std::move(views);
@@ -292,7 +261,7 @@ bool ping(node_ptr self, const std::string& address, std::function<void()> after
             if (p && p->up &&
                 Clock::now() - p->last_answer >= self->state.impl->opts.failure_timeout) {
               p->up = false;
-              fail_in_flight(*p, "no answer to pings");
+              self->state.impl->calls.fail_peer(p->address, "no answer to pings");
               self->state.impl->say(1, "cluster: peer '" + p->hello.node + "' at " + p->address +
                                            " does not answer: down");
               publish_view(self);
@@ -359,11 +328,13 @@ void connect(node_ptr self, const std::string& address) {
           });
 }
 
-// Sends our answer to a peer's forwarded call, in pieces of at most kReplyChunk body bytes.
-void send_reply(node_ptr self, const caf::actor& origin, std::uint64_t call, ForwardReply r) {
+// Sends our answer to a peer's forwarded call, in pieces of at most kReplyChunk body bytes,
+// from our sink (from any thread: pieces sent from one thread arrive in order).
+void send_reply(const caf::actor& sink, const caf::actor& origin, std::uint64_t call,
+                ForwardReply r) {
   if (!origin) return;
   if (r.body.size() <= kReplyChunk) {
-    self->send(origin, fwd_reply_atom::value, call, std::uint32_t{0}, true, std::move(r));
+    caf::send_as(sink, origin, fwd_reply_atom::value, call, std::uint32_t{0}, true, std::move(r));
     return;
   }
   std::string body = std::move(r.body);
@@ -375,60 +346,51 @@ void send_reply(node_ptr self, const caf::actor& origin, std::uint64_t call, For
       part.body.clear();
     }
     part.body = body.substr(off, kReplyChunk);
-    self->send(origin, fwd_reply_atom::value, call, piece, off + kReplyChunk >= body.size(),
-               std::move(part));
+    caf::send_as(sink, origin, fwd_reply_atom::value, call, piece, off + kReplyChunk >= body.size(),
+                 std::move(part));
   }
 }
 
-// Runs a call a peer forwarded here: its answer when the handler gave it at once (a read),
-// else nullopt (it comes later, from another thread, through deliver_atom).
-std::optional<ForwardReply> run_forwarded(node_ptr self, const caf::actor& origin,
-                                          std::uint64_t call, ForwardRequest req) {
+// Runs the calls a peer (`origin`: its sink) forwarded here, in the node actor. The answers
+// the handler gave at once (reads) leave together; the others (writes: they come later, from
+// another thread) leave alone when they come. Answers are sent as our sink.
+void run_forwarded(Cluster::Impl& m, const caf::actor& origin, ForwardBatch& batch) {
   struct Slot {
     std::mutex mu;
     bool returned = false;
     std::optional<ForwardReply> reply;
   };
-  auto slot = std::make_shared<Slot>();
-  caf::actor me = caf::actor_cast<caf::actor>(self);
-  self->state.impl->handler(std::move(req), [me, origin, call, slot](ForwardReply r) {
+  const caf::actor sink = m.outboxes->current_sink();
+  ReplyBatch ready;
+  for (std::size_t i = 0; i < batch.calls.size() && i < batch.requests.size(); ++i) {
+    const std::uint64_t call = batch.calls[i];
+    auto slot = std::make_shared<Slot>();
+    m.handler(std::move(batch.requests[i]), [sink, origin, call, slot](ForwardReply r) {
+      {
+        std::lock_guard lk(slot->mu);
+        if (!slot->returned) {
+          slot->reply = std::move(r);
+          return;
+        }
+      }
+      send_reply(sink, origin, call, std::move(r));
+    });
+    std::optional<ForwardReply> r;
     {
       std::lock_guard lk(slot->mu);
-      if (!slot->returned) {
-        slot->reply = std::move(r);
-        return;
-      }
+      slot->returned = true;
+      r = std::move(slot->reply);
     }
-    caf::anon_send(me, deliver_atom::value, origin, call, std::move(r));
-  });
-  std::lock_guard lk(slot->mu);
-  slot->returned = true;
-  return std::move(slot->reply);
-}
-
-// A piece of the answer of one of our forwarded calls.
-void complete(node_ptr self, std::uint64_t call, std::uint32_t piece, bool last, ForwardReply r) {
-  for (auto& [addr, p] : self->state.peers) {
-    auto it = p.in_flight.find(call);
-    if (it == p.in_flight.end()) continue;
-    auto& c = it->second;
-    if (piece != c.next_piece++) {  // a piece lost: the answer cannot be trusted
-      c.done->send(error_reply(Errc::node_timeout,
-                               "the answer of node '" + p.hello.node + "' came incomplete"));
-      p.in_flight.erase(it);
-      return;
+    if (!r) continue;  // answered later
+    if (r->body.size() > kReplyChunk) {
+      send_reply(sink, origin, call, std::move(*r));
+      continue;
     }
-    if (piece == 0)
-      c.reply = std::move(r);
-    else
-      c.reply.body += r.body;
-    if (last) {
-      ++p.answered[c.reply.status];
-      c.done->send(std::move(c.reply));
-      p.in_flight.erase(it);
-    }
-    return;
+    ready.calls.push_back(call);
+    ready.replies.push_back(std::move(*r));
   }
+  if (!ready.calls.empty() && origin)
+    caf::send_as(sink, origin, reply_batch_atom::value, std::move(ready));
 }
 
 caf::behavior node_actor(node_ptr self, Cluster::Impl* impl) {
@@ -442,7 +404,7 @@ caf::behavior node_actor(node_ptr self, Cluster::Impl* impl) {
       p.up = false;
       p.handle = nullptr;
       p.attempt = 0;
-      fail_in_flight(p, self->system().render(dm.reason));
+      self->state.impl->calls.fail_peer(p.address, self->system().render(dm.reason));
       publish_view(self);
       schedule_connect(self, p);
     }
@@ -495,90 +457,36 @@ caf::behavior node_actor(node_ptr self, Cluster::Impl* impl) {
         return my_hello(self);
       },
       [=](fwd_batch_atom, ForwardBatch& batch) {
-        caf::actor origin = caf::actor_cast<caf::actor>(self->current_sender());
-        ReplyBatch ready;
-        for (std::size_t i = 0; i < batch.calls.size() && i < batch.requests.size(); ++i) {
-          auto r = run_forwarded(self, origin, batch.calls[i], std::move(batch.requests[i]));
-          if (!r) continue;  // answered later, through deliver_atom
-          if (r->body.size() > kReplyChunk) {
-            send_reply(self, origin, batch.calls[i], std::move(*r));
-            continue;
-          }
-          ready.calls.push_back(batch.calls[i]);
-          ready.replies.push_back(std::move(*r));
-        }
-        if (!ready.calls.empty() && origin)
-          self->send(origin, reply_batch_atom::value, std::move(ready));
+        run_forwarded(*self->state.impl, caf::actor_cast<caf::actor>(self->current_sender()),
+                      batch);
       },
-      [=](reply_batch_atom, ReplyBatch& batch) {
+      [=](reply_batch_atom, ReplyBatch& batch) {  // (answers go to the sink, not here)
         for (std::size_t i = 0; i < batch.calls.size() && i < batch.replies.size(); ++i)
-          complete(self, batch.calls[i], 0, true, std::move(batch.replies[i]));
-      },
-      [=](flush_atom, const std::string& address) {
-        auto it = self->state.peers.find(address);
-        if (it == self->state.peers.end()) return;
-        Peer& p = it->second;
-        p.flush_sent = false;
-        if (p.outbox.calls.empty()) return;
-        ForwardBatch batch = std::move(p.outbox);
-        p.outbox = ForwardBatch{};
-        if (p.handle) self->send(p.handle, fwd_batch_atom::value, std::move(batch));
-      },
-      [=](deliver_atom, caf::actor& origin, std::uint64_t call, ForwardReply& r) {
-        send_reply(self, origin, call, std::move(r));
+          self->state.impl->calls.piece(batch.calls[i], 0, true, std::move(batch.replies[i]));
       },
       [=](fwd_reply_atom, std::uint64_t call, std::uint32_t piece, bool last, ForwardReply& r) {
-        complete(self, call, piece, last, std::move(r));
+        self->state.impl->calls.piece(call, piece, last, std::move(r));
       },
       [=](sweep_atom) {
-        const auto now = Clock::now();
-        for (auto& [addr, p] : self->state.peers)
-          for (auto it = p.in_flight.begin(); it != p.in_flight.end();) {
-            if (it->second.deadline > now) {
-              ++it;
-              continue;
-            }
-            ++p.timeouts;
-            ++p.answered[504];
-            it->second.done->send(error_reply(
-                Errc::node_timeout,
-                "node '" + p.hello.node + "' did not answer within cluster.request_timeout_ms (" +
-                    std::to_string(self->state.impl->opts.request_timeout.count()) +
-                    "); the outcome is unknown"));
-            it = p.in_flight.erase(it);
-          }
+        self->state.impl->calls.expire(Clock::now(),
+                                       self->state.impl->opts.request_timeout.count());
         self->delayed_send(self, kSweepEvery, sweep_atom::value);
       },
-      [=](lforward_atom, const std::string& node, ForwardRequest& req,
-          std::shared_ptr<ForwardDone>& done) {
-        Peer* target = nullptr;
-        for (auto& [a, p] : self->state.peers)
-          if (p.have_hello && p.hello.node == node) target = &p;
-        if (!target || !target->up || !target->handle) {
-          if (target) {
-            ++target->unavailable;
-            ++target->answered[503];
-          }
-          done->send(
-              error_reply(Errc::node_unavailable, "node '" + node + "', which owns this, is down"));
-          return;
-        }
-        ++target->forwarded;
-        const std::uint64_t call = self->state.next_id++;
-        target->in_flight.emplace(
-            call, Peer::Call{done, Clock::now() + self->state.impl->opts.request_timeout, {}, 0});
-        // A plain send matched by `call` (not a CAF request): the answer may come in pieces,
-        // and the deadlines are swept by one timer instead of one CAF timeout per call. Calls
-        // queued behind this one in our mailbox go in the same message (flush_atom runs after
-        // them).
-        target->outbox.calls.push_back(call);
-        target->outbox.requests.push_back(std::move(req));
-        if (!target->flush_sent) {
-          target->flush_sent = true;
-          self->send(self, flush_atom::value, target->address);
-        }
-      },
   };
+}
+
+caf::actor_companion* companion(const caf::actor& a) {
+  return static_cast<caf::actor_companion*>(caf::actor_cast<caf::abstract_actor*>(a));
+}
+
+// Ends the sink while the actor system lives: no handler runs after this, and the sink leaves
+// the system's registry (a peer's messages put it there). A companion left to end with its
+// last reference ends in the system's destructor, after the parts its cleanup uses.
+void end_sink(caf::actor_system& sys, const caf::actor& sink) {
+  auto* c = companion(sink);
+  c->on_enqueue(nullptr);  // waits for a handler that runs
+  caf::scoped_execution_unit ctx(&sys);
+  c->cleanup(caf::make_error(caf::exit_reason::user_shutdown), &ctx);
 }
 
 }  // namespace
@@ -596,12 +504,31 @@ Result<std::unique_ptr<Cluster>> Cluster::start(ClusterOptions opts, Runtime& rt
   m.handler = std::move(handler);
   m.incarnation = std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32);
   auto& sys = rt.system();
+  // Hidden: nothing of the system waits for it; it ends with its last reference.
+  m.sink = sys.spawn<caf::actor_companion, caf::hidden>();
+  // Runs on the sender's thread (the middleman's, for a peer's answer): thread-safe, short.
+  companion(m.sink)->on_enqueue([calls = &m.calls](caf::mailbox_element_ptr e) {
+    if (!e) return;
+    auto& c = e->content();
+    if (c.match_elements<reply_batch_atom, ReplyBatch>()) {
+      auto& b = c.get_mutable_as<ReplyBatch>(1);
+      for (std::size_t i = 0; i < b.calls.size() && i < b.replies.size(); ++i)
+        calls->piece(b.calls[i], 0, true, std::move(b.replies[i]));
+    } else if (c.match_elements<fwd_reply_atom, std::uint64_t, std::uint32_t, bool,
+                                ForwardReply>()) {
+      calls->piece(c.get_as<std::uint64_t>(1), c.get_as<std::uint32_t>(2), c.get_as<bool>(3),
+                   std::move(c.get_mutable_as<ForwardReply>(4)));
+    }
+  });
+  m.outboxes->sink = m.sink;
   m.node = sys.spawn(node_actor, &m);
   // Blocking, once, at start-up (not on an I/O thread, not in an actor).
   auto port = sys.middleman().publish(m.node, m.opts.port, m.opts.address.c_str(), true);
   if (!port) {
     caf::anon_send_exit(m.node, caf::exit_reason::user_shutdown);
     m.node = nullptr;
+    end_sink(sys, m.sink);
+    m.sink = nullptr;
     return make_error(Errc::invalid_argument, "cannot publish the cluster node on " +
                                                   m.opts.address + ":" +
                                                   std::to_string(m.opts.port) +
@@ -616,6 +543,21 @@ void Cluster::stop() {
   if (!impl_ || !impl_->node) return;
   caf::anon_send_exit(impl_->node, caf::exit_reason::user_shutdown);
   impl_->node = nullptr;
+  // After this no answer reaches the table.
+  end_sink(impl_->rt->system(), impl_->sink);
+  // No handle of an actor may outlive the actor system (the Cluster may): drop them all.
+  impl_->sink = nullptr;
+  {
+    std::lock_guard lk(impl_->outboxes->mu);
+    impl_->outboxes->sink = nullptr;
+    impl_->outboxes->by_peer.clear();
+  }
+  {
+    std::lock_guard lk(impl_->mu);
+    impl_->stopped = true;
+    for (auto& p : impl_->peers) p.handle = nullptr;
+  }
+  impl_->calls.fail_all("the node stopped before the answer came");
 }
 
 std::uint16_t Cluster::port() const {
@@ -644,15 +586,63 @@ std::optional<bool> Cluster::peer_up(std::string_view node) const {
 }
 
 void Cluster::forward(const std::string& node, ForwardRequest req,
-                      std::function<void(ForwardReply)> done) {
-  auto d = std::make_shared<ForwardDone>();
-  d->fn = std::move(done);
-  if (!impl_->node) {
-    d->send(error_reply(Errc::node_unavailable, "this node is stopping"));
-    return;
+                      std::function<void(ForwardReply)> done, const Defer& defer) {
+  Impl& m = *impl_;
+  req.from = m.opts.node;
+  // The calling (HTTP) thread sends the call to the owner's node actor itself, with the sink
+  // as its sender: the answer comes back to the sink on the middleman's thread. No actor of
+  // ours in between (each was a thread to wake, twice per call).
+  caf::actor to;
+  std::string address;
+  bool known = false, stopped = false;
+  {
+    std::lock_guard lk(m.mu);
+    stopped = m.stopped;
+    for (const auto& p : m.peers)
+      if (p.node == node) {
+        known = true;
+        address = p.address;
+        to = p.up ? p.handle : caf::actor();
+      }
   }
-  req.from = impl_->opts.node;
-  caf::anon_send(impl_->node, lforward_atom::value, node, std::move(req), std::move(d));
+  if (stopped) return done(forward_error_reply(Errc::node_unavailable, "this node is stopping"));
+  if (!to) {
+    if (known) m.calls.count_unavailable(address);
+    return done(forward_error_reply(Errc::node_unavailable,
+                                    "node '" + node + "', which owns this, is down"));
+  }
+  const std::uint64_t call =
+      m.calls.open(address, node, Clock::now() + m.opts.request_timeout, std::move(done));
+  bool first = false;
+  {
+    std::lock_guard lk(m.outboxes->mu);
+    Impl::Outbox& o = m.outboxes->by_peer[address];
+    o.to = std::move(to);
+    o.batch.calls.push_back(call);
+    o.batch.requests.push_back(std::move(req));
+    first = !o.scheduled;
+    o.scheduled = true;
+  }
+  if (!first) return;  // it leaves with the flush the batch's first call scheduled
+  if (defer)
+    defer([boxes = m.outboxes, address] { boxes->flush(address); });
+  else
+    m.outboxes->flush(address);
+}
+
+void Cluster::Impl::Outboxes::flush(const std::string& address) {
+  caf::actor dest;
+  ForwardBatch batch;
+  {
+    std::lock_guard lk(mu);
+    auto it = by_peer.find(address);
+    if (it == by_peer.end()) return;
+    it->second.scheduled = false;
+    dest = it->second.to;
+    batch = std::move(it->second.batch);
+    it->second.batch = ForwardBatch{};
+  }
+  if (!batch.calls.empty()) caf::send_as(sink, dest, fwd_batch_atom::value, std::move(batch));
 }
 
 void Cluster::announce() {
@@ -693,9 +683,11 @@ json Cluster::view() const {
 std::vector<Cluster::PeerFigures> Cluster::figures() const {
   std::lock_guard lk(impl_->mu);
   std::vector<PeerFigures> out;
-  for (const auto& p : impl_->peers)
-    out.push_back({p.node.empty() ? p.address : p.node, p.up, p.rtt_ms, p.reconnects, p.forwarded,
-                   p.timeouts, p.unavailable, p.answered});
+  for (const auto& p : impl_->peers) {
+    auto c = impl_->calls.counts(p.address);
+    out.push_back({p.node.empty() ? p.address : p.node, p.up, p.rtt_ms, p.reconnects, c.forwarded,
+                   c.timeouts, c.unavailable, std::move(c.answered)});
+  }
   return out;
 }
 

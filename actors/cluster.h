@@ -14,7 +14,10 @@
 // The directory (table -> node) is what the peers' hellos say; a table created here is
 // announced at once. forward() sends an HTTP request to the node that owns a table and hands
 // back its answer: 503 node_unavailable (with Retry-After) for a node known to be down,
-// 504 node_timeout when no answer came within cluster.request_timeout_ms.
+// 504 node_timeout when no answer came within cluster.request_timeout_ms. The calling thread
+// sends the call itself (batched with the others its round forwards) to the peer's node
+// actor, and the answer ends the call on the thread that receives it (ForwardTable): no actor
+// of ours in between on this node.
 //
 // No CAF in this header (the HTTP layer includes it). Messages between nodes are plain
 // serializable values (actors/cluster_messages.h).
@@ -91,8 +94,12 @@ class Cluster {
   // Whether `node` is a peer we know (up or down), and whether it is up.
   std::optional<bool> peer_up(std::string_view node) const;
   // Sends `req` to `node` and gives its answer to `done` (on some thread), or the 503/504 of
-  // API.md.
-  void forward(const std::string& node, ForwardRequest req, std::function<void(ForwardReply)> done);
+  // API.md. Calls go to a node in batches: `defer` (if given) runs its argument later on this
+  // thread, and the calls made until then leave with this one; without it the call leaves now
+  // (with any that wait).
+  using Defer = std::function<void(std::function<void()>)>;
+  void forward(const std::string& node, ForwardRequest req, std::function<void(ForwardReply)> done,
+               const Defer& defer = {});
   // This node's tables changed: tell every peer now (not only with the next ping).
   void announce();
   // Asks every peer for its hello now and calls `done` (on some thread) once all have

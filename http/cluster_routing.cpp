@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "http/io_round.h"
 #include "http/route_table.h"
 #include "http/router.h"
 
@@ -155,33 +156,43 @@ void Router::forward_to(const std::string& node, const HttpRequest& req, Done do
   // Kept for a retry: the node may say it no longer owns the table (our directory was old).
   std::shared_ptr<HttpRequest> again;
   if (req.header("x-tickdb-refreshed").empty()) again = std::make_shared<HttpRequest>(req);
-  c->forward(node, std::move(f), [this, c, again, done = std::move(done), node](ForwardReply r) {
-    if (again && not_owner_reply(r)) {
-      // Refresh the directory, then route the request again (here, to its new owner, or this
-      // node's 404 when no node has the table), once.
-      forward_retries_.fetch_add(1, std::memory_order_relaxed);
-      c->refresh([this, again, done = std::move(done)]() mutable {
-        again->headers.emplace_back("x-tickdb-refreshed", "1");
-        handle(std::move(*again), std::move(done));
-      });
-      return;
-    }
-    HttpResponse res;
-    res.status = r.status;
-    res.body = std::move(r.body);
-    // The owner's answer, exactly: only the content types the node sends come back.
-    res.content_type = r.content_type == "text/plain; version=0.0.4"
-                           ? std::string_view("text/plain; version=0.0.4")
-                           : std::string_view("application/json");
-    for (std::size_t i = 0; i + 1 < r.headers.size(); i += 2)
-      if (r.headers[i] != kNotOwnerHeader)
-        res.headers.emplace_back(std::move(r.headers[i]), std::move(r.headers[i + 1]));
-    bool named = false;
-    for (const auto& [k, v] : res.headers) named = named || k == "X-Tickdb-Node";
-    if (!named) res.headers.emplace_back("X-Tickdb-Node", node);
-    res.headers.emplace_back("X-Tickdb-Owner", node);
-    done(std::move(res));
-  });
+  c->forward(
+      node, std::move(f),
+      [this, c, again, done = std::move(done), node](ForwardReply r) {
+        if (again && not_owner_reply(r)) {
+          // Refresh the directory, then route the request again (here, to its new owner, or this
+          // node's 404 when no node has the table), once.
+          forward_retries_.fetch_add(1, std::memory_order_relaxed);
+          c->refresh([this, again, done = std::move(done)]() mutable {
+            again->headers.emplace_back("x-tickdb-refreshed", "1");
+            handle(std::move(*again), std::move(done));
+          });
+          return;
+        }
+        HttpResponse res;
+        res.status = r.status;
+        res.body = std::move(r.body);
+        // The owner's answer, exactly: only the content types the node sends come back.
+        res.content_type = r.content_type == "text/plain; version=0.0.4"
+                               ? std::string_view("text/plain; version=0.0.4")
+                               : std::string_view("application/json");
+        for (std::size_t i = 0; i + 1 < r.headers.size(); i += 2)
+          if (r.headers[i] != kNotOwnerHeader)
+            res.headers.emplace_back(std::move(r.headers[i]), std::move(r.headers[i + 1]));
+        bool named = false;
+        for (const auto& [k, v] : res.headers) named = named || k == "X-Tickdb-Node";
+        if (!named) res.headers.emplace_back("X-Tickdb-Node", node);
+        res.headers.emplace_back("X-Tickdb-Owner", node);
+        done(std::move(res));
+      },
+      after_this_round());
+}
+
+const Cluster::Defer& after_this_round() {
+  static const Cluster::Defer defer = [](std::function<void()> flush) {
+    if (!post_after_this_round(flush)) flush();
+  };
+  return defer;
 }
 
 void Router::serve_forwarded(ForwardRequest f, std::function<void(ForwardReply)> reply) {

@@ -35,4 +35,8 @@ std::vector<std::string> tables_named(const HttpRequest& req);
 inline constexpr const char* kNotOwnerHeader = "X-Tickdb-Not-Owner";
 bool not_owner_reply(const ForwardReply& r);
 
+// Cluster::forward's batching on HTTP I/O threads: the calls one round of a thread forwards
+// leave together, after the round (at once on any other thread).
+const Cluster::Defer& after_this_round();
+
 }  // namespace tickdb

@@ -430,29 +430,32 @@ void RpcEndpoint::forward_call(const std::shared_ptr<RpcBatch>& b, std::size_t i
   }
   // Kept for a retry: the node may say it no longer owns a table (the directory was old).
   auto again = refreshed ? nullptr : std::make_shared<json>(std::move(one["params"]));
-  c->forward(node, std::move(f), [this, c, b, i, id, notification, method, again](ForwardReply r) {
-    if (again && not_owner_reply(r)) {
-      retried_.fetch_add(1, std::memory_order_relaxed);
-      c->refresh([this, b, i, id, notification, method, again] {
-        dispatch(b, i, id, notification, method, std::move(*again), true, false);
-      });
-      return;
-    }
-    if (!notification) {
-      auto a = r.status == 200 ? parse_json(r.body) : Result<json>(json());
-      if (a && a->is_object()) {
-        b->answers[i] = std::move(*a);
-      } else {
-        // 503/504 of the cluster: the call's own error.
-        auto e = parse_json(r.body);
-        Errc code = r.status == 504 ? Errc::node_timeout : Errc::node_unavailable;
-        std::string msg = e && e->contains("error") ? (*e)["error"].value("message", "")
-                                                    : std::string("no answer");
-        b->answers[i] = rpc_error_of(id, make_error(code, msg));
-      }
-    }
-    b->finish_one();
-  });
+  c->forward(
+      node, std::move(f),
+      [this, c, b, i, id, notification, method, again](ForwardReply r) {
+        if (again && not_owner_reply(r)) {
+          retried_.fetch_add(1, std::memory_order_relaxed);
+          c->refresh([this, b, i, id, notification, method, again] {
+            dispatch(b, i, id, notification, method, std::move(*again), true, false);
+          });
+          return;
+        }
+        if (!notification) {
+          auto a = r.status == 200 ? parse_json(r.body) : Result<json>(json());
+          if (a && a->is_object()) {
+            b->answers[i] = std::move(*a);
+          } else {
+            // 503/504 of the cluster: the call's own error.
+            auto e = parse_json(r.body);
+            Errc code = r.status == 504 ? Errc::node_timeout : Errc::node_unavailable;
+            std::string msg = e && e->contains("error") ? (*e)["error"].value("message", "")
+                                                        : std::string("no answer");
+            b->answers[i] = rpc_error_of(id, make_error(code, msg));
+          }
+        }
+        b->finish_one();
+      },
+      after_this_round());
 }
 
 }  // namespace tickdb

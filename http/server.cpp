@@ -11,6 +11,7 @@
 #include <ctime>
 #include <thread>
 
+#include "http/io_round.h"
 #include "http/request_parser.h"
 #include "http/sse_session.h"
 #include "http/ws_session.h"
@@ -26,6 +27,8 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 class Session;
+
+thread_local net::io_context* t_io = nullptr;  // this thread's, when it is an I/O thread
 
 // One I/O thread: its own io_context (no strand, no lock between the threads' sessions), the
 // sessions it runs, and one coarse timer that closes the ones past their deadline and keeps
@@ -431,6 +434,12 @@ HttpServer::~HttpServer() {
   stop(std::chrono::milliseconds(0));
 }
 
+bool post_after_this_round(std::function<void()> fn) {
+  if (!t_io) return false;
+  net::post(*t_io, std::move(fn));
+  return true;
+}
+
 Result<std::unique_ptr<HttpServer>> HttpServer::start(const Config& cfg, Runtime& rt) {
   std::unique_ptr<HttpServer> s(new HttpServer());
   Impl& m = *s->impl_;
@@ -475,7 +484,10 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const Config& cfg, Runtime
     t->work.emplace(t->ioc.get_executor());
     arm_sweep(t.get());
     IoThread* tp = t.get();
-    t->thread = std::thread([tp] { tp->ioc.run(); });
+    t->thread = std::thread([tp] {
+      t_io = &tp->ioc;
+      tp->ioc.run();
+    });
   }
   return s;
 }
