@@ -34,7 +34,8 @@ const std::vector<std::pair<std::string, std::vector<std::string>>>& known_keys(
        {"name", "address", "allow_remote", "port", "peers", "heartbeat_ms", "failure_timeout_ms",
         "request_timeout_ms", "idempotency_ttl_s", "idempotency_max_keys"}},
       {"subscriptions",
-       {"retain_s", "retain_bytes", "max_stall_s", "max_connections", "max_per_connection"}},
+       {"retain_s", "retain_bytes", "max_stall_s", "max_connections", "max_per_connection",
+        "threads", "nice"}},
       {"ws", {"max_frame_bytes", "max_incoming_bytes", "ping_s"}},
       {"log", {"level"}},
   };
@@ -140,6 +141,14 @@ Result<Config> config_from_json(const json& j) {
         TAKE(get_uint(v, key, 1, 1u << 20), c.subscriptions_max_connections);
       } else if (key == "subscriptions.max_per_connection") {
         TAKE(get_uint(v, key, 1, 4096), c.subscriptions_max_per_connection);
+      } else if (key == "subscriptions.threads") {
+        std::uint64_t t;
+        TAKE(get_uint(v, key, 1, 256), t);
+        c.subscriptions_threads = static_cast<unsigned>(t);
+      } else if (key == "subscriptions.nice") {
+        std::uint64_t n;
+        TAKE(get_uint(v, key, 0, 19), n);
+        c.subscriptions_nice = static_cast<int>(n);
       } else if (key == "ws.max_frame_bytes") {
         TAKE(get_uint(v, key, 4096, 1ull << 30), c.ws_max_frame_bytes);
       } else if (key == "ws.max_incoming_bytes") {
@@ -295,7 +304,9 @@ json Config::to_json() const {
             {"retain_bytes", subscriptions_retain_bytes},
             {"max_stall_s", subscriptions_max_stall_s},
             {"max_connections", subscriptions_max_connections},
-            {"max_per_connection", subscriptions_max_per_connection}}},
+            {"max_per_connection", subscriptions_max_per_connection},
+            {"threads", subscriptions_threads},
+            {"nice", subscriptions_nice}}},
           {"ws",
            {{"max_frame_bytes", ws_max_frame_bytes},
             {"max_incoming_bytes", ws_max_incoming_bytes},

@@ -9,7 +9,8 @@
 //    "max_write_bytes", "max_alloc_bytes"}, "cluster": {"name", "address", "allow_remote",
 //    "port", "peers", "heartbeat_ms", "failure_timeout_ms", "request_timeout_ms",
 //    "idempotency_ttl_s", "idempotency_max_keys"}, "subscriptions": {"retain_s",
-//    "retain_bytes", "max_stall_s", "max_connections", "max_per_connection"}, "ws":
+//    "retain_bytes", "max_stall_s", "max_connections", "max_per_connection", "threads",
+//    "nice"}, "ws":
 //    {"max_frame_bytes", "max_incoming_bytes", "ping_s"}, "log": {"level"}}
 //
 // Thread-safety: a plain value.
@@ -76,6 +77,12 @@ struct Config {
   double subscriptions_max_stall_s = 30;
   std::uint64_t subscriptions_max_connections = 1024;
   std::uint64_t subscriptions_max_per_connection = 64;
+  // WebSocket and SSE connections run on their own I/O threads, this many, at this nice value
+  // (0..19, above the node's other threads): streaming megabytes of deltas per tick must not
+  // take the CPU from the tick and the actors that make the deltas (docs/benchmarks.md,
+  // subscriptions), nor from the request/response threads.
+  unsigned subscriptions_threads = 2;
+  int subscriptions_nice = 10;
   std::uint64_t ws_max_frame_bytes = 1ull << 20;
   std::uint64_t ws_max_incoming_bytes = 64ull << 10;
   double ws_ping_s = 15;

@@ -1,6 +1,7 @@
 #include "http/server.h"
 
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <boost/asio.hpp>
@@ -64,10 +65,21 @@ constexpr std::size_t kReadChunk = 8192;
 
 }  // namespace
 
+// One thread of the WebSocket and SSE sessions (subscriptions.threads of them): a plain
+// io_context, run at subscriptions.nice, so that streaming deltas yields the CPU to the tick,
+// the actors and the request/response threads whenever they want it.
+struct StreamThread {
+  net::io_context ioc{1};
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+  std::thread thread;
+};
+
 struct HttpServer::Impl {
   Config cfg;
   std::unique_ptr<Router> router;
   std::vector<std::unique_ptr<IoThread>> io;
+  std::vector<std::unique_ptr<StreamThread>> streams;
+  std::atomic<std::size_t> next_stream{0};
   std::unique_ptr<tcp::acceptor> acceptor;  // runs on io[0]
   std::unique_ptr<net::steady_timer> accept_retry;
   std::size_t next_thread = 0;
@@ -218,8 +230,11 @@ class Session : public std::enable_shared_from_this<Session> {
       if (!token.empty() && !req.authorization.empty() &&
           !equal_constant_time(req.authorization, "Bearer " + token))
         return false;
-      hand_over();
-      start_websocket(std::move(socket_), std::move(req), srv_->router->hub(), srv_->cfg);
+      if (auto sock = hand_over())
+        net::post(sock->get_executor(),
+                  [srv = srv_, sock = std::move(*sock), req = std::move(req)]() mutable {
+                    start_websocket(std::move(sock), std::move(req), srv->router->hub(), srv->cfg);
+                  });
       return true;
     }
     if (path.size() > 14 && path.substr(0, 7) == "/table/" &&
@@ -230,17 +245,34 @@ class Session : public std::enable_shared_from_this<Session> {
       if (!target || target->segments.size() != 3) return false;
       auto op = sse_subscription(srv_->router->runtime(), target->segments[1], req);
       if (!op) return false;
-      hand_over();
-      start_sse(std::move(socket_), std::move(*op), srv_->router->hub(), srv_->cfg);
+      if (auto sock = hand_over())
+        net::post(sock->get_executor(),
+                  [srv = srv_, sock = std::move(*sock), op = std::move(*op)]() mutable {
+                    start_sse(std::move(sock), std::move(op), srv->router->hub(), srv->cfg);
+                  });
       return true;
     }
     return false;
   }
-  // The socket leaves the HTTP machinery: no answer is owed, the sweep forgets it.
-  void hand_over() {
+  // The socket leaves the HTTP machinery for a stream thread: no answer is owed, the sweep
+  // forgets it. Its descriptor moves to a socket of that thread's io_context (the session
+  // starts there); none when it cannot be moved (the connection is then closed).
+  std::optional<tcp::socket> hand_over() {
     srv_->busy.fetch_sub(1, std::memory_order_relaxed);
     state_ = State::closed;
     unlink();
+    auto& to = *srv_->streams[srv_->next_stream++ % srv_->streams.size()];
+    beast::error_code ec;
+    const auto protocol = socket_.local_endpoint(ec).protocol();
+    if (ec) return std::nullopt;
+    const auto fd = socket_.release(ec);
+    if (ec) return std::nullopt;
+    tcp::socket moved(to.ioc);
+    if (moved.assign(protocol, fd, ec); ec) {
+      ::close(fd);
+      return std::nullopt;
+    }
+    return moved;
   }
 
   // The router's answer, on any thread: written on this session's own thread.
@@ -454,6 +486,8 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const Config& cfg, Runtime
     t->update_clock();
     m.io.push_back(std::move(t));
   }
+  for (unsigned i = 0; i < std::max(1u, cfg.subscriptions_threads); ++i)
+    m.streams.push_back(std::make_unique<StreamThread>());
   beast::error_code ec;
   auto addr = net::ip::make_address(cfg.http_address, ec);
   if (ec)
@@ -486,6 +520,14 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const Config& cfg, Runtime
     IoThread* tp = t.get();
     t->thread = std::thread([tp] {
       t_io = &tp->ioc;
+      tp->ioc.run();
+    });
+  }
+  for (auto& t : m.streams) {
+    t->work.emplace(t->ioc.get_executor());
+    t->thread = std::thread([tp = t.get(), nice = cfg.subscriptions_nice] {
+      // Raising one's own nice value needs no privilege (lowering it would).
+      if (nice > 0) (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), nice);
       tp->ioc.run();
     });
   }
@@ -527,7 +569,13 @@ void HttpServer::stop(std::chrono::milliseconds grace) {
     t->work.reset();
     t->ioc.stop();
   }
+  for (auto& t : m.streams) {
+    t->work.reset();
+    t->ioc.stop();
+  }
   for (auto& t : m.io)
+    if (t->thread.joinable()) t->thread.join();
+  for (auto& t : m.streams)
     if (t->thread.joinable()) t->thread.join();
 }
 

@@ -17,6 +17,8 @@ TEST_CASE("no config at all gives the documented defaults", "[config]") {
   CHECK(c->tick_rate_hz == 60);
   CHECK(c->storage_data_dir == "./data");
   CHECK(c->http_auth_token.empty());
+  CHECK(c->subscriptions_threads == 2);
+  CHECK(c->subscriptions_nice == 10);
 }
 
 TEST_CASE("every key is read", "[config]") {
@@ -26,7 +28,7 @@ TEST_CASE("every key is read", "[config]") {
     "procedures": ["step", {"name": "other", "every": 3, "params": {"k": 1}}]}, "workers": {"count": 3},
     "storage": {"data_dir": "/tmp/x", "snapshot_interval_s": 10, "snapshot_keep": 5, "compression_level": 3,
     "durability": "sync"}, "procedures": {"modules": ["a.so"]}, "cluster": {"port": 7000, "peers": ["h:1"]},
-    "log": {"level": "debug"}})");
+    "subscriptions": {"threads": 3, "nice": 0}, "log": {"level": "debug"}})");
   auto c = config_from_json(j);
   INFO((c ? "" : c.message()));
   REQUIRE(c.is_ok());
@@ -41,6 +43,9 @@ TEST_CASE("every key is read", "[config]") {
   CHECK(c->workers_scheduler_policy == SchedulerPolicy::sharing);  // the default
   CHECK(c->procedures_modules == std::vector<std::string>{"a.so"});
   CHECK(c->cluster_peers == std::vector<std::string>{"h:1"});
+  CHECK(c->subscriptions_threads == 3);
+  CHECK(c->subscriptions_nice == 0);
+  CHECK(c->to_json()["subscriptions"]["nice"] == 0);
   CHECK(c->to_json()["http"]["auth_token"] == "(set)");  // never printed
 }
 
@@ -68,6 +73,9 @@ TEST_CASE("unknown keys and bad values are refused naming the key", "[config]") 
            {R"({"procedures": {"timeout_ms": "5s"}})", "procedures.timeout_ms"},
            {R"({"procedures": {"max_write_bytes": 1.5}})", "procedures.max_write_bytes"},
            {R"({"log": {"level": "loud"}})", "log.level"},
+           {R"({"subscriptions": {"nice": 20}})", "subscriptions.nice"},
+           {R"({"subscriptions": {"nice": -1}})", "subscriptions.nice"},
+           {R"({"subscriptions": {"threads": 0}})", "subscriptions.threads"},
            {R"({"http": 5})", "http"},
        }) {
     auto c = config_from_json(json::parse(text));

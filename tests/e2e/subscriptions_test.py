@@ -20,6 +20,7 @@ import asyncio
 import http.client
 import json
 import random
+import subprocess
 import time
 import unittest
 
@@ -561,6 +562,60 @@ class Limits(unittest.TestCase):
             run(go())
         finally:
             n.stop()
+
+
+class StreamThreads(unittest.TestCase):
+    """WebSocket and SSE sessions leave the request/response threads for subscriptions.threads
+    threads of their own at subscriptions.nice: streaming yields the CPU to the tick, the actors
+    and the HTTP threads (docs/benchmarks.md, subscriptions)."""
+
+    def nice_of_threads(self, pid):
+        out = {}
+        for tid in os.listdir("/proc/%d/task" % pid):
+            try:
+                with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
+            out[int(tid)] = int(fields[16])  # field 19 of stat: nice
+        return out
+
+    def test_streams_run_on_their_own_threads_at_the_configured_nice(self):
+        n = Node("subscriptions.threads=3", "subscriptions.nice=7")
+        try:
+            self.assertEqual(n.req("POST", "/table", {"name": "s", "fields": [{"name": "v", "type": "i32"}]})[0], 201)
+            self.assertEqual(n.req("POST", "/table/s/record", {"v": 1})[0], 201)
+            nice = self.nice_of_threads(n.pid)
+            self.assertEqual(sorted(nice.values()).count(7), 3, nice)  # started with the node
+            self.assertIn(0, nice.values())  # the others keep the node's own priority
+
+            async def go():
+                async with websockets.connect(n.url(), subprotocols=["tickdb.v1"]) as ws:
+                    await recv(ws)  # hello
+                    rows, ready = await subscribe(ws, "a", "s")
+                    self.assertEqual([r["v"] for r in rows], [1])
+                    # Requests are answered while the stream is open, and its deltas come.
+                    self.assertEqual(n.req("POST", "/table/s/record", {"v": 2})[0], 201)
+                    f = await recv_until(ws, lambda f: f["type"] == "delta")
+                    self.assertEqual([r["v"] for r in f["changes"]["a"]["ins"]], [2])
+            run(go())
+            c = http.client.HTTPConnection("127.0.0.1", n.port, timeout=10)
+            c.request("GET", "/table/s/events")
+            r = c.getresponse()
+            self.assertEqual(r.status, 200)
+            lines = [r.fp.readline().decode().rstrip("\n") for _ in range(12)]  # hello, snapshot, ...
+            self.assertIn("event: snapshot", lines)
+            c.close()
+            self.assertEqual(self.nice_of_threads(n.pid), nice)  # no thread came or changed
+        finally:
+            n.stop()
+
+    def test_the_keys_are_checked(self):
+        for bad in ("subscriptions.nice=20", "subscriptions.threads=0"):
+            p = subprocess.run([SERVER, "--set", bad, "--print-config"], capture_output=True, text=True, timeout=20)
+            self.assertNotEqual(p.returncode, 0, bad)
+            self.assertIn(bad.split("=")[0], p.stdout + p.stderr)
 
 
 if __name__ == "__main__":
