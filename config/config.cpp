@@ -73,6 +73,13 @@ Result<std::uint64_t> get_uint(const json& v, const std::string& key, std::uint6
                         std::to_string(x));
   return x;
 }
+// get_uint for a narrower field (the range fits it).
+template <class T>
+Result<T> get_uint_as(const json& v, const std::string& key, std::uint64_t lo, std::uint64_t hi) {
+  auto x = get_uint(v, key, lo, hi);
+  if (!x) return x.error();
+  return static_cast<T>(*x);
+}
 Result<double> get_number(const json& v, const std::string& key, double lo, double hi) {
   if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < lo ||
       v.get<double>() > hi) {
@@ -118,13 +125,9 @@ Result<Config> config_from_json(const json& j) {
       } else if (key == "http.address") {
         TAKE(get_string(v, key), c.http_address);
       } else if (key == "http.port") {
-        std::uint64_t p;
-        TAKE(get_uint(v, key, 0, 65535), p);
-        c.http_port = static_cast<std::uint16_t>(p);
+        TAKE(get_uint_as<std::uint16_t>(v, key, 0, 65535), c.http_port);
       } else if (key == "http.threads") {
-        std::uint64_t t;
-        TAKE(get_uint(v, key, 1, 256), t);
-        c.http_threads = static_cast<unsigned>(t);
+        TAKE(get_uint_as<unsigned>(v, key, 1, 256), c.http_threads);
       } else if (key == "http.max_body_bytes") {
         TAKE(get_uint(v, key, 1024, 1ull << 32), c.http_max_body_bytes);
       } else if (key == "http.timeout_s") {
@@ -142,13 +145,9 @@ Result<Config> config_from_json(const json& j) {
       } else if (key == "subscriptions.max_per_connection") {
         TAKE(get_uint(v, key, 1, 4096), c.subscriptions_max_per_connection);
       } else if (key == "subscriptions.threads") {
-        std::uint64_t t;
-        TAKE(get_uint(v, key, 1, 256), t);
-        c.subscriptions_threads = static_cast<unsigned>(t);
+        TAKE(get_uint_as<unsigned>(v, key, 1, 256), c.subscriptions_threads);
       } else if (key == "subscriptions.nice") {
-        std::uint64_t n;
-        TAKE(get_uint(v, key, 0, 19), n);
-        c.subscriptions_nice = static_cast<int>(n);
+        TAKE(get_uint_as<int>(v, key, 0, 19), c.subscriptions_nice);
       } else if (key == "ws.max_frame_bytes") {
         TAKE(get_uint(v, key, 4096, 1ull << 30), c.ws_max_frame_bytes);
       } else if (key == "ws.max_incoming_bytes") {
@@ -183,9 +182,7 @@ Result<Config> config_from_json(const json& j) {
           c.tick_procedures.push_back(std::move(tp));
         }
       } else if (key == "workers.count") {
-        std::uint64_t w;
-        TAKE(get_uint(v, key, 0, 256), w);
-        c.workers_count = static_cast<unsigned>(w);
+        TAKE(get_uint_as<unsigned>(v, key, 0, 256), c.workers_count);
       } else if (key == "workers.scheduler_policy") {
         TAKE(get_named(v, key, parse_scheduler_policy, "\"sharing\" or \"stealing\""),
              c.workers_scheduler_policy);
@@ -195,13 +192,9 @@ Result<Config> config_from_json(const json& j) {
       } else if (key == "storage.snapshot_interval_s") {
         TAKE(get_number(v, key, 0, 86400 * 7), c.storage_snapshot_interval_s);
       } else if (key == "storage.snapshot_keep") {
-        std::uint64_t k2;
-        TAKE(get_uint(v, key, 1, 1000), k2);
-        c.storage_snapshot_keep = static_cast<unsigned>(k2);
+        TAKE(get_uint_as<unsigned>(v, key, 1, 1000), c.storage_snapshot_keep);
       } else if (key == "storage.compression_level") {
-        std::uint64_t l;
-        TAKE(get_uint(v, key, 1, 19), l);
-        c.storage_compression_level = static_cast<int>(l);
+        TAKE(get_uint_as<int>(v, key, 1, 19), c.storage_compression_level);
       } else if (key == "storage.durability") {
         TAKE(get_named(v, key, parse_durability, "\"sync\", \"async\" or \"snapshot\""),
              c.storage_durability);
@@ -217,9 +210,7 @@ Result<Config> config_from_json(const json& j) {
       } else if (key == "procedures.modules") {
         TAKE(get_strings(v, key), c.procedures_modules);
       } else if (key == "cluster.port") {
-        std::uint64_t p;
-        TAKE(get_uint(v, key, 0, 65535), p);
-        c.cluster_port = static_cast<std::uint16_t>(p);
+        TAKE(get_uint_as<std::uint16_t>(v, key, 0, 65535), c.cluster_port);
       } else if (key == "cluster.peers") {
         TAKE(get_strings(v, key), c.cluster_peers);
       } else if (key == "cluster.name") {
