@@ -119,7 +119,6 @@ struct Peer {
 struct NodeState {
   Cluster::Impl* impl = nullptr;
   std::map<std::string, Peer> peers;  // by cluster address
-  std::uint64_t next_id = 1;
   std::uint64_t epoch = 0;
   std::vector<std::string> tables;  // ours, as last told
   std::mt19937_64 rng{std::random_device{}()};
