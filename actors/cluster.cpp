@@ -459,13 +459,6 @@ caf::behavior node_actor(node_ptr self, Cluster::Impl* impl) {
         run_forwarded(*self->state.impl, caf::actor_cast<caf::actor>(self->current_sender()),
                       batch);
       },
-      [=](reply_batch_atom, ReplyBatch& batch) {  // (answers go to the sink, not here)
-        for (std::size_t i = 0; i < batch.calls.size() && i < batch.replies.size(); ++i)
-          self->state.impl->calls.piece(batch.calls[i], 0, true, std::move(batch.replies[i]));
-      },
-      [=](fwd_reply_atom, std::uint64_t call, std::uint32_t piece, bool last, ForwardReply& r) {
-        self->state.impl->calls.piece(call, piece, last, std::move(r));
-      },
       [=](sweep_atom) {
         self->state.impl->calls.expire(Clock::now(),
                                        self->state.impl->opts.request_timeout.count());
@@ -503,7 +496,7 @@ Result<std::unique_ptr<Cluster>> Cluster::start(ClusterOptions opts, Runtime& rt
   m.handler = std::move(handler);
   m.incarnation = std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32);
   auto& sys = rt.system();
-  // Hidden: nothing of the system waits for it; it ends with its last reference.
+  // Hidden: nothing of the system waits for it; Cluster::stop ends it (end_sink).
   m.sink = sys.spawn<caf::actor_companion, caf::hidden>();
   // Runs on the sender's thread (the middleman's, for a peer's answer): thread-safe, short.
   companion(m.sink)->on_enqueue([calls = &m.calls](caf::mailbox_element_ptr e) {
@@ -630,18 +623,19 @@ void Cluster::forward(const std::string& node, ForwardRequest req,
 }
 
 void Cluster::Impl::Outboxes::flush(const std::string& address) {
-  caf::actor dest;
+  caf::actor from, dest;
   ForwardBatch batch;
   {
     std::lock_guard lk(mu);
     auto it = by_peer.find(address);
     if (it == by_peer.end()) return;
     it->second.scheduled = false;
+    from = sink;  // (Cluster::stop clears it under this lock)
     dest = it->second.to;
     batch = std::move(it->second.batch);
     it->second.batch = ForwardBatch{};
   }
-  if (!batch.calls.empty()) caf::send_as(sink, dest, fwd_batch_atom::value, std::move(batch));
+  if (!batch.calls.empty()) caf::send_as(from, dest, fwd_batch_atom::value, std::move(batch));
 }
 
 void Cluster::announce() {
