@@ -2,7 +2,9 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cstring>
+#include <string>
 
 namespace tickdb {
 
@@ -52,6 +54,25 @@ std::string id_key(std::uint64_t id) {
   encode_id(id, reinterpret_cast<std::byte*>(k.data()));
   return k;
 }
+
+const std::byte* key_of(std::uint64_t id, std::string& buf) {
+  buf = id_key(id);
+  return reinterpret_cast<const std::byte*>(buf.data());
+}
+
+// The ids of an entry about to hold more than kInlineIds: its inline ids and `extra`, in
+// one tree (built bottom-up: the ids are sorted).
+std::shared_ptr<const OrderedIndex> spill(const HashEntry& e, std::uint64_t extra,
+                                          std::uint64_t owner) {
+  std::uint64_t ids[detail::kInlineIds + 1];
+  std::uint32_t n = 0;
+  for (std::uint32_t i = 0; i < e.n; ++i) ids[n++] = e.ids[i];
+  ids[n++] = extra;
+  std::sort(ids, ids + n);
+  std::byte keys[(detail::kInlineIds + 1) * kIdKeyBytes];
+  for (std::uint32_t i = 0; i < n; ++i) encode_id(ids[i], keys + i * kIdKeyBytes);
+  return std::make_shared<const OrderedIndex>(OrderedIndex::build(kIdKeyBytes, keys, n, owner));
+}
 }  // namespace
 
 std::uint64_t HashIndex::hash(const std::byte* value, std::size_t n) {
@@ -60,12 +81,24 @@ std::uint64_t HashIndex::hash(const std::byte* value, std::size_t n) {
 
 std::ptrdiff_t HashIndex::entry_of(const HashLeaf& leaf, std::uint64_t h,
                                    const std::byte* value) const {
-  for (std::size_t i = 0; i < leaf.entries.size(); ++i)
-    if (leaf.entries[i].hash == h &&
-        (value_size_ == 0 ||
-         std::memcmp(leaf.values.data() + i * value_size_, value, value_size_) == 0))
+  const std::size_t st = stride(), count = leaf.entries.size();
+  const std::byte* k = leaf.keys.data();
+  for (std::size_t i = 0; i < count; ++i, k += st) {
+    std::uint64_t kh;
+    std::memcpy(&kh, k, 8);
+    if (kh == h && std::memcmp(k + 8, value, value_size_) == 0)
       return static_cast<std::ptrdiff_t>(i);
+  }
   return -1;
+}
+
+void HashIndex::push_entry(HashLeaf& leaf, std::uint64_t h, const std::byte* value,
+                           HashEntry e) const {
+  const std::size_t at = leaf.keys.size();
+  leaf.keys.resize(at + stride());
+  std::memcpy(leaf.keys.data() + at, &h, 8);
+  if (value_size_) std::memcpy(leaf.keys.data() + at + 8, value, value_size_);
+  leaf.entries.push_back(std::move(e));
 }
 
 HashIndex::Match HashIndex::find(const std::byte* value) const {
@@ -84,8 +117,10 @@ HashIndex::Match HashIndex::find(const std::byte* value) const {
 bool HashIndex::contains(const std::byte* value, std::uint64_t id) const {
   Match m = find(value);
   if (m.empty()) return false;
-  if (!m.e_->more) return m.e_->id == id;
-  return m.e_->more->contains(reinterpret_cast<const std::byte*>(id_key(id).data()));
+  const HashEntry& e = *m.e_;
+  if (!e.more) return std::find(e.ids, e.ids + e.n, id) != e.ids + e.n;
+  std::string buf;
+  return e.more->contains(key_of(id, buf));
 }
 
 // insert and erase walk once, owning the path as they go: a pair that is there (insert) or
@@ -103,31 +138,47 @@ bool HashIndex::insert(const std::byte* value, std::uint64_t id, std::uint64_t o
     auto i = entry_of(leaf, h, value);
     if (i >= 0) {  // another id of a value that is there
       HashEntry& e = leaf.entries[static_cast<std::size_t>(i)];
-      if (!e.more && e.id == id) return false;
-      auto more = e.more ? std::make_shared<OrderedIndex>(*e.more)
-                         : std::make_shared<OrderedIndex>(kIdKeyBytes);
-      if (!e.more) more->insert(reinterpret_cast<const std::byte*>(id_key(e.id).data()), owner);
-      if (!more->insert(reinterpret_cast<const std::byte*>(id_key(id).data()), owner)) return false;
+      if (!e.more) {
+        std::uint64_t* end = e.ids + e.n;
+        std::uint64_t* at = std::lower_bound(e.ids, end, id);
+        if (at != end && *at == id) return false;
+        if (e.n < detail::kInlineIds) {
+          std::copy_backward(at, end, end + 1);
+          *at = id;
+          ++e.n;
+        } else {
+          e.more = spill(e, id, owner);
+          e.n = 0;
+        }
+        ++size_;
+        return true;
+      }
+      auto more = std::make_shared<OrderedIndex>(*e.more);
+      std::string buf;
+      if (!more->insert(key_of(id, buf), owner)) return false;
       e.more = std::move(more);
       ++size_;
       return true;
     }
     if (leaf.entries.size() < kLeafEntries || level + 1 >= kLevels) {
-      leaf.entries.push_back({h, id, nullptr});
-      leaf.values.insert(leaf.values.end(), value, value + value_size_);
+      HashEntry e;
+      e.n = 1;
+      e.ids[0] = id;
+      push_entry(leaf, h, value, std::move(e));
       ++size_;
       return true;
     }
     // A full leaf: becomes an inner node over leaves one level down; then try again there.
     auto inner = std::make_shared<HashInner>();
     inner->owner = owner;
+    const std::size_t st = stride();
     for (std::size_t j = 0; j < leaf.entries.size(); ++j) {
-      auto& kid = inner->kids[slot_at(leaf.entries[j].hash, level)];
+      const std::byte* k = leaf.keys.data() + j * st;
+      std::uint64_t kh;
+      std::memcpy(&kh, k, 8);
+      auto& kid = inner->kids[slot_at(kh, level)];
       if (!kid) kid = new_leaf(owner);
-      auto& kl = static_cast<HashLeaf&>(*kid);
-      kl.entries.push_back(leaf.entries[j]);
-      const std::byte* v = leaf.values.data() + j * value_size_;
-      kl.values.insert(kl.values.end(), v, v + value_size_);
+      push_entry(static_cast<HashLeaf&>(*kid), kh, k + 8, std::move(leaf.entries[j]));
     }
     *slot = std::move(inner);
     slot = &static_cast<HashInner&>(**slot).kids[slot_at(h, level)];
@@ -150,29 +201,37 @@ bool HashIndex::erase(const std::byte* value, std::uint64_t id, std::uint64_t ow
   if (found < 0) return false;
   const auto i = static_cast<std::size_t>(found);
   HashEntry& e = leaf.entries[i];
-  if (!e.more && e.id != id) return false;
   if (e.more) {
     auto more = std::make_shared<OrderedIndex>(*e.more);
-    if (!more->erase(reinterpret_cast<const std::byte*>(id_key(id).data()), owner)) return false;
+    std::string buf;
+    if (!more->erase(key_of(id, buf), owner)) return false;
     --size_;
-    if (more->size() == 1) {
-      e.id = decode_id(more->begin().key());
+    if (more->size() <= detail::kInlineIds) {  // back inline
+      e.n = 0;
+      for (auto c = more->begin(); c.valid(); c.next()) e.ids[e.n++] = decode_id(c.key());
       e.more.reset();
     } else {
       e.more = std::move(more);
     }
     return true;
   }
+  std::uint64_t* end = e.ids + e.n;
+  std::uint64_t* at = std::lower_bound(e.ids, end, id);
+  if (at == end || *at != id) return false;
   --size_;
+  if (e.n > 1) {
+    std::copy(at + 1, end, at);
+    --e.n;
+    return true;
+  }
   // The value's only id: the entry goes (the last one takes its place).
-  const std::size_t last = leaf.entries.size() - 1;
+  const std::size_t last = leaf.entries.size() - 1, st = stride();
   if (i != last) {
     leaf.entries[i] = std::move(leaf.entries[last]);
-    std::memcpy(leaf.values.data() + i * value_size_, leaf.values.data() + last * value_size_,
-                value_size_);
+    std::memcpy(leaf.keys.data() + i * st, leaf.keys.data() + last * st, st);
   }
   leaf.entries.pop_back();
-  leaf.values.resize(last * value_size_);
+  leaf.keys.resize(last * st);
   if (!leaf.entries.empty()) return true;
   slot->reset();
   // Inner nodes left with no child are unlinked too.
@@ -192,8 +251,7 @@ std::size_t HashIndex::bytes() const {
     if (!n) return;
     if (n->leaf) {
       const auto& l = static_cast<const HashLeaf&>(*n);
-      total +=
-          sizeof(HashLeaf) + 16 + l.entries.capacity() * sizeof(HashEntry) + l.values.capacity();
+      total += sizeof(HashLeaf) + 16 + l.entries.capacity() * sizeof(HashEntry) + l.keys.capacity();
       for (const auto& e : l.entries)
         if (e.more) total += e.more->bytes() + sizeof(OrderedIndex) + 16;
       return;

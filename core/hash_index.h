@@ -6,8 +6,11 @@
 // same, so they hash the same). Inner nodes have 16 children, one per 4 bits of the hash
 // (a copy bumps every child's count: 16 measured faster than 32 for BM_UpdateIndexed);
 // leaves hold up to 16 entries (unbounded once the 64 bits are used up). An entry holds one
-// value, its hash and its ids: the one id inline, or all of them in an OrderedIndex of
-// 8-byte big-endian ids (so a value held by millions of records costs O(log n) per write).
+// value, its hash and its ids: up to kInlineIds of them inline (most values of a hash index
+// are held by a few records: a lookup then reads no other node), all of them in an
+// OrderedIndex of 8-byte big-endian ids beyond that (so a value held by millions of records
+// costs O(log n) per write). A leaf keeps each entry's hash and value side by side in one
+// array (the scan for a value reads a line or two) and the ids in a second one.
 //
 // Nodes carry the owner id of the writer that made them, as in ChunkTree and OrderedIndex: a
 // copy is O(1), a write copies only the nodes on its path the writer does not own yet.
@@ -29,10 +32,14 @@
 namespace tickdb {
 
 namespace detail {
+inline constexpr std::uint32_t kInlineIds = 4;
+// The ids of one value: `n` of them inline (ascending), or (n == 0) all of them in `more`,
+// which then holds more than kInlineIds.
 struct HashEntry {
-  std::uint64_t hash = 0;
-  std::uint64_t id = 0;                      // the id, when `more` is empty
-  std::shared_ptr<const OrderedIndex> more;  // every id (>= 2 of them), as 8-byte keys
+  std::uint32_t n = 0;
+  std::uint64_t ids[kInlineIds] = {};
+  std::shared_ptr<const OrderedIndex> more;
+  std::size_t size() const { return more ? more->size() : n; }
 };
 struct HashNode {
   std::uint64_t owner = 0;
@@ -43,8 +50,10 @@ struct HashInner : HashNode {
   std::array<std::shared_ptr<HashNode>, std::size_t{1} << kHashBits> kids;
 };
 struct HashLeaf : HashNode {
+  // Per entry, in entry order: its hash (8 bytes, native order) then its value (value_size
+  // bytes).
+  std::vector<std::byte> keys;
   std::vector<HashEntry> entries;
-  std::vector<std::byte> values;  // entries.size() * value_size bytes, entry order
 };
 }  // namespace detail
 
@@ -73,14 +82,15 @@ class HashIndex {
   // The ids of one value; valid while the caller holds the index.
   class Match {
    public:
-    std::size_t size() const { return e_ ? (e_->more ? e_->more->size() : 1) : 0; }
+    std::size_t size() const { return e_ ? e_->size() : 0; }
     bool empty() const { return e_ == nullptr; }
     // Calls fn(id) for each id in ascending order until fn returns false.
     template <class F>
     void for_each(F&& fn) const {
       if (!e_) return;
       if (!e_->more) {
-        fn(e_->id);
+        for (std::uint32_t i = 0; i < e_->n; ++i)
+          if (!fn(e_->ids[i])) return;
         return;
       }
       for (auto c = e_->more->begin(); c.valid(); c.next())
@@ -107,6 +117,10 @@ class HashIndex {
   // The entry of `value` in `leaf`, or -1.
   std::ptrdiff_t entry_of(const detail::HashLeaf& leaf, std::uint64_t h,
                           const std::byte* value) const;
+  // Appends an entry of (h, value) holding `e` to `leaf`.
+  void push_entry(detail::HashLeaf& leaf, std::uint64_t h, const std::byte* value,
+                  detail::HashEntry e) const;
+  std::size_t stride() const { return 8 + std::size_t{value_size_}; }
 
   std::shared_ptr<detail::HashNode> root_;
   std::size_t size_ = 0;

@@ -99,14 +99,16 @@ std::uint32_t tuned(const char* var, std::uint32_t dflt, std::uint32_t lo, std::
 const std::uint32_t kFan = tuned("TICKDB_INDEX_FAN", TICKDB_INDEX_FAN, 4, 256);
 const std::uint32_t kLeafBytes =
     tuned("TICKDB_INDEX_LEAF_BYTES", TICKDB_INDEX_LEAF_BYTES, 64, 65536);
+// The capacity of the first leaf of a tree (it doubles up to a full leaf as the tree grows).
+constexpr std::uint32_t kFirstLeafKeys = 8;
 }  // namespace
 
 OrderedIndex::OrderedIndex(std::uint32_t key_size) : key_size_(key_size), fan_(kFan) {
   leaf_cap_ = std::max<std::uint32_t>(8, kLeafBytes / std::max<std::uint32_t>(key_size, 1));
 }
 
-OiPtr OrderedIndex::new_leaf(std::uint64_t owner) const {
-  return make_node(true, leaf_cap_, key_size_, owner);
+OiPtr OrderedIndex::new_leaf(std::uint64_t owner, std::uint32_t cap) const {
+  return make_node(true, cap ? cap : leaf_cap_, key_size_, owner);
 }
 OiPtr OrderedIndex::new_inner(std::uint64_t owner) const {
   return make_node(false, fan_, key_size_, owner);
@@ -192,7 +194,7 @@ OiPtr OrderedIndex::inner_insert(OiNode* in, std::uint32_t pos, OiPtr child,
 bool OrderedIndex::insert(const std::byte* key, std::uint64_t owner) {
   const std::uint32_t ks = key_size_;
   if (!root_) {
-    root_ = new_leaf(owner);
+    root_ = new_leaf(owner, std::min(leaf_cap_, kFirstLeafKeys));
     depth_ = 1;
   }
   std::uint32_t idx[kMaxDepth];
@@ -213,6 +215,14 @@ bool OrderedIndex::insert(const std::byte* key, std::uint64_t owner) {
     slot = &nodes[l]->kids()[idx[l]];
   }
   own(*slot, owner);
+  if (d == 0 && root_->n == root_->cap && root_->cap < leaf_cap_) {
+    // A root leaf smaller than a full leaf grows before it splits: a small tree (the ids of
+    // one value of a hash index) takes the bytes it needs, not a full leaf's.
+    OiPtr grown = new_leaf(owner, std::min(leaf_cap_, root_->cap * 2));
+    grown->n = root_->n;
+    std::memcpy(grown->keys(), root_->keys(), std::size_t{root_->n} * ks);
+    root_ = std::move(grown);
+  }
   OiPtr split = leaf_insert(slot->get(), pos, key, owner);
   for (std::uint32_t l = d; split && l-- > 0;)
     split = inner_insert(nodes[l], idx[l] + 1, std::move(split), owner);
@@ -294,8 +304,12 @@ OrderedIndex OrderedIndex::build(std::uint32_t key_size, const std::byte* keys, 
   if (n == 0) return t;
   std::vector<OiPtr> level;
   const std::uint32_t per_leaf = std::max<std::uint32_t>(1, t.leaf_cap_ - t.leaf_cap_ / 8);
+  // A tree of one leaf gets a leaf of its size (with room for growth; insert grows it).
+  const std::uint32_t cap =
+      n <= per_leaf ? std::min(t.leaf_cap_, std::max(kFirstLeafKeys, static_cast<std::uint32_t>(n)))
+                    : t.leaf_cap_;
   for (std::size_t at = 0; at < n; at += per_leaf) {
-    OiPtr l = t.new_leaf(owner);
+    OiPtr l = t.new_leaf(owner, cap);
     l->n = static_cast<std::uint32_t>(std::min<std::size_t>(per_leaf, n - at));
     std::memcpy(l->keys(), keys + at * key_size, std::size_t{l->n} * key_size);
     level.push_back(std::move(l));
@@ -327,8 +341,8 @@ std::size_t OrderedIndex::bytes() const {
   const std::size_t inner_bytes = node_bytes(false, fan_, key_size_);
   std::size_t total = 0;
   auto walk = [&](auto& self, const OiNode* n, std::uint32_t level) -> void {
-    if (n->leaf) {
-      total += leaf_bytes;
+    if (n->leaf) {  // the root leaf may be smaller than a full one; the others are full
+      total += node_bytes(true, n->cap, key_size_);
       return;
     }
     total += inner_bytes;

@@ -8,7 +8,9 @@
 // later writes of the same transaction to the same leaves copy nothing. Inner nodes hold, per
 // child, a lower bound of the child's keys (the first key it had when it was made); erasing
 // keeps that bound valid, and a node emptied by erases is unlinked. Underfull nodes are not
-// merged: the depth stays that of the largest size the tree had.
+// merged: the depth stays that of the largest size the tree had. A tree's first leaf holds 8
+// keys and doubles up to a full leaf before the tree splits, so a small tree (the ids of one
+// value of a hash index) takes the bytes its keys need.
 //
 // Thread-safety: a published OrderedIndex (reachable from a published version) is immutable;
 // const methods and cursors are safe from many threads for as long as the caller holds the
@@ -150,7 +152,7 @@ class OrderedIndex {
   std::size_t count_range(std::span<const std::byte> lo, std::span<const std::byte> hi) const;
 
  private:
-  detail::OiPtr new_leaf(std::uint64_t owner) const;
+  detail::OiPtr new_leaf(std::uint64_t owner, std::uint32_t cap = 0) const;  // 0: leaf_cap_
   detail::OiPtr new_inner(std::uint64_t owner) const;
   detail::OiPtr copy_node(const detail::OiNode& n, std::uint64_t owner) const;
   void own(detail::OiPtr& slot, std::uint64_t owner) const;

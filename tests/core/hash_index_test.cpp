@@ -1,7 +1,9 @@
 // HashIndex, the persistent hash trie of value -> ids, against a std::map model: random
 // inserts and erases over few values (many ids each) and many values (splits), and older
 // versions left intact by newer writes.
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <cstring>
 #include <map>
 #include <random>
 #include <set>
@@ -83,4 +85,83 @@ TEST_CASE("hash-index: -0.0 and 0.0 encode alike and so find the same ids", "[ha
   HashIndex h(8);
   h.insert(a, 7, 1);
   CHECK(h.find(c).ids() == std::vector<std::uint64_t>{7});
+}
+
+TEST_CASE("hash-index: a value's ids move inline and back across the spill bound", "[hash-index]") {
+  // Up to kInlineIds ids live in the entry; the next one moves them all to a tree, and
+  // erasing back down to kInlineIds moves them inline again. Every step is checked against
+  // a set, in both directions and for an older version kept across each change.
+  constexpr std::uint32_t k = detail::kInlineIds;
+  for (std::uint64_t values : {1ull, 40ull}) {
+    HashIndex h(8);
+    std::map<std::uint64_t, std::set<std::uint64_t>> m;
+    std::uint64_t owner = 1;
+    auto val = [](std::uint64_t v) {
+      std::string s(8, '\0');
+      for (int j = 0; j < 8; ++j) s[static_cast<std::size_t>(j)] = static_cast<char>(v >> (8 * j));
+      return s;
+    };
+    auto check = [&](const HashIndex& x,
+                     const std::map<std::uint64_t, std::set<std::uint64_t>>& mm) {
+      for (std::uint64_t v = 0; v < values; ++v) {
+        std::vector<std::uint64_t> want;
+        if (auto it = mm.find(v); it != mm.end()) want.assign(it->second.begin(), it->second.end());
+        const std::string s = val(v);
+        REQUIRE(x.find(b(s)).ids() == want);
+        REQUIRE(x.find(b(s)).size() == want.size());
+        for (std::uint64_t id = 1; id <= 3 * k; ++id)
+          REQUIRE(x.contains(b(s), id) == std::count(want.begin(), want.end(), id) > 0);
+      }
+    };
+    // Ids in a scrambled order, so an inline insert lands anywhere among the others.
+    std::vector<std::uint64_t> order;
+    for (std::uint64_t id = 1; id <= 3 * k; ++id) order.push_back((id * 7) % (3 * k) + 1);
+    for (std::uint64_t id : order) {
+      for (std::uint64_t v = 0; v < values; ++v) {
+        const HashIndex before = h;
+        const auto mbefore = m;
+        ++owner;
+        REQUIRE(h.insert(b(val(v)), id, owner));
+        REQUIRE_FALSE(h.insert(b(val(v)), id, owner));
+        m[v].insert(id);
+        check(before, mbefore);
+      }
+      check(h, m);
+    }
+    for (std::uint64_t id : order) {
+      for (std::uint64_t v = 0; v < values; ++v) {
+        const HashIndex before = h;
+        const auto mbefore = m;
+        ++owner;
+        REQUIRE(h.erase(b(val(v)), id, owner));
+        REQUIRE_FALSE(h.erase(b(val(v)), id, owner));
+        m[v].erase(id);
+        if (m[v].empty()) m.erase(v);
+        check(before, mbefore);
+      }
+      check(h, m);
+    }
+    CHECK(h.size() == 0);
+  }
+}
+
+TEST_CASE("hash-index: a value held by a few records costs about an entry and not a node",
+          "[hash-index]") {
+  // 25,000 values of 4 ids each (as `owner = i % 25000` over 100,000 records) stay inline:
+  // the index takes well under 100 bytes per id. Values of 10 ids each go to small trees
+  // (a first leaf of 8 keys that grows), not to full 1 KiB leaves.
+  for (std::uint64_t per : {4ull, 10ull}) {
+    HashIndex h(8);
+    const std::uint64_t values = 100000 / per;
+    for (std::uint64_t i = 0; i < 100000; ++i) {
+      std::string s(8, '\0');
+      const std::uint64_t v = i % values;
+      std::memcpy(s.data(), &v, 8);
+      REQUIRE(h.insert(b(s), i + 1, 1));
+    }
+    REQUIRE(h.size() == 100000);
+    const double per_id = static_cast<double>(h.bytes()) / 100000.0;
+    INFO("ids per value " << per << ": " << per_id << " bytes per id");
+    CHECK(per_id < (per == 4 ? 40.0 : 60.0));
+  }
 }

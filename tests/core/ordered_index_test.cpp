@@ -144,3 +144,32 @@ TEST_CASE("ordered-index: build from sorted keys equals inserting them, and stay
     if (n) CHECK(t.bytes() > 0);
   }
 }
+
+TEST_CASE("ordered-index: a small tree takes a small leaf that grows in place of splitting",
+          "[ordered-index]") {
+  // The first leaf holds 8 keys and doubles up to a full leaf (1 KiB of keys) before the
+  // tree splits; every size on the way reads back whole, and a copy made at each size keeps
+  // its keys while the original grows past it.
+  const std::uint32_t ks = 8;
+  OrderedIndex t(ks);
+  std::set<std::string> model;
+  std::vector<std::pair<OrderedIndex, std::set<std::string>>> old;
+  std::size_t prev_bytes = 0;
+  for (std::uint64_t i = 0; i < 300; ++i) {
+    const std::string k = key_of((i * 37) % 1000, ks);
+    REQUIRE(t.insert(b(k), i + 1));  // a new owner each time: every write copies
+    model.insert(k);
+    check_same(t, model);
+    if (i == 0) CHECK(t.bytes() < 200);  // a first leaf of 8 keys, not 1 KiB
+    if (i < 100) CHECK(t.bytes() >= prev_bytes);
+    prev_bytes = t.bytes();
+    if (i % 7 == 0) old.emplace_back(t, model);
+  }
+  for (const auto& [ot, om] : old) check_same(ot, om);
+  // Built from 3 keys: a leaf of 8, not a full one.
+  std::string flat = key_of(1, ks) + key_of(2, ks) + key_of(3, ks);
+  OrderedIndex small = OrderedIndex::build(ks, b(flat), 3, 1);
+  CHECK(small.bytes() < 200);
+  for (std::uint64_t i = 10; i < 40; ++i) REQUIRE(small.insert(b(key_of(i, ks)), 2));
+  CHECK(small.size() == 33);
+}
