@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
 #include <string>
 
 namespace tickdb {
@@ -62,11 +63,10 @@ const std::byte* key_of(std::uint64_t id, std::string& buf) {
 
 // The ids of an entry about to hold more than kInlineIds: its inline ids and `extra`, in
 // one tree (built bottom-up: the ids are sorted).
-std::shared_ptr<const OrderedIndex> spill(const HashEntry& e, std::uint64_t extra,
-                                          std::uint64_t owner) {
+HashEntry::Tree spill(const HashEntry& e, std::uint64_t extra, std::uint64_t owner) {
   std::uint64_t ids[detail::kInlineIds + 1];
   std::uint32_t n = 0;
-  for (std::uint32_t i = 0; i < e.n; ++i) ids[n++] = e.ids[i];
+  for (std::uint32_t i = 0, c = e.count(); i < c; ++i) ids[n++] = e.id(i);
   ids[n++] = extra;
   std::sort(ids, ids + n);
   std::byte keys[(detail::kInlineIds + 1) * kIdKeyBytes];
@@ -118,14 +118,20 @@ bool HashIndex::contains(const std::byte* value, std::uint64_t id) const {
   Match m = find(value);
   if (m.empty()) return false;
   const HashEntry& e = *m.e_;
-  if (!e.more) return std::find(e.ids, e.ids + e.n, id) != e.ids + e.n;
+  if (!e.spilled()) {
+    for (std::uint32_t i = 0, c = e.count(); i < c; ++i)
+      if (e.id(i) == id) return true;
+    return false;
+  }
   std::string buf;
-  return e.more->contains(key_of(id, buf));
+  return e.tree()->contains(key_of(id, buf));
 }
 
 // insert and erase walk once, owning the path as they go: a pair that is there (insert) or
 // not (erase) costs a path copy and changes nothing, which callers do not do.
 bool HashIndex::insert(const std::byte* value, std::uint64_t id, std::uint64_t owner) {
+  if (id == 0 || id == HashEntry::kSpilled)
+    throw std::invalid_argument("hash index: " + std::to_string(id) + " is not a record id");
   const std::uint64_t h = hash(value, value_size_);
   std::shared_ptr<HashNode>* slot = &root_;
   for (unsigned level = 0;; ++level) {
@@ -138,33 +144,29 @@ bool HashIndex::insert(const std::byte* value, std::uint64_t id, std::uint64_t o
     auto i = entry_of(leaf, h, value);
     if (i >= 0) {  // another id of a value that is there
       HashEntry& e = leaf.entries[static_cast<std::size_t>(i)];
-      if (!e.more) {
-        std::uint64_t* end = e.ids + e.n;
-        std::uint64_t* at = std::lower_bound(e.ids, end, id);
-        if (at != end && *at == id) return false;
-        if (e.n < detail::kInlineIds) {
-          std::copy_backward(at, end, end + 1);
-          *at = id;
-          ++e.n;
+      if (!e.spilled()) {
+        const std::uint32_t c = e.count();
+        std::uint32_t at = 0;
+        while (at < c && e.id(at) < id) ++at;
+        if (at < c && e.id(at) == id) return false;
+        if (c < detail::kInlineIds) {
+          for (std::uint32_t j = c; j > at; --j) e.set_id(j, e.id(j - 1));
+          e.set_id(at, id);
         } else {
-          e.more = spill(e, id, owner);
-          e.n = 0;
+          e.set_tree(spill(e, id, owner));
         }
         ++size_;
         return true;
       }
-      auto more = std::make_shared<OrderedIndex>(*e.more);
+      auto more = std::make_shared<OrderedIndex>(*e.tree());
       std::string buf;
       if (!more->insert(key_of(id, buf), owner)) return false;
-      e.more = std::move(more);
+      e.set_tree(std::move(more));
       ++size_;
       return true;
     }
     if (leaf.entries.size() < kLeafEntries || level + 1 >= kLevels) {
-      HashEntry e;
-      e.n = 1;
-      e.ids[0] = id;
-      push_entry(leaf, h, value, std::move(e));
+      push_entry(leaf, h, value, HashEntry(id));
       ++size_;
       return true;
     }
@@ -201,27 +203,28 @@ bool HashIndex::erase(const std::byte* value, std::uint64_t id, std::uint64_t ow
   if (found < 0) return false;
   const auto i = static_cast<std::size_t>(found);
   HashEntry& e = leaf.entries[i];
-  if (e.more) {
-    auto more = std::make_shared<OrderedIndex>(*e.more);
+  if (e.spilled()) {
+    auto more = std::make_shared<OrderedIndex>(*e.tree());
     std::string buf;
     if (!more->erase(key_of(id, buf), owner)) return false;
     --size_;
     if (more->size() <= detail::kInlineIds) {  // back inline
-      e.n = 0;
-      for (auto c = more->begin(); c.valid(); c.next()) e.ids[e.n++] = decode_id(c.key());
-      e.more.reset();
+      e.clear();
+      std::uint32_t j = 0;
+      for (auto c = more->begin(); c.valid(); c.next()) e.set_id(j++, decode_id(c.key()));
     } else {
-      e.more = std::move(more);
+      e.set_tree(std::move(more));
     }
     return true;
   }
-  std::uint64_t* end = e.ids + e.n;
-  std::uint64_t* at = std::lower_bound(e.ids, end, id);
-  if (at == end || *at != id) return false;
+  const std::uint32_t c = e.count();
+  std::uint32_t at = 0;
+  while (at < c && e.id(at) != id) ++at;
+  if (at == c) return false;
   --size_;
-  if (e.n > 1) {
-    std::copy(at + 1, end, at);
-    --e.n;
+  if (c > 1) {
+    for (std::uint32_t j = at; j + 1 < c; ++j) e.set_id(j, e.id(j + 1));
+    e.set_id(c - 1, 0);
     return true;
   }
   // The value's only id: the entry goes (the last one takes its place).
@@ -253,7 +256,7 @@ std::size_t HashIndex::bytes() const {
       const auto& l = static_cast<const HashLeaf&>(*n);
       total += sizeof(HashLeaf) + 16 + l.entries.capacity() * sizeof(HashEntry) + l.keys.capacity();
       for (const auto& e : l.entries)
-        if (e.more) total += e.more->bytes() + sizeof(OrderedIndex) + 16;
+        if (e.spilled()) total += e.tree()->bytes() + sizeof(OrderedIndex) + 16;
       return;
     }
     total += sizeof(HashInner) + 16;

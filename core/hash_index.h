@@ -23,7 +23,9 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
+#include <new>
 #include <vector>
 
 #include "core/index_key.h"
@@ -33,14 +35,82 @@ namespace tickdb {
 
 namespace detail {
 inline constexpr std::uint32_t kInlineIds = 4;
-// The ids of one value: `n` of them inline (ascending), or (n == 0) all of them in `more`,
-// which then holds more than kInlineIds.
-struct HashEntry {
-  std::uint32_t n = 0;
-  std::uint64_t ids[kInlineIds] = {};
-  std::shared_ptr<const OrderedIndex> more;
-  std::size_t size() const { return more ? more->size() : n; }
+// The ids of one value in 32 bytes: up to kInlineIds of them inline, ascending, the unused
+// slots 0 (a record id is never 0 nor the largest u64: table.h); or all of them (more than
+// kInlineIds) in a tree, whose pointer takes the first slots while the last holds kSpilled.
+class HashEntry {
+ public:
+  using Tree = std::shared_ptr<const OrderedIndex>;
+  static constexpr std::uint64_t kSpilled = ~std::uint64_t{0};
+
+  HashEntry() = default;
+  explicit HashEntry(std::uint64_t id) { set_id(0, id); }
+  HashEntry(const HashEntry& o) { copy_from(o); }
+  HashEntry(HashEntry&& o) noexcept { move_from(o); }
+  HashEntry& operator=(const HashEntry& o) {
+    if (this != &o) {
+      clear();
+      copy_from(o);
+    }
+    return *this;
+  }
+  HashEntry& operator=(HashEntry&& o) noexcept {
+    if (this != &o) {
+      clear();
+      move_from(o);
+    }
+    return *this;
+  }
+  ~HashEntry() { clear(); }
+
+  bool spilled() const { return word(kInlineIds - 1) == kSpilled; }
+  // Inline: how many ids, and the i-th.
+  std::uint32_t count() const {
+    std::uint32_t n = 0;
+    while (n < kInlineIds && word(n) != 0) ++n;
+    return n;
+  }
+  std::uint64_t id(std::uint32_t i) const { return word(i); }
+  void set_id(std::uint32_t i, std::uint64_t v) { std::memcpy(raw_ + 8 * i, &v, 8); }
+  // Spilled: the tree of every id (8-byte big-endian keys).
+  const Tree& tree() const { return *std::launder(reinterpret_cast<const Tree*>(raw_)); }
+  void set_tree(Tree t) {
+    clear();
+    new (raw_) Tree(std::move(t));
+    set_id(kInlineIds - 1, kSpilled);
+  }
+  std::size_t size() const { return spilled() ? tree()->size() : count(); }
+  // Back to no ids (the tree, if any, released).
+  void clear() {
+    if (spilled()) std::launder(reinterpret_cast<Tree*>(raw_))->~Tree();
+    std::memset(raw_, 0, sizeof raw_);
+  }
+
+ private:
+  static_assert(sizeof(Tree) <= 8 * (kInlineIds - 1));
+  std::uint64_t word(std::uint32_t i) const {
+    std::uint64_t v;
+    std::memcpy(&v, raw_ + 8 * i, 8);
+    return v;
+  }
+  void copy_from(const HashEntry& o) {
+    if (o.spilled())
+      set_tree(o.tree());
+    else
+      std::memcpy(raw_, o.raw_, sizeof raw_);
+  }
+  void move_from(HashEntry& o) noexcept {
+    if (o.spilled()) {
+      new (raw_) Tree(std::move(*std::launder(reinterpret_cast<Tree*>(o.raw_))));
+      set_id(kInlineIds - 1, kSpilled);
+      o.clear();
+    } else {
+      std::memcpy(raw_, o.raw_, sizeof raw_);
+    }
+  }
+  alignas(8) std::byte raw_[8 * kInlineIds] = {};
 };
+static_assert(sizeof(HashEntry) == 8 * kInlineIds);
 struct HashNode {
   std::uint64_t owner = 0;
   bool leaf = false;
@@ -73,7 +143,8 @@ class HashIndex {
   std::size_t bytes() const;                  // of the nodes this version reaches
 
   // ---- writer API ----
-  // Adds (value, id): false when it was there.
+  // Adds (value, id): false when it was there. Ids are record ids: never 0 nor the largest
+  // u64 (std::invalid_argument).
   bool insert(const std::byte* value, std::uint64_t id, std::uint64_t owner);
   // Removes (value, id): false when it was not there.
   bool erase(const std::byte* value, std::uint64_t id, std::uint64_t owner);
@@ -88,12 +159,12 @@ class HashIndex {
     template <class F>
     void for_each(F&& fn) const {
       if (!e_) return;
-      if (!e_->more) {
-        for (std::uint32_t i = 0; i < e_->n; ++i)
-          if (!fn(e_->ids[i])) return;
+      if (!e_->spilled()) {
+        for (std::uint32_t i = 0; i < detail::kInlineIds && e_->id(i) != 0; ++i)
+          if (!fn(e_->id(i))) return;
         return;
       }
-      for (auto c = e_->more->begin(); c.valid(); c.next())
+      for (auto c = e_->tree()->begin(); c.valid(); c.next())
         if (!fn(decode_id(c.key()))) return;
     }
     std::vector<std::uint64_t> ids() const {
