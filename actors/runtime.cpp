@@ -123,6 +123,9 @@ Result<std::unique_ptr<Runtime>> Runtime::start(RuntimeConfig cfg,
     m.caf_cfg.set("middleman.app-identifiers", std::vector<std::string>{cfg.cluster->name});
     m.caf_cfg.set("middleman.heartbeat-interval", caf::timespan{cfg.cluster->heartbeat});
     m.caf_cfg.set("middleman.connection-timeout", caf::timespan{cfg.cluster->connection_timeout});
+    // Peers' messages are decoded by the middleman's thread itself unless asked otherwise
+    // (CAF's default is a worker, scheduled on the actor system's threads: one more hop).
+    m.caf_cfg.set("middleman.workers", std::size_t{cfg.cluster->decode_threads});
   }
   m.sys = std::make_unique<caf::actor_system>(m.caf_cfg);
   m.pool = std::make_unique<WorkerPool>(*m.sys, cfg.workers);

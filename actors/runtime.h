@@ -61,6 +61,7 @@ struct RuntimeConfig {
   struct ClusterTransport {
     std::string name = "tickdb";
     std::chrono::milliseconds heartbeat{250}, connection_timeout{1000};
+    unsigned decode_threads = 0;  // CAF's middleman.workers (cluster.decode_threads)
   };
   std::optional<ClusterTransport> cluster;
   // Answers db.snapshot (the persistence's snapshot_async); without it db.snapshot refuses.

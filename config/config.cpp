@@ -32,7 +32,7 @@ const std::vector<std::pair<std::string, std::vector<std::string>>>& known_keys(
       {"procedures", {"modules", "timeout_ms", "max_write_bytes", "max_alloc_bytes"}},
       {"cluster",
        {"name", "address", "allow_remote", "port", "peers", "heartbeat_ms", "failure_timeout_ms",
-        "request_timeout_ms", "idempotency_ttl_s", "idempotency_max_keys"}},
+        "request_timeout_ms", "idempotency_ttl_s", "idempotency_max_keys", "decode_threads"}},
       {"subscriptions",
        {"retain_s", "retain_bytes", "max_stall_s", "max_connections", "max_per_connection",
         "threads", "nice"}},
@@ -230,6 +230,8 @@ Result<Config> config_from_json(const json& j) {
         TAKE(get_uint(v, key, 10, 3'600'000), c.cluster_request_timeout_ms);
       } else if (key == "cluster.idempotency_ttl_s") {
         TAKE(get_number(v, key, 1, 86400 * 7), c.cluster_idempotency_ttl_s);
+      } else if (key == "cluster.decode_threads") {
+        TAKE(get_uint_as<unsigned>(v, key, 0, 64), c.cluster_decode_threads);
       } else if (key == "cluster.idempotency_max_keys") {
         TAKE(get_uint(v, key, 1, 10'000'000), c.cluster_idempotency_max_keys);
       } else if (key == "log.level") {
@@ -289,7 +291,8 @@ json Config::to_json() const {
             {"failure_timeout_ms", cluster_failure_timeout_ms},
             {"request_timeout_ms", cluster_request_timeout_ms},
             {"idempotency_ttl_s", cluster_idempotency_ttl_s},
-            {"idempotency_max_keys", cluster_idempotency_max_keys}}},
+            {"idempotency_max_keys", cluster_idempotency_max_keys},
+            {"decode_threads", cluster_decode_threads}}},
           {"subscriptions",
            {{"retain_s", subscriptions_retain_s},
             {"retain_bytes", subscriptions_retain_bytes},

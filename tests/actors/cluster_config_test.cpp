@@ -24,7 +24,19 @@ TEST_CASE("a clustered runtime sets CAF's heartbeat, connection timeout and app 
         caf::timespan{std::chrono::milliseconds(900)});
   CHECK(caf::get_or(cfg, "middleman.app-identifiers", std::vector<std::string>{}) ==
         std::vector<std::string>{"blue"});
+  // Decoded by the middleman's own thread (CAF's default would be one worker).
+  CHECK(caf::get_or(cfg, "middleman.workers", std::size_t{99}) == 0);
   CHECK_NOTHROW(rt->system().middleman());
+}
+
+TEST_CASE("cluster.decode_threads becomes CAF's middleman.workers", "[cluster]") {
+  RuntimeConfig rc;
+  rc.start_ticks = false;
+  rc.workers = 1;
+  rc.cluster = RuntimeConfig::ClusterTransport{};
+  rc.cluster->decode_threads = 3;
+  auto rt = std::move(Runtime::start(rc).value());
+  CHECK(caf::get_or(rt->system().config(), "middleman.workers", std::size_t{99}) == 3);
 }
 
 TEST_CASE("a runtime without a cluster loads no middleman", "[cluster]") {

@@ -167,6 +167,15 @@ TEST_CASE("cluster keys: defaults, ranges, and a non-loopback address only when 
   CHECK(d->cluster_failure_timeout_ms == 1000);
   CHECK(d->cluster_request_timeout_ms == 2000);
   CHECK(d->cluster_idempotency_ttl_s == 300);
+  CHECK(d->cluster_decode_threads == 0);
+  auto threads = config_from_json(json{{"cluster", {{"decode_threads", 2}}}});
+  REQUIRE(threads.is_ok());
+  CHECK(threads->cluster_decode_threads == 2);
+  CHECK(threads->to_json()["cluster"]["decode_threads"] == 2);
+  auto many = config_from_json(json{{"cluster", {{"decode_threads", 65}}}});
+  REQUIRE_FALSE(many.is_ok());
+  CHECK(many.message().find("'cluster.decode_threads'") != std::string::npos);
+  CHECK_FALSE(config_from_json(json{{"cluster", {{"decode_threads", -1}}}}).is_ok());
   auto open = config_from_json(json{{"cluster", {{"address", "0.0.0.0"}}}});
   REQUIRE_FALSE(open.is_ok());
   CHECK(open.message().find("cluster.allow_remote") != std::string::npos);

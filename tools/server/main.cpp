@@ -155,6 +155,7 @@ int main(int argc, char** argv) {
     ct.name = cfg->cluster_name;
     ct.heartbeat = std::chrono::milliseconds(cfg->cluster_heartbeat_ms);
     ct.connection_timeout = std::chrono::milliseconds(cfg->cluster_failure_timeout_ms);
+    ct.decode_threads = cfg->cluster_decode_threads;
     rc.cluster = ct;
   }
   auto rt = Runtime::start(rc, recovered->db);
