@@ -117,30 +117,27 @@ TEST_CASE("hash-index: a value's ids move inline and back across the spill bound
     // Ids in a scrambled order, so an inline insert lands anywhere among the others.
     std::vector<std::uint64_t> order;
     for (std::uint64_t id = 1; id <= 3 * k; ++id) order.push_back((id * 7) % (3 * k) + 1);
-    for (std::uint64_t id : order) {
-      for (std::uint64_t v = 0; v < values; ++v) {
-        const HashIndex before = h;
-        const auto mbefore = m;
-        ++owner;
-        REQUIRE(h.insert(b(val(v)), id, owner));
-        REQUIRE_FALSE(h.insert(b(val(v)), id, owner));
-        m[v].insert(id);
-        check(before, mbefore);
+    // Every id in, then every id out, one write (and one owner) at a time.
+    for (const bool adding : {true, false}) {
+      for (std::uint64_t id : order) {
+        for (std::uint64_t v = 0; v < values; ++v) {
+          const HashIndex before = h;
+          const auto mbefore = m;
+          ++owner;
+          if (adding) {
+            REQUIRE(h.insert(b(val(v)), id, owner));
+            REQUIRE_FALSE(h.insert(b(val(v)), id, owner));
+            m[v].insert(id);
+          } else {
+            REQUIRE(h.erase(b(val(v)), id, owner));
+            REQUIRE_FALSE(h.erase(b(val(v)), id, owner));
+            m[v].erase(id);
+            if (m[v].empty()) m.erase(v);
+          }
+          check(before, mbefore);
+        }
+        check(h, m);
       }
-      check(h, m);
-    }
-    for (std::uint64_t id : order) {
-      for (std::uint64_t v = 0; v < values; ++v) {
-        const HashIndex before = h;
-        const auto mbefore = m;
-        ++owner;
-        REQUIRE(h.erase(b(val(v)), id, owner));
-        REQUIRE_FALSE(h.erase(b(val(v)), id, owner));
-        m[v].erase(id);
-        if (m[v].empty()) m.erase(v);
-        check(before, mbefore);
-      }
-      check(h, m);
     }
     CHECK(h.size() == 0);
     // Record ids are never 0 nor the largest u64 (the entry uses both as markers).
