@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 
@@ -13,6 +14,19 @@ using detail::HashEntry;
 using detail::HashInner;
 using detail::HashLeaf;
 using detail::HashNode;
+using detail::HashPtr;
+
+void detail::destroy_hash_node(HashNode* n) {
+  if (!n->leaf) {
+    delete static_cast<HashInner*>(n);
+    return;
+  }
+  auto* l = static_cast<HashLeaf*>(n);
+  HashEntry* e = l->entries();
+  for (std::uint32_t i = 0; i < l->n; ++i) e[i].~HashEntry();
+  l->~HashLeaf();
+  ::operator delete(static_cast<void*>(l));
+}
 
 namespace {
 // Levels that still have hash bits: a leaf below them never splits.
@@ -22,32 +36,18 @@ unsigned slot_at(std::uint64_t h, unsigned level) {
   return static_cast<unsigned>((h >> (HashIndex::kBits * level)) & ((1u << HashIndex::kBits) - 1));
 }
 
-HashLeaf& own_leaf(std::shared_ptr<HashNode>& slot, std::uint64_t owner) {
+HashInner& own_inner(HashPtr& slot, std::uint64_t owner) {
   if (slot->owner != owner) {
-    auto c = std::make_shared<HashLeaf>(static_cast<const HashLeaf&>(*slot));
-    c->owner = owner;
-    slot = std::move(c);
-  }
-  return static_cast<HashLeaf&>(*slot);
-}
-
-HashInner& own_inner(std::shared_ptr<HashNode>& slot, std::uint64_t owner) {
-  if (slot->owner != owner) {
-    const auto& src = static_cast<const HashInner&>(*slot);
+    const auto& src = static_cast<const HashInner&>(*slot.get());
+    // The copy bumps every child's count: ask for them all first so the misses overlap.
     for (const auto& k : src.kids)
-      if (k) __builtin_prefetch(reinterpret_cast<const char*>(k.get()) - 16, 1);
-    auto c = std::make_shared<HashInner>(src);
+      if (k) __builtin_prefetch(k.get(), 1);
+    auto* c = new HashInner;
+    for (std::size_t i = 0; i < std::size(c->kids); ++i) c->kids[i] = src.kids[i];
     c->owner = owner;
-    slot = std::move(c);
+    slot = HashPtr(c);
   }
-  return static_cast<HashInner&>(*slot);
-}
-
-std::shared_ptr<HashLeaf> new_leaf(std::uint64_t owner) {
-  auto l = std::make_shared<HashLeaf>();
-  l->owner = owner;
-  l->leaf = true;
-  return l;
+  return static_cast<HashInner&>(*slot.get());
 }
 
 std::string id_key(std::uint64_t id) {
@@ -81,8 +81,8 @@ std::uint64_t HashIndex::hash(const std::byte* value, std::size_t n) {
 
 std::ptrdiff_t HashIndex::entry_of(const HashLeaf& leaf, std::uint64_t h,
                                    const std::byte* value) const {
-  const std::size_t st = stride(), count = leaf.entries.size();
-  const std::byte* k = leaf.keys.data();
+  const std::size_t st = leaf.stride, count = leaf.n;
+  const std::byte* k = leaf.keys();
   for (std::size_t i = 0; i < count; ++i, k += st) {
     std::uint64_t kh;
     std::memcpy(&kh, k, 8);
@@ -94,11 +94,38 @@ std::ptrdiff_t HashIndex::entry_of(const HashLeaf& leaf, std::uint64_t h,
 
 void HashIndex::push_entry(HashLeaf& leaf, std::uint64_t h, const std::byte* value,
                            HashEntry e) const {
-  const std::size_t at = leaf.keys.size();
-  leaf.keys.resize(at + stride());
-  std::memcpy(leaf.keys.data() + at, &h, 8);
-  if (value_size_) std::memcpy(leaf.keys.data() + at + 8, value, value_size_);
-  leaf.entries.push_back(std::move(e));
+  std::byte* k = leaf.keys() + std::size_t{leaf.n} * leaf.stride;
+  std::memcpy(k, &h, 8);
+  if (value_size_) std::memcpy(k + 8, value, value_size_);
+  new (leaf.entries() + leaf.n) HashEntry(std::move(e));
+  ++leaf.n;
+}
+
+HashPtr HashIndex::new_leaf(std::uint32_t cap, std::uint64_t owner) const {
+  const auto st = static_cast<std::uint32_t>(stride());
+  void* mem = ::operator new(HashLeaf::block_bytes(cap, st));
+  auto* l = new (mem) HashLeaf;
+  l->leaf = true;
+  l->owner = owner;
+  l->cap = cap;
+  l->stride = st;
+  return HashPtr(l);
+}
+
+HashLeaf& HashIndex::own_leaf(HashPtr& slot, std::uint64_t owner, std::uint32_t need) const {
+  auto& src = static_cast<HashLeaf&>(*slot.get());
+  if (src.owner == owner && src.cap >= need) return src;
+  // Another owner's leaf is copied with room for this write only (copies are the common
+  // case: a leaf stays as small as it can); this owner's own full leaf doubles.
+  const std::uint32_t cap = src.owner == owner ? std::max(need, src.cap * 2) : std::max(need, 1u);
+  HashPtr c = new_leaf(cap, owner);
+  auto& dst = static_cast<HashLeaf&>(*c.get());
+  std::memcpy(dst.keys(), src.keys(), std::size_t{src.n} * src.stride);
+  const HashEntry* from = src.entries();
+  HashEntry* to = dst.entries();
+  for (std::uint32_t i = 0; i < src.n; ++i, ++dst.n) new (to + i) HashEntry(from[i]);
+  slot = std::move(c);
+  return dst;
 }
 
 HashIndex::Match HashIndex::find(const std::byte* value) const {
@@ -110,7 +137,7 @@ HashIndex::Match HashIndex::find(const std::byte* value) const {
   if (!n) return m;
   const auto& leaf = static_cast<const HashLeaf&>(*n);
   auto i = entry_of(leaf, h, value);
-  if (i >= 0) m.e_ = &leaf.entries[static_cast<std::size_t>(i)];
+  if (i >= 0) m.e_ = leaf.entries() + i;
   return m;
 }
 
@@ -133,17 +160,22 @@ bool HashIndex::insert(const std::byte* value, std::uint64_t id, std::uint64_t o
   if (id == 0 || id == HashEntry::kSpilled)
     throw std::invalid_argument("hash index: " + std::to_string(id) + " is not a record id");
   const std::uint64_t h = hash(value, value_size_);
-  std::shared_ptr<HashNode>* slot = &root_;
+  HashPtr* slot = &root_;
   for (unsigned level = 0;; ++level) {
-    if (!*slot) *slot = new_leaf(owner);
+    if (!*slot) *slot = new_leaf(1, owner);
     if (!(*slot)->leaf) {
       slot = &own_inner(*slot, owner).kids[slot_at(h, level)];
       continue;
     }
-    HashLeaf& leaf = own_leaf(*slot, owner);
+    const bool bottom = level + 1 >= kLevels;
+    auto& cur = static_cast<HashLeaf&>(*slot->get());
+    const bool full = cur.n >= kLeafEntries && !bottom;
+    // Room for one more entry, unless the leaf is full (then it splits, below, if the value
+    // is not there already).
+    HashLeaf& leaf = own_leaf(*slot, owner, full ? cur.n : cur.n + 1);
     auto i = entry_of(leaf, h, value);
     if (i >= 0) {  // another id of a value that is there
-      HashEntry& e = leaf.entries[static_cast<std::size_t>(i)];
+      HashEntry& e = leaf.entries()[i];
       if (!e.spilled()) {
         const std::uint32_t c = e.count();
         std::uint32_t at = 0;
@@ -165,32 +197,38 @@ bool HashIndex::insert(const std::byte* value, std::uint64_t id, std::uint64_t o
       ++size_;
       return true;
     }
-    if (leaf.entries.size() < kLeafEntries || level + 1 >= kLevels) {
+    if (!full) {
       push_entry(leaf, h, value, HashEntry(id));
       ++size_;
       return true;
     }
-    // A full leaf: becomes an inner node over leaves one level down; then try again there.
-    auto inner = std::make_shared<HashInner>();
-    inner->owner = owner;
-    const std::size_t st = stride();
-    for (std::size_t j = 0; j < leaf.entries.size(); ++j) {
-      const std::byte* k = leaf.keys.data() + j * st;
-      std::uint64_t kh;
-      std::memcpy(&kh, k, 8);
-      auto& kid = inner->kids[slot_at(kh, level)];
-      if (!kid) kid = new_leaf(owner);
-      push_entry(static_cast<HashLeaf&>(*kid), kh, k + 8, std::move(leaf.entries[j]));
+    // A full leaf: becomes an inner node over leaves one level down (each sized for what it
+    // gets, the one the new value goes to with room for it); then try again there.
+    std::uint32_t per[std::size_t{1} << kBits] = {};
+    std::uint64_t hashes[kLeafEntries];
+    for (std::uint32_t j = 0; j < leaf.n; ++j) {
+      std::memcpy(&hashes[j], leaf.keys() + std::size_t{j} * leaf.stride, 8);
+      ++per[slot_at(hashes[j], level)];
     }
-    *slot = std::move(inner);
-    slot = &static_cast<HashInner&>(**slot).kids[slot_at(h, level)];
+    auto* inner = new HashInner;
+    HashPtr held(inner);
+    inner->owner = owner;
+    for (std::uint32_t j = 0; j < leaf.n; ++j) {
+      const unsigned at = slot_at(hashes[j], level);
+      auto& kid = inner->kids[at];
+      if (!kid) kid = new_leaf(per[at] + (at == slot_at(h, level) ? 1 : 0), owner);
+      push_entry(static_cast<HashLeaf&>(*kid.get()), hashes[j],
+                 leaf.keys() + std::size_t{j} * leaf.stride + 8, std::move(leaf.entries()[j]));
+    }
+    *slot = std::move(held);
+    slot = &inner->kids[slot_at(h, level)];
   }
 }
 
 bool HashIndex::erase(const std::byte* value, std::uint64_t id, std::uint64_t owner) {
   const std::uint64_t h = hash(value, value_size_);
-  std::shared_ptr<HashNode>* path[kLevels + 1];
-  std::shared_ptr<HashNode>* slot = &root_;
+  HashPtr* path[kLevels + 1];
+  HashPtr* slot = &root_;
   unsigned depth = 0;
   if (!*slot) return false;
   for (unsigned level = 0; !(*slot)->leaf; ++level) {
@@ -198,11 +236,11 @@ bool HashIndex::erase(const std::byte* value, std::uint64_t id, std::uint64_t ow
     slot = &own_inner(*slot, owner).kids[slot_at(h, level)];
     if (!*slot) return false;
   }
-  HashLeaf& leaf = own_leaf(*slot, owner);
+  HashLeaf& leaf = own_leaf(*slot, owner, static_cast<const HashLeaf&>(*slot->get()).n);
   const auto found = entry_of(leaf, h, value);
   if (found < 0) return false;
-  const auto i = static_cast<std::size_t>(found);
-  HashEntry& e = leaf.entries[i];
+  const auto i = static_cast<std::uint32_t>(found);
+  HashEntry& e = leaf.entries()[i];
   if (e.spilled()) {
     auto more = std::make_shared<OrderedIndex>(*e.tree());
     std::string buf;
@@ -228,19 +266,20 @@ bool HashIndex::erase(const std::byte* value, std::uint64_t id, std::uint64_t ow
     return true;
   }
   // The value's only id: the entry goes (the last one takes its place).
-  const std::size_t last = leaf.entries.size() - 1, st = stride();
+  const std::uint32_t last = leaf.n - 1;
+  const std::size_t st = leaf.stride;
   if (i != last) {
-    leaf.entries[i] = std::move(leaf.entries[last]);
-    std::memcpy(leaf.keys.data() + i * st, leaf.keys.data() + last * st, st);
+    leaf.entries()[i] = std::move(leaf.entries()[last]);
+    std::memcpy(leaf.keys() + i * st, leaf.keys() + last * st, st);
   }
-  leaf.entries.pop_back();
-  leaf.keys.resize(last * st);
-  if (!leaf.entries.empty()) return true;
+  leaf.entries()[last].~HashEntry();
+  --leaf.n;
+  if (leaf.n) return true;
   slot->reset();
   // Inner nodes left with no child are unlinked too.
   while (depth > 0) {
     auto* up = path[--depth];
-    const auto& in = static_cast<const HashInner&>(**up);
+    const auto& in = static_cast<const HashInner&>(*up->get());
     for (const auto& k : in.kids)
       if (k) return true;
     up->reset();
@@ -254,12 +293,13 @@ std::size_t HashIndex::bytes() const {
     if (!n) return;
     if (n->leaf) {
       const auto& l = static_cast<const HashLeaf&>(*n);
-      total += sizeof(HashLeaf) + 16 + l.entries.capacity() * sizeof(HashEntry) + l.keys.capacity();
-      for (const auto& e : l.entries)
-        if (e.spilled()) total += e.tree()->bytes() + sizeof(OrderedIndex) + 16;
+      total += HashLeaf::block_bytes(l.cap, l.stride);
+      for (std::uint32_t i = 0; i < l.n; ++i)
+        if (l.entries()[i].spilled())
+          total += l.entries()[i].tree()->bytes() + sizeof(OrderedIndex) + 16;
       return;
     }
-    total += sizeof(HashInner) + 16;
+    total += sizeof(HashInner);
     for (const auto& k : static_cast<const HashInner&>(*n).kids) self(self, k.get());
   };
   walk(walk, root_.get());

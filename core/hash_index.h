@@ -9,8 +9,9 @@
 // value, its hash and its ids: up to kInlineIds of them inline (most values of a hash index
 // are held by a few records: a lookup then reads no other node), all of them in an
 // OrderedIndex of 8-byte big-endian ids beyond that (so a value held by millions of records
-// costs O(log n) per write). A leaf keeps each entry's hash and value side by side in one
-// array (the scan for a value reads a line or two) and the ids in a second one.
+// costs O(log n) per write). A leaf is one block: its header, each entry's hash and value
+// side by side (the scan for a value reads a line or two), then the entries; the copy a
+// write makes is sized for what the leaf holds plus what the write adds.
 //
 // Nodes carry the owner id of the writer that made them, as in ChunkTree and OrderedIndex: a
 // copy is O(1), a write copies only the nodes on its path the writer does not own yet.
@@ -20,12 +21,13 @@
 // throw std::bad_alloc, leaving this copy unspecified (the caller poisons the transaction).
 #pragma once
 
-#include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
 #include <new>
+#include <utility>
 #include <vector>
 
 #include "core/index_key.h"
@@ -111,19 +113,60 @@ class HashEntry {
   alignas(8) std::byte raw_[8 * kInlineIds] = {};
 };
 static_assert(sizeof(HashEntry) == 8 * kInlineIds);
+// Nodes are counted intrusively (as OrderedIndex's): an 8-byte child pointer, and a leaf is
+// one block (its header, then its keys, then its entries).
 struct HashNode {
-  std::uint64_t owner = 0;
+  std::atomic<std::uint32_t> refs{1};
   bool leaf = false;
+  std::uint64_t owner = 0;
+};
+void destroy_hash_node(HashNode* n);
+class HashPtr {
+ public:
+  HashPtr() = default;
+  explicit HashPtr(HashNode* adopt) : p_(adopt) {}
+  HashPtr(const HashPtr& o) : p_(o.p_) {
+    if (p_) p_->refs.fetch_add(1, std::memory_order_relaxed);
+  }
+  HashPtr(HashPtr&& o) noexcept : p_(o.p_) { o.p_ = nullptr; }
+  HashPtr& operator=(HashPtr o) noexcept {
+    std::swap(p_, o.p_);
+    return *this;
+  }
+  ~HashPtr() { reset(); }
+  void reset() {
+    if (p_ && p_->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy_hash_node(p_);
+    p_ = nullptr;
+  }
+  HashNode* get() const { return p_; }
+  HashNode* operator->() const { return p_; }
+  explicit operator bool() const { return p_ != nullptr; }
+
+ private:
+  HashNode* p_ = nullptr;
 };
 inline constexpr unsigned kHashBits = 4;  // children per inner node: 1 << kHashBits
 struct HashInner : HashNode {
-  std::array<std::shared_ptr<HashNode>, std::size_t{1} << kHashBits> kids;
+  HashPtr kids[std::size_t{1} << kHashBits];
 };
+// A leaf of `cap` entries, `n` of them used. After the header: per entry its hash (8 bytes,
+// native order) then its value (`stride` = 8 + value size bytes in all), `cap` of them; then,
+// 8-aligned, the entries (the first `n` constructed).
 struct HashLeaf : HashNode {
-  // Per entry, in entry order: its hash (8 bytes, native order) then its value (value_size
-  // bytes).
-  std::vector<std::byte> keys;
-  std::vector<HashEntry> entries;
+  std::uint32_t n = 0, cap = 0, stride = 0;
+  std::byte* keys() { return reinterpret_cast<std::byte*>(this + 1); }
+  const std::byte* keys() const { return reinterpret_cast<const std::byte*>(this + 1); }
+  static std::size_t entries_offset(std::uint32_t cap, std::uint32_t stride) {
+    return (sizeof(HashLeaf) + std::size_t{cap} * stride + 7) & ~std::size_t{7};
+  }
+  HashEntry* entries() {
+    return std::launder(reinterpret_cast<HashEntry*>(reinterpret_cast<std::byte*>(this) +
+                                                     entries_offset(cap, stride)));
+  }
+  const HashEntry* entries() const { return const_cast<HashLeaf*>(this)->entries(); }
+  static std::size_t block_bytes(std::uint32_t cap, std::uint32_t stride) {
+    return entries_offset(cap, stride) + std::size_t{cap} * sizeof(HashEntry);
+  }
 };
 }  // namespace detail
 
@@ -188,12 +231,16 @@ class HashIndex {
   // The entry of `value` in `leaf`, or -1.
   std::ptrdiff_t entry_of(const detail::HashLeaf& leaf, std::uint64_t h,
                           const std::byte* value) const;
-  // Appends an entry of (h, value) holding `e` to `leaf`.
+  // Appends an entry of (h, value) holding `e` to `leaf` (which has room).
   void push_entry(detail::HashLeaf& leaf, std::uint64_t h, const std::byte* value,
                   detail::HashEntry e) const;
+  detail::HashPtr new_leaf(std::uint32_t cap, std::uint64_t owner) const;
+  // The leaf in `slot`, owned by `owner` and with room for `need` entries: copied (to
+  // exactly `need`) when another owner made it, grown when it is this owner's but full.
+  detail::HashLeaf& own_leaf(detail::HashPtr& slot, std::uint64_t owner, std::uint32_t need) const;
   std::size_t stride() const { return 8 + std::size_t{value_size_}; }
 
-  std::shared_ptr<detail::HashNode> root_;
+  detail::HashPtr root_;
   std::size_t size_ = 0;
   std::uint32_t value_size_ = 0;
 };
