@@ -50,16 +50,11 @@ HashInner& own_inner(HashPtr& slot, std::uint64_t owner) {
   return static_cast<HashInner&>(*slot.get());
 }
 
-std::string id_key(std::uint64_t id) {
-  std::string k(8, '\0');
-  encode_id(id, reinterpret_cast<std::byte*>(k.data()));
-  return k;
-}
-
-const std::byte* key_of(std::uint64_t id, std::string& buf) {
-  buf = id_key(id);
-  return reinterpret_cast<const std::byte*>(buf.data());
-}
+// An id as the key of an entry's tree.
+struct IdKey {
+  explicit IdKey(std::uint64_t id) { encode_id(id, bytes); }
+  std::byte bytes[kIdKeyBytes];
+};
 
 // The ids of an entry about to hold more than kInlineIds: its inline ids and `extra`, in
 // one tree (built bottom-up: the ids are sorted).
@@ -150,8 +145,7 @@ bool HashIndex::contains(const std::byte* value, std::uint64_t id) const {
       if (e.id(i) == id) return true;
     return false;
   }
-  std::string buf;
-  return e.tree()->contains(key_of(id, buf));
+  return e.tree()->contains(IdKey(id).bytes);
 }
 
 // insert and erase walk once, owning the path as they go: a pair that is there (insert) or
@@ -191,8 +185,7 @@ bool HashIndex::insert(const std::byte* value, std::uint64_t id, std::uint64_t o
         return true;
       }
       auto more = std::make_shared<OrderedIndex>(*e.tree());
-      std::string buf;
-      if (!more->insert(key_of(id, buf), owner)) return false;
+      if (!more->insert(IdKey(id).bytes, owner)) return false;
       e.set_tree(std::move(more));
       ++size_;
       return true;
@@ -243,8 +236,7 @@ bool HashIndex::erase(const std::byte* value, std::uint64_t id, std::uint64_t ow
   HashEntry& e = leaf.entries()[i];
   if (e.spilled()) {
     auto more = std::make_shared<OrderedIndex>(*e.tree());
-    std::string buf;
-    if (!more->erase(key_of(id, buf), owner)) return false;
+    if (!more->erase(IdKey(id).bytes, owner)) return false;
     --size_;
     if (more->size() <= detail::kInlineIds) {  // back inline
       e.clear();

@@ -114,8 +114,8 @@ OiPtr OrderedIndex::new_inner(std::uint64_t owner) const {
   return make_node(false, fan_, key_size_, owner);
 }
 
-OiPtr OrderedIndex::copy_node(const OiNode& n, std::uint64_t owner) const {
-  OiPtr c = make_node(n.leaf, n.cap, key_size_, owner);
+OiPtr OrderedIndex::copy_node(const OiNode& n, std::uint64_t owner, std::uint32_t cap) const {
+  OiPtr c = make_node(n.leaf, cap ? cap : n.cap, key_size_, owner);
   c->n = n.n;
   if (!n.leaf) {
     // The copy bumps every child's reference count; the children are cold in a large index,
@@ -218,10 +218,7 @@ bool OrderedIndex::insert(const std::byte* key, std::uint64_t owner) {
   if (d == 0 && root_->n == root_->cap && root_->cap < leaf_cap_) {
     // A root leaf smaller than a full leaf grows before it splits: a small tree (the ids of
     // one value of a hash index) takes the bytes it needs, not a full leaf's.
-    OiPtr grown = new_leaf(owner, std::min(leaf_cap_, root_->cap * 2));
-    grown->n = root_->n;
-    std::memcpy(grown->keys(), root_->keys(), std::size_t{root_->n} * ks);
-    root_ = std::move(grown);
+    root_ = copy_node(*root_.get(), owner, std::min(leaf_cap_, root_->cap * 2));
   }
   OiPtr split = leaf_insert(slot->get(), pos, key, owner);
   for (std::uint32_t l = d; split && l-- > 0;)

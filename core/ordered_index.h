@@ -154,7 +154,9 @@ class OrderedIndex {
  private:
   detail::OiPtr new_leaf(std::uint64_t owner, std::uint32_t cap = 0) const;  // 0: leaf_cap_
   detail::OiPtr new_inner(std::uint64_t owner) const;
-  detail::OiPtr copy_node(const detail::OiNode& n, std::uint64_t owner) const;
+  // A copy of `n` owned by `owner`, with capacity `cap` (0: n's; a larger one to grow it).
+  detail::OiPtr copy_node(const detail::OiNode& n, std::uint64_t owner,
+                          std::uint32_t cap = 0) const;
   void own(detail::OiPtr& slot, std::uint64_t owner) const;
   detail::OiPtr leaf_insert(detail::OiNode* l, std::uint32_t pos, const std::byte* key,
                             std::uint64_t owner) const;
