@@ -1,6 +1,7 @@
 #include "core/filter.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -314,6 +315,20 @@ class TextParser {
       return err("expected a value (a number, a string, true, false or a field)", start);
     }
     std::string_view tok = s_.substr(pos_, end - pos_);
+    // A plain integer (the common literal) without the JSON parser: the same value and type
+    // json::parse gives it (unsigned when not negative), for tokens that surely fit.
+    {
+      const bool neg = tok[0] == '-';
+      const std::string_view digits = tok.substr(neg ? 1 : 0);
+      if (!digits.empty() && digits.size() <= 18 && (digits[0] != '0' || digits.size() == 1) &&
+          digits.find_first_not_of("0123456789") == std::string_view::npos) {
+        std::uint64_t u = 0;
+        std::from_chars(digits.data(), digits.data() + digits.size(), u);
+        pos_ = end;
+        if (neg) return json(-static_cast<std::int64_t>(u));
+        return json(u);
+      }
+    }
     try {
       json v = json::parse(tok);
       if (!is_literal(v)) return err("expected a value", start);
@@ -509,7 +524,8 @@ struct Side {
   bool is_id = false;
   Kind kind = Kind::U64;
   std::uint32_t offset = 0, size = 8;
-  std::string type_name = "u64";
+  // For messages only: built when an error needs it, not on every compile.
+  std::string type_name() const { return FieldType{kind, size, nullptr}.name(); }
 };
 
 Result<Side> resolve(const TableSchema& schema, const std::string& path, const std::string& where) {
@@ -530,7 +546,6 @@ Result<Side> resolve(const TableSchema& schema, const std::string& path, const s
   s.kind = loc->type.kind;
   s.offset = loc->offset;
   s.size = loc->type.size;
-  s.type_name = loc->type.name();
   return s;
 }
 
@@ -574,27 +589,29 @@ void int_bounds(Kind k, std::int64_t& lo, std::uint64_t& hi) {
 Status convert_literal(const Side& side, const std::string& path, const json& v,
                        const std::string& where, Node& n, bool* long_str) {
   const Domain d = domain_of(side.kind);
-  const std::string field = side.type_name + " field '" + path.substr(0, 128) + "'";
+  // The messages are built only on the error paths: a filter compiles on every query.
+  auto field = [&] { return side.type_name() + " field '" + path.substr(0, 128) + "'"; };
   if (d == Domain::str) {
     if (!v.is_string())
-      return filter_error(field + " cannot be compared with " + literal_text(v), where);
+      return filter_error(field() + " cannot be compared with " + literal_text(v), where);
     n.s = v.get<std::string>();
     *long_str = n.s.size() > side.size;
     return {};
   }
   if (d == Domain::boolean) {
     if (!v.is_boolean())
-      return filter_error(field + " cannot be compared with " + literal_text(v), where);
+      return filter_error(field() + " cannot be compared with " + literal_text(v), where);
     n.u = v.get<bool>() ? 1 : 0;
     return {};
   }
   if (!v.is_number())
-    return filter_error(field + " cannot be compared with " + literal_text(v), where);
+    return filter_error(field() + " cannot be compared with " + literal_text(v), where);
   if (d == Domain::real) {
     double x = v.get<double>();
     if (side.kind == Kind::F32) {
       if (std::fabs(x) > static_cast<double>(std::numeric_limits<float>::max()))
-        return filter_error("literal " + literal_text(v) + " is out of range for " + field, where);
+        return filter_error("literal " + literal_text(v) + " is out of range for " + field(),
+                            where);
       x = static_cast<double>(static_cast<float>(x));
     }
     n.d = x == 0 ? 0.0 : x;  // -0.0 = 0.0
@@ -603,16 +620,16 @@ Status convert_literal(const Side& side, const std::string& path, const json& v,
   std::int64_t lo;
   std::uint64_t hi;
   int_bounds(side.kind, lo, hi);
-  const std::string range = "literal " + literal_text(v) + " is out of range for " + field;
+  auto range = [&] { return "literal " + literal_text(v) + " is out of range for " + field(); };
   if (v.is_number_float()) {
     double x = v.get<double>();
     if (std::trunc(x) != x)
       return filter_error(
-          "literal " + literal_text(v) + " is not an integer, as " + field + " needs", where);
+          "literal " + literal_text(v) + " is not an integer, as " + field() + " needs", where);
     if (x < static_cast<double>(lo) || x >= 18446744073709551616.0 ||
         (d == Domain::sint && x >= 9223372036854775808.0) ||
         (x > 0 && static_cast<std::uint64_t>(x) > hi))
-      return filter_error(range, where);
+      return filter_error(range(), where);
     if (d == Domain::sint)
       n.i = static_cast<std::int64_t>(x);
     else
@@ -621,7 +638,7 @@ Status convert_literal(const Side& side, const std::string& path, const json& v,
   }
   if (v.is_number_unsigned()) {
     std::uint64_t x = v.get<std::uint64_t>();
-    if (x > hi) return filter_error(range, where);
+    if (x > hi) return filter_error(range(), where);
     if (d == Domain::sint)
       n.i = static_cast<std::int64_t>(x);
     else
@@ -629,7 +646,7 @@ Status convert_literal(const Side& side, const std::string& path, const json& v,
     return {};
   }
   std::int64_t x = v.get<std::int64_t>();
-  if (x < lo || (x > 0 && static_cast<std::uint64_t>(x) > hi)) return filter_error(range, where);
+  if (x < lo || (x > 0 && static_cast<std::uint64_t>(x) > hi)) return filter_error(range(), where);
   if (d == Domain::sint)
     n.i = x;
   else
@@ -695,7 +712,7 @@ class Compiler {
     const Domain d = domain_of(left->kind);
     if (!op_applies(d, f.op))
       return filter_error("'" + std::string(filter_op_text(f.op)) + "' does not apply to " +
-                              left->type_name + " field '" + f.path.substr(0, 128) + "'",
+                              left->type_name() + " field '" + f.path.substr(0, 128) + "'",
                           f.where);
     if (!f.rhs_path.empty()) {
       auto right = resolve(schema_, f.rhs_path, f.where);
@@ -704,8 +721,8 @@ class Compiler {
       const bool numeric = d != Domain::str && d != Domain::boolean;
       const bool rnumeric = rd != Domain::str && rd != Domain::boolean;
       if (!(numeric && rnumeric) && d != rd)
-        return filter_error(left->type_name + " field '" + f.path.substr(0, 128) +
-                                "' cannot be compared with " + right->type_name + " field '" +
+        return filter_error(left->type_name() + " field '" + f.path.substr(0, 128) +
+                                "' cannot be compared with " + right->type_name() + " field '" +
                                 f.rhs_path.substr(0, 128) + "'",
                             f.where);
       n.code = Code::cmp_field;

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <set>
@@ -10,6 +11,9 @@
 namespace tickdb {
 
 namespace {
+
+constexpr std::size_t kEscapeBound = 6;  // the longest escape of one byte: \u00XX
+constexpr std::size_t kFloatBound = 40;  // a shortest double with its ".0"
 
 Error bad(const std::string& path, const std::string& what) {
   return make_error(Errc::invalid_argument, "field '" + path + "': " + what);
@@ -54,14 +58,20 @@ Status put_int(const json& j, std::byte* out, const std::string& path) {
   return bad(path, std::string("expected an integer, got ") + j.type_name());
 }
 
-// Shortest text that reads back as the same float / double.
+// The writers below put text through a raw pointer into space the caller reserved for the
+// worst case (the *_bound functions): one resize per value or record instead of a capacity
+// check per character, which is most of what writing a short record cost.
+
+// Shortest text that reads back as the same float / double; ".0" marks an integral one.
 template <class F>
-void append_float(std::string& out, F v) {
-  char buf[64];
-  auto r = std::to_chars(buf, buf + sizeof buf, v);
-  std::string_view s(buf, static_cast<std::size_t>(r.ptr - buf));
-  out += s;
-  if (s.find_first_of(".eE") == std::string_view::npos) out += ".0";
+char* put_float(char* p, F v) {
+  auto r = std::to_chars(p, p + kFloatBound - 2, v);
+  if (std::string_view(p, static_cast<std::size_t>(r.ptr - p)).find_first_of(".eE") ==
+      std::string_view::npos) {
+    *r.ptr++ = '.';
+    *r.ptr++ = '0';
+  }
+  return r.ptr;
 }
 
 double float_as_double(float f) {
@@ -73,53 +83,143 @@ double float_as_double(float f) {
   return d;
 }
 
-void append_escaped(std::string& out, std::string_view s) {
+char* put_escaped(char* p, std::string_view s) {
   static const char* hex = "0123456789abcdef";
-  out += '"';
-  // Runs that need no escape (nearly every string) are copied whole.
-  std::size_t run = 0;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out.append(s.data() + run, i - run);
-    run = i + 1;
+  *p++ = '"';
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c >= 0x20 && c != '"' && c != '\\') {
+      *p++ = ch;
+      continue;
+    }
+    *p++ = '\\';
     switch (c) {
       case '"':
-        out += "\\\"";
+        *p++ = '"';
         break;
       case '\\':
-        out += "\\\\";
+        *p++ = '\\';
         break;
       case '\n':
-        out += "\\n";
+        *p++ = 'n';
         break;
       case '\r':
-        out += "\\r";
+        *p++ = 'r';
         break;
       case '\t':
-        out += "\\t";
+        *p++ = 't';
         break;
       case '\b':
-        out += "\\b";
+        *p++ = 'b';
         break;
       case '\f':
-        out += "\\f";
+        *p++ = 'f';
         break;
-      default: {
-        const char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-        out.append(u, 6);
-      }
+      default:
+        *p++ = 'u';
+        *p++ = '0';
+        *p++ = '0';
+        *p++ = hex[c >> 4];
+        *p++ = hex[c & 15];
     }
   }
-  out.append(s.data() + run, s.size() - run);
-  out += '"';
+  *p++ = '"';
+  return p;
 }
 
 template <class T>
-void append_int(std::string& out, T v) {
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, r.ptr);
+char* put_int(char* p, T v) {
+  return std::to_chars(p, p + 20, v).ptr;
+}
+
+// `,"name":` at most.
+std::size_t key_bound(std::string_view name) {
+  return 4 + kEscapeBound * name.size();
+}
+
+std::size_t value_bound(const FieldType& t) {
+  switch (t.kind) {
+    case Kind::Bool:
+      return 5;
+    case Kind::F32:
+    case Kind::F64:
+      return kFloatBound;
+    case Kind::Str:
+      return 2 + kEscapeBound * std::size_t{t.size};
+    case Kind::Composite: {
+      std::size_t n = 2;
+      for (const auto& f : t.composite->fields) n += key_bound(f.name) + value_bound(f.type);
+      return n;
+    }
+    default:
+      return 20;  // the longest 64-bit integer
+  }
+}
+
+char* put_value(char* p, const FieldType& t, const std::byte* v);
+
+char* put_fields(char* p, const std::vector<Field>& fields, const std::byte* rec, bool first) {
+  for (const auto& f : fields) {
+    if (!first) *p++ = ',';
+    first = false;
+    p = put_escaped(p, f.name);
+    *p++ = ':';
+    p = put_value(p, f.type, rec + f.offset);
+  }
+  return p;
+}
+
+char* put_value(char* p, const FieldType& t, const std::byte* v) {
+  switch (t.kind) {
+    case Kind::Bool:
+      if (load_bool(v)) {
+        std::memcpy(p, "true", 4);
+        return p + 4;
+      }
+      std::memcpy(p, "false", 5);
+      return p + 5;
+    case Kind::I8:
+      return put_int(p, load<std::int8_t>(v));
+    case Kind::I16:
+      return put_int(p, load<std::int16_t>(v));
+    case Kind::I32:
+      return put_int(p, load<std::int32_t>(v));
+    case Kind::I64:
+      return put_int(p, load<std::int64_t>(v));
+    case Kind::U8:
+      return put_int(p, load<std::uint8_t>(v));
+    case Kind::U16:
+      return put_int(p, load<std::uint16_t>(v));
+    case Kind::U32:
+      return put_int(p, load<std::uint32_t>(v));
+    case Kind::U64:
+      return put_int(p, load<std::uint64_t>(v));
+    case Kind::F32:
+      return put_float(p, load<float>(v));
+    case Kind::F64:
+      return put_float(p, load<double>(v));
+    case Kind::Str:
+      return put_escaped(p, load_str(v, t.size));
+    case Kind::Composite:
+      *p++ = '{';
+      p = put_fields(p, t.composite->fields, v, true);
+      *p++ = '}';
+      return p;
+  }
+  return p;
+}
+
+// Reserves `bound` bytes at the end of out, lets put write into them, keeps what it wrote.
+template <class Put>
+void append_bounded(std::string& out, std::size_t bound, Put&& put) {
+  const std::size_t at = out.size();
+  out.resize(at + bound);
+  char* end = put(out.data() + at);
+  out.resize(static_cast<std::size_t>(end - out.data()));
+}
+
+void append_escaped(std::string& out, std::string_view s) {
+  append_bounded(out, 2 + kEscapeBound * s.size(), [&](char* p) { return put_escaped(p, s); });
 }
 
 }  // namespace
@@ -234,57 +334,7 @@ void append_json_string(std::string& out, std::string_view s) {
 }
 
 void append_value_json(std::string& out, const FieldType& t, const std::byte* p) {
-  switch (t.kind) {
-    case Kind::Bool:
-      out += load_bool(p) ? "true" : "false";
-      return;
-    case Kind::I8:
-      append_int(out, load<std::int8_t>(p));
-      return;
-    case Kind::I16:
-      append_int(out, load<std::int16_t>(p));
-      return;
-    case Kind::I32:
-      append_int(out, load<std::int32_t>(p));
-      return;
-    case Kind::I64:
-      append_int(out, load<std::int64_t>(p));
-      return;
-    case Kind::U8:
-      append_int(out, load<std::uint8_t>(p));
-      return;
-    case Kind::U16:
-      append_int(out, load<std::uint16_t>(p));
-      return;
-    case Kind::U32:
-      append_int(out, load<std::uint32_t>(p));
-      return;
-    case Kind::U64:
-      append_int(out, load<std::uint64_t>(p));
-      return;
-    case Kind::F32:
-      append_float(out, load<float>(p));
-      return;
-    case Kind::F64:
-      append_float(out, load<double>(p));
-      return;
-    case Kind::Str:
-      append_escaped(out, load_str(p, t.size));
-      return;
-    case Kind::Composite: {
-      out += '{';
-      bool first = true;
-      for (const auto& f : t.composite->fields) {
-        if (!first) out += ',';
-        first = false;
-        append_escaped(out, f.name);
-        out += ':';
-        append_value_json(out, f.type, p + f.offset);
-      }
-      out += '}';
-      return;
-    }
-  }
+  append_bounded(out, value_bound(t), [&](char* w) { return put_value(w, t, p); });
 }
 
 Status record_from_json(const TableSchema& schema, const json& obj, std::byte* record,
@@ -321,15 +371,16 @@ json record_to_json(const RecordView& r) {
 }
 
 void append_record_json(std::string& out, const RecordView& r) {
-  out += "{\"id\":";
-  append_int(out, r.id());
-  for (const auto& f : r.schema().fields()) {
-    out += ',';
-    append_escaped(out, f.name);
-    out += ':';
-    append_value_json(out, f.type, r.data() + f.offset);
-  }
-  out += '}';
+  const auto& fields = r.schema().fields();
+  std::size_t bound = 7 + 20 + 1;  // {"id":N}
+  for (const auto& f : fields) bound += key_bound(f.name) + value_bound(f.type);
+  append_bounded(out, bound, [&](char* p) {
+    std::memcpy(p, "{\"id\":", 6);
+    p = put_int(p + 6, r.id());
+    p = put_fields(p, fields, r.data(), false);
+    *p++ = '}';
+    return p;
+  });
 }
 
 std::string record_to_string(const RecordView& r) {
