@@ -262,10 +262,11 @@ Result<QueryPage> run_query(const TableVersion& t, const QuerySpec& q) {
     id.path = "id";
     order.keys.push_back(id);
   }
-  if (auto p = Projection::make(schema, q.select); !p) return p.error();
+  if (!q.select.empty())
+    if (auto p = Projection::make(schema, q.select); !p) return p.error();
 
   // Where the page starts: after the cursor, or after the `after` id.
-  std::vector<std::byte> cursor_rec(schema.record_size());
+  std::vector<std::byte> cursor_rec(q.cursor || q.after ? schema.record_size() : 0);
   std::optional<Cand> from;
   if (q.cursor) {
     auto id = decode_cursor(q, order, *q.cursor, cursor_rec);
@@ -279,11 +280,12 @@ Result<QueryPage> run_query(const TableVersion& t, const QuerySpec& q) {
   const std::uint64_t skip = q.offset.value_or(0);
   const std::uint64_t want = skip + q.limit + 1;  // one more tells whether a next page exists
   std::vector<Cand> got;
-  std::vector<std::uint8_t> mask(t.records_per_chunk()), scratch;
+  std::vector<std::uint8_t> mask, scratch;  // sized by the first chunk a scan reads
   const bool exact =
       q.count == QuerySpec::Count::exact || (q.count == QuerySpec::Count::automatic && !filter);
   std::optional<std::uint64_t> matched;  // every match of the filter, when the plan saw them all
   auto chunk_mask = [&](const ChunkSpan& c) {
+    if (mask.size() < t.records_per_chunk()) mask.resize(t.records_per_chunk());
     if (filter)
       filter->match_chunk(c, mask.data(), scratch);
     else
@@ -457,12 +459,18 @@ void append_u64(std::string& out, std::uint64_t v) {
 
 void append_query_page_json(std::string& out, const QueryPage& page, const QuerySpec& q,
                             const TableSchema& schema) {
-  auto proj = Projection::make(schema, q.select);  // checked by run_query
   out += "{\"records\":[";
-  for (std::size_t i = 0; i < page.records.size(); ++i) {
-    if (i) out += ',';
-    const RecordView& r = page.records[i];
-    if (proj) proj->append_record(out, r.data(), r.id());
+  if (q.select.empty()) {  // every field: no projection to make
+    for (std::size_t i = 0; i < page.records.size(); ++i) {
+      if (i) out += ',';
+      append_record_json(out, page.records[i]);
+    }
+  } else if (auto proj = Projection::make(schema, q.select)) {  // checked by run_query
+    for (std::size_t i = 0; i < page.records.size(); ++i) {
+      if (i) out += ',';
+      const RecordView& r = page.records[i];
+      proj->append_record(out, r.data(), r.id());
+    }
   }
   out += "],\"count\":";
   append_u64(out, page.records.size());
