@@ -90,6 +90,17 @@ std::optional<std::uint64_t> TableVersion::find_slot(std::uint64_t id) const {
 }
 
 std::optional<RecordView> TableVersion::get(std::uint64_t id) const {
+  if (id - 1 < slots_) {
+    // Dense ids (the common case), with one descent of the chunk tree, not three (find_slot,
+    // slot_alive and slot_unchecked each make one).
+    const std::uint64_t slot = id - 1;
+    const Chunk* c = tree_.get(slot >> shift_);
+    const auto i = static_cast<std::uint32_t>(slot & (rpc_ - 1));
+    if (c->ids()[i] == id) {
+      if (c->alive()[i] == 0) return std::nullopt;
+      return RecordView(c->records() + std::size_t{i} * schema_->record_size(), id, schema_.get());
+    }
+  }
   auto s = find_slot(id);
   if (!s) return std::nullopt;
   return slot_unchecked(*s);
