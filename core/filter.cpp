@@ -120,16 +120,18 @@ class TextParser {
   // allowed up to this many, the tree's own depth is checked against the API's limit after.
   static constexpr std::size_t kMaxRecursion = 4 * kFilterMaxDepth;
 
+  // "line:column" of offset p. Every node asks for its own: the newlines are found once, so
+  // a long filter costs a search per node, not a scan from its start per node.
   std::string where(std::size_t p) const {
-    std::size_t line = 1, col = 1;
-    for (std::size_t i = 0; i < p && i < s_.size(); ++i) {
-      if (s_[i] == '\n') {
-        ++line;
-        col = 1;
-      } else {
-        ++col;
-      }
+    if (!newlines_found_) {
+      for (std::size_t i = 0; i < s_.size(); ++i)
+        if (s_[i] == '\n') newlines_.push_back(i);
+      newlines_found_ = true;
     }
+    p = std::min(p, s_.size());
+    const auto after = std::lower_bound(newlines_.begin(), newlines_.end(), p);  // none before p
+    const std::size_t line = 1 + static_cast<std::size_t>(after - newlines_.begin());
+    const std::size_t col = after == newlines_.begin() ? p + 1 : p - *(after - 1);
     return std::to_string(line) + ":" + std::to_string(col);
   }
   Error err(const std::string& what, std::size_t p) const { return filter_error(what, where(p)); }
@@ -345,6 +347,8 @@ class TextParser {
 
   std::string_view s_;
   std::size_t pos_ = 0;
+  mutable std::vector<std::size_t> newlines_;  // offsets of s_'s newlines, found by where()
+  mutable bool newlines_found_ = false;
 };
 
 // ---- the JSON form ----

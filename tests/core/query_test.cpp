@@ -351,6 +351,25 @@ TEST_CASE("filter syntax errors say what and where", "[query]") {
   }
 }
 
+TEST_CASE("filter errors give the line and column on any line", "[query]") {
+  auto message = [](const std::string& text) {
+    auto f = parse_filter_text(text);
+    REQUIRE_FALSE(f.is_ok());
+    return f.message();
+  };
+  CHECK_THAT(message("a = 1 &&\nb = 2 &&\n\n  c =="),
+             Catch::Contains("expected a value (a number, a string, true, false or a field) at "
+                             "4:6"));
+  // The end of the text, right after a newline.
+  CHECK_THAT(message("a = 1 &&\n"), Catch::Contains("expected a comparison, '!' or '(' at 2:1"));
+  // Many lines (60 comparisons: the limit is 64), the error on the last one, and one after a
+  // run of newlines.
+  std::string text;
+  for (int i = 0; i < 60; ++i) text += "x" + std::to_string(i) + " = 1 ||\n";
+  CHECK_THAT(message(text + "   y ~"), Catch::Contains("at 61:7"));
+  CHECK_THAT(message(text + "\n\n\n)"), Catch::Contains("expected a field name at 64:1"));
+}
+
 TEST_CASE("filter JSON form errors give a JSON pointer", "[query]") {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {R"(3)", "expected a string (the text form) or an array"},
