@@ -462,18 +462,16 @@ void append_u64(std::string& out, std::uint64_t v) {
 
 void append_query_page_json(std::string& out, const QueryPage& page, const QuerySpec& q,
                             const TableSchema& schema) {
+  std::optional<Result<Projection>> proj;  // none for every field: no projection to make
+  if (!q.select.empty()) proj = Projection::make(schema, q.select);  // checked by run_query
   out += "{\"records\":[";
-  if (q.select.empty()) {  // every field: no projection to make
-    for (std::size_t i = 0; i < page.records.size(); ++i) {
-      if (i) out += ',';
-      append_record_json(out, page.records[i]);
-    }
-  } else if (auto proj = Projection::make(schema, q.select)) {  // checked by run_query
-    for (std::size_t i = 0; i < page.records.size(); ++i) {
-      if (i) out += ',';
-      const RecordView& r = page.records[i];
-      proj->append_record(out, r.data(), r.id());
-    }
+  for (std::size_t i = 0; (!proj || *proj) && i < page.records.size(); ++i) {
+    if (i) out += ',';
+    const RecordView& r = page.records[i];
+    if (proj)
+      (*proj)->append_record(out, r.data(), r.id());
+    else
+      append_record_json(out, r);
   }
   out += "],\"count\":";
   append_u64(out, page.records.size());
