@@ -215,6 +215,7 @@ Status LogFile::open(const std::string& path) {
   bytes_ = valid;
   synced_ = valid;
   allocated_ = valid;
+  zeroed_ = valid;
   if (existed && ::ftruncate(fd_, static_cast<off_t>(valid)) != 0)
     return os_error("cannot truncate log", path);
   reserve(kLogPreallocBytes);
@@ -248,7 +249,22 @@ Status LogFile::write(std::string_view bytes) {
     off += static_cast<std::size_t>(w);
   }
   bytes_ += bytes.size();
+  zero_ahead();
   return {};
+}
+
+void LogFile::zero_ahead() {
+  static const char zeros[kLogZeroStep] = {};
+  zeroed_ = std::max(zeroed_, bytes_);
+  if (zeroed_ >= bytes_ + kLogZeroStep / 2) return;
+  reserve(zeroed_ - bytes_ + kLogZeroStep);
+  // Within the preallocated space only: past it a write would grow the file (whose new size
+  // the next fdatasync must commit anyway). A failed or short write leaves zeros or nothing,
+  // both a clean end; the entries' own writes report a real disk problem.
+  const std::uint64_t n = std::min(kLogZeroStep, allocated_ > zeroed_ ? allocated_ - zeroed_ : 0);
+  if (n == 0) return;
+  const ssize_t w = ::pwrite(fd_, zeros, n, static_cast<off_t>(zeroed_));
+  if (w > 0) zeroed_ += static_cast<std::uint64_t>(w);
 }
 
 Status LogFile::sync() {
@@ -261,7 +277,7 @@ Status LogFile::cut_to_synced() {
   if (fd_ < 0) return {};
   if (::ftruncate(fd_, static_cast<off_t>(synced_)) != 0)
     return os_error("cannot truncate log", path_);
-  bytes_ = allocated_ = synced_;
+  bytes_ = allocated_ = zeroed_ = synced_;
   if (::fdatasync(fd_) != 0) return os_error("cannot fdatasync log", path_);
   return {};
 }

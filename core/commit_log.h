@@ -29,6 +29,14 @@
 // its last entry: a tail of zeros only is a clean end, not damage; anything else after the
 // last whole entry is damage as before.
 //
+// Allocated is not yet written: ext4 keeps fallocated blocks as unwritten extents, and the
+// fdatasync after the first write into one must still commit its conversion through the
+// journal. So the writer also writes zeros ahead of its entries (kLogZeroStep past the end of
+// the last write, one step at a time): the fdatasync of an entry then finds its blocks
+// already written and flushes data only. Measured on this disk (2 KiB appends, one
+// fdatasync each, 2026-12-03): 0.16 ms per fdatasync into fallocated space, 0.11-0.12 ms
+// with zeros written ahead; 64 KiB appends 152 -> 181 MB/s.
+//
 // Thread-safety: a LogFile is used by one thread (the persistence writer); the codec
 // functions have no shared state.
 #pragma once
@@ -45,6 +53,8 @@ namespace tickdb {
 
 // How much a log segment is extended by at a time (see the top of this file).
 inline constexpr std::uint64_t kLogPreallocBytes = 64ull << 20;
+// How far ahead of the entries zeros are written, and how much at a time (see the top).
+inline constexpr std::uint64_t kLogZeroStep = 1ull << 20;
 
 // The Idempotency-Key a call was made under (empty: none), the fingerprint of its request
 // and when it committed: replay puts it back into the node's IdempotencyLedger.
@@ -119,11 +129,13 @@ class LogFile {
 
  private:
   void reserve(std::uint64_t more);  // preallocates so that `more` bytes fit
+  void zero_ahead();                 // writes zeros ahead of bytes_ (see the top)
   int fd_ = -1;
   std::string path_;
   std::uint64_t bytes_ = 0;
   std::uint64_t synced_ = 0;     // bytes_ at the last successful sync
   std::uint64_t allocated_ = 0;  // the file's preallocated size
+  std::uint64_t zeroed_ = 0;     // the file holds entries or written zeros up to here
 };
 
 // "log-00000000000000000042.tdl" for first version 42, and back (nullopt: not a log name).
