@@ -193,6 +193,18 @@ int main(int argc, char** argv) {
     spdlog::critical("cannot start: {}", st.message());
     return 2;
   }
+  // From here on every way out of main (a port in use, a failed cluster start, the signal)
+  // stops the runtime and then the store, as a graceful stop does: the store's stop writes the
+  // last snapshot from the runtime's head, so it must run while the runtime lives (the locals
+  // die in the reverse order: the runtime before the store).
+  struct StopInOrder {
+    Runtime& rt;
+    Persistence& store;
+    ~StopInOrder() {
+      rt.stop();
+      store.stop();
+    }
+  } stop_in_order{**rt, store};
   (*rt)->start_ticks();
   auto server = HttpServer::start(*cfg, **rt);
   if (!server) {
