@@ -8,7 +8,7 @@
 #   without SUPPRESSIONS_FILE every leak is reported; with tests/lsan.supp none should be.
 # Each round: node a, node b joined to it, a table on a and a few writes through b, then
 # SIGTERM to b and, 0-400 ms later, to a. Two busy loops keep both cores loaded (that is what
-# makes the leak show: about one round in 35). Only 127.0.0.1; every wait is bounded.
+# makes the leak show: about one round in 45). Only 127.0.0.1; every wait is bounded.
 set -u
 server=${1:?usage: caf_stop_leak.sh ASAN_SERVER [ROUNDS] [SUPPRESSIONS_FILE]}
 rounds=${2:-40}
