@@ -483,17 +483,19 @@ void end_sink(caf::actor_system& sys, const caf::actor& sink) {
   c->cleanup(caf::make_error(caf::exit_reason::user_shutdown), &ctx);
 }
 
-// Ends `a` and waits (at most kStopWait) until it has: no handler of it runs afterwards.
-void stop_and_wait(const Cluster::Impl& m, const caf::actor& a, const std::string& what) {
-  if (!a) return;
+// Ends the node actor and waits (at most kStopWait) until it has: no handler of it, all of
+// which use the Impl, runs afterwards.
+void end_node_actor(Cluster::Impl& m) {
+  if (!m.node) return;
   caf::scoped_actor self{m.rt->system()};
-  self->monitor(a);
-  self->send_exit(a, caf::exit_reason::user_shutdown);
+  self->monitor(m.node);
+  self->send_exit(m.node, caf::exit_reason::user_shutdown);
   bool ended = false;
   self->receive([&](const caf::down_msg&) { ended = true; }, caf::after(kStopWait) >> [] {});
   if (!ended)
-    m.say(2, "cluster: " + what + " did not end within " + std::to_string(kStopWait.count()) +
+    m.say(2, "cluster: the node actor did not end within " + std::to_string(kStopWait.count()) +
                  " ms of the stop");
+  m.node = nullptr;
 }
 
 }  // namespace
@@ -532,8 +534,7 @@ Result<std::unique_ptr<Cluster>> Cluster::start(ClusterOptions opts, Runtime& rt
   // Blocking, once, at start-up (not on an I/O thread, not in an actor).
   auto port = sys.middleman().publish(m.node, m.opts.port, m.opts.address.c_str(), true);
   if (!port) {
-    caf::anon_send_exit(m.node, caf::exit_reason::user_shutdown);
-    m.node = nullptr;
+    end_node_actor(m);  // the Cluster, its Impl with it, ends as this returns
     end_sink(sys, m.sink);
     m.sink = nullptr;
     return make_error(Errc::invalid_argument, "cannot publish the cluster node on " +
@@ -552,8 +553,7 @@ void Cluster::stop() {
   // after (a Cluster can end before the actor system). Sending it the exit and going on let a
   // down handler's publish_view write into a freed Impl: "free(): invalid pointer" in the
   // cluster routing test, once in about 50 runs under load.
-  stop_and_wait(*impl_, impl_->node, "the node actor");
-  impl_->node = nullptr;
+  end_node_actor(*impl_);
   // After this no answer reaches the table.
   end_sink(impl_->rt->system(), impl_->sink);
   // No handle of an actor may outlive the actor system (the Cluster may): drop them all.
