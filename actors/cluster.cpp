@@ -1,7 +1,9 @@
 #include "actors/cluster.h"
 
+#include <atomic>
 #include <caf/actor_companion.hpp>
 #include <caf/io/all.hpp>
+#include <charconv>
 #include <map>
 #include <mutex>
 #include <random>
@@ -41,6 +43,84 @@ struct RefreshDone {
   ~RefreshDone() { call(); }
 };
 
+// The owner's end of a stream a peer relays (Cluster::StreamHandler's StreamOut): frames go
+// from our sink to the relaying node's sink, which sent the opening.
+class ServedStream final : public StreamOut {
+ public:
+  ServedStream(caf::actor sink, caf::actor origin, std::uint64_t id)
+      : sink_(std::move(sink)), origin_(std::move(origin)), id_(id) {}
+
+  void send(const std::string& text) override {
+    caf::actor from, to;
+    {
+      std::lock_guard lk(mu_);
+      if (ended_ || closed_) return;
+      from = sink_;
+      to = origin_;
+    }
+    if (!to) return;
+    sent_.fetch_add(text.size(), std::memory_order_relaxed);
+    if (text.size() <= kReplyChunk) {
+      caf::send_as(from, to, stream_frame_atom::value, id_, std::uint32_t{0}, true, text);
+      return;
+    }
+    std::uint32_t piece = 0;
+    for (std::size_t off = 0; off < text.size(); off += kReplyChunk, ++piece)
+      caf::send_as(from, to, stream_frame_atom::value, id_, piece, off + kReplyChunk >= text.size(),
+                   text.substr(off, kReplyChunk));
+  }
+  void end(int code, const std::string& reason) override {
+    caf::actor from, to;
+    {
+      std::lock_guard lk(mu_);
+      if (ended_ || closed_) return;
+      ended_ = true;
+      from = sink_;
+      to = origin_;
+    }
+    if (to) caf::send_as(from, to, stream_end_atom::value, id_, std::int32_t{code}, reason);
+  }
+  std::uint64_t unacked_bytes() const override {
+    const auto sent = sent_.load(std::memory_order_relaxed);
+    const auto acked = acked_.load(std::memory_order_relaxed);
+    return sent > acked ? sent - acked : 0;
+  }
+  void on_closed(std::function<void()> fn) override {
+    {
+      std::lock_guard lk(mu_);
+      if (!closed_) {
+        closed_fn_ = std::move(fn);
+        return;
+      }
+    }
+    fn();
+  }
+
+  void acked(std::uint64_t bytes) { acked_.fetch_add(bytes, std::memory_order_relaxed); }
+  // The relaying node closed it or went away, or this node stops: no more sends, and no actor
+  // handle kept (none may outlive the actor system).
+  void close() {
+    std::function<void()> fn;
+    {
+      std::lock_guard lk(mu_);
+      if (closed_) return;
+      closed_ = true;
+      fn = std::move(closed_fn_);
+      sink_ = nullptr;
+      origin_ = nullptr;
+    }
+    if (fn) fn();
+  }
+
+ private:
+  mutable std::mutex mu_;
+  caf::actor sink_, origin_;
+  const std::uint64_t id_;
+  std::atomic<std::uint64_t> sent_{0}, acked_{0};
+  bool ended_ = false, closed_ = false;
+  std::function<void()> closed_fn_;
+};
+
 }  // namespace
 }  // namespace tickdb
 
@@ -52,6 +132,7 @@ struct Cluster::Impl {
   ClusterOptions opts;
   Runtime* rt = nullptr;
   Handler handler;
+  StreamHandler stream_handler;
   caf::actor node;
   // The sink: the sender of our forwarded calls, so their answers come back to it. A
   // companion: an answer ends its call in `calls` on the thread that receives it (CAF's
@@ -95,6 +176,22 @@ struct Cluster::Impl {
   std::map<std::string, std::string, std::less<>> directory;  // table -> node (peers only)
   std::uint64_t directory_epoch = 0;
 
+  // Relayed streams. Those this node relays (open_stream), by their id here; those peers relay
+  // from here, by (the peer's sink, its id). Written by HTTP threads, the node actor and the
+  // sink's thread.
+  struct Relayed {
+    std::string address;  // the owner's cluster address
+    caf::actor to;        // its node actor
+    std::shared_ptr<StreamReceiver> rx;
+    std::string partial;  // the pieces of a big frame so far
+    std::uint32_t next_piece = 0;
+  };
+  mutable std::mutex streams_mu;
+  bool streams_stopped = false;
+  std::uint64_t next_stream = 1;
+  std::map<std::uint64_t, Relayed> relayed;
+  std::map<std::pair<caf::actor_addr, std::uint64_t>, std::shared_ptr<ServedStream>> served;
+
   void say(int level, const std::string& m) const {
     if (opts.log) opts.log(level, m);
   }
@@ -127,6 +224,56 @@ struct NodeState {
 };
 
 using node_ptr = caf::stateful_actor<NodeState>*;
+
+// The streams this node relays from the owner at `address` end: it went down or did not
+// answer (each client's stream closes with 1001; its EventSource reconnects). The owner is
+// told too, in case it is only slow.
+void end_relayed_of(Cluster::Impl& m, const std::string& address, const std::string& why) {
+  std::vector<std::pair<std::uint64_t, Cluster::Impl::Relayed>> ended;
+  {
+    std::lock_guard lk(m.streams_mu);
+    for (auto it = m.relayed.begin(); it != m.relayed.end();)
+      if (it->second.address == address) {
+        ended.emplace_back(it->first, std::move(it->second));
+        it = m.relayed.erase(it);
+      } else {
+        ++it;
+      }
+  }
+  const caf::actor sink = m.outboxes->current_sink();
+  for (auto& [id, r] : ended) {
+    if (sink && r.to) caf::send_as(sink, r.to, stream_close_atom::value, id);
+    r.rx->ended(1001, why);
+  }
+}
+
+// The streams peers on `node` relay from here end: that node went down or did not answer.
+// It is told too (if it is only slow, its client's stream then closes and reconnects).
+void drop_served_of(Cluster::Impl& m, const caf::node_id& node, const std::string& why) {
+  std::vector<std::shared_ptr<ServedStream>> dropped;
+  {
+    std::lock_guard lk(m.streams_mu);
+    for (auto it = m.served.begin(); it != m.served.end();)
+      if (it->first.first.node() == node) {
+        dropped.push_back(std::move(it->second));
+        it = m.served.erase(it);
+      } else {
+        ++it;
+      }
+  }
+  for (auto& s : dropped) {
+    s->end(1001, why);
+    s->close();
+  }
+}
+
+// A peer at `address` (its node actor `handle`) is gone or hung: its calls and streams end.
+void peer_lost(Cluster::Impl& m, const std::string& address, const caf::actor& handle,
+               const std::string& why) {
+  m.calls.fail_peer(address, why);
+  end_relayed_of(m, address, "the stream's node is unavailable: " + why);
+  if (handle) drop_served_of(m, handle.node(), "the relaying node is unavailable: " + why);
+}
 
 bool split_address(const std::string& a, std::string& host, std::uint16_t& port) {
   const auto colon = a.rfind(':');
@@ -262,7 +409,7 @@ bool ping(node_ptr self, const std::string& address, std::function<void()> after
             if (p && p->up &&
                 Clock::now() - p->last_answer >= self->state.impl->opts.failure_timeout) {
               p->up = false;
-              self->state.impl->calls.fail_peer(p->address, "no answer to pings");
+              peer_lost(*self->state.impl, p->address, p->handle, "no answer to pings");
               self->state.impl->say(1, "cluster: peer '" + p->hello.node + "' at " + p->address +
                                            " does not answer: down");
               publish_view(self);
@@ -352,6 +499,19 @@ void send_reply(const caf::actor& sink, const caf::actor& origin, std::uint64_t 
   }
 }
 
+// The relaying node's id of a stream whose opening `r` is (kStreamHeader), if it is one.
+std::optional<std::uint64_t> stream_id(const ForwardRequest& r) {
+  for (std::size_t i = 0; i + 1 < r.headers.size(); i += 2)
+    if (r.headers[i] == kStreamHeader) {
+      std::uint64_t id = 0;
+      const std::string& v = r.headers[i + 1];
+      auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), id);
+      if (ec != std::errc() || end != v.data() + v.size() || id == 0) return std::nullopt;
+      return id;
+    }
+  return std::nullopt;
+}
+
 // Runs the calls a peer (`origin`: its sink) forwarded here, in the node actor. The answers
 // the handler gave at once (reads) leave together; the others (writes: they come later, from
 // another thread) leave alone when they come. Answers are sent as our sink.
@@ -366,7 +526,7 @@ void run_forwarded(Cluster::Impl& m, const caf::actor& origin, ForwardBatch& bat
   for (std::size_t i = 0; i < batch.calls.size() && i < batch.requests.size(); ++i) {
     const std::uint64_t call = batch.calls[i];
     auto slot = std::make_shared<Slot>();
-    m.handler(std::move(batch.requests[i]), [sink, origin, call, slot](ForwardReply r) {
+    auto reply = [sink, origin, call, slot](ForwardReply r) {
       {
         std::lock_guard lk(slot->mu);
         if (!slot->returned) {
@@ -375,7 +535,31 @@ void run_forwarded(Cluster::Impl& m, const caf::actor& origin, ForwardBatch& bat
         }
       }
       send_reply(sink, origin, call, std::move(r));
-    });
+    };
+    if (auto id = stream_id(batch.requests[i]); id && m.stream_handler && origin && sink) {
+      // The opening of a stream the peer relays: registered before the handler runs (its
+      // first frame may leave before its answer); dropped again unless it answers 200.
+      auto out = std::make_shared<ServedStream>(sink, origin, *id);
+      const auto key = std::make_pair(origin.address(), *id);
+      {
+        std::lock_guard lk(m.streams_mu);
+        if (!m.streams_stopped) m.served[key] = out;
+      }
+      m.stream_handler(std::move(batch.requests[i]), out,
+                       [&m, key, out, reply = std::move(reply)](ForwardReply r) {
+                         if (r.status != 200) {
+                           {
+                             std::lock_guard lk(m.streams_mu);
+                             auto it = m.served.find(key);
+                             if (it != m.served.end() && it->second == out) m.served.erase(it);
+                           }
+                           out->close();
+                         }
+                         reply(std::move(r));
+                       });
+    } else {
+      m.handler(std::move(batch.requests[i]), std::move(reply));
+    }
     std::optional<ForwardReply> r;
     {
       std::lock_guard lk(slot->mu);
@@ -403,9 +587,10 @@ caf::behavior node_actor(node_ptr self, Cluster::Impl* impl) {
         self->state.impl->say(1, "cluster: lost peer '" + p.hello.node + "' at " + addr + ": " +
                                      self->system().render(dm.reason));
       p.up = false;
+      const caf::actor gone = std::move(p.handle);
       p.handle = nullptr;
       p.attempt = 0;
-      self->state.impl->calls.fail_peer(p.address, self->system().render(dm.reason));
+      peer_lost(*self->state.impl, p.address, gone, self->system().render(dm.reason));
       publish_view(self);
       schedule_connect(self, p);
     }
@@ -461,6 +646,26 @@ caf::behavior node_actor(node_ptr self, Cluster::Impl* impl) {
         run_forwarded(*self->state.impl, caf::actor_cast<caf::actor>(self->current_sender()),
                       batch);
       },
+      [=](stream_ack_atom, std::uint64_t id, std::uint64_t bytes) {
+        auto& m = *self->state.impl;
+        if (!self->current_sender()) return;
+        std::lock_guard lk(m.streams_mu);
+        auto it = m.served.find({self->current_sender()->address(), id});
+        if (it != m.served.end()) it->second->acked(bytes);
+      },
+      [=](stream_close_atom, std::uint64_t id) {
+        auto& m = *self->state.impl;
+        std::shared_ptr<ServedStream> s;
+        if (!self->current_sender()) return;
+        {
+          std::lock_guard lk(m.streams_mu);
+          auto it = m.served.find({self->current_sender()->address(), id});
+          if (it == m.served.end()) return;
+          s = std::move(it->second);
+          m.served.erase(it);
+        }
+        s->close();
+      },
       [=](sweep_atom) {
         self->state.impl->calls.expire(Clock::now(),
                                        self->state.impl->opts.request_timeout.count());
@@ -471,6 +676,43 @@ caf::behavior node_actor(node_ptr self, Cluster::Impl* impl) {
 
 caf::actor_companion* companion(const caf::actor& a) {
   return static_cast<caf::actor_companion*>(caf::actor_cast<caf::abstract_actor*>(a));
+}
+
+// A piece of a frame of a stream this node relays (on the sink's thread): a whole frame goes
+// to its receiver; a piece out of order ends the stream (the owner is told).
+void stream_piece(Cluster::Impl& m, std::uint64_t id, std::uint32_t n, bool last,
+                  std::string text) {
+  std::shared_ptr<StreamReceiver> rx;
+  bool broken = false;
+  caf::actor to;
+  {
+    std::lock_guard lk(m.streams_mu);
+    auto it = m.relayed.find(id);
+    if (it == m.relayed.end()) return;  // closed meanwhile
+    auto& r = it->second;
+    if (n != r.next_piece) {
+      broken = true;
+      to = r.to;
+      rx = std::move(r.rx);
+      m.relayed.erase(it);
+    } else if (!last) {
+      r.partial += text;
+      ++r.next_piece;
+      return;
+    } else {
+      if (n) text = std::move(r.partial) + text;
+      r.partial.clear();
+      r.next_piece = 0;
+      rx = r.rx;
+    }
+  }
+  if (broken) {
+    if (auto sink = m.outboxes->current_sink(); sink && to)
+      caf::send_as(sink, to, stream_close_atom::value, id);
+    rx->ended(1011, "a frame of the stream came incomplete");
+    return;
+  }
+  rx->frame(std::move(text));
 }
 
 // Ends the sink while the actor system lives: no handler runs after this, and the sink leaves
@@ -505,28 +747,44 @@ Cluster::~Cluster() {
   stop();
 }
 
-Result<std::unique_ptr<Cluster>> Cluster::start(ClusterOptions opts, Runtime& rt, Handler handler) {
+Result<std::unique_ptr<Cluster>> Cluster::start(ClusterOptions opts, Runtime& rt, Handler handler,
+                                                StreamHandler streams) {
   std::unique_ptr<Cluster> c(new Cluster());
   Impl& m = *c->impl_;
   m.opts = std::move(opts);
   m.rt = &rt;
   m.handler = std::move(handler);
+  m.stream_handler = std::move(streams);
   m.incarnation = std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32);
   auto& sys = rt.system();
   // Hidden: nothing of the system waits for it; Cluster::stop ends it (end_sink).
   m.sink = sys.spawn<caf::actor_companion, caf::hidden>();
   // Runs on the sender's thread (the middleman's, for a peer's answer): thread-safe, short.
-  companion(m.sink)->on_enqueue([calls = &m.calls](caf::mailbox_element_ptr e) {
+  companion(m.sink)->on_enqueue([impl = &m](caf::mailbox_element_ptr e) {
     if (!e) return;
     auto& c = e->content();
     if (c.match_elements<reply_batch_atom, ReplyBatch>()) {
       auto& b = c.get_mutable_as<ReplyBatch>(1);
       for (std::size_t i = 0; i < b.calls.size() && i < b.replies.size(); ++i)
-        calls->piece(b.calls[i], 0, true, std::move(b.replies[i]));
+        impl->calls.piece(b.calls[i], 0, true, std::move(b.replies[i]));
     } else if (c.match_elements<fwd_reply_atom, std::uint64_t, std::uint32_t, bool,
                                 ForwardReply>()) {
-      calls->piece(c.get_as<std::uint64_t>(1), c.get_as<std::uint32_t>(2), c.get_as<bool>(3),
-                   std::move(c.get_mutable_as<ForwardReply>(4)));
+      impl->calls.piece(c.get_as<std::uint64_t>(1), c.get_as<std::uint32_t>(2), c.get_as<bool>(3),
+                        std::move(c.get_mutable_as<ForwardReply>(4)));
+    } else if (c.match_elements<stream_frame_atom, std::uint64_t, std::uint32_t, bool,
+                                std::string>()) {
+      stream_piece(*impl, c.get_as<std::uint64_t>(1), c.get_as<std::uint32_t>(2), c.get_as<bool>(3),
+                   std::move(c.get_mutable_as<std::string>(4)));
+    } else if (c.match_elements<stream_end_atom, std::uint64_t, std::int32_t, std::string>()) {
+      std::shared_ptr<StreamReceiver> rx;
+      {
+        std::lock_guard lk(impl->streams_mu);
+        auto it = impl->relayed.find(c.get_as<std::uint64_t>(1));
+        if (it == impl->relayed.end()) return;
+        rx = std::move(it->second.rx);
+        impl->relayed.erase(it);
+      }
+      rx->ended(c.get_as<std::int32_t>(2), std::move(c.get_mutable_as<std::string>(3)));
     }
   });
   m.outboxes->sink = m.sink;
@@ -569,6 +827,18 @@ void Cluster::stop() {
     for (auto& p : impl_->peers) p.handle = nullptr;
   }
   impl_->calls.fail_all("the node stopped before the answer came");
+  // Streams end on both sides: ours close their clients' streams; the peers' lose their sends.
+  std::map<std::uint64_t, Impl::Relayed> relayed;
+  std::vector<std::shared_ptr<ServedStream>> served;
+  {
+    std::lock_guard lk(impl_->streams_mu);
+    impl_->streams_stopped = true;
+    relayed.swap(impl_->relayed);
+    for (auto& [k, s] : impl_->served) served.push_back(std::move(s));
+    impl_->served.clear();
+  }
+  for (auto& s : served) s->close();
+  for (auto& [id, r] : relayed) r.rx->ended(1001, "this node is stopping");
 }
 
 std::uint16_t Cluster::port() const {
@@ -655,6 +925,89 @@ void Cluster::Impl::Outboxes::flush(const std::string& address) {
     it->second.batch = ForwardBatch{};
   }
   if (!batch.calls.empty()) caf::send_as(from, dest, fwd_batch_atom::value, std::move(batch));
+}
+
+std::uint64_t Cluster::open_stream(const std::string& node, ForwardRequest req,
+                                   std::shared_ptr<StreamReceiver> rx) {
+  Impl& m = *impl_;
+  std::string address;
+  caf::actor to;
+  {
+    std::lock_guard lk(m.mu);
+    for (const auto& p : m.peers)
+      if (p.node == node) {
+        address = p.address;
+        to = p.up ? p.handle : caf::actor();
+      }
+  }
+  std::uint64_t id = 0;
+  {
+    std::lock_guard lk(m.streams_mu);
+    if (!m.streams_stopped) {
+      id = m.next_stream++;
+      m.relayed[id] = Impl::Relayed{address, to, rx, {}, 0};
+    }
+  }
+  if (id == 0) {
+    rx->opened(forward_error_reply(Errc::node_unavailable, "this node is stopping"));
+    return 0;
+  }
+  req.headers.push_back(kStreamHeader);
+  req.headers.push_back(std::to_string(id));
+  // The opening is a forwarded call: its answer, or its 503 / 504, says whether the stream
+  // runs. One that failed here may still have opened there (an answer too late): the owner
+  // is told to close it.
+  forward(node, std::move(req), [impl = &m, id](ForwardReply r) {
+    std::shared_ptr<StreamReceiver> got;
+    caf::actor owner;
+    {
+      std::lock_guard lk(impl->streams_mu);
+      auto it = impl->relayed.find(id);
+      if (it == impl->relayed.end()) return;  // closed meanwhile
+      got = it->second.rx;
+      owner = it->second.to;
+      if (r.status != 200) impl->relayed.erase(it);
+    }
+    if (r.status != 200)
+      if (auto sink = impl->outboxes->current_sink(); sink && owner)
+        caf::send_as(sink, owner, stream_close_atom::value, id);
+    got->opened(std::move(r));
+  });
+  return id;
+}
+
+void Cluster::stream_written(std::uint64_t stream, std::uint64_t bytes) {
+  caf::actor to;
+  {
+    std::lock_guard lk(impl_->streams_mu);
+    auto it = impl_->relayed.find(stream);
+    if (it == impl_->relayed.end()) return;
+    to = it->second.to;
+  }
+  if (auto sink = impl_->outboxes->current_sink(); sink && to)
+    caf::send_as(sink, to, stream_ack_atom::value, stream, bytes);
+}
+
+void Cluster::close_stream(std::uint64_t stream) {
+  caf::actor to;
+  {
+    std::lock_guard lk(impl_->streams_mu);
+    auto it = impl_->relayed.find(stream);
+    if (it == impl_->relayed.end()) return;
+    to = std::move(it->second.to);
+    impl_->relayed.erase(it);
+  }
+  if (auto sink = impl_->outboxes->current_sink(); sink && to)
+    caf::send_as(sink, to, stream_close_atom::value, stream);
+}
+
+std::size_t Cluster::relayed_streams() const {
+  std::lock_guard lk(impl_->streams_mu);
+  return impl_->relayed.size();
+}
+std::size_t Cluster::served_streams() const {
+  std::lock_guard lk(impl_->streams_mu);
+  return impl_->served.size();
 }
 
 void Cluster::announce() {

@@ -19,6 +19,12 @@
 // actor, and the answer ends the call on the thread that receives it (ForwardTable): no actor
 // of ours in between on this node.
 //
+// Live streams are relayed too (open_stream): a node asked for the event stream of a table
+// of another node opens it there with a forwarded call, and the owner's subscription hub
+// sends that stream's frames back to it over the same link, each acknowledged once it is
+// written to the client, so the owner's back-pressure (conflation, reset, slow close) sees
+// the client's pace. Either end or the link going down ends the stream on both nodes.
+//
 // No CAF in this header (the HTTP layer includes it). Messages between nodes are plain
 // serializable values (actors/cluster_messages.h).
 //
@@ -70,15 +76,58 @@ struct ForwardReply {
   std::vector<std::string> headers;  // name, value, ...
 };
 
+// The request header that makes a forwarded call the opening of a relayed stream (its value:
+// the stream's id on the node that relays it). Set by Cluster::open_stream only: a client's
+// own is dropped before a request is forwarded.
+inline constexpr const char* kStreamHeader = "x-tickdb-stream";
+
+// The owner's end of a relayed stream (Cluster's StreamHandler gets one): frames go back to
+// the node that relays it until either side ends it. Thread-safety: every method may be called
+// from any thread; frames sent from one thread arrive in order.
+class StreamOut {
+ public:
+  virtual ~StreamOut() = default;
+  // One frame (JSON text); sent in pieces when it is big. Nothing once ended or closed.
+  virtual void send(const std::string& text) = 0;
+  // Ends the stream from this side (code and reason as a WebSocket close: 4008 slow, 1001
+  // stopping); the relaying node closes its client's stream with them.
+  virtual void end(int code, const std::string& reason) = 0;
+  // Bytes of frames sent and not yet written to the client by the relaying node.
+  virtual std::uint64_t unacked_bytes() const = 0;
+  // `fn` runs once (on some thread) when the relaying node closed the stream or went down, or
+  // this node stops; at once if that happened already.
+  virtual void on_closed(std::function<void()> fn) = 0;
+};
+
+// The relaying node's end of a stream (Cluster::open_stream). Called on CAF's threads: short,
+// thread-safe work only.
+class StreamReceiver {
+ public:
+  virtual ~StreamReceiver() = default;
+  // The owner's answer to the opening: 200 when the stream runs; else the answer to give the
+  // client instead (the owner's error, or 503 / 504 when it is down or did not answer).
+  // Frames may come before it.
+  virtual void opened(ForwardReply reply) = 0;
+  virtual void frame(std::string text) = 0;
+  // The owner ended it, or the link to the owner went down, or this node stops: no more frames.
+  virtual void ended(int code, std::string reason) = 0;
+};
+
 class Cluster {
  public:
   // Runs a request forwarded here by a peer (on any thread); `reply` answers it, once.
   using Handler = std::function<void(ForwardRequest, std::function<void(ForwardReply)> reply)>;
+  // Opens a stream a peer asked for (a forwarded call with kStreamHeader), in the node actor:
+  // `reply` answers the opening (200: the stream runs and `out` carries its frames; anything
+  // else: refused, and `out` is dropped).
+  using StreamHandler = std::function<void(ForwardRequest, std::shared_ptr<StreamOut> out,
+                                           std::function<void(ForwardReply)> reply)>;
 
   // Publishes the node actor (blocking: call it at start-up, not from an actor or an I/O
   // thread) and starts joining the peers. invalid_argument naming the key when the address
-  // or port cannot be used.
-  static Result<std::unique_ptr<Cluster>> start(ClusterOptions opts, Runtime& rt, Handler handler);
+  // or port cannot be used. Without a stream handler, streams are answered by `handler`.
+  static Result<std::unique_ptr<Cluster>> start(ClusterOptions opts, Runtime& rt, Handler handler,
+                                                StreamHandler streams = {});
   ~Cluster();
   void stop();
 
@@ -100,6 +149,20 @@ class Cluster {
   using Defer = std::function<void(std::function<void()>)>;
   void forward(const std::string& node, ForwardRequest req, std::function<void(ForwardReply)> done,
                const Defer& defer = {});
+  // Opens the stream `req` asks `node` for (its `open` answer, then frames, reach `rx`); the
+  // stream's id for the two calls below. On failure `rx->opened` gets the 503 / 504 at once
+  // or when it happens.
+  std::uint64_t open_stream(const std::string& node, ForwardRequest req,
+                            std::shared_ptr<StreamReceiver> rx);
+  // The client was written `bytes` of the stream's frames (their text's bytes).
+  void stream_written(std::uint64_t stream, std::uint64_t bytes);
+  // The client went away: the owner stops the stream. No call of `rx` after this returns
+  // but one already running.
+  void close_stream(std::uint64_t stream);
+  // Streams this node relays, and streams peers relay from here (for tests and figures).
+  std::size_t relayed_streams() const;
+  std::size_t served_streams() const;
+
   // This node's tables changed: tell every peer now (not only with the next ping).
   void announce();
   // Asks every peer for its hello now and calls `done` (on some thread) once all have

@@ -65,6 +65,13 @@ using hello_atom = caf::atom_constant<caf::atom("c_hello")>;  // PeerHello -> Pe
 using fwd_reply_atom = caf::atom_constant<caf::atom("c_fwd_rep")>;
 using fwd_batch_atom = caf::atom_constant<caf::atom("c_fwd_b")>;    // ForwardBatch
 using reply_batch_atom = caf::atom_constant<caf::atom("c_rep_b")>;  // ReplyBatch
+// Relayed streams (Cluster::open_stream), by the relaying node's stream id:
+// owner -> relay: (id, piece, last piece?, text): a frame, in pieces of at most 512 KiB
+using stream_frame_atom = caf::atom_constant<caf::atom("c_s_frame")>;
+using stream_end_atom = caf::atom_constant<caf::atom("c_s_end")>;  // (id, code, reason)
+// relay -> owner: (id, bytes) written to the client; (id): the client went away
+using stream_ack_atom = caf::atom_constant<caf::atom("c_s_ack")>;
+using stream_close_atom = caf::atom_constant<caf::atom("c_s_close")>;
 // Inside one node.
 using connect_try_atom = caf::atom_constant<caf::atom("c_try")>;  // (address): connect now
 using ping_all_atom = caf::atom_constant<caf::atom("c_ping")>;    // every heartbeat

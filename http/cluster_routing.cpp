@@ -144,15 +144,7 @@ void Router::forward_to(const std::string& node, const HttpRequest& req, Done do
                                    "node '" + node.substr(0, 64) + "' is not in this cluster")));
     return;
   }
-  ForwardRequest f;
-  f.method = req.method;
-  f.target = req.target;
-  f.body = req.body;
-  f.authorization = req.authorization;
-  for (const auto& [k, v] : req.headers) {
-    f.headers.push_back(k);
-    f.headers.push_back(v);
-  }
+  ForwardRequest f = forward_request_of(req);
   // Kept for a retry: the node may say it no longer owns the table (our directory was old).
   std::shared_ptr<HttpRequest> again;
   if (req.header("x-tickdb-refreshed").empty()) again = std::make_shared<HttpRequest>(req);
@@ -195,7 +187,21 @@ const Cluster::Defer& after_this_round() {
   return defer;
 }
 
-void Router::serve_forwarded(ForwardRequest f, std::function<void(ForwardReply)> reply) {
+ForwardRequest forward_request_of(const HttpRequest& req) {
+  ForwardRequest f;
+  f.method = req.method;
+  f.target = req.target;
+  f.body = req.body;
+  f.authorization = req.authorization;
+  for (const auto& [k, v] : req.headers) {
+    if (k == kStreamHeader) continue;  // only Cluster::open_stream sets it
+    f.headers.push_back(k);
+    f.headers.push_back(v);
+  }
+  return f;
+}
+
+HttpRequest request_of(ForwardRequest f) {
   HttpRequest req;
   req.method = std::move(f.method);
   req.target = std::move(f.target);
@@ -204,6 +210,11 @@ void Router::serve_forwarded(ForwardRequest f, std::function<void(ForwardReply)>
   for (std::size_t i = 0; i + 1 < f.headers.size(); i += 2)
     req.headers.emplace_back(std::move(f.headers[i]), std::move(f.headers[i + 1]));
   req.headers.emplace_back("x-tickdb-forwarded", f.from);
+  return req;
+}
+
+void Router::serve_forwarded(ForwardRequest f, std::function<void(ForwardReply)> reply) {
+  HttpRequest req = request_of(std::move(f));
   // A table the peer thinks is here and is not (its directory is old): said beside the answer.
   std::string missing;
   {

@@ -35,6 +35,10 @@ std::vector<std::string> tables_named(const HttpRequest& req);
 inline constexpr const char* kNotOwnerHeader = "X-Tickdb-Not-Owner";
 bool not_owner_reply(const ForwardReply& r);
 
+// A request as it travels to its owner (the client's own kStreamHeader dropped), and back.
+ForwardRequest forward_request_of(const HttpRequest& req);
+HttpRequest request_of(ForwardRequest f);
+
 // Cluster::forward's batching on HTTP I/O threads: the calls one round of a thread forwards
 // leave together, after the round (at once on any other thread).
 const Cluster::Defer& after_this_round();

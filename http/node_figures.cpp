@@ -196,6 +196,11 @@ std::string render_prometheus(const NodeFigures& f) {
     t.one("tickdb_cluster_directory_retries_total", "counter",
           "Forwarded calls retried after the node asked said it no longer owns the table.",
           f.directory_retries);
+    t.one("tickdb_cluster_relayed_streams", "gauge",
+          "Event streams this node relays to its clients from their tables' nodes.",
+          f.relayed_streams);
+    t.one("tickdb_cluster_served_streams", "gauge",
+          "Event streams this node serves to peers that relay them.", f.served_streams);
   }
 
   if (f.storage) {
@@ -303,6 +308,8 @@ json render_json(const NodeFigures& f) {
         {"conflations", f.subscriptions.conflations},
         {"slow_closes", f.subscriptions.slow_closes},
         {"queue_bytes", f.subscriptions.queue_bytes},
+        {"relayed_streams", f.relayed_streams},
+        {"served_streams", f.served_streams},
         {"retained_versions", f.subscriptions.retained_versions},
         {"retained_bytes", f.subscriptions.retained_bytes},
         {"by_table", by_table},

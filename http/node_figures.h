@@ -40,6 +40,9 @@ struct NodeFigures {
   std::vector<Cluster::PeerFigures> peers;  // empty without a cluster
   // Forwarded calls a node answered "not the owner" to, retried after a directory refresh.
   std::uint64_t directory_retries = 0;
+  // Event streams this node relays to its clients from their tables' nodes, and those it
+  // serves to peers that relay them (Cluster::open_stream).
+  std::uint64_t relayed_streams = 0, served_streams = 0;
   // Per route id: its name and counts (routes never asked are left out when rendered).
   std::vector<std::string> route_names;
   std::vector<RequestFigures::RouteCounts> requests;

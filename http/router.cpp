@@ -192,7 +192,11 @@ NodeFigures Router::collect(std::size_t tick_window) const {
   if (persistence_) f.storage = persistence_->figures();
   f.idempotency = idempotency_.figures();
   f.subscriptions = hub_->figures();
-  if (Cluster* c = cluster_.load(std::memory_order_acquire)) f.peers = c->figures();
+  if (Cluster* c = cluster_.load(std::memory_order_acquire)) {
+    f.peers = c->figures();
+    f.relayed_streams = c->relayed_streams();
+    f.served_streams = c->served_streams();
+  }
   f.directory_retries = forward_retries_.load(std::memory_order_relaxed) + rpc_.retried();
   f.route_names = table_.names();
   f.requests = figures_->merged();

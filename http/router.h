@@ -61,6 +61,15 @@ class Router {
   // Answers a request a peer forwarded here (Cluster::Handler): as a local request, never
   // forwarded again.
   void serve_forwarded(ForwardRequest req, std::function<void(ForwardReply)> reply);
+  // Opens an event stream a peer relays (Cluster::StreamHandler): a valid one attaches to the
+  // hub with `out` as its link and answers 200; anything else answers what this node answers
+  // the request itself (401, 404, 400 ...).
+  void serve_stream(ForwardRequest req, std::shared_ptr<StreamOut> out,
+                    std::function<void(ForwardReply)> reply);
+  // The cluster (null when the node is alone) and the other node whose event stream of
+  // `table` a request to this node relays ("" when the table is here or unknown).
+  Cluster* cluster() const { return cluster_.load(std::memory_order_acquire); }
+  std::string stream_owner(const std::string& table) const;
 
   // The I/O threads count the requests they answered here (one slot per thread).
   RequestFigures& figures() { return *figures_; }

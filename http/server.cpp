@@ -243,6 +243,18 @@ class Session : public std::enable_shared_from_this<Session> {
         return false;
       auto target = parse_target(req.target);
       if (!target || target->segments.size() != 3) return false;
+      // A table of another node: its stream is relayed from there (the owner checks it).
+      if (req.header("x-tickdb-forwarded").empty())
+        if (std::string owner = srv_->router->stream_owner(target->segments[1]); !owner.empty()) {
+          Cluster* c = srv_->router->cluster();
+          if (auto sock = hand_over())
+            net::post(sock->get_executor(), [srv = srv_, c, sock = std::move(*sock),
+                                             req = std::move(req),
+                                             owner = std::move(owner)]() mutable {
+              start_relayed_sse(std::move(sock), std::move(req), *c, std::move(owner), srv->cfg);
+            });
+          return true;
+        }
       auto op = sse_subscription(srv_->router->runtime(), target->segments[1], req);
       if (!op) return false;
       if (auto sock = hand_over())

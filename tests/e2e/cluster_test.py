@@ -351,25 +351,97 @@ class Cluster(unittest.TestCase):
         self.assertEqual(a.req("GET", "/table/ta/records")[1]["count"], 1)
         self.assertEqual(b.req("GET", "/table/tb/records")[1]["count"], 1)
 
-    def test_a_subscription_to_a_table_of_another_node_says_where_to_subscribe(self):
+    def open_events(self, node, query="", headers=None):
+        """An event stream of tb through `node`: (connection, response)."""
+        c = http.client.HTTPConnection("127.0.0.1", node.port, timeout=10)
+        c.request("GET", "/table/tb/events" + query, headers=headers or {})
+        return c, c.getresponse()
+
+    def events(self, r, until, timeout=10):
+        """Parsed events until until(event) is true; (type, id, data) each. None at the end of
+        the stream when until is None."""
+        out, ev = [], {}
+        end = time.time() + timeout
+        while time.time() < end:
+            line = r.fp.readline().decode()
+            if line == "":
+                if until is None:
+                    return out
+                raise AssertionError("stream ended: %s" % out)
+            line = line.rstrip("\n")
+            if line.startswith(":"):
+                continue
+            if line == "":
+                if ev:
+                    e = (ev.get("event"), ev.get("id"), json.loads(ev.get("data", "null")))
+                    out.append(e)
+                    ev = {}
+                    if until is not None and until(e):
+                        return out
+                continue
+            k, _, v = line.partition(": ")
+            ev[k] = v
+        raise AssertionError("no such event within %d s: %s" % (timeout, out))
+
+    def stream_figures(self, node):
+        return node.req("GET", "/stats")[1]["subscriptions"]
+
+    def test_an_event_stream_of_a_table_of_another_node_is_relayed_from_it(self):
         a, b = self.start_pair()
-        # SSE: a clear 421 naming the owner, not a stream and not a 500.
-        st, body, r = a.req("GET", "/table/tb/events")
-        self.assertEqual((st, body["error"]["code"]), (421, "misdirected"), body)
-        self.assertIn("node 'b'", body["error"]["message"])
-        self.assertEqual(r.getheader("X-Tickdb-Owner"), "b")
-        # The owner streams it.
-        s = socket.create_connection(("127.0.0.1", b.port), timeout=5)
-        s.sendall(b"GET /table/tb/events HTTP/1.1\r\nHost: x\r\n\r\n")
-        head = b""
-        while b"event: ready" not in head:
-            chunk = s.recv(4096)
-            self.assertTrue(chunk, head)
-            head += chunk
-        self.assertTrue(head.startswith(b"HTTP/1.1 200"), head)
-        s.close()
-        # WebSocket (Debian's python3-websockets): the subscribe op answers an error frame with
-        # the same code.
+        self.assertEqual(a.req("POST", "/table/tb/record", {"v": 1})[0], 201)
+        c, r = self.open_events(a, "?filter=v%20%3E%3D%201&select=v")
+        self.assertEqual((r.status, r.getheader("Content-Type")), (200, "text/event-stream"))
+        self.assertEqual((r.getheader("X-Tickdb-Node"), r.getheader("X-Tickdb-Owner")), ("b", "b"))
+        got = self.events(r, lambda e: e[0] == "ready")
+        hello = got[0]
+        self.assertEqual((hello[0], hello[2]["node"]), ("hello", "b"))  # b's hub, b's epoch
+        self.assertEqual([e[2]["rows"] for e in got if e[0] == "snapshot"], [[{"id": 1, "v": 1}]])
+        self.assertEqual(got[-1][1], "%s:%d" % (hello[2]["epoch"], got[-1][2]["version"]))
+        wait_until(lambda: self.stream_figures(b)["connections"] == 1, 5, "b serves the stream")
+        self.assertEqual((self.stream_figures(a)["connections"], self.stream_figures(a)["relayed_streams"]), (0, 1))
+        self.assertEqual(self.stream_figures(b)["served_streams"], 1)
+        # A write through either node reaches the client as a delta of b's chain.
+        self.assertEqual(a.req("POST", "/table/tb/record", {"v": 2})[0], 201)
+        delta = self.events(r, lambda e: e[0] == "delta")[-1]
+        self.assertEqual(delta[2]["changes"]["tb"]["ins"], [{"id": 2, "v": 2}])
+        self.assertEqual(delta[2]["from"], got[-1][2]["version"])
+        self.assertEqual(b.req("POST", "/table/tb/record", {"v": 0})[0], 201)  # out of the filter
+        self.assertEqual(b.req("PUT", "/table/tb/record/2", {"v": 5, "s": "x"})[0], 200)
+        d2 = self.events(r, lambda e: e[0] == "delta" and e[2]["changes"]["tb"]["upd"])[-1]
+        self.assertEqual(d2[2]["changes"]["tb"]["upd"], [{"id": 2, "v": 5}])
+        # Every frame written to the client is acknowledged to b: nothing stays queued there
+        # (unacknowledged frames would count as a slow client's queue and be conflated).
+        wait_until(lambda: self.stream_figures(b)["queue_bytes"] == 0, 5, "b's queue drained")
+        self.assertEqual(self.stream_figures(b)["conflations"], 0)
+        r.close()  # the client goes away (the response holds the socket too)
+        c.close()
+        wait_until(lambda: self.stream_figures(b)["connections"] == 0, 5, "b drops the stream")
+        self.assertEqual((self.stream_figures(a)["relayed_streams"], self.stream_figures(b)["served_streams"]), (0, 0))
+        # Last-Event-ID through a resumes on b's chain.
+        self.assertEqual(a.req("POST", "/table/tb/record", {"v": 3})[0], 201)
+        c, r = self.open_events(a, "?filter=v%20%3E%3D%201&select=v", {"Last-Event-ID": d2[1]})
+        ready = self.events(r, lambda e: e[0] == "ready")[-1]
+        self.assertTrue(ready[2]["resumed"], ready)
+        self.assertEqual([x["v"] for x in ready[2]["changes"]["tb"]["ins"]], [3])
+        r.close()
+        c.close()
+        # A bad request is answered as b answers it, with the owner named.
+        for q in ["?filter=nope%3D1", "?colour=1", "?rate_hz=0", "?select=v,v,zz"]:
+            c, r = self.open_events(b, q)
+            direct = (r.status, json.loads(r.read()))
+            c.close()
+            c, r = self.open_events(a, q)
+            relayed = (r.status, json.loads(r.read()))
+            self.assertEqual(relayed, direct, q)
+            self.assertEqual(direct[0], 400, q)
+            self.assertEqual(r.getheader("X-Tickdb-Owner"), "b")
+            c.close()
+        # A table no node has is this node's 404, as before.
+        st, body, _ = a.req("GET", "/table/nope/events")
+        self.assertEqual((st, body["error"]["code"]), (404, "not_found"))
+        wait_until(lambda: self.stream_figures(b)["connections"] == 0, 5, "no stream left on b")
+        # WebSocket connections are one chain of this node's versions: a subscribe for a table
+        # of another node answers an error frame naming it (Debian's python3-websockets).
         import asyncio
         import websockets
 
@@ -382,6 +454,72 @@ class Cluster(unittest.TestCase):
         self.assertEqual(hello["type"], "hello")
         self.assertEqual((err["type"], err["code"], err["sub"]), ("error", "misdirected", "s1"), err)
         self.assertIn("node 'b'", err["message"])
+
+    def test_a_relayed_stream_ends_with_its_node_and_is_refused_while_it_is_down(self):
+        a, b = self.start_pair()
+        c, r = self.open_events(a)
+        self.events(r, lambda e: e[0] == "ready")
+        os.kill(b.pid, signal.SIGKILL)
+        t0 = time.time()
+        rest = self.events(r, None, timeout=5)  # ends by itself (bounded by failure detection)
+        self.assertLess(time.time() - t0, 1.0 + 0.5 + 1.0)
+        ended = [e for e in rest if e[0] == "error"]
+        self.assertEqual([e[2]["code"] for e in ended], ["closed"], rest)
+        c.close()
+        wait_until(lambda: a.peers_up() == set(), 5, "a sees b down")
+        c, r = self.open_events(a)
+        body = json.loads(r.read())
+        self.assertEqual((r.status, body["error"]["code"]), (503, "node_unavailable"), body)
+        self.assertEqual((r.getheader("Retry-After"), r.getheader("X-Tickdb-Owner")), ("1", "b"))
+        c.close()
+
+    def test_a_relayed_stream_is_dropped_by_its_node_when_the_relay_goes(self):
+        a, b = self.start_pair()
+        c, r = self.open_events(a)
+        self.events(r, lambda e: e[0] == "ready")
+        wait_until(lambda: self.stream_figures(b)["connections"] == 1, 5, "b serves the stream")
+        os.kill(a.pid, signal.SIGKILL)
+        wait_until(lambda: self.stream_figures(b)["connections"] == 0, 5, "b drops the stream of a killed relay")
+        self.assertEqual(self.stream_figures(b)["served_streams"], 0)
+        c.close()
+
+    def test_a_relayed_client_that_stops_reading_is_closed_by_the_owner(self):
+        # The owner sees the client's pace through the acknowledgements: it conflates, then
+        # closes the stream past its subscriptions.max_stall_s, as for a client of its own.
+        a, b = self.start_pair(b_extra=["subscriptions.max_stall_s=1"])
+        st, body, _ = a.req("POST", "/table", {"name": "big", "node": "b", "fields": [{"name": "s", "type": "str", "size": 200}]})
+        self.assertEqual(st, 201, body)
+        wait_until(lambda: a.req("GET", "/table/big")[0] == 200, 5, "big known")
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(10)
+        s.connect(("127.0.0.1", a.port))
+        s.sendall(b"GET /table/big/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        seen = b""
+        while b"event: ready" not in seen:
+            chunk = s.recv(4096)
+            self.assertTrue(chunk, seen)
+            seen += chunk
+        payload = {"records": [{"s": "z" * 200} for _ in range(2000)]}
+        end = time.time() + 30
+        while time.time() < end and self.stream_figures(b)["slow_closes"] == 0:
+            self.assertEqual(b.req("POST", "/table/big/records", payload, timeout=30)[0], 201)
+            time.sleep(0.05)
+        self.assertGreater(self.stream_figures(b)["slow_closes"], 0, "no slow close within 30 s")
+        wait_until(lambda: self.stream_figures(b)["connections"] == 0, 5, "b dropped the slow stream")
+        wait_until(lambda: self.stream_figures(a)["relayed_streams"] == 0, 5, "a ended the relay")
+        self.assertEqual(a.req("GET", "/health")[0], 200)
+        # The client reads again: what a held (bounded by b's conflation), then the reason.
+        end = time.time() + 20
+        while time.time() < end:
+            chunk = s.recv(1 << 16)
+            if not chunk:
+                break
+            seen += chunk
+        s.close()
+        tail = seen[-600:].decode("utf-8", "replace")
+        self.assertIn("event: error", tail)
+        self.assertIn('"code":"slow_consumer"', tail)
 
     def test_a_big_answer_comes_back_whole_in_pieces(self):
         a = ClusterNode("a")

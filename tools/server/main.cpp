@@ -227,10 +227,15 @@ int main(int argc, char** argv) {
     co.request_timeout = std::chrono::milliseconds(cfg->cluster_request_timeout_ms);
     co.log = po.log;
     Router* router = &(*server)->router();
-    auto c = Cluster::start(std::move(co), **rt,
-                            [router](ForwardRequest req, std::function<void(ForwardReply)> reply) {
-                              router->serve_forwarded(std::move(req), std::move(reply));
-                            });
+    auto c = Cluster::start(
+        std::move(co), **rt,
+        [router](ForwardRequest req, std::function<void(ForwardReply)> reply) {
+          router->serve_forwarded(std::move(req), std::move(reply));
+        },
+        [router](ForwardRequest req, std::shared_ptr<StreamOut> out,
+                 std::function<void(ForwardReply)> reply) {
+          router->serve_stream(std::move(req), std::move(out), std::move(reply));
+        });
     if (!c) {
       spdlog::critical("cannot start: {}", c.message());
       (*server)->stop(std::chrono::milliseconds(0));
