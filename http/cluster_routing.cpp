@@ -167,6 +167,8 @@ void Router::forward_to(const std::string& node, const HttpRequest& req, Done do
         // The owner's answer, exactly: only the content types the node sends come back.
         res.content_type = r.content_type == "text/plain; version=0.0.4"
                                ? std::string_view("text/plain; version=0.0.4")
+                           : r.content_type == "text/event-stream"
+                               ? std::string_view("text/event-stream")
                                : std::string_view("application/json");
         for (std::size_t i = 0; i + 1 < r.headers.size(); i += 2)
           if (r.headers[i] != kNotOwnerHeader)

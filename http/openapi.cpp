@@ -806,9 +806,6 @@ json route_operation(const HttpRoute& r, const OperationDoc* doc, const OpenApiI
            {{"schema",
              {{"type", "string"}, {"description", "events whose data is x-tickdb-event-data"}}},
             {"x-tickdb-event-data", subscription_frame()}}}}}};
-    responses["421"] = error_answer(
-        "misdirected: the table lives on another cluster node, which serves its streams "
-        "(X-Tickdb-Owner names it)");
   } else if (r.pattern_text == "/metrics") {
     responses[ok] = {{"description", "Prometheus text format 0.0.4"},
                      {"content", {{"text/plain", {{"schema", {{"type", "string"}}}}}}}};

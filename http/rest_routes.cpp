@@ -80,16 +80,20 @@ void Router::add_operation_routes() {
         r.headers.emplace_back("Upgrade", "websocket");
         done(std::move(r));
       });
-  table_.add(
-      "GET", "/table/{name}/events",
-      "Live subscription as Server-Sent Events (filter, select, rate_hz, since; see API.md)", 200,
-      [this](const HttpRequest& req, const Params& p, auto&, Done& done) {
-        // A valid stream request never gets here (the session streams it): this answers
-        // why it is not valid.
-        auto op = sse_subscription(*rt_, p[0], req);
-        done(error_response(op ? make_error(Errc::internal, "the event stream could not start")
-                               : op.error()));
-      });
+  table_.add("GET", "/table/{name}/events",
+             "Live subscription as Server-Sent Events (filter, select, rate_hz, since; see API.md)",
+             200, [this](const HttpRequest& req, const Params& p, auto&, Done& done) {
+               // A valid GET never gets here (the session streams it, here or relayed from the
+               // table's node): this answers why a request is not valid, and a HEAD (routed as GET)
+               // of a valid one with the stream's head.
+               auto op = sse_subscription(*rt_, p[0], req);
+               if (!op) return done(error_response(op.error()));
+               HttpResponse r;
+               r.status = 200;
+               r.content_type = "text/event-stream";
+               r.headers.emplace_back("Cache-Control", "no-cache");
+               done(std::move(r));
+             });
   table_.add("GET", "/cluster",
              "Cluster membership: this node and its configured peers, with their tables", 200,
              [this](auto&, auto&, auto&, Done& done) {

@@ -125,14 +125,8 @@ RouteId Router::handle(HttpRequest req, Done done) {
   // A table of another node: its owner answers (the idempotency key travels with it).
   if (cluster_.load(std::memory_order_acquire) && req.header("x-tickdb-forwarded").empty()) {
     if (auto owner = remote_owner(route, m.params, req); !owner.empty()) {
-      if (route.pattern_text == "/table/{name}/events") {
-        // A stream is not relayed between nodes: the client is told where to subscribe.
-        HttpResponse r = error_response(
-            make_error(Errc::misdirected, misdirected_subscription(m.params[0], owner)));
-        r.headers.emplace_back("X-Tickdb-Owner", owner);
-        done(std::move(r));
-        return route.id;
-      }
+      // (An event stream's GET is relayed by the session before it is routed; a HEAD of one
+      // comes here and gets the owner's head.)
       forward_to(owner, req, std::move(done));
       return route.id;
     }

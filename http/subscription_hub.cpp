@@ -91,7 +91,7 @@ void sign(Conn& c) {
 std::string misdirected_subscription(std::string_view table, std::string_view node) {
   return "table '" + std::string(table.substr(0, 64)) + "' lives on node '" +
          std::string(node.substr(0, 64)) +
-         "': live subscriptions are served by the node of their table, subscribe there (GET "
+         "': a WebSocket connection follows the tables of its node, subscribe there (GET "
          "/cluster lists each node's http address)";
 }
 
@@ -642,8 +642,8 @@ void SubscriptionHub::run() {
     for (const auto& f : s.select) s.spec += f + ',';
     const TableVersion* t = c.at->table(s.table);
     if (!t) {
-      // Inside a cluster the table may live on another node: say which (its streams are
-      // served there, not relayed here).
+      // Inside a cluster the table may live on another node: say which (a connection's
+      // frames are one chain of this node's versions; it subscribes there).
       if (const auto* locate = rt_.registry().table_locator())
         if (auto owner = (*locate)(s.table))
           return m.error(c, name, Errc::misdirected, misdirected_subscription(s.table, *owner));

@@ -60,8 +60,9 @@ struct HubFrame {
 // client can tell a frame's type from its first bytes.
 std::string frame_text(const nlohmann::json& frame);
 
-// The message of a subscription (WebSocket `subscribe` or SSE) for a table that lives on
-// another node of the cluster (Errc::misdirected, 421): streams are not relayed between nodes.
+// The message of a WebSocket `subscribe` for a table that lives on another node of the
+// cluster (Errc::misdirected, 421): a connection is one chain of one node's versions. (An SSE
+// stream of such a table is relayed from its node: sse_session.h.)
 std::string misdirected_subscription(std::string_view table, std::string_view node);
 
 // Where a connection's frames go (the WebSocket and SSE sessions implement it).

@@ -436,6 +436,14 @@ class Cluster(unittest.TestCase):
             self.assertEqual(direct[0], 400, q)
             self.assertEqual(r.getheader("X-Tickdb-Owner"), "b")
             c.close()
+        # HEAD of a stream: its head, from either node (no stream).
+        for n, owner in [(a, "b"), (b, None)]:
+            c = http.client.HTTPConnection("127.0.0.1", n.port, timeout=10)
+            c.request("HEAD", "/table/tb/events?filter=v%3D1")
+            r = c.getresponse()
+            self.assertEqual((r.status, r.getheader("Content-Type"), r.read()), (200, "text/event-stream", b""))
+            self.assertEqual(r.getheader("X-Tickdb-Owner"), owner)
+            c.close()
         # A table no node has is this node's 404, as before.
         st, body, _ = a.req("GET", "/table/nope/events")
         self.assertEqual((st, body["error"]["code"]), (404, "not_found"))
