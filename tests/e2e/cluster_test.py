@@ -16,7 +16,7 @@ import socket
 import time
 import unittest
 
-from tickdb_node import NodeProcess, need_debian_module, temp_dir
+from tickdb_node import NodeProcess, need_debian_module, read_events, temp_dir
 
 need_debian_module("websockets")  # the WebSocket client of the subscription test
 
@@ -358,30 +358,7 @@ class Cluster(unittest.TestCase):
         return c, c.getresponse()
 
     def events(self, r, until, timeout=10):
-        """Parsed events until until(event) is true; (type, id, data) each. None at the end of
-        the stream when until is None."""
-        out, ev = [], {}
-        end = time.time() + timeout
-        while time.time() < end:
-            line = r.fp.readline().decode()
-            if line == "":
-                if until is None:
-                    return out
-                raise AssertionError("stream ended: %s" % out)
-            line = line.rstrip("\n")
-            if line.startswith(":"):
-                continue
-            if line == "":
-                if ev:
-                    e = (ev.get("event"), ev.get("id"), json.loads(ev.get("data", "null")))
-                    out.append(e)
-                    ev = {}
-                    if until is not None and until(e):
-                        return out
-                continue
-            k, _, v = line.partition(": ")
-            ev[k] = v
-        raise AssertionError("no such event within %d s: %s" % (timeout, out))
+        return read_events(r, until, timeout)
 
     def stream_figures(self, node):
         return node.req("GET", "/stats")[1]["subscriptions"]

@@ -26,7 +26,7 @@ import unittest
 
 import websockets
 
-from tickdb_node import NodeProcess, temp_dir
+from tickdb_node import NodeProcess, read_events, temp_dir
 
 SERVER = None
 
@@ -392,28 +392,7 @@ class Subscriptions(unittest.TestCase):
             c.request("GET", "/table/ev/events" + query, headers=headers or {})
             return c, c.getresponse()
 
-        def events(r, until):
-            """Parsed events until until(event) is true; (type, id, data) each."""
-            out, ev = [], {}
-            end = time.time() + 10
-            while time.time() < end:
-                line = r.fp.readline().decode()
-                if line == "":
-                    raise AssertionError("stream ended: %s" % out)
-                line = line.rstrip("\n")
-                if line.startswith(":"):
-                    continue
-                if line == "":
-                    if ev:
-                        e = (ev.get("event"), ev.get("id"), json.loads(ev.get("data", "null")))
-                        out.append(e)
-                        ev = {}
-                        if until(e):
-                            return out
-                    continue
-                k, _, v = line.partition(": ")
-                ev[k] = v
-            raise AssertionError("no such event within 10 s: %s" % out)
+        events = read_events
 
         c, r = open_stream("?filter=" + "a%20%3E%3D%200" + "&select=a")
         self.assertEqual((r.status, r.getheader("Content-Type")), (200, "text/event-stream"))

@@ -28,6 +28,34 @@ _temp_dirs = []
 atexit.register(lambda: [shutil.rmtree(d, ignore_errors=True) for d in _temp_dirs])
 
 
+def read_events(r, until, timeout=10):
+    """Server-Sent Events parsed from the response `r`, until until(event) is true: a list of
+    (type, id, data) each. With until None: every event until the stream ends. Fails when the
+    stream ends first (until given) or nothing matched within `timeout` seconds."""
+    out, ev = [], {}
+    end = time.time() + timeout
+    while time.time() < end:
+        line = r.fp.readline().decode()
+        if line == "":
+            if until is None:
+                return out
+            raise AssertionError("stream ended: %s" % out)
+        line = line.rstrip("\n")
+        if line.startswith(":"):
+            continue
+        if line == "":
+            if ev:
+                e = (ev.get("event"), ev.get("id"), json.loads(ev.get("data", "null")))
+                out.append(e)
+                ev = {}
+                if until is not None and until(e):
+                    return out
+            continue
+        k, _, v = line.partition(": ")
+        ev[k] = v
+    raise AssertionError("no such event within %d s: %s" % (timeout, out))
+
+
 def temp_dir(prefix="tickdb-e2e-"):
     d = tempfile.mkdtemp(prefix=prefix)
     _temp_dirs.append(d)
