@@ -79,6 +79,7 @@ class ServedStream final : public StreamOut {
       to = origin_;
     }
     if (to) caf::send_as(from, to, stream_end_atom::value, id_, std::int32_t{code}, reason);
+    if (forget_) forget_();  // nothing more to hear from the relaying node about it
   }
   std::uint64_t unacked_bytes() const override {
     const auto sent = sent_.load(std::memory_order_relaxed);
@@ -97,6 +98,8 @@ class ServedStream final : public StreamOut {
   }
 
   void acked(std::uint64_t bytes) { acked_.fetch_add(bytes, std::memory_order_relaxed); }
+  // Set once before the stream is shared: takes it out of the Cluster's table when it ends.
+  void set_forget(std::function<void()> fn) { forget_ = std::move(fn); }
   // The relaying node closed it or went away, or this node stops: no more sends, and no actor
   // handle kept (none may outlive the actor system).
   void close() {
@@ -119,6 +122,7 @@ class ServedStream final : public StreamOut {
   std::atomic<std::uint64_t> sent_{0}, acked_{0};
   bool ended_ = false, closed_ = false;
   std::function<void()> closed_fn_;
+  std::function<void()> forget_;
 };
 
 }  // namespace
@@ -499,6 +503,15 @@ void send_reply(const caf::actor& sink, const caf::actor& origin, std::uint64_t 
   }
 }
 
+// Whether the answer to a stream's opening says it runs (200 with kStreamHeader: a handler
+// that took the request for something else answers without it).
+bool stream_opened(const ForwardReply& r) {
+  if (r.status != 200) return false;
+  for (std::size_t i = 0; i + 1 < r.headers.size(); i += 2)
+    if (r.headers[i] == kStreamHeader) return true;
+  return false;
+}
+
 // The relaying node's id of a stream whose opening `r` is (kStreamHeader), if it is one.
 std::optional<std::uint64_t> stream_id(const ForwardRequest& r) {
   for (std::size_t i = 0; i + 1 < r.headers.size(); i += 2)
@@ -541,18 +554,20 @@ void run_forwarded(Cluster::Impl& m, const caf::actor& origin, ForwardBatch& bat
       // first frame may leave before its answer); dropped again unless it answers 200.
       auto out = std::make_shared<ServedStream>(sink, origin, *id);
       const auto key = std::make_pair(origin.address(), *id);
+      auto forget = [&m, key, weak = std::weak_ptr<ServedStream>(out)] {
+        std::lock_guard lk(m.streams_mu);
+        auto it = m.served.find(key);
+        if (it != m.served.end() && it->second == weak.lock()) m.served.erase(it);
+      };
+      out->set_forget(forget);
       {
         std::lock_guard lk(m.streams_mu);
         if (!m.streams_stopped) m.served[key] = out;
       }
       m.stream_handler(std::move(batch.requests[i]), out,
-                       [&m, key, out, reply = std::move(reply)](ForwardReply r) {
-                         if (r.status != 200) {
-                           {
-                             std::lock_guard lk(m.streams_mu);
-                             auto it = m.served.find(key);
-                             if (it != m.served.end() && it->second == out) m.served.erase(it);
-                           }
+                       [out, forget, reply = std::move(reply)](ForwardReply r) {
+                         if (!stream_opened(r)) {
+                           forget();
                            out->close();
                          }
                          reply(std::move(r));
@@ -680,15 +695,16 @@ caf::actor_companion* companion(const caf::actor& a) {
 
 // A piece of a frame of a stream this node relays (on the sink's thread): a whole frame goes
 // to its receiver; a piece out of order ends the stream (the owner is told).
-void stream_piece(Cluster::Impl& m, std::uint64_t id, std::uint32_t n, bool last,
-                  std::string text) {
+void stream_piece(Cluster::Impl& m, const caf::node_id& from, std::uint64_t id, std::uint32_t n,
+                  bool last, std::string text) {
   std::shared_ptr<StreamReceiver> rx;
   bool broken = false;
   caf::actor to;
   {
     std::lock_guard lk(m.streams_mu);
     auto it = m.relayed.find(id);
-    if (it == m.relayed.end()) return;  // closed meanwhile
+    // Closed meanwhile, or not from the stream's owner.
+    if (it == m.relayed.end() || !it->second.to || it->second.to.node() != from) return;
     auto& r = it->second;
     if (n != r.next_piece) {
       broken = true;
@@ -773,14 +789,18 @@ Result<std::unique_ptr<Cluster>> Cluster::start(ClusterOptions opts, Runtime& rt
                         std::move(c.get_mutable_as<ForwardReply>(4)));
     } else if (c.match_elements<stream_frame_atom, std::uint64_t, std::uint32_t, bool,
                                 std::string>()) {
-      stream_piece(*impl, c.get_as<std::uint64_t>(1), c.get_as<std::uint32_t>(2), c.get_as<bool>(3),
-                   std::move(c.get_mutable_as<std::string>(4)));
+      if (!e->sender) return;
+      stream_piece(*impl, e->sender->node(), c.get_as<std::uint64_t>(1), c.get_as<std::uint32_t>(2),
+                   c.get_as<bool>(3), std::move(c.get_mutable_as<std::string>(4)));
     } else if (c.match_elements<stream_end_atom, std::uint64_t, std::int32_t, std::string>()) {
       std::shared_ptr<StreamReceiver> rx;
+      if (!e->sender) return;
       {
         std::lock_guard lk(impl->streams_mu);
         auto it = impl->relayed.find(c.get_as<std::uint64_t>(1));
-        if (it == impl->relayed.end()) return;
+        if (it == impl->relayed.end() || !it->second.to ||
+            it->second.to.node() != e->sender->node())
+          return;
         rx = std::move(it->second.rx);
         impl->relayed.erase(it);
       }
@@ -966,11 +986,15 @@ std::uint64_t Cluster::open_stream(const std::string& node, ForwardRequest req,
       if (it == impl->relayed.end()) return;  // closed meanwhile
       got = it->second.rx;
       owner = it->second.to;
-      if (r.status != 200) impl->relayed.erase(it);
+      if (!stream_opened(r)) impl->relayed.erase(it);
     }
-    if (r.status != 200)
+    if (!stream_opened(r)) {
       if (auto sink = impl->outboxes->current_sink(); sink && owner)
         caf::send_as(sink, owner, stream_close_atom::value, id);
+      if (r.status == 200)  // a node that does not serve streams answered it as a request
+        r = forward_error_reply(Errc::internal,
+                                "the node of this table did not open the stream (is it older?)");
+    }
     got->opened(std::move(r));
   });
   return id;

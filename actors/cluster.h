@@ -118,8 +118,8 @@ class Cluster {
   // Runs a request forwarded here by a peer (on any thread); `reply` answers it, once.
   using Handler = std::function<void(ForwardRequest, std::function<void(ForwardReply)> reply)>;
   // Opens a stream a peer asked for (a forwarded call with kStreamHeader), in the node actor:
-  // `reply` answers the opening (200: the stream runs and `out` carries its frames; anything
-  // else: refused, and `out` is dropped).
+  // `reply` answers the opening (200 with a kStreamHeader header: the stream runs and `out`
+  // carries its frames; anything else, a plain 200 too: refused, and `out` is dropped).
   using StreamHandler = std::function<void(ForwardRequest, std::shared_ptr<StreamOut> out,
                                            std::function<void(ForwardReply)> reply)>;
 
@@ -156,8 +156,8 @@ class Cluster {
                             std::shared_ptr<StreamReceiver> rx);
   // The client was written `bytes` of the stream's frames (their text's bytes).
   void stream_written(std::uint64_t stream, std::uint64_t bytes);
-  // The client went away: the owner stops the stream. No call of `rx` after this returns
-  // but one already running.
+  // The client went away: the owner stops the stream. Frames on their way to `rx` may still
+  // reach it (a receiver that closed drops them).
   void close_stream(std::uint64_t stream);
   // Streams this node relays, and streams peers relay from here (for tests and figures).
   std::size_t relayed_streams() const;

@@ -148,9 +148,17 @@ void Router::forward_to(const std::string& node, const HttpRequest& req, Done do
   // Kept for a retry: the node may say it no longer owns the table (our directory was old).
   std::shared_ptr<HttpRequest> again;
   if (req.header("x-tickdb-refreshed").empty()) again = std::make_shared<HttpRequest>(req);
+  // A table made or dropped there through this node: the answer waits for this node's
+  // directory to say so, so that the client's next call through it goes to the table's node
+  // (without the wait, a write right after the create could run here and answer 421).
+  const bool changes_tables =
+      (req.method == "POST" &&
+       std::string_view(req.target).substr(0, req.target.find('?')) == "/table") ||
+      (req.method == "DELETE" && req.target.rfind("/table/", 0) == 0 &&
+       req.target.find('/', 7) == std::string::npos);
   c->forward(
       node, std::move(f),
-      [this, c, again, done = std::move(done), node](ForwardReply r) {
+      [this, c, again, done = std::move(done), node, changes_tables](ForwardReply r) {
         if (again && not_owner_reply(r)) {
           // Refresh the directory, then route the request again (here, to its new owner, or this
           // node's 404 when no node has the table), once.
@@ -177,6 +185,8 @@ void Router::forward_to(const std::string& node, const HttpRequest& req, Done do
         for (const auto& [k, v] : res.headers) named = named || k == "X-Tickdb-Node";
         if (!named) res.headers.emplace_back("X-Tickdb-Node", node);
         res.headers.emplace_back("X-Tickdb-Owner", node);
+        if (changes_tables && res.status >= 200 && res.status < 300)
+          return c->refresh([done, res = std::move(res)]() mutable { done(std::move(res)); });
         done(std::move(res));
       },
       after_this_round());

@@ -453,6 +453,11 @@ void RpcEndpoint::forward_call(const std::shared_ptr<RpcBatch>& b, std::size_t i
             b->answers[i] = rpc_error_of(id, make_error(code, msg));
           }
         }
+        // A table made or dropped there through this node: the batch is answered once this
+        // node's directory says so (the client's next call through it then finds the table).
+        const bool ok = r.status == 200 && !b->answers[i].contains("error");
+        if ((method == "db.create_table" || method == "db.drop_table") && (ok || notification))
+          return c->refresh([b] { b->finish_one(); });
         b->finish_one();
       },
       after_this_round());

@@ -92,7 +92,10 @@ void Router::serve_stream(ForwardRequest f, std::shared_ptr<StreamOut> out,
         cfg_.node_name));
   link->joined(conn);
   out->on_closed([link] { link->leave(); });
-  reply(json_reply(200, "{}", cfg_.node_name));
+  ForwardReply ok = json_reply(200, "{}", cfg_.node_name);
+  ok.headers.push_back(kStreamHeader);  // the stream runs (Cluster: what a plain 200 is not)
+  ok.headers.push_back("open");
+  reply(std::move(ok));
   hub_->subscribe(conn, std::move(*op));
 }
 

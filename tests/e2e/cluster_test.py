@@ -493,6 +493,7 @@ class Cluster(unittest.TestCase):
         self.assertGreater(self.stream_figures(b)["slow_closes"], 0, "no slow close within 30 s")
         wait_until(lambda: self.stream_figures(b)["connections"] == 0, 5, "b dropped the slow stream")
         wait_until(lambda: self.stream_figures(a)["relayed_streams"] == 0, 5, "a ended the relay")
+        self.assertEqual(self.stream_figures(b)["served_streams"], 0)  # b forgot it as it ended it
         self.assertEqual(a.req("GET", "/health")[0], 200)
         # The client reads again: what a held (bounded by b's conflation), then the reason.
         end = time.time() + 20
@@ -505,6 +506,28 @@ class Cluster(unittest.TestCase):
         tail = seen[-600:].decode("utf-8", "replace")
         self.assertIn("event: error", tail)
         self.assertIn('"code":"slow_consumer"', tail)
+
+    def test_a_table_made_through_a_node_is_there_for_the_next_call_through_it(self):
+        # The create's answer waits for the node's directory: a write right after it goes to
+        # the table's node, never runs here (which answered 421 under ASan's timing).
+        a = ClusterNode("a")
+        b = ClusterNode("b", peers=[a.cport])
+        self.nodes = [a, b]
+        wait_until(lambda: a.peers_up() == {"b"}, 10, "a sees b")
+        fields = [{"name": "v", "type": "i32"}]
+        for i in range(15):
+            st, body, _ = a.req("POST", "/table", {"name": "t%d" % i, "node": "b", "fields": fields})
+            self.assertEqual(st, 201, body)
+            st, body, r = a.req("POST", "/table/t%d/records" % i, {"records": [{"v": 1}, {"v": 2}]})
+            self.assertEqual((st, r.getheader("X-Tickdb-Owner")), (201, "b"), body)
+            st, body, _ = a.rpc("db.create_table", {"name": "r%d" % i, "node": "b", "fields": fields})
+            self.assertNotIn("error", body)
+            st, body, _ = a.rpc("db.insert", {"table": "r%d" % i, "values": {"v": 3}})
+            self.assertNotIn("error", body)
+            st, body, _ = a.req("DELETE", "/table/t%d" % i)
+            self.assertIn(st, (200, 204), body)
+            st, body, _ = a.req("GET", "/table/t%d" % i)
+            self.assertEqual((st, body["error"]["code"]), (404, "not_found"), body)
 
     def test_a_big_answer_comes_back_whole_in_pieces(self):
         a = ClusterNode("a")
