@@ -9,10 +9,14 @@
 #                req/s of each and the p50 latency forwarding adds;
 #   failover     SIGSTOP of b to the first 503 through a (detect_ms), and a restart of b (kill -9,
 #                same data dir and port) from its /health answering to the first 200 through a
-#                (recover_ms).
+#                (recover_ms);
+#   relayed_stream  one SSE subscription through a (relayed from b) beside the same one on b,
+#                300 writes on b 20 ms apart: what the relay adds to each delta's arrival
+#                (added_p50_ms, added_p99_ms; no bar).
 # Prints a table (or with --json one object: {"forward_get": {"rps", "direct_rps",
-# "p50_added_ms"}, "failover": {"detect_ms", "recover_ms"}}); a full run (not --quick) writes
-# the table into docs/benchmarks.md between the cluster_bench markers. Loopback only; every
+# "p50_added_ms"}, "failover": {"detect_ms", "recover_ms"}, "relayed_stream": {"deltas",
+# "added_p50_ms", "added_p99_ms"}}); a full run (not --quick) writes the table into
+# docs/benchmarks.md between the cluster_bench markers. Loopback only; every
 # load is bounded in time and count.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -128,6 +132,41 @@ half = max(2, dur // 2)
 print("wrk: one connection, through a and directly", file=sys.stderr)
 fwd1, direct1 = wrk(ha, 1, 1, half), wrk(hb, 1, 1, half)
 
+# A relayed event stream: the same SSE subscription through a (relayed from b) and on b
+# directly, `writes` writes on b 20 ms apart; for each delta both streams got (b's versions),
+# its arrival through a minus its arrival directly.
+import http.client, threading
+def sse_reader(port, out, ready):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=dur + 30)
+    c.request("GET", "/table/bench/events?filter=hp%3C0")
+    r = c.getresponse()
+    ev = None
+    while True:
+        line = r.fp.readline()
+        if not line: return
+        t = time.perf_counter()
+        line = line.decode().rstrip("\n")
+        if line.startswith("event: "): ev = line[7:]
+        elif line.startswith("data: ") and ev == "ready": ready.set()
+        elif line.startswith("data: ") and ev == "delta": out[json.loads(line[6:])["to"]] = t
+        elif line == "": ev = None
+got_a, got_b = {}, {}
+ready_a, ready_b = threading.Event(), threading.Event()
+for port, got, ready in ((ha, got_a, ready_a), (hb, got_b, ready_b)):
+    threading.Thread(target=sse_reader, args=(port, got, ready), daemon=True).start()
+if not (ready_a.wait(10) and ready_b.wait(10)): raise SystemExit("the event streams did not start")
+writes = 50 if quick else 300
+print("relayed stream: %d writes on b" % writes, file=sys.stderr)
+for i in range(writes):
+    assert req(hb, "PUT", "/table/bench/record/%d" % (i + 1), {"hp": -1 - i, "name": "s"})[0] == 200
+    time.sleep(0.02)
+wait(lambda: len(got_b) > 0 and max(got_b) <= max(got_a, default=0), 5, "the relayed stream caught up")
+both = sorted(set(got_a) & set(got_b))
+added = sorted((got_a[v] - got_b[v]) * 1000 for v in both)
+relayed = {"deltas": len(both), "deltas_direct": len(got_b),
+           "added_p50_ms": added[len(added) // 2] if added else None,
+           "added_p99_ms": added[min(len(added) - 1, int(len(added) * 0.99))] if added else None}
+
 # Failover: SIGSTOP b, poll a until 503 (each poll bounded by cluster.request_timeout_ms = 2 s).
 os.kill(b.pid, signal.SIGSTOP)
 t0 = time.time()
@@ -158,7 +197,8 @@ out = {"forward_get": {"rps": fwd["rps"], "direct_rps": direct["rps"], "p50_adde
                        "one_connection": {"p50_ms": fwd1["p50_ms"], "direct_p50_ms": direct1["p50_ms"], "rps": fwd1["rps"], "direct_rps": direct1["rps"]},
                        "errors": fwd["errors"] + direct["errors"] + fwd1["errors"] + direct1["errors"],
                        "runs_rps": [x["rps"] for x in fwd_runs], "direct_runs_rps": [x["rps"] for x in direct_runs]},
-       "failover": {"detect_ms": detect, "recover_ms": recover}, "records": records, "seconds_each": dur}
+       "failover": {"detect_ms": detect, "recover_ms": recover}, "relayed_stream": relayed,
+       "records": records, "seconds_each": dur}
 ratio = fwd["rps"] / direct["rps"] if direct["rps"] else 0
 bars = [("GET through a forwarding node >= 0.5x asking the owner", "%.2fx" % ratio, ratio >= 0.5),
         ("added p50 latency of forwarding <= 0.3 ms (one connection)", "%.3f ms" % out["forward_get"]["p50_added_ms"], out["forward_get"]["p50_added_ms"] <= 0.3),
@@ -170,7 +210,8 @@ lines = ["Written by `tools/bench/cluster_bench.sh` on %s (%d records on b, wrk 
          "| GET one record through a (forwarded to b) | {:,.0f} req/s, p50 {:.3f} ms | | |".format(fwd["rps"], fwd["p50_ms"]),
          "| GET one record asking b directly | {:,.0f} req/s, p50 {:.3f} ms | | |".format(direct["rps"], direct["p50_ms"]),
          "| the same, one connection: through a / directly | p50 {:.3f} / {:.3f} ms ({:,.0f} / {:,.0f} req/s) | | |".format(fwd1["p50_ms"], direct1["p50_ms"], fwd1["rps"], direct1["rps"]),
-         "| added p50 at 64 connections (a queue: about 64 / req/s) | {:.3f} ms | | |".format(out["forward_get"]["p50_added_ms_64_connections"])]
+         "| added p50 at 64 connections (a queue: about 64 / req/s) | {:.3f} ms | | |".format(out["forward_get"]["p50_added_ms_64_connections"]),
+         "| an event stream relayed through a: added latency per delta, p50 / p99 ({:,} deltas) | {:.3f} / {:.3f} ms | | |".format(relayed["deltas"], relayed["added_p50_ms"] or -1, relayed["added_p99_ms"] or -1)]
 lines += ["| %s | %s | | %s |" % (n, v, "met" if ok else "**missed**") for n, v, ok in bars]
 if not quick:
     path = "docs/benchmarks.md"
