@@ -20,7 +20,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-using sweep_atom = caf::atom_constant<caf::atom("c_sweep")>;      // request deadlines
+using sweep_atom = caf::atom_constant<caf::atom("c_sweep")>;  // request deadlines
+// (address as peers reach us): published; join the peers now
+using begin_atom = caf::atom_constant<caf::atom("c_begin")>;
 using refresh_atom = caf::atom_constant<caf::atom("c_refresh")>;  // (RefreshDone): ping all now
 
 // A forwarded answer travels in pieces of at most this many body bytes, so that no message on
@@ -221,6 +223,9 @@ struct Peer {
 
 struct NodeState {
   Cluster::Impl* impl = nullptr;
+  // Ours as peers reach us (begin_atom: known once published; the Impl's copy is written by
+  // the thread that starts the cluster, so the actor keeps its own).
+  std::string self_address;
   std::map<std::string, Peer> peers;  // by cluster address
   std::uint64_t epoch = 0;
   std::vector<std::string> tables;  // ours, as last told
@@ -308,7 +313,7 @@ PeerHello my_hello(node_ptr self) {
   h.cluster = m->opts.name;
   h.node = m->opts.node;
   h.http = m->opts.http;
-  h.address = m->self_address;
+  h.address = st.self_address;
   h.incarnation = m->incarnation;
   h.epoch = st.epoch;
   h.tables = std::move(tables);
@@ -382,7 +387,7 @@ void learn(node_ptr self, Peer& p, PeerHello h) {
   p.have_hello = true;
   // Every node joins every other one.
   for (const auto& a : more)
-    if (a != st.impl->self_address && !st.peers.count(a)) {
+    if (a != st.self_address && !st.peers.count(a)) {
       add_peer(self, a);
       self->send(self, connect_try_atom::value, a);
     }
@@ -610,13 +615,17 @@ caf::behavior node_actor(node_ptr self, Cluster::Impl* impl) {
       schedule_connect(self, p);
     }
   });
-  for (const auto& a : impl->opts.peers) {
-    add_peer(self, a);
-    self->send(self, connect_try_atom::value, a);
-  }
-  self->send(self, ping_all_atom::value);
-  self->send(self, sweep_atom::value);
   return {
+      [=](begin_atom, const std::string& address) {
+        // Published: peers may be joined (our hello names this address).
+        self->state.self_address = address;
+        for (const auto& a : self->state.impl->opts.peers) {
+          add_peer(self, a);
+          self->send(self, connect_try_atom::value, a);
+        }
+        self->send(self, ping_all_atom::value);
+        self->send(self, sweep_atom::value);
+      },
       [=](connect_try_atom, const std::string& address) { connect(self, address); },
       [=](ping_all_atom) {
         std::vector<std::string> addrs;
@@ -645,7 +654,7 @@ caf::behavior node_actor(node_ptr self, Cluster::Impl* impl) {
       [=](hello_atom, PeerHello& h) -> PeerHello {
         // A peer's ping, or a node that joins us: answer with ours, and learn it.
         if (h.cluster == self->state.impl->opts.name && !h.address.empty() &&
-            h.address != self->state.impl->self_address) {
+            h.address != self->state.self_address) {
           Peer& p = add_peer(self, h.address);
           if (!p.handle) {
             if (auto s = caf::actor_cast<caf::actor>(self->current_sender())) {
@@ -822,6 +831,9 @@ Result<std::unique_ptr<Cluster>> Cluster::start(ClusterOptions opts, Runtime& rt
   }
   m.port = *port;
   m.self_address = m.opts.address + ":" + std::to_string(m.port);
+  // Only now: the node actor joined the peers with its hello (which names this address) while
+  // this thread was still writing it (ThreadSanitizer's find).
+  caf::anon_send(m.node, begin_atom::value, m.self_address);
   return c;
 }
 
