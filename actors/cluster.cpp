@@ -198,6 +198,25 @@ struct Cluster::Impl {
   std::map<std::uint64_t, Relayed> relayed;
   std::map<std::pair<caf::actor_addr, std::uint64_t>, std::shared_ptr<ServedStream>> served;
 
+  // Where calls for `node` go: its address and, when it is up, its node actor.
+  struct Route {
+    bool stopped = false, known = false;
+    std::string address;
+    caf::actor to;  // null when the node is down or unknown
+  };
+  Route route(std::string_view node) const {
+    std::lock_guard lk(mu);
+    Route r;
+    r.stopped = stopped;
+    for (const auto& p : peers)
+      if (p.node == node) {
+        r.known = true;
+        r.address = p.address;
+        r.to = p.up ? p.handle : caf::actor();
+      }
+    return r;
+  }
+
   void say(int level, const std::string& m) const {
     if (opts.log) opts.log(level, m);
   }
@@ -234,6 +253,14 @@ struct NodeState {
 
 using node_ptr = caf::stateful_actor<NodeState>*;
 
+// A stream message to the owner's node actor `to`, from our sink (nothing once the node
+// stopped, or when the owner was never reached).
+template <class... Ts>
+void tell_owner(Cluster::Impl& m, const caf::actor& to, Ts&&... xs) {
+  if (!to) return;
+  if (auto sink = m.outboxes->current_sink()) caf::send_as(sink, to, std::forward<Ts>(xs)...);
+}
+
 // The streams this node relays from the owner at `address` end: it went down or did not
 // answer (each client's stream closes with 1001; its EventSource reconnects). The owner is
 // told too, in case it is only slow.
@@ -249,9 +276,8 @@ void end_relayed_of(Cluster::Impl& m, const std::string& address, const std::str
         ++it;
       }
   }
-  const caf::actor sink = m.outboxes->current_sink();
   for (auto& [id, r] : ended) {
-    if (sink && r.to) caf::send_as(sink, r.to, stream_close_atom::value, id);
+    tell_owner(m, r.to, stream_close_atom::value, id);
     r.rx->ended(1001, why);
   }
 }
@@ -732,8 +758,7 @@ void stream_piece(Cluster::Impl& m, const caf::node_id& from, std::uint64_t id, 
     }
   }
   if (broken) {
-    if (auto sink = m.outboxes->current_sink(); sink && to)
-      caf::send_as(sink, to, stream_close_atom::value, id);
+    tell_owner(m, to, stream_close_atom::value, id);
     rx->ended(1011, "a frame of the stream came incomplete");
     return;
   }
@@ -905,19 +930,7 @@ void Cluster::forward(const std::string& node, ForwardRequest req,
   // The calling (HTTP) thread sends the call to the owner's node actor itself, with the sink
   // as its sender: the answer comes back to the sink on the middleman's thread. No actor of
   // ours in between (each was a thread to wake, twice per call).
-  caf::actor to;
-  std::string address;
-  bool known = false, stopped = false;
-  {
-    std::lock_guard lk(m.mu);
-    stopped = m.stopped;
-    for (const auto& p : m.peers)
-      if (p.node == node) {
-        known = true;
-        address = p.address;
-        to = p.up ? p.handle : caf::actor();
-      }
-  }
+  auto [stopped, known, address, to] = m.route(node);
   if (stopped) return done(forward_error_reply(Errc::node_unavailable, "this node is stopping"));
   if (!to) {
     if (known) m.calls.count_unavailable(address);
@@ -962,22 +975,13 @@ void Cluster::Impl::Outboxes::flush(const std::string& address) {
 std::uint64_t Cluster::open_stream(const std::string& node, ForwardRequest req,
                                    std::shared_ptr<StreamReceiver> rx) {
   Impl& m = *impl_;
-  std::string address;
-  caf::actor to;
-  {
-    std::lock_guard lk(m.mu);
-    for (const auto& p : m.peers)
-      if (p.node == node) {
-        address = p.address;
-        to = p.up ? p.handle : caf::actor();
-      }
-  }
+  const Impl::Route to_owner = m.route(node);
   std::uint64_t id = 0;
   {
     std::lock_guard lk(m.streams_mu);
     if (!m.streams_stopped) {
       id = m.next_stream++;
-      m.relayed[id] = Impl::Relayed{address, to, rx, {}, 0};
+      m.relayed[id] = Impl::Relayed{to_owner.address, to_owner.to, rx, {}, 0};
     }
   }
   if (id == 0) {
@@ -1001,8 +1005,7 @@ std::uint64_t Cluster::open_stream(const std::string& node, ForwardRequest req,
       if (!stream_opened(r)) impl->relayed.erase(it);
     }
     if (!stream_opened(r)) {
-      if (auto sink = impl->outboxes->current_sink(); sink && owner)
-        caf::send_as(sink, owner, stream_close_atom::value, id);
+      tell_owner(*impl, owner, stream_close_atom::value, id);
       if (r.status == 200)  // a node that does not serve streams answered it as a request
         r = forward_error_reply(Errc::internal,
                                 "the node of this table did not open the stream (is it older?)");
@@ -1020,8 +1023,7 @@ void Cluster::stream_written(std::uint64_t stream, std::uint64_t bytes) {
     if (it == impl_->relayed.end()) return;
     to = it->second.to;
   }
-  if (auto sink = impl_->outboxes->current_sink(); sink && to)
-    caf::send_as(sink, to, stream_ack_atom::value, stream, bytes);
+  tell_owner(*impl_, to, stream_ack_atom::value, stream, bytes);
 }
 
 void Cluster::close_stream(std::uint64_t stream) {
@@ -1033,8 +1035,7 @@ void Cluster::close_stream(std::uint64_t stream) {
     to = std::move(it->second.to);
     impl_->relayed.erase(it);
   }
-  if (auto sink = impl_->outboxes->current_sink(); sink && to)
-    caf::send_as(sink, to, stream_close_atom::value, stream);
+  tell_owner(*impl_, to, stream_close_atom::value, stream);
 }
 
 std::size_t Cluster::relayed_streams() const {

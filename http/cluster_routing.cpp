@@ -129,7 +129,8 @@ std::string Router::remote_owner(const HttpRoute& route, const Params& p,
   return o ? o->node : std::string();
 }
 
-void Router::forward_to(const std::string& node, const HttpRequest& req, Done done) {
+void Router::forward_to(const std::string& node, const HttpRequest& req, Done done,
+                        bool changes_tables) {
   Cluster* c = cluster_.load(std::memory_order_acquire);
   if (node == kSpansNodes) {
     auto b = parse_json(req.body);
@@ -151,11 +152,6 @@ void Router::forward_to(const std::string& node, const HttpRequest& req, Done do
   // A table made or dropped there through this node: the answer waits for this node's
   // directory to say so, so that the client's next call through it goes to the table's node
   // (without the wait, a write right after the create could run here and answer 421).
-  const bool changes_tables =
-      (req.method == "POST" &&
-       std::string_view(req.target).substr(0, req.target.find('?')) == "/table") ||
-      (req.method == "DELETE" && req.target.rfind("/table/", 0) == 0 &&
-       req.target.find('/', 7) == std::string::npos);
   c->forward(
       node, std::move(f),
       [this, c, again, done = std::move(done), node, changes_tables](ForwardReply r) {

@@ -127,7 +127,10 @@ RouteId Router::handle(HttpRequest req, Done done) {
     if (auto owner = remote_owner(route, m.params, req); !owner.empty()) {
       // (An event stream's GET is relayed by the session before it is routed; a HEAD of one
       // comes here and gets the owner's head.)
-      forward_to(owner, req, std::move(done));
+      const bool changes_tables =
+          (route.method == "POST" && route.pattern_text == "/table") ||
+          (route.method == "DELETE" && route.pattern_text == "/table/{name}");
+      forward_to(owner, req, std::move(done), changes_tables);
       return route.id;
     }
   }

@@ -94,7 +94,10 @@ class Router {
   void write(Runtime::RecordWrite w, int ok_status, Done done);
   NodeFigures collect(std::size_t tick_window = 0) const;
   // Sends `req` to `node` and answers with what it answers (headers X-Tickdb-Node/-Owner).
-  void forward_to(const std::string& node, const HttpRequest& req, Done done);
+  // `changes_tables`: the route makes or drops a table (the answer then waits for this
+  // node's directory to say so).
+  void forward_to(const std::string& node, const HttpRequest& req, Done done,
+                  bool changes_tables = false);
   // The other node a request must go to ("" for this one): its table's owner, or the "node"
   // of a table to create.
   std::string remote_owner(const HttpRoute& route, const Params& p, const HttpRequest& req) const;
