@@ -930,20 +930,20 @@ void Cluster::forward(const std::string& node, ForwardRequest req,
   // The calling (HTTP) thread sends the call to the owner's node actor itself, with the sink
   // as its sender: the answer comes back to the sink on the middleman's thread. No actor of
   // ours in between (each was a thread to wake, twice per call).
-  auto [stopped, known, address, to] = m.route(node);
-  if (stopped) return done(forward_error_reply(Errc::node_unavailable, "this node is stopping"));
-  if (!to) {
-    if (known) m.calls.count_unavailable(address);
+  Impl::Route r = m.route(node);  // (a named object: clang 14 cannot capture bindings)
+  if (r.stopped) return done(forward_error_reply(Errc::node_unavailable, "this node is stopping"));
+  if (!r.to) {
+    if (r.known) m.calls.count_unavailable(r.address);
     return done(forward_error_reply(Errc::node_unavailable,
                                     "node '" + node + "', which owns this, is down"));
   }
   const std::uint64_t call =
-      m.calls.open(address, node, Clock::now() + m.opts.request_timeout, std::move(done));
+      m.calls.open(r.address, node, Clock::now() + m.opts.request_timeout, std::move(done));
   bool first = false;
   {
     std::lock_guard lk(m.outboxes->mu);
-    Impl::Outbox& o = m.outboxes->by_peer[address];
-    o.to = std::move(to);
+    Impl::Outbox& o = m.outboxes->by_peer[r.address];
+    o.to = std::move(r.to);
     o.batch.calls.push_back(call);
     o.batch.requests.push_back(std::move(req));
     first = !o.scheduled;
@@ -951,9 +951,9 @@ void Cluster::forward(const std::string& node, ForwardRequest req,
   }
   if (!first) return;  // it leaves with the flush the batch's first call scheduled
   if (defer)
-    defer([boxes = m.outboxes, address] { boxes->flush(address); });
+    defer([boxes = m.outboxes, address = r.address] { boxes->flush(address); });
   else
-    m.outboxes->flush(address);
+    m.outboxes->flush(r.address);
 }
 
 void Cluster::Impl::Outboxes::flush(const std::string& address) {
