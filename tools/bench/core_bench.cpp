@@ -6,6 +6,7 @@
 // speed f32 (4 + 12 + 8 + 4 + 4). The names are stable so results compare across versions;
 // docs/benchmarks.md has the bars and the latest figures.
 #include <benchmark/benchmark.h>
+#include <dlfcn.h>
 
 #include <algorithm>
 #include <atomic>
@@ -14,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <string>
 #include <thread>
 
 #include "core/catalog.h"
@@ -541,4 +543,26 @@ BENCHMARK(BM_LoadVersionOtherTable)->Arg(1);
 BENCHMARK(BM_DiffAll)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_DiffOnePercent)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
 
-BENCHMARK_MAIN();
+// The allocator the figures were made with, in the run's context ("allocator": the node's
+// jemalloc, tools/bench/CMakeLists.txt; CTest bench-core-allocator checks it): found through
+// jemalloc's own mallctl, looked up at run time so that sanitizer builds link without it.
+namespace {
+std::string allocator_name() {
+  using Mallctl = int (*)(const char*, void*, std::size_t*, void*, std::size_t);
+  auto* mallctl = reinterpret_cast<Mallctl>(dlsym(RTLD_DEFAULT, "mallctl"));
+  const char* version = nullptr;
+  std::size_t len = sizeof(version);
+  if (!mallctl || mallctl("version", &version, &len, nullptr, 0) != 0 || !version)
+    return "libc malloc";
+  return std::string("jemalloc ") + version;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::AddCustomContext("allocator", allocator_name());
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
