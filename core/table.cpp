@@ -47,6 +47,7 @@ ChunkSpan TableVersion::chunk_span(std::size_t k) const {
   s.alive = c->dead() ? c->alive() : nullptr;
   s.record_size = schema_->record_size();
   s.schema = schema_.get();
+  if (k + 1 < used_chunk_count()) s.next_records = tree_.get(k + 1)->records();
   return s;
 }
 

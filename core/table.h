@@ -49,6 +49,9 @@ struct ChunkSpan {
   std::uint32_t count = 0;              // used slots
   std::uint32_t record_size = 0;
   const TableSchema* schema = nullptr;
+  // The next chunk's records (nullptr for the last chunk): a loop over this chunk's records
+  // may prefetch the same place of the next one as it goes (CompiledFilter does).
+  const std::byte* next_records = nullptr;
 
   class iterator : public ValueIterator<RecordView> {
    public:

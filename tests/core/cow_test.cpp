@@ -24,10 +24,13 @@ TEST_CASE("an update copies only the chunk it touches", "[cow]") {
   });
   const auto after = chunks_of(*v2->table("things"));
   REQUIRE(after.size() == before.size());
-  const std::size_t touched = *v1->table("things")->find_slot(5000) / v1->table("things")->records_per_chunk();
+  const std::size_t touched =
+      *v1->table("things")->find_slot(5000) / v1->table("things")->records_per_chunk();
   for (std::size_t k = 0; k < after.size(); ++k) {
-    if (k == touched) CHECK(after[k] != before[k]);
-    else CHECK(after[k] == before[k]);
+    if (k == touched)
+      CHECK(after[k] != before[k]);
+    else
+      CHECK(after[k] == before[k]);
   }
   CHECK(v2->table("things")->get(5000)->get<std::int32_t>("hp").value() == -1);
   // the holder of the old version sees it unchanged
@@ -109,6 +112,12 @@ TEST_CASE("records of a chunk are adjacent and chunks are cache-line aligned", "
   for (std::size_t k = 0; k < t->used_chunk_count(); ++k) {
     ChunkSpan s = t->chunk_span(k);
     CHECK(reinterpret_cast<std::uintptr_t>(s.records) % kCacheLine == 0);
+    // What a scan prefetches as it reads this chunk: the next chunk's records, none at the end.
+    if (k + 1 < t->used_chunk_count()) {
+      CHECK(s.next_records == t->chunk(k + 1)->records());
+    } else {
+      CHECK(s.next_records == nullptr);
+    }
     // slot i+1 starts exactly record_size bytes after slot i
     for (std::uint32_t i = 0; i + 1 < s.count; ++i) {
       RecordView a = t->slot_unchecked(k * t->records_per_chunk() + i);
