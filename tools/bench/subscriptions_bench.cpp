@@ -19,6 +19,8 @@
 //                    tickdb-bench-core's BM_DiffAll, BM_DiffOnePercent and BM_ScanRaw, run
 //                    as a child in the same run (--no-core leaves them out)
 // --quick: 50 subscribers of 10,000 records, short phases (CTest: bench-subscriptions-smoke).
+// --set KEY=VALUE (repeatable): a config key for the node, after the bench's own (say
+//   --set storage.durability='"snapshot"' to take the commit log out of the tick).
 // Every wait is bounded; everything listens on 127.0.0.1; the node's data directory lives
 // under /tmp and is removed at the end (also when the bench fails).
 #include <sys/resource.h>
@@ -56,6 +58,7 @@ struct Options {
   std::uint64_t records = 100'000;
   double rate = 60, fraction = 0.01, seconds = 10, stall_s = 60;
   double client_nice = 0;
+  std::vector<std::string> node_sets;  // --set KEY=VALUE, passed to the node
 };
 
 std::string g_tmp;
@@ -252,11 +255,13 @@ int main(int argc, char** argv) {
       num(o.stall_s);
     else if (a == "--client-nice")
       num(o.client_nice);
+    else if (a == "--set" && i + 1 < argc)
+      o.node_sets.push_back(argv[++i]);
     else if (a == "--help" || a == "-h") {
       std::printf(
           "usage: tickdb-bench-subscriptions [--json] [--quick] [--no-core] [--server PATH]\n"
           "         [--module PATH] [--subscribers N] [--records N] [--rate HZ] [--fraction F]\n"
-          "         [--seconds S] [--stall-s S] [--client-nice N (0)]\n");
+          "         [--seconds S] [--stall-s S] [--client-nice N (0)] [--set KEY=VALUE]...\n");
       return 0;
     } else {
       die("unknown argument '" + a + "' (see --help)");
@@ -290,21 +295,23 @@ int main(int argc, char** argv) {
     std::_Exit(130);
   });
 
-  json out = {{"subscribers", o.subscribers}, {"records", o.records},   {"rate_hz", o.rate},
-              {"client_nice", o.client_nice}, {"fraction", o.fraction}, {"seconds", o.seconds},
-              {"stall_s", o.stall_s}};
+  json out = {{"subscribers", o.subscribers}, {"records", o.records},    {"rate_hz", o.rate},
+              {"client_nice", o.client_nice}, {"fraction", o.fraction},  {"seconds", o.seconds},
+              {"stall_s", o.stall_s},         {"node_sets", o.node_sets}};
   // Stalled past max_stall_s the node closes the stalled client (4008): the window of the
   // stall measures what it holds until then and after.
   const json tick = json::array({{{"name", "churn"}, {"params", {{"fraction", o.fraction}}}}});
   NodeProcess node;
   try {
-    node = start_node(
-        o.server,
-        {"storage.data_dir=" + json(g_tmp + "/data").dump(),
-         "tick.rate_hz=" + std::to_string(o.rate),
-         "procedures.modules=" + json::array({o.module}).dump(), "tick.procedures=" + tick.dump(),
-         "subscriptions.max_connections=" + std::to_string(o.subscribers + 64), "log.level=warn"},
-        g_tmp + "/node.log");
+    std::vector<std::string> sets = {
+        "storage.data_dir=" + json(g_tmp + "/data").dump(),
+        "tick.rate_hz=" + std::to_string(o.rate),
+        "procedures.modules=" + json::array({o.module}).dump(),
+        "tick.procedures=" + tick.dump(),
+        "subscriptions.max_connections=" + std::to_string(o.subscribers + 64),
+        "log.level=warn"};
+    sets.insert(sets.end(), o.node_sets.begin(), o.node_sets.end());
+    node = start_node(o.server, sets, g_tmp + "/node.log");
   } catch (const std::exception& e) {
     die(e.what());
   }
